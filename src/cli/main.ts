@@ -1,0 +1,35 @@
+import { Command, CommanderError } from "commander";
+import { ConfigError } from "../platform/config.ts";
+import { MigrationError } from "../platform/db/migrate.ts";
+import { registerMigrateCommand } from "./migrate.command.ts";
+import { registerServeCommand } from "./serve.command.ts";
+
+/** Exit statuses: 0 success, 1 a refusal or failure, 2 usage or configuration. */
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+const program = new Command()
+  .name("custos")
+  .description("Identity, step-up and secrets control plane.\nConfiguration comes from the environment; see README.md.")
+  .showHelpAfterError("(run with --help for usage)")
+  .exitOverride();
+
+registerServeCommand(program);
+registerMigrateCommand(program);
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
+  } else if (error instanceof ConfigError) {
+    console.error(`custos: ${error.message}`);
+    process.exitCode = EXIT_USAGE;
+  } else if (error instanceof MigrationError) {
+    console.error(`custos: ${error.message}`);
+    process.exitCode = EXIT_FAILURE;
+  } else {
+    console.error(`custos: ${error instanceof Error ? error.message : String(error)}`);
+    process.exitCode = EXIT_FAILURE;
+  }
+}

@@ -1,0 +1,67 @@
+import path from "node:path";
+import type { Command } from "commander";
+import { MIGRATIONS_DIR } from "../package-paths.ts";
+import { loadConfig } from "../platform/config.ts";
+import { openDatabase } from "../platform/db/connect.ts";
+import type { Database } from "../platform/db/database.ts";
+import { loadMigrations, migrateDown, migrateUp, migrationStatus } from "../platform/db/migrate.ts";
+
+async function withDatabase<T>(work: (db: Database) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const db = await openDatabase({ databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, "pglite") });
+  try {
+    return await work(db);
+  } finally {
+    await db.close();
+  }
+}
+
+function migrationsDir(): string {
+  return process.env.CUSTOS_MIGRATIONS_DIR ?? MIGRATIONS_DIR;
+}
+
+export function registerMigrateCommand(program: Command): void {
+  const migrate = program
+    .command("migrate")
+    .description("Apply, reverse or list schema migrations (DATABASE_URL, or PGlite under CUSTOS_DATA_DIR)");
+
+  migrate
+    .command("up")
+    .description("Apply every pending migration, each in its own transaction")
+    .action(async () => {
+      await withDatabase(async (db) => {
+        const applied = await migrateUp(db, await loadMigrations(migrationsDir()), (m) => {
+          console.error(`applied ${String(m.version).padStart(4, "0")}_${m.name}`);
+        });
+        console.error(applied.length === 0 ? "nothing to apply: the schema is up to date" : `${applied.length} migration(s) applied`);
+      });
+    });
+
+  migrate
+    .command("down")
+    .description("Reverse the newest applied migration (a migration may refuse: SQLSTATE 0A000)")
+    .action(async () => {
+      await withDatabase(async (db) => {
+        const reversed = await migrateDown(db, await loadMigrations(migrationsDir()));
+        console.error(reversed === undefined ? "nothing to reverse" : `reversed ${String(reversed.version).padStart(4, "0")}_${reversed.name}`);
+      });
+    });
+
+  migrate
+    .command("status")
+    .description("List migrations and whether each is applied, pending or edited since")
+    .option("--json", "print the list as JSON")
+    .action(async (options: { json?: boolean }) => {
+      await withDatabase(async (db) => {
+        const entries = await migrationStatus(db, await loadMigrations(migrationsDir()));
+        if (options.json === true) {
+          console.log(JSON.stringify(entries, null, 2));
+          return;
+        }
+        for (const entry of entries) {
+          console.log(`${String(entry.version).padStart(4, "0")}_${entry.name}  ${entry.state}${entry.appliedAt === undefined ? "" : `  ${entry.appliedAt}`}`);
+        }
+        if (entries.length === 0) console.log("no migrations");
+      });
+    });
+}

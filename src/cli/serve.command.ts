@@ -1,0 +1,23 @@
+import type { Command } from "commander";
+import { buildCustos, listen } from "../custos.ts";
+import { loadConfig } from "../platform/config.ts";
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("Apply pending migrations and serve the HTTP API (CUSTOS_HOST:CUSTOS_PORT)")
+    .action(async () => {
+      const config = loadConfig();
+      const custos = await buildCustos({ config });
+      const running = await listen(custos, config.host, config.port);
+      custos.logger.info({ url: running.url, store: custos.db.driver }, "custos is serving");
+      console.error(`custos serving on ${running.url} (store: ${custos.db.driver})`);
+      await new Promise<void>((resolve) => {
+        const stop = () => { resolve(); };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await running.close();
+      await custos.close();
+    });
+}

@@ -1,0 +1,119 @@
+import { createServer, type Server } from "node:http";
+import path from "node:path";
+import type { Express } from "express";
+import { buildHttpApp } from "./http/app.ts";
+import type { RouteDefinition } from "./http/routes.ts";
+import { MIGRATIONS_DIR } from "./package-paths.ts";
+import type { Config } from "./platform/config.ts";
+import { openDatabase } from "./platform/db/connect.ts";
+import type { Database } from "./platform/db/database.ts";
+import { loadMigrations, migrateUp } from "./platform/db/migrate.ts";
+import { createLogger, type Logger } from "./platform/logging.ts";
+import { createMetrics } from "./platform/metrics.ts";
+import type { ReadinessProbe } from "./platform/readiness.ts";
+
+/**
+ * The composition root: the only place that chooses adapters (PostgreSQL or PGlite, SpiceDB
+ * server or embedded engine, OpenBao or local backend) from configuration and wires them to
+ * the capabilities' ports.
+ */
+export interface Custos {
+  readonly config: Config;
+  readonly app: Express;
+  readonly db: Database;
+  readonly logger: Logger;
+  close(): Promise<void>;
+}
+
+export interface BuildCustosOptions {
+  readonly config: Config;
+  readonly logger?: Logger;
+  /** Tests hand in their own isolated database; it is then theirs to close. */
+  readonly database?: Database;
+  readonly migrationsDir?: string;
+  readonly warnings?: readonly string[];
+}
+
+export async function buildCustos(options: BuildCustosOptions): Promise<Custos> {
+  const { config } = options;
+  const logger = options.logger ?? createLogger({ level: config.logLevel });
+  const ownsDatabase = options.database === undefined;
+  const db =
+    options.database ??
+    (await openDatabase({ databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, "pglite") }));
+  const closers: (() => Promise<void>)[] = [];
+  if (ownsDatabase) closers.push(() => db.close());
+
+  try {
+    const applied = await migrateUp(db, await loadMigrations(options.migrationsDir ?? MIGRATIONS_DIR));
+    for (const migration of applied) logger.info({ version: migration.version, name: migration.name }, "migration applied");
+
+    const readiness: ReadinessProbe[] = [
+      { name: "database", check: async () => { await db.query("SELECT 1"); } },
+    ];
+    const routes: RouteDefinition[] = [];
+
+    const app = buildHttpApp({
+      logger,
+      metrics: createMetrics(),
+      routes,
+      readiness,
+      warnings: options.warnings ?? [],
+      version: "0.1.0",
+    });
+
+    return {
+      config,
+      app,
+      db,
+      logger,
+      async close() {
+        for (const close of closers.reverse()) await close();
+      },
+    };
+  } catch (error) {
+    for (const close of closers.reverse()) await close();
+    throw error;
+  }
+}
+
+const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "localhost"]);
+
+export function isLoopbackHost(host: string): boolean {
+  return LOOPBACK_HOSTS.has(host) || host.startsWith("127.");
+}
+
+export interface RunningServer {
+  readonly server: Server;
+  readonly url: string;
+  close(): Promise<void>;
+}
+
+export async function listen(custos: Custos, host: string, port: number): Promise<RunningServer> {
+  const server = createServer(custos.app);
+  // Slow or idle clients must not hold sockets forever.
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => { server.off("error", reject); resolve(); });
+  });
+  const address = server.address();
+  const boundPort = typeof address === "object" && address !== null ? address.port : port;
+  const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
+  if (!isLoopbackHost(host)) {
+    custos.logger.warn(
+      { host, port: boundPort },
+      "SERVING PLAIN HTTP ON A NON-LOOPBACK ADDRESS: bearers and session cookies cross the network unencrypted; put Custos behind TLS",
+    );
+  }
+  return {
+    server,
+    url,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => { if (error) reject(error); else resolve(); });
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,83 @@
+import express, { type Express, type RequestHandler } from "express";
+import { CustosError } from "../platform/errors.ts";
+import type { Logger } from "../platform/logging.ts";
+import type { Metrics } from "../platform/metrics.ts";
+import type { ReadinessProbe } from "../platform/readiness.ts";
+import { buildOpenApiDocument } from "./openapi.ts";
+import { operationsRoutes } from "./operations.routes.ts";
+import { problemErrorHandler } from "./problem.ts";
+import { requestId, requestIdOf } from "./request-id.ts";
+import { mountRoutes, type RouteDefinition } from "./routes.ts";
+import { securityHeaders } from "./security-headers.ts";
+
+/** Request bodies above this are refused with 413 before a byte of them is parsed. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export interface HttpDependencies {
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly routes: readonly RouteDefinition[];
+  readonly readiness: readonly ReadinessProbe[];
+  readonly warnings?: readonly string[];
+  readonly version?: string;
+  /** Behind a TLS-terminating proxy: trust its X-Forwarded-Proto for req.secure. */
+  readonly trustProxy?: boolean;
+}
+
+/** A declared Content-Length over the cap is refused before the body is read at all. */
+function declaredLengthCap(maxBytes: number): RequestHandler {
+  return (req, _res, next) => {
+    const declared = Number(req.get("content-length") ?? "0");
+    if (Number.isFinite(declared) && declared > maxBytes) {
+      // The connection is closed after the answer so the unread body is never consumed.
+      req.headers.connection = "close";
+      throw new CustosError("payload_too_large", { detail: "request bodies are limited to 64 KiB" });
+    }
+    next();
+  };
+}
+
+function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
+  return (req, res, next) => {
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      // The route pattern, never the raw path: it keeps labels bounded and ids out of metrics.
+      const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
+      const route = typeof matched === "string" ? matched : "unmatched";
+      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      metrics.httpDuration.observe({ method: req.method, route }, seconds);
+      logger.info(
+        { request_id: requestIdOf(res), method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        "request",
+      );
+    });
+    next();
+  };
+}
+
+export function buildHttpApp(deps: HttpDependencies): Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("trust proxy", deps.trustProxy ?? false);
+  app.set("json spaces", 0);
+  app.use(requestId());
+  app.use(securityHeaders());
+  app.use(accessLog(deps.logger, deps.metrics));
+  app.use(declaredLengthCap(MAX_BODY_BYTES));
+  app.use(express.json({ limit: MAX_BODY_BYTES, strict: true, type: ["application/json", "application/*+json"] }));
+
+  const routes: RouteDefinition[] = [];
+  const openApiDocument = () => buildOpenApiDocument(routes, deps.version ?? "0.0.0");
+  routes.push(
+    ...operationsRoutes({ metrics: deps.metrics, readiness: deps.readiness, warnings: deps.warnings ?? [], openApiDocument }),
+    ...deps.routes,
+  );
+  mountRoutes(app, routes);
+
+  app.use(() => {
+    throw new CustosError("not_found");
+  });
+  app.use(problemErrorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,55 @@
+import { PROBLEM_CODES } from "./problem-codes.ts";
+import { openApiPath, type RouteDefinition } from "./routes.ts";
+
+/** The OpenAPI 3.1 document, assembled from the mounted routes. */
+export function buildOpenApiDocument(routes: readonly RouteDefinition[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    if (route.doc === undefined) continue;
+    const key = openApiPath(route.path);
+    const parameters = [...route.path.matchAll(/:([A-Za-z_][A-Za-z0-9_]*)/g)].map(([, name]) => ({
+      name,
+      in: "path",
+      required: true,
+      schema: { type: "string" },
+    }));
+    paths[key] = {
+      ...paths[key],
+      [route.method]: {
+        ...(parameters.length > 0 ? { parameters } : {}),
+        ...route.doc,
+      },
+    };
+  }
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "Custos",
+      version,
+      description: "Identity, step-up and secrets control plane. Every error is application/problem+json with a stable `code`.",
+    },
+    paths,
+    components: {
+      schemas: {
+        Problem: {
+          type: "object",
+          required: ["type", "title", "status", "code", "request_id"],
+          properties: {
+            type: { type: "string", format: "uri" },
+            title: { type: "string" },
+            status: { type: "integer" },
+            code: { type: "string", enum: Object.keys(PROBLEM_CODES) },
+            detail: { type: "string" },
+            request_id: { type: "string" },
+          },
+        },
+      },
+      responses: {
+        Problem: {
+          description: "A refusal, with a stable code",
+          content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
+        },
+      },
+    },
+  };
+}

@@ -1,0 +1,79 @@
+import type { ErrorRequestHandler, Response } from "express";
+import { CustosError, isCustosError, type ErrorCode } from "../platform/errors.ts";
+import type { Logger } from "../platform/logging.ts";
+import { PROBLEM_CODES, PROBLEM_TYPE_BASE } from "./problem-codes.ts";
+import { requestIdOf } from "./request-id.ts";
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+export interface ProblemDocument {
+  readonly type: string;
+  readonly title: string;
+  readonly status: number;
+  readonly code: ErrorCode;
+  readonly detail?: string;
+  readonly request_id: string;
+  readonly [extension: string]: unknown;
+}
+
+export function problemDocument(error: CustosError, requestId: string): ProblemDocument {
+  const { status, title } = PROBLEM_CODES[error.code];
+  return {
+    ...error.extensions,
+    type: `${PROBLEM_TYPE_BASE}${error.code}`,
+    title,
+    status,
+    code: error.code,
+    ...(error.detail === undefined ? {} : { detail: error.detail }),
+    request_id: requestId,
+  };
+}
+
+export function sendProblem(res: Response, error: CustosError): void {
+  const document = problemDocument(error, requestIdOf(res));
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  res.status(document.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(document));
+}
+
+/** body-parser reports its failures with a `type`; each maps to a stable code. */
+function fromBodyParser(error: unknown): CustosError | undefined {
+  if (error === null || typeof error !== "object" || !("type" in error)) return undefined;
+  switch ((error).type) {
+    case "entity.too.large":
+      return new CustosError("payload_too_large", { detail: "request bodies are limited to 64 KiB" });
+    case "entity.parse.failed":
+      return new CustosError("malformed_body", { detail: "the body could not be parsed as JSON" });
+    case "encoding.unsupported":
+    case "charset.unsupported":
+      return new CustosError("unsupported_media_type", { detail: "the body must be UTF-8 JSON" });
+    case "request.aborted":
+    case "request.size.invalid":
+    case "stream.encoding.set":
+      return new CustosError("invalid_request", { detail: "the request body could not be read" });
+    default:
+      return undefined;
+  }
+}
+
+/**
+ * The last middleware: every error becomes problem+json. Anything that is not a known
+ * refusal is logged with its request id and answered as `internal`, with nothing else.
+ */
+export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (error: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const known = isCustosError(error) ? error : fromBodyParser(error);
+    if (known !== undefined) {
+      if (PROBLEM_CODES[known.code].status >= 500) {
+        logger.warn({ request_id: requestIdOf(res), code: known.code, err: known.cause ?? known }, "request refused: dependency unavailable");
+      }
+      sendProblem(res, known);
+      return;
+    }
+    logger.error({ request_id: requestIdOf(res), method: req.method, path: req.path, err: error }, "unexpected error");
+    sendProblem(res, new CustosError("internal"));
+  };
+}

@@ -1,0 +1,41 @@
+import type { Express, RequestHandler } from "express";
+import { CustosError } from "../platform/errors.ts";
+
+export type HttpMethod = "get" | "post" | "put" | "delete";
+
+/** An OpenAPI 3.1 operation object, as much of it as a route wants to say. */
+export type OpenApiOperation = Readonly<Record<string, unknown>>;
+
+/**
+ * One route of the API. Capabilities export arrays of these; the app mounts them and the
+ * OpenAPI document is built from the same list, so the two cannot drift apart.
+ */
+export interface RouteDefinition {
+  readonly method: HttpMethod;
+  /** Express path syntax: /v1/domains/:domain */
+  readonly path: string;
+  /** Ordered steps; async steps may throw CustosError (Express 5 forwards rejections). */
+  readonly handlers: readonly RequestHandler[];
+  readonly doc?: OpenApiOperation;
+}
+
+/** Mounts the routes; any other method on a known path answers 405 with an Allow header. */
+export function mountRoutes(app: Express, routes: readonly RouteDefinition[]): void {
+  const byPath = new Map<string, RouteDefinition[]>();
+  for (const route of routes) byPath.set(route.path, [...(byPath.get(route.path) ?? []), route]);
+  for (const [path, group] of byPath) {
+    const methods = group.map((route) => route.method.toUpperCase());
+    if (methods.includes("GET")) methods.push("HEAD");
+    const allow = methods.join(", ");
+    const chain = app.route(path);
+    for (const route of group) chain[route.method](...route.handlers);
+    chain.all(() => {
+      throw new CustosError("method_not_allowed", { detail: `allowed: ${allow}`, headers: { Allow: allow } });
+    });
+  }
+}
+
+/** `/v1/domains/:domain` → `/v1/domains/{domain}` */
+export function openApiPath(expressPath: string): string {
+  return expressPath.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}");
+}

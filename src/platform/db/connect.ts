@@ -1,0 +1,94 @@
+import { mkdirSync } from "node:fs";
+import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
+import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
+import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
+import postgres from "postgres";
+import type { Database, Orm, SqlTransaction } from "./database.ts";
+
+const INT8_OID = 20;
+
+export interface PostgresOptions {
+  readonly url: string;
+  readonly maxConnections?: number;
+}
+
+export function openPostgres(options: PostgresOptions): Database {
+  const sql = postgres(options.url, {
+    max: options.maxConnections ?? 10,
+    onnotice: () => undefined,
+    // Sequence numbers and counters are int8; they stay far below 2^53.
+    types: { int8: { to: INT8_OID, from: [INT8_OID], serialize: String, parse: Number } },
+    connection: { application_name: "custos" },
+  });
+  const orm = drizzlePostgres({ client: sql }) as unknown as Orm;
+  return {
+    driver: "postgres",
+    orm,
+    async query<Row>(text: string, params: readonly unknown[] = []) {
+      return (await sql.unsafe(text, params as never[])) as unknown as Row[];
+    },
+    async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+      const result = await sql.begin(async (tx) =>
+        work({
+          async query<Row>(text: string, params: readonly unknown[] = []) {
+            return (await tx.unsafe(text, params as never[])) as unknown as Row[];
+          },
+          async script(text: string) {
+            await tx.unsafe(text).simple();
+          },
+        }),
+      );
+      return result as T;
+    },
+    async close() {
+      await sql.end({ timeout: 5 });
+    },
+  };
+}
+
+export interface PgliteOptions {
+  /** A directory for durable data; absent means in memory (tests). */
+  readonly dataDir?: string;
+}
+
+export async function openPglite(options: PgliteOptions = {}): Promise<Database> {
+  if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
+  const client = await PGlite.create(options.dataDir ?? "memory://", {
+    parsers: { [INT8_OID]: (value: string) => Number(value), [pgliteTypes.TIMESTAMPTZ]: (value: string) => value },
+  });
+  const orm = drizzlePglite({ client }) as unknown as Orm;
+  return {
+    driver: "pglite",
+    orm,
+    async query<Row>(text: string, params: readonly unknown[] = []) {
+      return (await client.query<Row>(text, params as unknown[])).rows;
+    },
+    async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
+      return client.transaction(async (tx) =>
+        work({
+          async query<Row>(text: string, params: readonly unknown[] = []) {
+            return (await tx.query<Row>(text, params as unknown[])).rows;
+          },
+          async script(text: string) {
+            await tx.exec(text);
+          },
+        }),
+      );
+    },
+    async close() {
+      await client.close();
+    },
+  };
+}
+
+export interface DatabaseSettings {
+  readonly databaseUrl: string | undefined;
+  /** Where PGlite keeps its files when no server is configured; undefined means memory. */
+  readonly pgliteDir: string | undefined;
+}
+
+/** PostgreSQL server when a URL is configured, embedded PGlite otherwise. */
+export async function openDatabase(settings: DatabaseSettings): Promise<Database> {
+  if (settings.databaseUrl !== undefined) return openPostgres({ url: settings.databaseUrl });
+  return openPglite(settings.pgliteDir === undefined ? {} : { dataDir: settings.pgliteDir });
+}

@@ -1,0 +1,38 @@
+import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
+
+/** drizzle over either driver; the table definitions live with each capability. */
+export type Orm = PgDatabase<PgQueryResultHKT>;
+
+/** A connection (or transaction) that runs parameterised SQL and returns rows. */
+export interface SqlSession {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+}
+
+/** Inside a transaction, multi-statement scripts can run too (migrations need them). */
+export interface SqlTransaction extends SqlSession {
+  script(text: string): Promise<void>;
+}
+
+/**
+ * The relational store, PostgreSQL server or embedded PGlite behind one port. Values cross
+ * it in one shape whichever driver is used: int8 as number, timestamps as strings; callers
+ * that need an exact timestamp format select it with to_char.
+ */
+export interface Database extends SqlSession {
+  readonly driver: "postgres" | "pglite";
+  readonly orm: Orm;
+  transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** The SQLSTATE of a driver error, if it carries one (both drivers put it in `code`). */
+export function sqlState(error: unknown): string | undefined {
+  if (error !== null && typeof error === "object" && "code" in error) {
+    const code = (error).code;
+    if (typeof code === "string" && /^[0-9A-Z]{5}$/.test(code)) return code;
+  }
+  return undefined;
+}
+
+/** SQLSTATE 0A000, feature_not_supported: what Custos raises to refuse an operation. */
+export const SQLSTATE_REFUSED = "0A000";

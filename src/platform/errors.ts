@@ -1,0 +1,57 @@
+/**
+ * Every refusal Custos makes carries one of these codes. They are part of the external
+ * contract (DESIGN.md, "Errors"): never rename one once shipped. The HTTP layer maps each
+ * code to a status and a title in exactly one place (src/http/problem-codes.ts).
+ */
+export type ErrorCode =
+  | "malformed_body"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "invalid_request"
+  | "invalid_name"
+  | "not_found"
+  | "method_not_allowed"
+  | "invalid_token"
+  | "step_up_required"
+  | "permission_denied"
+  | "node_mismatch"
+  | "node_quarantined"
+  | "rate_limited"
+  | "not_provisioned"
+  | "store_unavailable"
+  | "authz_unavailable"
+  | "audit_unavailable"
+  | "secret_backend_unavailable"
+  | "internal";
+
+export interface CustosErrorOptions {
+  /** Safe, client-facing explanation. Never a secret, a token, SQL or a backend message. */
+  readonly detail?: string;
+  /** Extra response headers the refusal needs (WWW-Authenticate, Retry-After, Allow). */
+  readonly headers?: Readonly<Record<string, string>>;
+  /** Extra members of the problem document (for example the values step-up requires). */
+  readonly extensions?: Readonly<Record<string, unknown>>;
+  /** The underlying failure, for logs only; it never reaches a client. */
+  readonly cause?: unknown;
+}
+
+/** A refusal with a stable code. Anything thrown that is not a CustosError is `internal`. */
+export class CustosError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly extensions: Readonly<Record<string, unknown>>;
+
+  constructor(code: ErrorCode, options: CustosErrorOptions = {}) {
+    super(options.detail ?? code, { cause: options.cause });
+    this.name = "CustosError";
+    this.code = code;
+    this.detail = options.detail;
+    this.headers = options.headers ?? {};
+    this.extensions = options.extensions ?? {};
+  }
+}
+
+export function isCustosError(error: unknown): error is CustosError {
+  return error instanceof CustosError;
+}
