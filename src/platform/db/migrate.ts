@@ -88,13 +88,17 @@ export interface MigrationStatusEntry {
   readonly appliedAt: string | undefined;
 }
 
+/** Under the migration lock: CREATE TABLE IF NOT EXISTS itself races between two sessions. */
 async function ensureLedger(db: Database): Promise<void> {
-  await db.query(`CREATE TABLE IF NOT EXISTS ${LEDGER} (
-    version integer PRIMARY KEY,
-    name text NOT NULL,
-    checksum text NOT NULL,
-    applied_at timestamptz NOT NULL DEFAULT now()
-  )`);
+  await db.transaction(async (tx) => {
+    await lockMigrations(tx);
+    await tx.query(`CREATE TABLE IF NOT EXISTS ${LEDGER} (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      checksum text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    )`);
+  });
 }
 
 async function readLedger(session: Pick<Database, "query">): Promise<AppliedMigration[]> {

@@ -1,0 +1,63 @@
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { CUSTOS_BIN, REPO_ROOT, runCli } from "../support/cli.ts";
+
+describe("the custos command", () => {
+  it("explains itself with --help", async () => {
+    const result = await runCli(["--help"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("serve");
+    expect(result.stdout).toContain("migrate");
+  });
+
+  it("refuses CUSTOS_PORT=abc at start-up with one line naming the variable", async () => {
+    const result = await runCli(["serve"], { CUSTOS_PORT: "abc" });
+    expect(result.code).toBe(2);
+    expect(result.stderr.trim().split("\n")).toEqual([expect.stringContaining("CUSTOS_PORT") as unknown]);
+  });
+
+  it("refuses CUSTOS_OIDC_LEEWAY_SECONDS=500 at start-up naming the variable", async () => {
+    const result = await runCli(["serve"], { CUSTOS_OIDC_LEEWAY_SECONDS: "500" });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("CUSTOS_OIDC_LEEWAY_SECONDS");
+    expect(result.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it("refuses an unknown command with a usage error", async () => {
+    const result = await runCli(["frobnicate"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("unknown command");
+  });
+
+  it("serves with embedded defaults and answers /healthz", async () => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "custos-serve-"));
+    const child = spawn(process.execPath, [CUSTOS_BIN, "serve"], {
+      cwd: REPO_ROOT,
+      env: { PATH: process.env.PATH ?? "", CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: "0", CUSTOS_LOG_LEVEL: "warn" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let stderr = "";
+        child.stderr.on("data", (chunk: Buffer) => {
+          stderr += chunk.toString();
+          const match = /serving on (http:\/\/\S+)/.exec(stderr);
+          if (match?.[1] !== undefined) resolve(match[1]);
+        });
+        child.on("exit", (code) => { reject(new Error(`custos serve exited with ${code}: ${stderr}`)); });
+      });
+      const response = await fetch(`${url}/healthz`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get("x-request-id")).not.toBeNull();
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => child.once("exit", resolve));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
