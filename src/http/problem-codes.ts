@@ -8,6 +8,7 @@ export const PROBLEM_CODES: Readonly<Record<ErrorCode, { readonly status: number
   invalid_token: { status: 401, title: "The credential is missing or not valid" },
   step_up_required: { status: 401, title: "A stronger or fresher authentication is required" },
   permission_denied: { status: 403, title: "Permission denied" },
+  csrf_failed: { status: 403, title: "The request lacks this session's CSRF token" },
   node_mismatch: { status: 403, title: "The credential belongs to another node" },
   node_quarantined: { status: 403, title: "The node is quarantined" },
   not_found: { status: 404, title: "Not found" },

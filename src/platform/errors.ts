@@ -14,6 +14,7 @@ export type ErrorCode =
   | "invalid_token"
   | "step_up_required"
   | "permission_denied"
+  | "csrf_failed"
   | "node_mismatch"
   | "node_quarantined"
   | "rate_limited"

@@ -1,0 +1,37 @@
+import type { Domain } from "../domains/domain.ts";
+import type { VerifiedSignIn } from "../admin-credential.ts";
+
+/** What the browser sign-in needs from a domain's OpenID provider (adapter: openid-client). */
+export interface AuthorizationRequest {
+  readonly redirectUri: string;
+  readonly state: string;
+  readonly nonce: string;
+  readonly codeVerifier: string;
+  readonly acrValues: string | undefined;
+  readonly maxAge: number | undefined;
+}
+
+export interface SignInProvider {
+  authorizationUrl(domain: Domain, request: AuthorizationRequest): Promise<string>;
+  /**
+   * Exchanges the code from `callbackUrl` and verifies the id_token (nonce included) with the
+   * same validator as bearer tokens. Rejects with a typed error on any mismatch.
+   */
+  completeSignIn(domain: Domain, callbackUrl: URL, request: AuthorizationRequest): Promise<VerifiedSignIn>;
+}
+
+/** Verifies `Authorization: Bearer <id_token>` for a domain; rejects with a reason code. */
+export interface IdTokenVerifier {
+  verify(domain: Domain, token: string): Promise<VerifiedSignIn>;
+}
+
+/** A refusal whose reason goes to the audit record, never to the client. */
+export class SignInRefused extends Error {
+  readonly reason: string;
+
+  constructor(reason: string, options: { cause?: unknown } = {}) {
+    super(`sign-in refused: ${reason}`, { cause: options.cause });
+    this.name = "SignInRefused";
+    this.reason = reason;
+  }
+}

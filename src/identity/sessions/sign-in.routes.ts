@@ -1,0 +1,209 @@
+import type { Request, Response } from "express";
+import type { AuditAppender } from "../../audit/audit-port.ts";
+import { clearCookie, readCookie, setCookie } from "../../http/cookies.ts";
+import { requestIdOf } from "../../http/request-id.ts";
+import type { RouteDefinition } from "../../http/routes.ts";
+import { CustosError } from "../../platform/errors.ts";
+import { parseDomainId } from "../../platform/names.ts";
+import type { DomainRepository } from "../domains/domain.ts";
+import { SESSION_COOKIE } from "./authenticate-user.ts";
+import { constantTimeEqual, csrfTokenFor, isWellFormedBrowserSecret, loginAttemptParameters, newBrowserSecret, secretDigest } from "./session-secrets.ts";
+import type { SessionRepository } from "./session-repo.ts";
+import { SignInRefused, type AuthorizationRequest, type SignInProvider } from "./sign-in-provider.ts";
+
+export const LOGIN_COOKIE = "custos_login";
+const LOGIN_TTL_SECONDS = 600;
+export const SESSION_TTL_SECONDS = 8 * 3600;
+
+export interface SignInDependencies {
+  readonly domains: DomainRepository;
+  readonly sessions: SessionRepository;
+  readonly provider: SignInProvider;
+  readonly audit: AuditAppender;
+  /** Epoch seconds. */
+  readonly now: () => number;
+  /** The URL browsers reach Custos at; derived from the request when not configured. */
+  readonly publicUrl: string | undefined;
+}
+
+function invalid(detail: string): CustosError {
+  return new CustosError("invalid_request", { detail });
+}
+
+/** Only a path on this site: an open redirect would hand a fresh session to a phishing page. */
+export function parseReturnTo(value: unknown, fallback: string): string {
+  if (value === undefined) return fallback;
+  if (typeof value !== "string" || !value.startsWith("/") || value.startsWith("//") || value.includes("\\") || value.length > 1024) {
+    throw invalid("return_to must be a path on this site");
+  }
+  return value;
+}
+
+export function parseAcrValues(value: unknown): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !/^[\x21\x23-\x5b\x5d-\x7e]{1,255}( [\x21\x23-\x5b\x5d-\x7e]{1,255}){0,9}$/.test(value)) {
+    throw invalid("acr_values must be up to ten space-separated values");
+  }
+  return value;
+}
+
+export function parseMaxAge(value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== "string" || !/^\d{1,6}$/.test(value) || Number(value) > 86_400) {
+    throw invalid("max_age must be a whole number of seconds, at most 86400");
+  }
+  return Number(value);
+}
+
+function callbackUri(deps: SignInDependencies, req: Request, domain: string): string {
+  const base = deps.publicUrl ?? `${req.protocol}://${req.get("host") ?? "localhost"}`;
+  return `${base.replace(/\/$/, "")}/auth/${domain}/callback`;
+}
+
+function authorizationRequest(deps: SignInDependencies, req: Request, domain: string, secret: string, acrValues: string | undefined, maxAge: number | undefined): AuthorizationRequest {
+  return { redirectUri: callbackUri(deps, req, domain), ...loginAttemptParameters(secret), acrValues, maxAge };
+}
+
+async function findDomain(deps: SignInDependencies, id: string) {
+  const domain = await deps.domains.find(id);
+  if (domain === undefined) throw new CustosError("not_found", { detail: "no such domain" });
+  return domain;
+}
+
+export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
+  const refuseSignIn = async (res: Response, domain: string, reason: string): Promise<never> => {
+    await deps.audit.append({
+      chain: domain,
+      actor: "anonymous",
+      action: "session.create",
+      resource: `domain:${domain}`,
+      decision: "denied",
+      reason,
+      requestId: requestIdOf(res),
+    });
+    throw new CustosError("invalid_token", { detail: "the sign-in could not be completed; start again", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+  };
+
+  return [
+    {
+      method: "get",
+      path: "/auth/:domain/login",
+      doc: {
+        summary: "Start a browser sign-in with the domain's OpenID provider (code flow with PKCE)",
+        parameters: [
+          { name: "return_to", in: "query", schema: { type: "string" } },
+          { name: "acr_values", in: "query", schema: { type: "string" } },
+          { name: "max_age", in: "query", schema: { type: "integer" } },
+        ],
+        responses: { "303": { description: "to the provider" }, "404": { $ref: "#/components/responses/Problem" } },
+      },
+      handlers: [
+        async (req, res) => {
+          const domain = await findDomain(deps, parseDomainId(req.params.domain));
+          const returnTo = parseReturnTo(req.query.return_to, `/auth/session`);
+          const acrValues = parseAcrValues(req.query.acr_values);
+          const maxAge = parseMaxAge(req.query.max_age);
+          const secret = newBrowserSecret();
+          await deps.sessions.saveLoginAttempt(secretDigest(secret), { domain: domain.id, returnTo, acrValues, maxAge }, deps.now() + LOGIN_TTL_SECONDS);
+          const url = await deps.provider.authorizationUrl(domain, authorizationRequest(deps, req, domain.id, secret, acrValues, maxAge));
+          // Lax, not Strict: the provider sends the browser back with a cross-site top-level GET.
+          setCookie(req, res, LOGIN_COOKIE, secret, { path: "/auth/", maxAgeSeconds: LOGIN_TTL_SECONDS, sameSite: "Lax" });
+          res.redirect(303, url);
+        },
+      ],
+    },
+    {
+      method: "get",
+      path: "/auth/:domain/callback",
+      doc: { summary: "The provider's redirect back; creates the session", responses: { "303": { description: "to return_to, signed in" }, "401": { $ref: "#/components/responses/Problem" } } },
+      handlers: [
+        async (req, res) => {
+          const domainId = parseDomainId(req.params.domain);
+          const secret = readCookie(req, LOGIN_COOKIE);
+          clearCookie(req, res, LOGIN_COOKIE, "/auth/");
+          if (!isWellFormedBrowserSecret(secret)) return refuseSignIn(res, domainId, "no_login_in_progress");
+          const attempt = await deps.sessions.takeLoginAttempt(secretDigest(secret), deps.now());
+          if (attempt?.domain !== domainId) return refuseSignIn(res, domainId, "login_attempt_unknown_or_expired");
+          if (typeof req.query.error === "string") return refuseSignIn(res, domainId, "provider_error");
+          const domain = await findDomain(deps, domainId);
+          const callbackUrl = new URL(req.originalUrl, callbackUri(deps, req, domainId));
+          let signedIn;
+          try {
+            signedIn = await deps.provider.completeSignIn(domain, callbackUrl, authorizationRequest(deps, req, domainId, secret, attempt.acrValues, attempt.maxAge));
+          } catch (error) {
+            if (error instanceof SignInRefused) return refuseSignIn(res, domainId, error.reason);
+            throw error;
+          }
+          const sessionSecret = newBrowserSecret();
+          const expiresAt = deps.now() + SESSION_TTL_SECONDS;
+          // Audited before the browser holds anything: no record, no session.
+          await deps.audit.append({
+            chain: domainId,
+            actor: `user:${signedIn.subject}`,
+            action: "session.create",
+            resource: `domain:${domainId}`,
+            decision: "granted",
+            reason: "ok",
+            requestId: requestIdOf(res),
+            details: { acr: signedIn.acr ?? null, amr: signedIn.amr, auth_time: signedIn.authTime ?? null },
+          });
+          await deps.sessions.saveSession(secretDigest(sessionSecret), { domain: domainId, subject: signedIn.subject, acr: signedIn.acr, amr: signedIn.amr, authTime: signedIn.authTime, expiresAt });
+          setCookie(req, res, SESSION_COOKIE, sessionSecret, { path: "/", maxAgeSeconds: SESSION_TTL_SECONDS, sameSite: "Lax" });
+          res.redirect(303, attempt.returnTo);
+        },
+      ],
+    },
+    {
+      method: "get",
+      path: "/auth/session",
+      doc: { summary: "The signed-in session, with the CSRF token for state-changing requests", responses: { "200": { description: "session" }, "401": { $ref: "#/components/responses/Problem" } } },
+      handlers: [
+        async (req, res) => {
+          const secret = readCookie(req, SESSION_COOKIE);
+          const session = isWellFormedBrowserSecret(secret) ? await deps.sessions.findActiveSession(secretDigest(secret), deps.now()) : undefined;
+          if (session === undefined || secret === undefined) {
+            throw new CustosError("invalid_token", { detail: "not signed in", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+          }
+          res.json({
+            domain: session.domain,
+            subject: session.subject,
+            acr: session.acr ?? null,
+            amr: session.amr,
+            auth_time: session.authTime ?? null,
+            expires_at: new Date(session.expiresAt * 1000).toISOString(),
+            csrf_token: csrfTokenFor(secret),
+          });
+        },
+      ],
+    },
+    {
+      method: "post",
+      path: "/auth/logout",
+      doc: { summary: "End the session (requires X-CSRF-Token)", responses: { "204": { description: "ended" } } },
+      handlers: [
+        async (req, res) => {
+          const secret = readCookie(req, SESSION_COOKIE);
+          if (isWellFormedBrowserSecret(secret)) {
+            const session = await deps.sessions.findActiveSession(secretDigest(secret), deps.now());
+            if (session !== undefined) {
+              const csrf = req.get("x-csrf-token");
+              if (csrf === undefined || !constantTimeEqual(csrf, csrfTokenFor(secret))) throw new CustosError("csrf_failed");
+              await deps.sessions.endSession(secretDigest(secret), deps.now());
+              await deps.audit.append({
+                chain: session.domain,
+                actor: `user:${session.subject}`,
+                action: "session.end",
+                resource: `domain:${session.domain}`,
+                decision: "recorded",
+                reason: "ok",
+                requestId: requestIdOf(res),
+              });
+            }
+          }
+          clearCookie(req, res, SESSION_COOKIE, "/");
+          res.status(204).end();
+        },
+      ],
+    },
+  ];
+}

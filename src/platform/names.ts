@@ -1,0 +1,43 @@
+import { CustosError } from "./errors.ts";
+
+/**
+ * Names that reach SQL, SpiceDB or the secret backend are checked here first; anything else
+ * in a path is 400 invalid_name and goes no further (DESIGN.md, "Names").
+ */
+const DOMAIN_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+/** The system chain's name; no tenant may take it. */
+export const PLATFORM_CHAIN = "platform";
+
+export function isDomainId(value: string): boolean {
+  return DOMAIN_ID.test(value) && value !== PLATFORM_CHAIN;
+}
+
+export function parseDomainId(value: unknown): string {
+  if (typeof value !== "string" || !isDomainId(value)) {
+    throw new CustosError("invalid_name", { detail: "a domain id is 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit, and not 'platform'" });
+  }
+  return value;
+}
+
+/** A domain id, or "platform" for the system chain (audit routes only). */
+export function parseChainName(value: unknown): string {
+  if (value === PLATFORM_CHAIN) return PLATFORM_CHAIN;
+  return parseDomainId(value);
+}
+
+export function parseSecretName(value: unknown): string {
+  if (typeof value !== "string" || !SECRET_NAME.test(value)) {
+    throw new CustosError("invalid_name", { detail: "a secret name is 1-128 characters of A-Z, a-z, 0-9, '.', '_' and '-', starting with a letter or digit" });
+  }
+  return value;
+}
+
+export function parseNodeId(value: unknown): string {
+  if (typeof value !== "string" || !NODE_ID.test(value)) {
+    throw new CustosError("invalid_name", { detail: "a node id is a lowercase UUID" });
+  }
+  return value;
+}
