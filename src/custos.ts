@@ -1,7 +1,11 @@
 import { createServer, type Server } from "node:http";
 import path from "node:path";
 import type { Express } from "express";
+import { auditRoutes } from "./audit/audit.routes.ts";
+import { loadOrCreateAuditKeyFile, type AuditSigner } from "./audit/audit-signer.ts";
+import { createGroupCommitAppender, type GroupCommitAppender } from "./audit/group-commit-appender.ts";
 import { buildHttpApp } from "./http/app.ts";
+import { requireOperator } from "./identity/operator/operator-token.ts";
 import type { RouteDefinition } from "./http/routes.ts";
 import { MIGRATIONS_DIR } from "./package-paths.ts";
 import type { Config } from "./platform/config.ts";
@@ -22,6 +26,8 @@ export interface Custos {
   readonly app: Express;
   readonly db: Database;
   readonly logger: Logger;
+  readonly audit: GroupCommitAppender;
+  readonly auditSigner: AuditSigner;
   close(): Promise<void>;
 }
 
@@ -48,10 +54,18 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const applied = await migrateUp(db, await loadMigrations(options.migrationsDir ?? MIGRATIONS_DIR));
     for (const migration of applied) logger.info({ version: migration.version, name: migration.name }, "migration applied");
 
+    const audit = createGroupCommitAppender({ db, timeoutMs: config.auditTimeoutMs });
+    closers.push(() => audit.drain());
+    const auditSigner = await loadOrCreateAuditKeyFile(config.auditKeyFile);
+    const operator = requireOperator({ operatorToken: config.operatorToken, audit });
+
     const readiness: ReadinessProbe[] = [
       { name: "database", check: async () => { await db.query("SELECT 1"); } },
     ];
-    const routes: RouteDefinition[] = [];
+    const routes: RouteDefinition[] = [
+      // Until the identity capability brings the auditor relation, the operator reads chains.
+      ...auditRoutes({ db, signer: auditSigner, requireAuditor: operator }),
+    ];
 
     const app = buildHttpApp({
       logger,
@@ -67,6 +81,8 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       app,
       db,
       logger,
+      audit,
+      auditSigner,
       async close() {
         for (const close of closers.reverse()) await close();
       },

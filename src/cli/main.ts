@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { ConfigError } from "../platform/config.ts";
 import { MigrationError } from "../platform/db/migrate.ts";
+import { registerAuditCommand } from "./audit.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
 import { registerServeCommand } from "./serve.command.ts";
 
@@ -16,6 +17,7 @@ const program = new Command()
 
 registerServeCommand(program);
 registerMigrateCommand(program);
+registerAuditCommand(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,20 +1,7 @@
-import path from "node:path";
 import type { Command } from "commander";
 import { MIGRATIONS_DIR } from "../package-paths.ts";
-import { loadConfig } from "../platform/config.ts";
-import { openDatabase } from "../platform/db/connect.ts";
-import type { Database } from "../platform/db/database.ts";
+import { withDatabase } from "./cli-database.ts";
 import { loadMigrations, migrateDown, migrateUp, migrationStatus } from "../platform/db/migrate.ts";
-
-async function withDatabase<T>(work: (db: Database) => Promise<T>): Promise<T> {
-  const config = loadConfig();
-  const db = await openDatabase({ databaseUrl: config.databaseUrl, pgliteDir: path.join(config.dataDir, "pglite") });
-  try {
-    return await work(db);
-  } finally {
-    await db.close();
-  }
-}
 
 function migrationsDir(): string {
   return process.env.CUSTOS_MIGRATIONS_DIR ?? MIGRATIONS_DIR;

@@ -40,6 +40,8 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Upper bound on one audit append before the request fails with audit_unavailable. */
   readonly auditTimeoutMs: number;
+  /** The Ed25519 key that signs audit checkpoints and mirror manifests (kept off the database). */
+  readonly auditKeyFile: string;
   readonly logLevel: LogLevel;
 }
 
@@ -190,6 +192,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     rateLimitStore,
     redisUrl,
     auditTimeoutMs: integerIn(env, "CUSTOS_AUDIT_TIMEOUT_MS", 2000, 50, 60_000),
+    auditKeyFile: path.resolve(cwd, optional(env, "CUSTOS_AUDIT_KEY_FILE") ?? path.join(dataDir, "audit-signing-key.pem")),
     logLevel: oneOf<LogLevel>(env, "CUSTOS_LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }

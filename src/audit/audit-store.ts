@@ -1,0 +1,126 @@
+import type { Database, SqlSession } from "../platform/db/database.ts";
+import type { AuditDecision } from "./audit-port.ts";
+import type { ChainedAuditRecord } from "./audit-record.ts";
+
+/**
+ * The SQL behind the audit log, in one place. Timestamps are read back with to_char so that
+ * PostgreSQL and PGlite return the exact string that was hashed, and details as text so both
+ * drivers hand back the same JSON.
+ */
+const RECORD_COLUMNS = `chain, seq,
+  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at,
+  actor, action, resource, decision, reason, request_id, details::text AS details, prev_hash, hash`;
+
+interface RecordRow {
+  chain: string;
+  seq: number | string;
+  at: string;
+  actor: string;
+  action: string;
+  resource: string;
+  decision: AuditDecision;
+  reason: string;
+  request_id: string;
+  details: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function toRecord(row: RecordRow): ChainedAuditRecord {
+  return {
+    chain: row.chain,
+    seq: Number(row.seq),
+    at: row.at,
+    actor: row.actor,
+    action: row.action,
+    resource: row.resource,
+    decision: row.decision,
+    reason: row.reason,
+    request_id: row.request_id,
+    details: JSON.parse(row.details) as Record<string, unknown>,
+    prev_hash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+/**
+ * Takes the chain's lock row, creating it on the chain's first event. Whoever holds it is
+ * the only appender of that chain until its transaction ends, in this process or any other.
+ */
+export async function lockChain(tx: SqlSession, chain: string, genesis: string): Promise<void> {
+  const locked = await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
+  if (locked.length === 1) return;
+  await tx.query("INSERT INTO audit_chains (chain, genesis) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING", [chain, genesis]);
+  await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
+}
+
+export interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
+  readonly at: string;
+}
+
+export async function readChainHead(session: SqlSession, chain: string): Promise<ChainHead | undefined> {
+  const [row] = await session.query<{ seq: number | string; hash: string; at: string }>(
+    `SELECT seq, hash, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
+       FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1`,
+    [chain],
+  );
+  return row === undefined ? undefined : { seq: Number(row.seq), hash: row.hash, at: row.at };
+}
+
+const INSERT_COLUMNS = 12;
+
+export async function insertRecords(tx: SqlSession, records: readonly ChainedAuditRecord[]): Promise<void> {
+  if (records.length === 0) return;
+  const params: unknown[] = [];
+  const tuples = records.map((record, index) => {
+    params.push(
+      record.chain, record.seq, record.at, record.actor, record.action, record.resource,
+      record.decision, record.reason, record.request_id, JSON.stringify(record.details), record.prev_hash, record.hash,
+    );
+    const base = index * INSERT_COLUMNS;
+    const slots = Array.from({ length: INSERT_COLUMNS }, (_, column) => {
+      const slot = `$${String(base + column + 1)}`;
+      if (column === 2) return `${slot}::timestamptz`;
+      if (column === 9) return `${slot}::jsonb`;
+      return slot;
+    });
+    return `(${slots.join(", ")})`;
+  });
+  await tx.query(
+    `INSERT INTO audit_events (chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash)
+     VALUES ${tuples.join(", ")}`,
+    params,
+  );
+}
+
+export async function readRecords(
+  session: SqlSession,
+  chain: string,
+  afterSeq: number,
+  limit: number,
+): Promise<ChainedAuditRecord[]> {
+  const rows = await session.query<RecordRow>(
+    `SELECT ${RECORD_COLUMNS} FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+    [chain, afterSeq, limit],
+  );
+  return rows.map(toRecord);
+}
+
+/** The whole chain in seq order, one page in memory at a time. */
+export async function* streamRecords(
+  db: Database,
+  chain: string,
+  options: { afterSeq?: number; pageSize?: number } = {},
+): AsyncGenerator<ChainedAuditRecord> {
+  const pageSize = options.pageSize ?? 2000;
+  let after = options.afterSeq ?? 0;
+  for (;;) {
+    const page = await readRecords(db, chain, after, pageSize);
+    for (const record of page) yield record;
+    const last = page.at(-1);
+    if (last === undefined || page.length < pageSize) return;
+    after = last.seq;
+  }
+}

@@ -1,0 +1,199 @@
+import { CustosError } from "../platform/errors.ts";
+import type { Database } from "../platform/db/database.ts";
+import { parseChainName } from "../platform/names.ts";
+import type { AuditAppender, AuditEventInput, AuditReceipt } from "./audit-port.ts";
+import { chainRecord, genesisHash, type ChainedAuditRecord } from "./audit-record.ts";
+import { insertRecords } from "./audit-store.ts";
+
+export interface GroupCommitAppenderOptions {
+  readonly db: Database;
+  /** Upper bound on one append, from call to durable commit (CUSTOS_AUDIT_TIMEOUT_MS). */
+  readonly timeoutMs: number;
+  /** Most events committed in one transaction; 1 gives one transaction per event. */
+  readonly maxBatchSize?: number;
+  readonly clock?: () => Date;
+  /** Told the size of every committed batch (metrics, benchmarks). */
+  readonly onBatchCommitted?: (chain: string, size: number) => void;
+}
+
+export interface GroupCommitAppender extends AuditAppender {
+  /** Resolves once every append already made has settled. */
+  drain(): Promise<void>;
+}
+
+interface PendingAppend {
+  readonly event: NormalisedEvent;
+  settled: boolean;
+  settle(outcome: { receipt: AuditReceipt } | { error: CustosError }): void;
+}
+
+interface NormalisedEvent extends AuditEventInput {
+  readonly details: Readonly<Record<string, unknown>>;
+}
+
+function auditUnavailable(detail: string, cause?: unknown): CustosError {
+  return new CustosError("audit_unavailable", { detail, cause });
+}
+
+const NUL = "\u0000";
+
+/**
+ * Refuses, before it can join a batch, an event the database would reject: one bad event
+ * must not fail the other callers committed with it. Details are normalised through JSON so
+ * that what is hashed is exactly what jsonb stores and gives back.
+ */
+export function normaliseAuditEvent(event: AuditEventInput): NormalisedEvent {
+  parseChainName(event.chain);
+  for (const field of ["actor", "action", "resource", "reason", "requestId"] as const) {
+    const value = event[field];
+    if (typeof value !== "string" || value.length === 0 || value.includes(NUL)) {
+      throw new TypeError(`audit event ${field} must be a non-empty string without NUL`);
+    }
+  }
+  if (!["granted", "denied", "recorded"].includes(event.decision)) {
+    throw new TypeError("audit event decision must be granted, denied or recorded");
+  }
+  const json = JSON.stringify(event.details ?? {});
+  if (json.includes("\\u0000")) throw new TypeError("audit event details must not contain NUL");
+  const details = JSON.parse(json) as unknown;
+  if (details === null || typeof details !== "object" || Array.isArray(details)) {
+    throw new TypeError("audit event details must be a JSON object");
+  }
+  return { ...event, details: details as Record<string, unknown> };
+}
+
+/**
+ * The fail-closed appender (DESIGN.md, "Audit log"). Appends to one chain that arrive while
+ * a commit is in flight wait together and are chained and committed in the next single
+ * transaction (group commit); each caller's promise settles with that transaction's outcome,
+ * so a failed commit rejects the whole batch and leaves none of its rows. A caller that
+ * waits longer than the bound is rejected with audit_unavailable; if its event had not yet
+ * joined a batch it is never written.
+ */
+export function createGroupCommitAppender(options: GroupCommitAppenderOptions): GroupCommitAppender {
+  const { db, timeoutMs } = options;
+  const maxBatchSize = options.maxBatchSize ?? 512;
+  const clock = options.clock ?? (() => new Date());
+  const queues = new Map<string, PendingAppend[]>();
+  const draining = new Map<string, Promise<void>>();
+
+  async function commitBatch(chain: string, batch: readonly PendingAppend[]): Promise<ChainedAuditRecord[]> {
+    return db.transaction(async (tx) => {
+      // A stuck lock or a slow disk must fail the batch, not hold it past the callers' bound.
+      await tx.query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)", [
+        String(timeoutMs),
+      ]);
+      const genesis = genesisHash(chain);
+      let [head] = await tx.query<{ seq: number | string | null; hash: string | null }>(
+        `SELECT e.seq, e.hash FROM audit_chains c
+           LEFT JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) e ON true
+          WHERE c.chain = $1 FOR UPDATE OF c`,
+        [chain],
+      );
+      if (head === undefined) {
+        await tx.query("INSERT INTO audit_chains (chain, genesis) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING", [chain, genesis]);
+        await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
+        [head] = await tx.query<{ seq: number | string | null; hash: string | null }>(
+          "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+          [chain],
+        );
+      }
+      let seq = head?.seq == null ? 0 : Number(head.seq);
+      let prevHash = head?.hash ?? genesis;
+      const at = clock().toISOString();
+      const records = batch.map(({ event }) => {
+        seq += 1;
+        const record = chainRecord({
+          chain,
+          seq,
+          at,
+          actor: event.actor,
+          action: event.action,
+          resource: event.resource,
+          decision: event.decision,
+          reason: event.reason,
+          request_id: event.requestId,
+          details: event.details,
+          prev_hash: prevHash,
+        });
+        prevHash = record.hash;
+        return record;
+      });
+      await insertRecords(tx, records);
+      return records;
+    });
+  }
+
+  async function drainChain(chain: string): Promise<void> {
+    for (;;) {
+      const queue = queues.get(chain) ?? [];
+      const live = queue.filter((pending) => !pending.settled);
+      const batch = live.slice(0, maxBatchSize);
+      if (batch.length === 0) {
+        // Both deleted in the same turn, so an append arriving next schedules a new drain.
+        queues.delete(chain);
+        draining.delete(chain);
+        return;
+      }
+      queues.set(chain, live.slice(batch.length));
+      try {
+        const records = await commitBatch(chain, batch);
+        options.onBatchCommitted?.(chain, records.length);
+        batch.forEach((pending, index) => {
+          const record = records[index];
+          if (record === undefined) throw new Error("batch and records differ in length");
+          pending.settle({ receipt: { chain, seq: record.seq, hash: record.hash } });
+        });
+      } catch (error) {
+        const failure = auditUnavailable("the audit record could not be committed", error);
+        for (const pending of batch) pending.settle({ error: failure });
+      }
+    }
+  }
+
+  function schedule(chain: string): void {
+    if (draining.has(chain)) return;
+    // setImmediate, not a microtask: callers arriving in the same turn join the first batch.
+    const run: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => drainChain(chain))
+      .finally(() => {
+        if (draining.get(chain) === run) draining.delete(chain);
+      });
+    draining.set(chain, run);
+  }
+
+  return {
+    append(input: AuditEventInput): Promise<AuditReceipt> {
+      let event: NormalisedEvent;
+      try {
+        event = normaliseAuditEvent(input);
+      } catch (error) {
+        return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+      }
+      return new Promise<AuditReceipt>((resolve, reject) => {
+        const timer = setTimeout(() => {
+          pending.settle({ error: auditUnavailable(`the audit log did not commit within ${String(timeoutMs)} ms`) });
+        }, timeoutMs);
+        const pending: PendingAppend = {
+          event,
+          settled: false,
+          settle(outcome) {
+            if (pending.settled) return;
+            pending.settled = true;
+            clearTimeout(timer);
+            if ("receipt" in outcome) resolve(outcome.receipt);
+            else reject(outcome.error);
+          },
+        };
+        const queue = queues.get(event.chain);
+        if (queue === undefined) queues.set(event.chain, [pending]);
+        else queue.push(pending);
+        schedule(event.chain);
+      });
+    },
+
+    async drain() {
+      while (draining.size > 0) await Promise.all([...draining.values()]);
+    },
+  };
+}

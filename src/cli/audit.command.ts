@@ -1,0 +1,111 @@
+import { readFile } from "node:fs/promises";
+import { InvalidArgumentError, type Command } from "commander";
+import { loadOrCreateAuditKeyFile } from "../audit/audit-signer.ts";
+import { streamRecords } from "../audit/audit-store.ts";
+import { verifyChain, type VerificationReport } from "../audit/audit-verifier.ts";
+import { createCheckpoint, parseCheckpoint, type SignedCheckpoint } from "../audit/checkpoints.ts";
+import { exportMirror, readMirror } from "../audit/mirror.ts";
+import { PLATFORM_CHAIN, isDomainId } from "../platform/names.ts";
+import { withDatabase } from "./cli-database.ts";
+
+function chainArgument(value: string): string {
+  if (value !== PLATFORM_CHAIN && !isDomainId(value)) {
+    throw new InvalidArgumentError("a domain id (a-z, 0-9, '-', up to 63 characters) or 'platform'");
+  }
+  return value;
+}
+
+async function readCheckpointFile(file: string): Promise<SignedCheckpoint> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    throw new Error(`cannot read the checkpoint file ${file}`, { cause: error });
+  }
+  try {
+    return parseCheckpoint(JSON.parse(text));
+  } catch (error) {
+    throw new Error(`${file} is not a Custos checkpoint: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+function describe(report: VerificationReport): string {
+  const lines = [
+    `chain ${report.chain}: ${report.ok ? "OK" : "FAILED"}`,
+    `rows checked: ${String(report.rows_checked)}`,
+    `head: ${report.head === null ? "(empty chain)" : `seq ${String(report.head.seq)} ${report.head.hash} at ${report.head.at}`}`,
+  ];
+  if (report.checkpoint !== null) lines.push(`checkpoint: seq ${String(report.checkpoint.seq)} ${report.checkpoint.checked ? "matched" : "not reached"}`);
+  if (report.mirror !== null) lines.push(`mirror: ${String(report.mirror.rows_compared)} rows compared`);
+  if (report.failure !== null) lines.push(`FAILURE ${report.failure.kind} at seq ${String(report.failure.seq)}: ${report.failure.detail}`);
+  return lines.join("\n");
+}
+
+export function registerAuditCommand(program: Command): void {
+  const audit = program
+    .command("audit")
+    .description("Verify, export and checkpoint a domain's audit chain (same configuration as the server)");
+
+  audit
+    .command("verify")
+    .description("Stream the chain and check every link; exit 0 only when everything holds")
+    .argument("<domain>", "the domain id, or 'platform' for the system chain", chainArgument)
+    .option("--checkpoint <file>", "a signed checkpoint kept outside the database")
+    .option("--mirror <dir>", "a mirror written by `custos audit export`")
+    .option("--json", "print the report as JSON")
+    .action(async (chain: string, options: { checkpoint?: string; mirror?: string; json?: boolean }) => {
+      const checkpoint = options.checkpoint === undefined ? undefined : await readCheckpointFile(options.checkpoint);
+      const report = await withDatabase(async (db, config) => {
+        const signer = await loadOrCreateAuditKeyFile(config.auditKeyFile);
+        const started = Date.now();
+        const showProgress = process.stderr.isTTY;
+        return verifyChain({
+          chain,
+          records: streamRecords(db, chain, { pageSize: 5000 }),
+          ...(checkpoint === undefined ? {} : { checkpoint }),
+          ...(options.mirror === undefined ? {} : { mirror: readMirror(options.mirror, signer, chain) }),
+          signer,
+          progressEvery: 50_000,
+          onProgress: (rows) => {
+            if (showProgress) {
+              const seconds = (Date.now() - started) / 1000;
+              process.stderr.write(`\rverified ${String(rows)} rows (${Math.round(rows / Math.max(seconds, 0.001)).toString()} rows/s)`);
+            }
+          },
+        });
+      });
+      if (process.stderr.isTTY) process.stderr.write("\n");
+      console.log(options.json === true ? JSON.stringify(report, null, 2) : describe(report));
+      if (!report.ok) process.exitCode = 1;
+    });
+
+  audit
+    .command("export")
+    .description("Append the chain's new rows to a mirror directory (JSON lines and a signed manifest)")
+    .argument("<domain>", "the domain id, or 'platform'", chainArgument)
+    .requiredOption("--out <dir>", "the mirror directory (created if missing)")
+    .action(async (chain: string, options: { out: string }) => {
+      const result = await withDatabase(async (db, config) => {
+        const signer = await loadOrCreateAuditKeyFile(config.auditKeyFile);
+        return exportMirror(db, signer, chain, options.out);
+      });
+      console.error(
+        result.rows_written === 0
+          ? `mirror ${options.out} is up to date (head seq ${String(result.head?.seq ?? 0)})`
+          : `exported ${String(result.rows_written)} rows in ${String(result.segments_written)} segment(s) to ${options.out}; head seq ${String(result.head?.seq ?? 0)}`,
+      );
+      console.log(JSON.stringify(result));
+    });
+
+  audit
+    .command("checkpoint")
+    .description("Sign the chain's current head with the audit key and print it as JSON (keep it outside the database)")
+    .argument("<domain>", "the domain id, or 'platform'", chainArgument)
+    .action(async (chain: string) => {
+      const checkpoint = await withDatabase(async (db, config) => {
+        const signer = await loadOrCreateAuditKeyFile(config.auditKeyFile);
+        return createCheckpoint(db, signer, chain);
+      });
+      console.log(JSON.stringify(checkpoint, null, 2));
+    });
+}

@@ -1,0 +1,66 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Request, RequestHandler } from "express";
+import type { AuditAppender } from "../../audit/audit-port.ts";
+import { requestIdOf } from "../../http/request-id.ts";
+import { CustosError } from "../../platform/errors.ts";
+import { PLATFORM_CHAIN } from "../../platform/names.ts";
+import { setCredential } from "../credential-locals.ts";
+
+export interface OperatorTokenDependencies {
+  /** CUSTOS_OPERATOR_TOKEN; undefined when the platform has not been provisioned with one. */
+  readonly operatorToken: string | undefined;
+  readonly audit: AuditAppender;
+}
+
+function digest(value: string): Buffer {
+  return createHash("sha256").update(value, "utf8").digest();
+}
+
+/**
+ * Compares SHA-256 digests, in constant time: equal-length inputs for timingSafeEqual
+ * whatever was presented, and nothing about the token's length leaks through timing.
+ */
+export function operatorTokenMatches(expectedDigest: Buffer, presented: string): boolean {
+  return timingSafeEqual(expectedDigest, digest(presented));
+}
+
+export function bearerOf(req: Request): string | undefined {
+  const header = req.get("authorization");
+  if (header === undefined) return undefined;
+  const match = /^Bearer ([\x21-\x7e]+)$/i.exec(header.trim());
+  return match?.[1];
+}
+
+/**
+ * Authenticates the platform operator. Every use, accepted or refused, is one audit record
+ * on the platform chain, committed before the request goes on (fail closed).
+ */
+export function requireOperator(deps: OperatorTokenDependencies): RequestHandler {
+  const expectedDigest = deps.operatorToken === undefined ? undefined : digest(deps.operatorToken);
+  return async (req, res, next) => {
+    if (expectedDigest === undefined) {
+      throw new CustosError("not_provisioned", { detail: "this instance has no CUSTOS_OPERATOR_TOKEN; platform calls are disabled" });
+    }
+    const presented = bearerOf(req);
+    const matches = presented !== undefined && operatorTokenMatches(expectedDigest, presented);
+    const reason = matches ? "ok" : presented === undefined ? "credential_missing" : "operator_token_mismatch";
+    await deps.audit.append({
+      chain: PLATFORM_CHAIN,
+      actor: matches ? "operator" : "anonymous",
+      action: "operator.authenticate",
+      resource: `${req.method} ${req.path.slice(0, 256)}`,
+      decision: matches ? "granted" : "denied",
+      reason,
+      requestId: requestIdOf(res),
+      details: {},
+    });
+    if (!matches) {
+      throw new CustosError("invalid_token", {
+        detail: "the operator token is missing or wrong",
+        headers: { "WWW-Authenticate": presented === undefined ? 'Bearer realm="custos"' : 'Bearer realm="custos", error="invalid_token"' },
+      });
+    }
+    setCredential(res, { kind: "operator" });
+    next();
+  };
+}
