@@ -32,23 +32,24 @@ export function genesisHash(chain: string): string {
   return createHash("sha256").update(GENESIS_PREFIX + chain).digest("hex");
 }
 
-/** RFC 8785 canonical JSON of the record without its hash: the bytes the hash covers. */
+/**
+ * RFC 8785 canonical JSON of the record without its hash: the bytes the hash covers.
+ *
+ * The record's members are fixed, so they are written directly in JCS order (keys sorted by
+ * UTF-16 code units; strings as ECMAScript JSON.stringify writes them, which is what JCS
+ * specifies); only `details`, whose shape varies, goes through the general canonicaliser.
+ * This is several times faster than canonicalising the whole record, and a unit test holds
+ * it equal to the general canonicaliser's output.
+ */
 export function canonicalRecordBytes(record: AuditRecord): Buffer {
-  const unhashed: AuditRecord = {
-    chain: record.chain,
-    seq: record.seq,
-    at: record.at,
-    actor: record.actor,
-    action: record.action,
-    resource: record.resource,
-    decision: record.decision,
-    reason: record.reason,
-    request_id: record.request_id,
-    details: record.details,
-    prev_hash: record.prev_hash,
-  };
-  const text = canonicalize(unhashed);
-  if (text === undefined) throw new TypeError("audit record cannot be canonicalised");
+  if (!Number.isSafeInteger(record.seq)) throw new TypeError("audit record seq must be a safe integer");
+  const details = canonicalize(record.details);
+  if (details === undefined) throw new TypeError("audit record details cannot be canonicalised");
+  const text =
+    `{"action":${JSON.stringify(record.action)},"actor":${JSON.stringify(record.actor)},"at":${JSON.stringify(record.at)}` +
+    `,"chain":${JSON.stringify(record.chain)},"decision":${JSON.stringify(record.decision)},"details":${details}` +
+    `,"prev_hash":${JSON.stringify(record.prev_hash)},"reason":${JSON.stringify(record.reason)}` +
+    `,"request_id":${JSON.stringify(record.request_id)},"resource":${JSON.stringify(record.resource)},"seq":${String(record.seq)}}`;
   return Buffer.from(text, "utf8");
 }
 

@@ -7,41 +7,6 @@ import type { ChainedAuditRecord } from "./audit-record.ts";
  * PostgreSQL and PGlite return the exact string that was hashed, and details as text so both
  * drivers hand back the same JSON.
  */
-const RECORD_COLUMNS = `chain, seq,
-  to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at,
-  actor, action, resource, decision, reason, request_id, details::text AS details, prev_hash, hash`;
-
-interface RecordRow {
-  chain: string;
-  seq: number | string;
-  at: string;
-  actor: string;
-  action: string;
-  resource: string;
-  decision: AuditDecision;
-  reason: string;
-  request_id: string;
-  details: string;
-  prev_hash: string;
-  hash: string;
-}
-
-function toRecord(row: RecordRow): ChainedAuditRecord {
-  return {
-    chain: row.chain,
-    seq: Number(row.seq),
-    at: row.at,
-    actor: row.actor,
-    action: row.action,
-    resource: row.resource,
-    decision: row.decision,
-    reason: row.reason,
-    request_id: row.request_id,
-    details: JSON.parse(row.details) as Record<string, unknown>,
-    prev_hash: row.prev_hash,
-    hash: row.hash,
-  };
-}
 
 /**
  * Takes the chain's lock row, creating it on the chain's first event. Whoever holds it is
@@ -95,32 +60,62 @@ export async function insertRecords(tx: SqlSession, records: readonly ChainedAud
   );
 }
 
+/** Separates the columns of one row in readRecords; the appender refuses it in text fields. */
+export const FIELD_SEPARATOR = "\u001f";
+
 export async function readRecords(
   session: SqlSession,
   chain: string,
   afterSeq: number,
   limit: number,
 ): Promise<ChainedAuditRecord[]> {
-  const rows = await session.query<RecordRow>(
-    `SELECT ${RECORD_COLUMNS} FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
+  // One text column per row, split here: the driver does a twelfth of the work it would do
+  // for twelve columns, which is what keeps verification close to the speed of hashing.
+  // jsonb writes control characters in details as \u escapes, so the separator cannot occur.
+  const rows = await session.query<{ r: string }>(
+    `SELECT concat_ws(E'\\x1f', chain, seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+            actor, action, resource, decision, reason, request_id, prev_hash, hash, details::text) AS r
+       FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
     [chain, afterSeq, limit],
   );
-  return rows.map(toRecord);
+  return rows.map(({ r }) => {
+    const [rowChain = "", seq = "", at = "", actor = "", action = "", resource = "", decision = "", reason = "", requestId = "", prevHash = "", hash = "", details = "{}"] =
+      r.split(FIELD_SEPARATOR);
+    return {
+      chain: rowChain,
+      seq: Number(seq),
+      at,
+      actor,
+      action,
+      resource,
+      decision: decision as AuditDecision,
+      reason,
+      request_id: requestId,
+      details: JSON.parse(details) as Record<string, unknown>,
+      prev_hash: prevHash,
+      hash,
+    };
+  });
 }
 
-/** The whole chain in seq order, one page in memory at a time. */
+/**
+ * The whole chain in seq order, one page in memory at a time; the next page is already
+ * being fetched while the caller works through the current one.
+ */
 export async function* streamRecords(
   db: Database,
   chain: string,
   options: { afterSeq?: number; pageSize?: number } = {},
 ): AsyncGenerator<ChainedAuditRecord> {
   const pageSize = options.pageSize ?? 2000;
-  let after = options.afterSeq ?? 0;
+  let page = await readRecords(db, chain, options.afterSeq ?? 0, pageSize);
   for (;;) {
-    const page = await readRecords(db, chain, after, pageSize);
-    for (const record of page) yield record;
     const last = page.at(-1);
-    if (last === undefined || page.length < pageSize) return;
-    after = last.seq;
+    const next = last === undefined || page.length < pageSize ? undefined : readRecords(db, chain, last.seq, pageSize);
+    // A prefetch that fails while the caller stops early must not become an unhandled rejection.
+    next?.catch(() => undefined);
+    for (const record of page) yield record;
+    if (next === undefined) return;
+    page = await next;
   }
 }

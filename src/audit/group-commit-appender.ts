@@ -35,7 +35,13 @@ function auditUnavailable(detail: string, cause?: unknown): CustosError {
   return new CustosError("audit_unavailable", { detail, cause });
 }
 
-const NUL = "\u0000";
+function hasControlCharacter(value: string): boolean {
+  for (let i = 0; i < value.length; i += 1) {
+    const code = value.charCodeAt(i);
+    if (code < 0x20 || code === 0x7f) return true;
+  }
+  return false;
+}
 
 /**
  * Refuses, before it can join a batch, an event the database would reject: one bad event
@@ -46,8 +52,8 @@ export function normaliseAuditEvent(event: AuditEventInput): NormalisedEvent {
   parseChainName(event.chain);
   for (const field of ["actor", "action", "resource", "reason", "requestId"] as const) {
     const value = event[field];
-    if (typeof value !== "string" || value.length === 0 || value.includes(NUL)) {
-      throw new TypeError(`audit event ${field} must be a non-empty string without NUL`);
+    if (typeof value !== "string" || value.length === 0 || hasControlCharacter(value)) {
+      throw new TypeError(`audit event ${field} must be a non-empty string without control characters`);
     }
   }
   if (!["granted", "denied", "recorded"].includes(event.decision)) {

@@ -1,0 +1,141 @@
+import { decodeProtectedHeader, errors, jwtVerify, type CryptoKey, type JWTVerifyOptions, type JWTVerifyResult, type ProtectedHeaderParameters } from "jose";
+import type { VerifiedSignIn } from "../admin-credential.ts";
+import { domainSubject, type Domain } from "../domains/domain.ts";
+import type { IdTokenVerifier } from "../sessions/sign-in-provider.ts";
+import { ALLOWED_ID_TOKEN_ALGORITHMS, isAllowedIdTokenAlgorithm, validateIdTokenClaims } from "./id-token-claims.ts";
+import { IdTokenRejected } from "./id-token.errors.ts";
+import type { JwksCache, KeyResolver } from "./jwks-cache.ts";
+
+/** DESIGN.md, "Admin authentication": the leeway is configurable but never above 120 s. */
+export const MAX_LEEWAY_SECONDS = 120;
+
+export interface IdTokenVerifierOptions {
+  readonly jwks: JwksCache;
+  /** Clock tolerance for exp, nbf, iat and auth_time; an integer in [0, 120]. */
+  readonly leewaySeconds: number;
+  /** Seconds since the epoch. */
+  readonly now: () => number;
+}
+
+/** Extra expectations of the browser callback, which shares this validator with bearer tokens. */
+export interface VerifyIdTokenOptions {
+  readonly nonce?: string | undefined;
+}
+
+export interface OidcIdTokenVerifier extends IdTokenVerifier {
+  verify(domain: Domain, token: string, options?: VerifyIdTokenOptions): Promise<VerifiedSignIn>;
+}
+
+/**
+ * jose's own failures, translated at this boundary and nowhere else. Anything unexpected is
+ * rethrown untouched so that it surfaces as an internal error, not as a plausible refusal.
+ */
+function translateJoseError(error: unknown): unknown {
+  if (error instanceof IdTokenRejected) return error;
+  const cause = { cause: error };
+  if (error instanceof errors.JOSEAlgNotAllowed) return new IdTokenRejected("alg_not_allowed", cause);
+  if (error instanceof errors.JWSSignatureVerificationFailed) return new IdTokenRejected("signature_invalid", cause);
+  if (error instanceof errors.JWKSNoMatchingKey) return new IdTokenRejected("kid_unknown", cause);
+  // The provider published something unusable (malformed JWK, a private key): not the token's fault.
+  if (error instanceof errors.JWKSInvalid || error instanceof errors.JWKInvalid) return new IdTokenRejected("jwks_unavailable", cause);
+  if (error instanceof errors.JWTExpired) return new IdTokenRejected("expired", cause);
+  if (error instanceof errors.JWTClaimValidationFailed) {
+    return new IdTokenRejected(error.claim === "nbf" && error.reason === "check_failed" ? "not_yet_valid" : "malformed", cause);
+  }
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid || error instanceof errors.JOSENotSupported) {
+    return new IdTokenRejected("malformed", cause);
+  }
+  return error;
+}
+
+function protectedHeaderOf(token: string): ProtectedHeaderParameters {
+  try {
+    return decodeProtectedHeader(token);
+  } catch (cause) {
+    throw new IdTokenRejected("malformed", { cause });
+  }
+}
+
+/**
+ * A token without `kid` while the provider publishes several keys for its `alg`: jose hands
+ * back every candidate and the signature decides (its documented pattern).
+ */
+async function verifyWithEachCandidate(token: string, candidates: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  for await (const key of candidates) {
+    try {
+      return await jwtVerify(token, key, options);
+    } catch (error) {
+      if (!(error instanceof errors.JWSSignatureVerificationFailed)) throw error;
+    }
+  }
+  throw new IdTokenRejected("signature_invalid");
+}
+
+async function verifySignature(token: string, keys: KeyResolver, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerify(token, keys, options);
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+    return verifyWithEachCandidate(token, error, options);
+  }
+}
+
+function assertLeeway(leewaySeconds: number): void {
+  if (!Number.isInteger(leewaySeconds) || leewaySeconds < 0 || leewaySeconds > MAX_LEEWAY_SECONDS) {
+    throw new RangeError(`id_token leeway must be an integer between 0 and ${MAX_LEEWAY_SECONDS} seconds`);
+  }
+}
+
+/**
+ * The bearer id_token validator (DESIGN.md, "Admin authentication"), the way a Kubernetes API
+ * server validates one. Steps, in order:
+ * 1. decode the protected header; refuse any `alg` outside the asymmetric allow-list before a key
+ *    is looked up, so `none` and HS* tokens cost no JWKS traffic;
+ * 2. resolve the key from the issuer's cached JWKS (one rate-limited refresh on an unknown kid);
+ * 3. verify the signature with jose `jwtVerify`, with the same allow-list, clock and leeway;
+ * 4. check the claims with {@link validateIdTokenClaims} (iss, aud, azp, exp, nbf, iat,
+ *    auth_time, sub).
+ *
+ * @throws {RangeError} at construction when the leeway is outside [0, 120] seconds.
+ * `verify` rejects with {@link IdTokenRejected} (a `SignInRefused`) carrying one of the stable
+ * reasons of `IdTokenRejectionReason`.
+ */
+export function createIdTokenVerifier(options: IdTokenVerifierOptions): OidcIdTokenVerifier {
+  assertLeeway(options.leewaySeconds);
+  const algorithms = [...ALLOWED_ID_TOKEN_ALGORITHMS];
+
+  return {
+    async verify(domain: Domain, token: string, verifyOptions: VerifyIdTokenOptions = {}): Promise<VerifiedSignIn> {
+      const header = protectedHeaderOf(token);
+      if (!isAllowedIdTokenAlgorithm(header.alg)) throw new IdTokenRejected("alg_not_allowed");
+
+      // One reading of the clock for both layers, so they judge the same instant.
+      const now = options.now();
+      let verified: JWTVerifyResult;
+      try {
+        verified = await verifySignature(token, options.jwks.resolverFor(domain.issuer), {
+          algorithms,
+          currentDate: new Date(now * 1000),
+          clockTolerance: options.leewaySeconds,
+        });
+      } catch (error) {
+        throw translateJoseError(error);
+      }
+
+      const claims = validateIdTokenClaims(verified.payload, verified.protectedHeader, {
+        issuer: domain.issuer,
+        clientId: domain.clientId,
+        now,
+        leewaySeconds: options.leewaySeconds,
+        nonce: verifyOptions.nonce,
+      });
+      return {
+        sub: claims.sub,
+        subject: domainSubject(domain.id, claims.sub),
+        acr: claims.acr,
+        amr: claims.amr,
+        authTime: claims.authTime,
+      };
+    },
+  };
+}

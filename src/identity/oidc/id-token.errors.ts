@@ -1,0 +1,47 @@
+import { SignInRefused } from "../sessions/sign-in-provider.ts";
+
+/**
+ * Why an id_token was refused. Stable: these strings go to the audit record and are asserted
+ * by tests, so they are never renamed once shipped. The client only ever sees `invalid_token`.
+ */
+export type IdTokenRejectionReason =
+  /** The compact JWS or its JSON is broken, or a claim has the wrong type. */
+  | "malformed"
+  /** `alg` is not one of the asymmetric algorithms Custos accepts (no `none`, no HS*). */
+  | "alg_not_allowed"
+  /** No key in the provider's JWKS matches the token's `kid` (and `alg`), even after a refresh. */
+  | "kid_unknown"
+  /** The provider's keys could not be fetched and none are cached for this token. */
+  | "jwks_unavailable"
+  | "signature_invalid"
+  | "iss_mismatch"
+  | "aud_mismatch"
+  | "azp_missing"
+  | "azp_mismatch"
+  | "exp_missing"
+  | "expired"
+  | "not_yet_valid"
+  | "iat_missing"
+  | "issued_in_future"
+  | "auth_time_in_future"
+  | "sub_missing"
+  /** Only when the caller expects a nonce (the browser sign-in callback). */
+  | "nonce_mismatch";
+
+/**
+ * An id_token refusal. It is a {@link SignInRefused} so that the admin authentication path,
+ * which audits `reason` and answers `invalid_token`, handles it without knowing about OIDC.
+ */
+export class IdTokenRejected extends SignInRefused {
+  override readonly reason: IdTokenRejectionReason;
+
+  constructor(reason: IdTokenRejectionReason, options: { cause?: unknown } = {}) {
+    super(reason, options);
+    this.name = "IdTokenRejected";
+    this.reason = reason;
+  }
+}
+
+export function isIdTokenRejected(error: unknown): error is IdTokenRejected {
+  return error instanceof IdTokenRejected;
+}
