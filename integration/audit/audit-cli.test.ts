@@ -1,0 +1,75 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Database } from "../../src/platform/db/database.ts";
+import { runCli } from "../support/cli.ts";
+import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
+import { appendEvents, appenderFor, asDba, migrated } from "./audit-fixtures.ts";
+
+/** `custos audit …` as an auditor runs it: another process, the server's configuration. */
+describe.each(storeKinds())("custos audit on %s", (kind) => {
+  let store: IsolatedStore;
+  let scratch: string;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    store = await createIsolatedStore(kind, { pgliteOnDisk: true });
+    scratch = await mkdtemp(path.join(os.tmpdir(), "custos-audit-cli-"));
+    await migrated(store.db);
+    await appendEvents(appenderFor(store.db), "acme", 10);
+    env = { ...store.env, CUSTOS_AUDIT_KEY_FILE: path.join(scratch, "audit-key.pem") };
+    if (kind === "pglite") await store.db.close(); // PGlite is single-process: hand the data to the CLI.
+  });
+  afterAll(async () => {
+    await store.dispose();
+    await rm(scratch, { recursive: true, force: true });
+  });
+
+  async function withDatabase(work: (db: Database) => Promise<void>): Promise<void> {
+    const db = kind === "pglite" ? await store.reopen() : store.db;
+    try {
+      await work(db);
+    } finally {
+      if (kind === "pglite") await db.close();
+    }
+  }
+
+  it("checkpoints, exports and verifies an intact chain with exit status 0", async () => {
+    const checkpoint = await runCli(["audit", "checkpoint", "acme"], env);
+    expect(checkpoint.code, checkpoint.stderr).toBe(0);
+    expect(JSON.parse(checkpoint.stdout)).toMatchObject({ chain: "acme", seq: 10, alg: "EdDSA" });
+    await writeFile(path.join(scratch, "checkpoint.json"), checkpoint.stdout);
+
+    const exported = await runCli(["audit", "export", "acme", "--out", path.join(scratch, "mirror")], env);
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stderr).toContain("exported 10 rows");
+
+    const verified = await runCli(
+      ["audit", "verify", "acme", "--checkpoint", path.join(scratch, "checkpoint.json"), "--mirror", path.join(scratch, "mirror"), "--json"],
+      env,
+    );
+    expect(verified.code, verified.stderr).toBe(0);
+    expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true, rows_checked: 10, checkpoint: { checked: true }, mirror: { rows_compared: 10 } });
+  });
+
+  it("exits 1 and names the failure's kind and seq when a row was rewritten", async () => {
+    await withDatabase((db) =>
+      asDba(db, async (tx) => {
+        await tx.query("UPDATE audit_events SET reason = 'nothing happened' WHERE chain = 'acme' AND seq = 4");
+      }),
+    );
+    const verified = await runCli(["audit", "verify", "acme"], env);
+    expect(verified.code).toBe(1);
+    expect(verified.stdout).toContain("FAILURE hash_mismatch at seq 4");
+  });
+
+  it("refuses a malformed domain and an unreadable checkpoint with a usage message", async () => {
+    const badDomain = await runCli(["audit", "verify", "Not_A_Domain"], env);
+    expect(badDomain.code).toBe(2);
+    expect(badDomain.stderr).toContain("domain id");
+    const missing = await runCli(["audit", "verify", "acme", "--checkpoint", path.join(scratch, "nope.json")], env);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("cannot read the checkpoint file");
+  });
+});
