@@ -4,8 +4,18 @@ import type { Express } from "express";
 import { auditRoutes } from "./audit/audit.routes.ts";
 import { loadOrCreateAuditKeyFile, type AuditSigner } from "./audit/audit-signer.ts";
 import { createGroupCommitAppender, type GroupCommitAppender } from "./audit/group-commit-appender.ts";
+import { loadStepUpPolicy, STEP_UP_POLICY_FILE, type StepUpPolicy } from "./access/step-up-policy.ts";
+import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
 import { buildHttpApp } from "./http/app.ts";
+import { requireChainReader, requireDomainPermission } from "./identity/domain-access.ts";
+import { createDomainRepository } from "./identity/domains/domain-repo.ts";
+import { domainRoutes } from "./identity/domains/domains.routes.ts";
+import { discoverJwksUri } from "./identity/oidc/discovery.ts";
+import { createHttpJwksFetcher } from "./identity/oidc/fetch-jwks.ts";
+import { createIdTokenVerifier } from "./identity/oidc/id-token-verifier.ts";
+import { createJwksCache } from "./identity/oidc/jwks-cache.ts";
 import { requireOperator } from "./identity/operator/operator-token.ts";
+import { createSessionRepository } from "./identity/sessions/session-repo.ts";
 import type { RouteDefinition } from "./http/routes.ts";
 import { MIGRATIONS_DIR } from "./package-paths.ts";
 import type { Config } from "./platform/config.ts";
@@ -28,6 +38,8 @@ export interface Custos {
   readonly logger: Logger;
   readonly audit: GroupCommitAppender;
   readonly auditSigner: AuditSigner;
+  readonly authorizer: Authorizer;
+  readonly stepUpPolicy: StepUpPolicy;
   close(): Promise<void>;
 }
 
@@ -38,6 +50,8 @@ export interface BuildCustosOptions {
   readonly database?: Database;
   readonly migrationsDir?: string;
   readonly warnings?: readonly string[];
+  /** Epoch seconds; tests move time. */
+  readonly now?: () => number;
 }
 
 export async function buildCustos(options: BuildCustosOptions): Promise<Custos> {
@@ -58,13 +72,29 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     closers.push(() => audit.drain());
     const auditSigner = await loadOrCreateAuditKeyFile(config.auditKeyFile);
     const operator = requireOperator({ operatorToken: config.operatorToken, audit });
+    const now = options.now ?? (() => Math.floor(Date.now() / 1000));
+    // Policies are validated before anything listens: a bad file stops start-up, naming itself.
+    const stepUpPolicy = await loadStepUpPolicy(path.join(config.policiesDir, STEP_UP_POLICY_FILE));
+
+    const authorizer = await openSpiceDbAuthorizer({ server: config.spicedb, policiesDir: config.policiesDir });
+    closers.push(() => Promise.resolve(authorizer.close()));
+    const domains = createDomainRepository(db.orm);
+    const sessions = createSessionRepository(db);
+    const jwks = createJwksCache({ fetchJwks: createHttpJwksFetcher(), jwksUriFor: discoverJwksUri, now });
+    const idTokens = createIdTokenVerifier({ jwks, leewaySeconds: config.oidcLeewaySeconds, now });
+    const userAccess = { domains, sessions, idTokens, audit, now, authorizer };
 
     const readiness: ReadinessProbe[] = [
       { name: "database", check: async () => { await db.query("SELECT 1"); } },
+      authorizer.readiness,
     ];
     const routes: RouteDefinition[] = [
-      // Until the identity capability brings the auditor relation, the operator reads chains.
-      ...auditRoutes({ db, signer: auditSigner, requireAuditor: operator }),
+      ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),
+      ...auditRoutes({
+        db,
+        signer: auditSigner,
+        requireAuditor: requireChainReader(operator, requireDomainPermission(userAccess, "audit")),
+      }),
     ];
 
     const app = buildHttpApp({
@@ -83,6 +113,8 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       logger,
       audit,
       auditSigner,
+      authorizer,
+      stepUpPolicy,
       async close() {
         for (const close of closers.reverse()) await close();
       },

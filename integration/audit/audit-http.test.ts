@@ -11,7 +11,7 @@ import { appendEvents, rowsOf } from "./audit-fixtures.ts";
 
 const OPERATOR_TOKEN = randomBytes(32).toString("base64url");
 
-describe.each(storeKinds())("the audit API behind the operator token on %s", (kind) => {
+describe.each(storeKinds())("the platform chain's audit API behind the operator token on %s", (kind) => {
   let store: IsolatedStore;
   let custos: Custos;
   let server: TestServer;
@@ -22,7 +22,7 @@ describe.each(storeKinds())("the audit API behind the operator token on %s", (ki
     captured = captureLogger();
     custos = await buildCustos({ config: testConfig({ CUSTOS_OPERATOR_TOKEN: OPERATOR_TOKEN }), database: store.db, logger: captured.logger });
     server = await serveOnLoopback(custos.app);
-    await appendEvents(custos.audit, "acme", 12);
+    await appendEvents(custos.audit, "platform", 12);
   });
   afterAll(async () => {
     await server.close();
@@ -34,10 +34,11 @@ describe.each(storeKinds())("the audit API behind the operator token on %s", (ki
     fetch(`${server.url}${path}`, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
 
   it("reports a verifying chain with its head to the operator, and audits the use on the platform chain", async () => {
-    const response = await get("/v1/domains/acme/audit/verify", OPERATOR_TOKEN);
+    const response = await get("/v1/domains/platform/audit/verify", OPERATOR_TOKEN);
     expect(response.status).toBe(200);
     const report = (await response.json()) as Record<string, unknown>;
-    expect(report).toMatchObject({ chain: "acme", ok: true, rows_checked: 12, failure: null, head: { seq: 12 } });
+    // The twelve events, and the operator's own authentication, committed before the report.
+    expect(report).toMatchObject({ chain: "platform", ok: true, rows_checked: 13, failure: null, head: { seq: 13 } });
     const platform = await rowsOf(store.db, "platform");
     expect(platform.at(-1)).toMatchObject({
       actor: "operator",
@@ -50,7 +51,7 @@ describe.each(storeKinds())("the audit API behind the operator token on %s", (ki
 
   it("refuses a wrong operator token with 401 invalid_token, audited with its reason, the token in no row or log", async () => {
     const wrong = randomBytes(32).toString("base64url");
-    const response = await get("/v1/domains/acme/audit/verify", wrong);
+    const response = await get("/v1/domains/platform/audit/verify", wrong);
     expect(response.status).toBe(401);
     expect(response.headers.get("www-authenticate")).toBe('Bearer realm="custos", error="invalid_token"');
     expect(await response.json()).toMatchObject({ code: "invalid_token" });
@@ -62,23 +63,31 @@ describe.each(storeKinds())("the audit API behind the operator token on %s", (ki
   });
 
   it("refuses a request without credentials, audited as credential_missing", async () => {
-    const response = await get("/v1/domains/acme/audit/events");
+    const response = await get("/v1/domains/platform/audit/events");
     expect(response.status).toBe(401);
     expect(response.headers.get("www-authenticate")).toBe('Bearer realm="custos"');
     expect((await rowsOf(store.db, "platform")).at(-1)).toMatchObject({ decision: "denied", reason: "credential_missing" });
   });
 
+  it("does not let the operator token read a domain's chain: that is for the domain's auditors", async () => {
+    const response = await get("/v1/domains/acme/audit/verify", OPERATOR_TOKEN);
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ code: "invalid_token" });
+  });
+
   it("pages through events in seq order", async () => {
-    const first = (await (await get("/v1/domains/acme/audit/events?limit=5", OPERATOR_TOKEN)).json()) as { events: { seq: number }[]; next_after: number };
+    const first = (await (await get("/v1/domains/platform/audit/events?limit=5", OPERATOR_TOKEN)).json()) as { events: { seq: number }[]; next_after: number };
     expect(first.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
-    const second = (await (await get(`/v1/domains/acme/audit/events?after=${String(first.next_after)}&limit=100`, OPERATOR_TOKEN)).json()) as { events: { seq: number }[] };
-    expect(second.events.map((e) => e.seq)).toEqual([6, 7, 8, 9, 10, 11, 12]);
+    const second = (await (await get(`/v1/domains/platform/audit/events?after=${String(first.next_after)}&limit=100`, OPERATOR_TOKEN)).json()) as { events: { seq: number }[] };
+    const seqs = second.events.map((e) => e.seq);
+    expect(seqs[0]).toBe(6);
+    expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 6));
   });
 
   it.each([
     ["/v1/domains/ACME!/audit/verify", 400, "invalid_name"],
-    ["/v1/domains/acme/audit/events?limit=5000", 400, "invalid_request"],
-    ["/v1/domains/acme/audit/events?after=-1", 400, "invalid_request"],
+    ["/v1/domains/platform/audit/events?limit=5000", 400, "invalid_request"],
+    ["/v1/domains/platform/audit/events?after=-1", 400, "invalid_request"],
   ])("answers %s with %i %s", async (path, status, code) => {
     const response = await get(path, OPERATOR_TOKEN);
     expect(response.status).toBe(status);
@@ -87,18 +96,19 @@ describe.each(storeKinds())("the audit API behind the operator token on %s", (ki
   });
 
   it("signs a checkpoint of the head that verifies against the chain", async () => {
-    const response = await fetch(`${server.url}/v1/domains/acme/audit/checkpoints`, { method: "POST", headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
+    const response = await fetch(`${server.url}/v1/domains/platform/audit/checkpoints`, { method: "POST", headers: { authorization: `Bearer ${OPERATOR_TOKEN}` } });
     expect(response.status).toBe(201);
     const checkpoint = (await response.json()) as Parameters<typeof verifyChain>[0]["checkpoint"];
-    expect(checkpoint).toMatchObject({ chain: "acme", seq: 12, alg: "EdDSA" });
-    const report = await verifyChain({ chain: "acme", records: streamRecords(store.db, "acme"), checkpoint, signer: custos.auditSigner });
+    const head = (await rowsOf(store.db, "platform")).at(-1);
+    expect(checkpoint).toMatchObject({ chain: "platform", seq: head?.seq, hash: head?.hash, alg: "EdDSA" });
+    const report = await verifyChain({ chain: "platform", records: streamRecords(store.db, "platform"), checkpoint, signer: custos.auditSigner });
     expect(report.ok).toBe(true);
   });
 
   it("answers 503 audit_unavailable, and serves nothing, when the operator's use cannot be audited", async () => {
     await store.db.query("ALTER TABLE audit_events ADD CONSTRAINT test_audit_down CHECK (action <> 'operator.authenticate') NOT VALID");
     try {
-      const response = await get("/v1/domains/acme/audit/events", OPERATOR_TOKEN);
+      const response = await get("/v1/domains/platform/audit/events", OPERATOR_TOKEN);
       expect(response.status).toBe(503);
       const body = (await response.json()) as Record<string, unknown>;
       expect(body).toMatchObject({ code: "audit_unavailable" });
@@ -115,7 +125,7 @@ describe("platform calls without an operator token configured", () => {
     const custos = await buildCustos({ config: testConfig(), database: store.db });
     const server = await serveOnLoopback(custos.app);
     try {
-      const response = await fetch(`${server.url}/v1/domains/acme/audit/verify`, { headers: { authorization: "Bearer anything" } });
+      const response = await fetch(`${server.url}/v1/domains/platform/audit/verify`, { headers: { authorization: "Bearer anything" } });
       expect(response.status).toBe(501);
       expect(await response.json()).toMatchObject({ code: "not_provisioned" });
     } finally {

@@ -1,4 +1,5 @@
 import { Command, CommanderError } from "commander";
+import { StepUpPolicyError } from "../access/step-up-policy.ts";
 import { ConfigError } from "../platform/config.ts";
 import { MigrationError } from "../platform/db/migrate.ts";
 import { registerAuditCommand } from "./audit.command.ts";
@@ -24,7 +25,7 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (error instanceof ConfigError) {
+  } else if (error instanceof ConfigError || error instanceof StepUpPolicyError) {
     console.error(`custos: ${error.message}`);
     process.exitCode = EXIT_USAGE;
   } else if (error instanceof MigrationError) {

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { POLICIES_DIR } from "../package-paths.ts";
 
 /**
  * Configuration comes only from the environment (DESIGN.md, "Configuration"). Each setting
@@ -188,7 +189,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     spicedb: spicedb(env),
     openbao: openbaoConfig,
     oidcLeewaySeconds: integerIn(env, "CUSTOS_OIDC_LEEWAY_SECONDS", 30, 0, MAX_OIDC_LEEWAY_SECONDS),
-    policiesDir: path.resolve(cwd, optional(env, "CUSTOS_POLICIES_DIR") ?? "policies"),
+    // Relative to the working directory when given; the package's own policies otherwise.
+    policiesDir: path.resolve(cwd, optional(env, "CUSTOS_POLICIES_DIR") ?? POLICIES_DIR),
     rateLimitStore,
     redisUrl,
     auditTimeoutMs: integerIn(env, "CUSTOS_AUDIT_TIMEOUT_MS", 2000, 50, 60_000),

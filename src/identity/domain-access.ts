@@ -1,0 +1,52 @@
+import type { RequestHandler } from "express";
+import type { AuditAppender } from "../audit/audit-port.ts";
+import type { Authorizer, Permission } from "../authz/authorizer.ts";
+import { domainRef, userRef } from "../authz/object-ids.ts";
+import { requestIdOf } from "../http/request-id.ts";
+import { CustosError } from "../platform/errors.ts";
+import { parseDomainId, PLATFORM_CHAIN } from "../platform/names.ts";
+import { setCredential } from "./credential-locals.ts";
+import { authenticateUser, type AuthenticateUserDependencies } from "./sessions/authenticate-user.ts";
+
+export interface DomainAccessDependencies extends AuthenticateUserDependencies {
+  readonly authorizer: Authorizer;
+  readonly audit: AuditAppender;
+}
+
+/**
+ * A user of the domain in the path who holds `permission` on it in SpiceDB (`audit` for the
+ * domain's auditors, `administer` for its admins). Authentication failures are audited by
+ * authenticateUser; a refusal here is audited on the domain's chain and answers 403.
+ */
+export function requireDomainPermission(deps: DomainAccessDependencies, permission: Permission): RequestHandler {
+  return async (req, res, next) => {
+    const domain = parseDomainId(req.params.domain);
+    const credential = await authenticateUser(deps, req, res, domain);
+    const allowed = await deps.authorizer.check({ resource: domainRef(domain), permission, subject: userRef(credential.subject) });
+    if (!allowed) {
+      await deps.audit.append({
+        chain: domain,
+        actor: `user:${credential.subject}`,
+        action: `domain.${permission}`,
+        resource: `domain:${domain}`,
+        decision: "denied",
+        reason: "permission_denied",
+        requestId: requestIdOf(res),
+      });
+      throw new CustosError("permission_denied", { detail: `this action needs the ${permission} permission on the domain` });
+    }
+    setCredential(res, credential);
+    next();
+  };
+}
+
+/**
+ * The audit routes take both the platform chain (the operator's) and domain chains (their
+ * auditors'); this picks the gate by the chain named in the path.
+ */
+export function requireChainReader(operator: RequestHandler, auditor: RequestHandler): RequestHandler {
+  return (req, res, next) => {
+    const handler = req.params.domain === PLATFORM_CHAIN ? operator : auditor;
+    return handler(req, res, next);
+  };
+}
