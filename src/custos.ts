@@ -77,7 +77,10 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const stepUpPolicy = await loadStepUpPolicy(path.join(config.policiesDir, STEP_UP_POLICY_FILE));
 
     const authorizer = await openSpiceDbAuthorizer({ server: config.spicedb, policiesDir: config.policiesDir });
-    closers.push(() => Promise.resolve(authorizer.close()));
+    closers.push(() => {
+      authorizer.close();
+      return Promise.resolve();
+    });
     const domains = createDomainRepository(db.orm);
     const sessions = createSessionRepository(db);
     const jwks = createJwksCache({ fetchJwks: createHttpJwksFetcher(), jwksUriFor: discoverJwksUri, now });
