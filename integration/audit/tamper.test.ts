@@ -142,6 +142,20 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
     expect(report.failure).toMatchObject({ kind: "gap", seq: 7 });
   });
 
+  it("a row forged far past the head is a gap, found without walking the empty range", async () => {
+    const chain = await chainOf();
+    await asDba(store.db, async (tx) => {
+      await tx.query(
+        `INSERT INTO audit_events (chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash)
+         SELECT chain, 1000000000000, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash
+           FROM audit_events WHERE chain = $1 AND seq = 20`,
+        [chain],
+      );
+    });
+    const report = await verify(store.db, chain);
+    expect(report.failure).toMatchObject({ kind: "gap", seq: 21 });
+  });
+
   it("two swapped rows break the chain at the first of them", async () => {
     const chain = await chainOf();
     await asDba(store.db, async (tx) => {

@@ -69,14 +69,31 @@ export async function readRecords(
   afterSeq: number,
   limit: number,
 ): Promise<ChainedAuditRecord[]> {
+  return readRecordRange(session, chain, afterSeq, limit, "LIMIT");
+}
+
+/**
+ * The rows with afterSeq < seq <= afterSeq + size. Bounding the range (not only LIMIT) keeps
+ * every page cheap whatever the planner believes: on a freshly loaded table without
+ * statistics PostgreSQL may pick a bitmap scan and sort everything after `afterSeq`, which
+ * turns paging through a long chain quadratic.
+ */
+async function readRecordRange(
+  session: SqlSession,
+  chain: string,
+  afterSeq: number,
+  size: number,
+  mode: "LIMIT" | "RANGE",
+): Promise<ChainedAuditRecord[]> {
   // One text column per row, split here: the driver does a twelfth of the work it would do
   // for twelve columns, which is what keeps verification close to the speed of hashing.
   // jsonb writes control characters in details as \u escapes, so the separator cannot occur.
+  const bound = mode === "RANGE" ? "AND seq <= $2 + $3" : "";
   const rows = await session.query<{ r: string }>(
     `SELECT concat_ws(E'\\x1f', chain, seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
             actor, action, resource, decision, reason, request_id, prev_hash, hash, details::text) AS r
-       FROM audit_events WHERE chain = $1 AND seq > $2 ORDER BY seq LIMIT $3`,
-    [chain, afterSeq, limit],
+       FROM audit_events WHERE chain = $1 AND seq > $2 ${bound} ORDER BY seq LIMIT $3`,
+    [chain, afterSeq, size],
   );
   return rows.map(({ r }) => {
     const [rowChain = "", seq = "", at = "", actor = "", action = "", resource = "", decision = "", reason = "", requestId = "", prevHash = "", hash = "", details = "{}"] =
@@ -98,9 +115,19 @@ export async function readRecords(
   });
 }
 
+/** The smallest seq after `afterSeq`, through the index (min/max never sorts). */
+async function nextSeqAfter(session: SqlSession, chain: string, afterSeq: number): Promise<number | undefined> {
+  const [row] = await session.query<{ seq: number | string | null }>(
+    "SELECT min(seq) AS seq FROM audit_events WHERE chain = $1 AND seq > $2",
+    [chain, afterSeq],
+  );
+  return row?.seq == null ? undefined : Number(row.seq);
+}
+
 /**
- * The whole chain in seq order, one page in memory at a time; the next page is already
- * being fetched while the caller works through the current one.
+ * The whole chain in seq order, one bounded page in memory at a time; the next page is
+ * already being fetched while the caller works through the current one. An empty window
+ * (a gap) jumps to the next existing seq, so a forged huge seq cannot stall the walk.
  */
 export async function* streamRecords(
   db: Database,
@@ -108,14 +135,21 @@ export async function* streamRecords(
   options: { afterSeq?: number; pageSize?: number } = {},
 ): AsyncGenerator<ChainedAuditRecord> {
   const pageSize = options.pageSize ?? 2000;
-  let page = await readRecords(db, chain, options.afterSeq ?? 0, pageSize);
-  for (;;) {
-    const last = page.at(-1);
-    const next = last === undefined || page.length < pageSize ? undefined : readRecords(db, chain, last.seq, pageSize);
+  const fetchFrom = async (after: number): Promise<{ page: ChainedAuditRecord[]; end: number } | undefined> => {
+    for (let from = after; ; ) {
+      const page = await readRecordRange(db, chain, from, pageSize, "RANGE");
+      if (page.length > 0) return { page, end: from + pageSize };
+      const next = await nextSeqAfter(db, chain, from);
+      if (next === undefined) return undefined;
+      from = next - 1;
+    }
+  };
+  let current = await fetchFrom(options.afterSeq ?? 0);
+  while (current !== undefined) {
+    const next = fetchFrom(current.end);
     // A prefetch that fails while the caller stops early must not become an unhandled rejection.
-    next?.catch(() => undefined);
-    for (const record of page) yield record;
-    if (next === undefined) return;
-    page = await next;
+    next.catch(() => undefined);
+    for (const record of current.page) yield record;
+    current = await next;
   }
 }
