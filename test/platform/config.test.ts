@@ -1,3 +1,4 @@
+import { POLICIES_DIR } from "../../src/package-paths.ts";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/platform/config.ts";
 
@@ -25,10 +26,15 @@ describe("loadConfig", () => {
       spicedb: undefined,
       openbao: undefined,
       oidcLeewaySeconds: 30,
-      policiesDir: "/srv/custos/policies",
+      policiesDir: POLICIES_DIR,
       rateLimitStore: "memory",
       auditTimeoutMs: 2000,
+      auditKeyFile: "/srv/custos/.custos/audit-signing-key.pem",
     });
+  });
+
+  it("resolves a relative CUSTOS_POLICIES_DIR against the working directory", () => {
+    expect(loadConfig({ CUSTOS_POLICIES_DIR: "my-policies" }, "/srv/custos").policiesDir).toBe("/srv/custos/my-policies");
   });
 
   it("refuses a port that is not a number, naming CUSTOS_PORT", () => {
