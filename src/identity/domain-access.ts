@@ -50,3 +50,12 @@ export function requireChainReader(operator: RequestHandler, auditor: RequestHan
     return handler(req, res, next);
   };
 }
+
+/** Any authenticated user of the domain in the path; what they may do is checked later. */
+export function requireDomainUser(deps: AuthenticateUserDependencies): RequestHandler {
+  return async (req, res, next) => {
+    const domain = parseDomainId(req.params.domain);
+    setCredential(res, await authenticateUser(deps, req, res, domain));
+    next();
+  };
+}

@@ -1,0 +1,76 @@
+import type { RequestHandler } from "express";
+import { requestIdOf } from "../http/request-id.ts";
+import type { RouteDefinition } from "../http/routes.ts";
+import { credentialOf } from "../identity/credential-locals.ts";
+import type { DomainRepository } from "../identity/domains/domain.ts";
+import { CustosError } from "../platform/errors.ts";
+import { parseDomainId } from "../platform/names.ts";
+import type { GrantSigningKeys } from "./grant-signing-keys.ts";
+import { issueGrant, MAX_GRANT_TTL_SECONDS, parseGrantRequest, type IssueGrantDependencies } from "./issue-grant.ts";
+
+export interface GrantRoutesDependencies extends IssueGrantDependencies {
+  readonly domains: DomainRepository;
+  readonly keys: GrantSigningKeys;
+  /** Authenticates a user of the path's domain (id_token or session) and sets the credential. */
+  readonly requireDomainUser: RequestHandler;
+}
+
+const problem = { $ref: "#/components/responses/Problem" };
+
+export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
+  return [
+    {
+      method: "post",
+      path: "/v1/domains/:domain/grants",
+      doc: {
+        summary: "Issue a short-lived access grant for a node (admin, elevated: access.issue)",
+        requestBody: {
+          required: true,
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                required: ["node_id", "action"],
+                additionalProperties: false,
+                properties: {
+                  node_id: { type: "string", format: "uuid" },
+                  action: { type: "string" },
+                  ttl_seconds: { type: "integer", minimum: 1, maximum: MAX_GRANT_TTL_SECONDS },
+                },
+              },
+            },
+          },
+        },
+        responses: { "201": { description: "the signed grant (EdDSA JWT)" }, "400": problem, "401": problem, "403": problem, "503": problem },
+      },
+      handlers: [
+        deps.requireDomainUser,
+        async (req, res) => {
+          const domain = parseDomainId(req.params.domain);
+          const credential = credentialOf(res);
+          if (credential?.kind !== "user") throw new CustosError("invalid_token");
+          const request = parseGrantRequest(req.body);
+          const issued = await issueGrant(deps, credential, domain, request, requestIdOf(res));
+          res.status(201).json(issued);
+        },
+      ],
+    },
+    {
+      method: "get",
+      path: "/v1/domains/:domain/jwks.json",
+      doc: {
+        summary: "The domain's public grant-signing keys, for offline verification (anyone)",
+        security: [],
+        responses: { "200": { description: "a JWK set" }, "400": problem, "404": problem },
+      },
+      handlers: [
+        async (req, res) => {
+          const domain = parseDomainId(req.params.domain);
+          if ((await deps.domains.find(domain)) === undefined) throw new CustosError("not_found", { detail: "no such domain" });
+          res.setHeader("Cache-Control", "public, max-age=60");
+          res.json(await deps.keys.publicJwks(domain));
+        },
+      ],
+    },
+  ];
+}
