@@ -1,0 +1,66 @@
+import { createHash, hkdfSync, randomBytes } from "node:crypto";
+
+/**
+ * The node secret key (NSK) and what a node derives from it (DESIGN.md, "Nodes, NSK and the
+ * bearer"): HKDF-SHA256, empty salt, 32-byte outputs. Custos keeps only SHA-256 of the
+ * bearer secret and the wrap key wrapped by the secret backend; the NSK itself is shown
+ * once, at enrollment or rotation, and never stored.
+ */
+export const NSK_BYTES = 32;
+const BEARER_INFO = "custos/v1/bearer";
+const WRAP_INFO = "custos/v1/wrap";
+const KID = /^[A-Za-z0-9_-]{8,64}$/;
+const BEARER = /^nsk\.([A-Za-z0-9_-]{8,64})\.([A-Za-z0-9_-]{43})$/;
+
+export function newNsk(): Buffer {
+  return randomBytes(NSK_BYTES);
+}
+
+export function newKid(): string {
+  return randomBytes(12).toString("base64url");
+}
+
+function derive(nsk: Uint8Array, info: string): Buffer {
+  if (nsk.length !== NSK_BYTES) throw new RangeError(`an NSK is ${String(NSK_BYTES)} bytes`);
+  return Buffer.from(hkdfSync("sha256", nsk, Buffer.alloc(0), info, 32));
+}
+
+export function deriveBearerSecret(nsk: Uint8Array): Buffer {
+  return derive(nsk, BEARER_INFO);
+}
+
+export function deriveWrapKey(nsk: Uint8Array): Buffer {
+  return derive(nsk, WRAP_INFO);
+}
+
+export function formatNodeBearer(kid: string, bearerSecret: Uint8Array): string {
+  if (!KID.test(kid)) throw new RangeError("malformed kid");
+  return `nsk.${kid}.${Buffer.from(bearerSecret).toString("base64url")}`;
+}
+
+/** Hex SHA-256 of the bearer secret: the only trace of it in the database. */
+export function bearerSecretDigest(bearerSecret: Uint8Array): string {
+  return createHash("sha256").update(bearerSecret).digest("hex");
+}
+
+export interface ParsedNodeBearer {
+  readonly kid: string;
+  readonly secret: Buffer;
+}
+
+/** `nsk.<kid>.<base64url(32 bytes)>`, or undefined for anything else. */
+export function parseNodeBearer(token: string): ParsedNodeBearer | undefined {
+  const match = BEARER.exec(token);
+  if (match?.[1] === undefined || match[2] === undefined) return undefined;
+  const secret = Buffer.from(match[2], "base64url");
+  // 43 base64url characters carry 258 bits: the last one must not set bits beyond 256.
+  if (secret.length !== 32 || secret.toString("base64url") !== match[2]) return undefined;
+  return { kid: match[1], secret };
+}
+
+export function parseNsk(text: string): Buffer | undefined {
+  const trimmed = text.trim();
+  if (!/^[A-Za-z0-9_-]{43}$/.test(trimmed)) return undefined;
+  const nsk = Buffer.from(trimmed, "base64url");
+  return nsk.length === NSK_BYTES && nsk.toString("base64url") === trimmed ? nsk : undefined;
+}
