@@ -1,0 +1,2 @@
+DROP TABLE node_secret_keys;
+DROP TABLE nodes;
