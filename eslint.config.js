@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["dist/", "node_modules/", ".custos/", "coverage/", "bin/", "eslint.config.js"] },
+  { ignores: ["dist/", "node_modules/", ".custos/", "coverage/", "bin/", "eslint.config.js", "integration/fixtures/nsk-guard/"] },
   js.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {
