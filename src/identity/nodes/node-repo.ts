@@ -1,0 +1,89 @@
+import type { Database, SqlSession } from "../../platform/db/database.ts";
+
+export type NodeStatus = "active" | "quarantined";
+
+export interface NodeRecord {
+  readonly id: string;
+  readonly domain: string;
+  readonly name: string;
+  readonly status: NodeStatus;
+}
+
+export interface NodeKeyRecord {
+  readonly kid: string;
+  readonly nodeId: string;
+  readonly bearerSecretSha256: string;
+  readonly wrappedWrapKey: string;
+  /** Epoch seconds after which the key no longer authenticates; undefined while current. */
+  readonly retiresAt: number | undefined;
+  readonly node: NodeRecord;
+}
+
+export interface NewNodeKey {
+  readonly kid: string;
+  readonly nodeId: string;
+  readonly bearerSecretSha256: string;
+  readonly wrappedWrapKey: string;
+}
+
+/** Raw SQL over nodes and node_secret_keys; the shapes are those of nodes.table.ts. */
+export function createNodeRepository(db: Database) {
+  return {
+    async insertNode(node: NodeRecord, key: NewNodeKey): Promise<void> {
+      await db.transaction(async (tx) => {
+        await tx.query("INSERT INTO nodes (id, domain, name, status) VALUES ($1, $2, $3, $4)", [node.id, node.domain, node.name, node.status]);
+        await insertKey(tx, key);
+      });
+    },
+
+    /** Adds a key and starts the grace period of the node's current ones, atomically. */
+    async rotateKey(key: NewNodeKey, graceEndsAt: number): Promise<void> {
+      await db.transaction(async (tx) => {
+        await tx.query(
+          "UPDATE node_secret_keys SET retires_at = to_timestamp($2) WHERE node_id = $1 AND (retires_at IS NULL OR retires_at > to_timestamp($2))",
+          [key.nodeId, graceEndsAt],
+        );
+        await insertKey(tx, key);
+      });
+    },
+
+    async findKey(kid: string): Promise<NodeKeyRecord | undefined> {
+      const [row] = await db.query<{
+        kid: string; node_id: string; bearer_secret_sha256: string; wrapped_wrap_key: string; retires_at: number | string | null;
+        domain: string; name: string; status: NodeStatus;
+      }>(
+        `SELECT k.kid, k.node_id, k.bearer_secret_sha256, k.wrapped_wrap_key, extract(epoch FROM k.retires_at)::float8 AS retires_at,
+                n.domain, n.name, n.status
+           FROM node_secret_keys k JOIN nodes n ON n.id = k.node_id WHERE k.kid = $1`,
+        [kid],
+      );
+      if (row === undefined) return undefined;
+      return {
+        kid: row.kid,
+        nodeId: row.node_id,
+        bearerSecretSha256: row.bearer_secret_sha256,
+        wrappedWrapKey: row.wrapped_wrap_key,
+        retiresAt: row.retires_at === null ? undefined : Number(row.retires_at),
+        node: { id: row.node_id, domain: row.domain, name: row.name, status: row.status },
+      };
+    },
+
+    async findNode(id: string): Promise<NodeRecord | undefined> {
+      const [row] = await db.query<NodeRecord>("SELECT id::text AS id, domain, name, status FROM nodes WHERE id = $1", [id]);
+      return row;
+    },
+
+    async setStatus(id: string, status: NodeStatus): Promise<void> {
+      await db.query("UPDATE nodes SET status = $2 WHERE id = $1", [id, status]);
+    },
+  };
+}
+
+export type NodeRepository = ReturnType<typeof createNodeRepository>;
+
+async function insertKey(tx: SqlSession, key: NewNodeKey): Promise<void> {
+  await tx.query(
+    "INSERT INTO node_secret_keys (kid, node_id, bearer_secret_sha256, wrapped_wrap_key) VALUES ($1, $2, $3, $4)",
+    [key.kid, key.nodeId, key.bearerSecretSha256, key.wrappedWrapKey],
+  );
+}

@@ -1,0 +1,142 @@
+import { randomUUID } from "node:crypto";
+import type { RequestHandler, Response } from "express";
+import { actorOf, enforceStepUp, type StepUpGateDependencies } from "../../access/elevated-action.ts";
+import type { AuditAppender } from "../../audit/audit-port.ts";
+import type { Authorizer } from "../../authz/authorizer.ts";
+import { relationship } from "../../authz/authorizer.ts";
+import { domainRef, nodeRef, userRef } from "../../authz/object-ids.ts";
+import { requestIdOf } from "../../http/request-id.ts";
+import type { RouteDefinition } from "../../http/routes.ts";
+import { CustosError } from "../../platform/errors.ts";
+import { parseDomainId, parseNodeId } from "../../platform/names.ts";
+import type { KeyWrapper } from "../../secrets/key-wrapper.ts";
+import type { UserCredential } from "../admin-credential.ts";
+import { credentialOf } from "../credential-locals.ts";
+import { authenticateNode, type AuthenticateNodeDependencies } from "./authenticate-node.ts";
+import { issueNodeKey } from "./node-keys.ts";
+
+export interface NodeRoutesDependencies extends StepUpGateDependencies, AuthenticateNodeDependencies {
+  readonly audit: AuditAppender;
+  readonly authorizer: Authorizer;
+  readonly wrapper: KeyWrapper;
+  readonly requireDomainUser: RequestHandler;
+  /** How long a superseded NSK keeps working after a rotation. */
+  readonly nskGraceSeconds: number;
+}
+
+const problem = { $ref: "#/components/responses/Problem" };
+
+function userOf(res: Response): UserCredential {
+  const credential = credentialOf(res);
+  if (credential?.kind !== "user") throw new CustosError("invalid_token");
+  return credential;
+}
+
+function parseNodeName(body: unknown): string {
+  const name = body !== null && typeof body === "object" ? (body as Record<string, unknown>).name : undefined;
+  if (typeof name !== "string" || name.length < 1 || name.length > 128 || !/^\P{Cc}+$/u.test(name)) {
+    throw new CustosError("invalid_request", { detail: "name must be 1-128 printable characters" });
+  }
+  return name;
+}
+
+/** Admins of the domain only; a refusal is audited on the domain's chain. */
+async function requireAdmin(deps: NodeRoutesDependencies, credential: UserCredential, domain: string, action: string, resource: string, requestId: string): Promise<void> {
+  const allowed = await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) });
+  if (allowed) return;
+  await deps.audit.append({ chain: domain, actor: actorOf(credential), action, resource, decision: "denied", reason: "permission_denied", requestId });
+  throw new CustosError("permission_denied", { detail: "only the domain's admins may do this" });
+}
+
+export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
+  const quarantine = (status: "quarantined" | "active"): RequestHandler[] => [
+    deps.requireDomainUser,
+    async (req, res) => {
+      const domain = parseDomainId(req.params.domain);
+      const nodeId = parseNodeId(req.params.node_id);
+      const credential = userOf(res);
+      const requestId = requestIdOf(res);
+      const resource = `node:${nodeId}`;
+      await requireAdmin(deps, credential, domain, "node.quarantine", resource, requestId);
+      await enforceStepUp(deps, { credential, domain, action: "node.quarantine", resource, requestId });
+      const node = await deps.nodes.findNode(nodeId);
+      // Another domain's node is answered exactly like a missing one.
+      if (node?.domain !== domain) throw new CustosError("not_found", { detail: "no such node in this domain" });
+      await deps.audit.append({
+        chain: domain, actor: actorOf(credential), action: "node.quarantine", resource, decision: "granted",
+        reason: status === "quarantined" ? "quarantined" : "lifted", requestId,
+      });
+      await deps.nodes.setStatus(nodeId, status);
+      res.status(204).end();
+    },
+  ];
+
+  return [
+    {
+      method: "post",
+      path: "/v1/domains/:domain/nodes",
+      doc: {
+        summary: "Enroll a node and return its first NSK, once (admin, elevated: node.enroll)",
+        requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["name"], properties: { name: { type: "string" } } } } } },
+        responses: { "201": { description: "{ node_id, kid, nsk } — shown once, Cache-Control: no-store" }, "400": problem, "401": problem, "403": problem, "503": problem },
+      },
+      handlers: [
+        deps.requireDomainUser,
+        async (req, res) => {
+          const domain = parseDomainId(req.params.domain);
+          const credential = userOf(res);
+          const name = parseNodeName(req.body);
+          const requestId = requestIdOf(res);
+          const nodeId = randomUUID();
+          const resource = `node:${nodeId}`;
+          await requireAdmin(deps, credential, domain, "node.enroll", resource, requestId);
+          await enforceStepUp(deps, { credential, domain, action: "node.enroll", resource, requestId });
+          const key = await issueNodeKey(deps.wrapper, nodeId);
+          await deps.nodes.insertNode({ id: nodeId, domain, name, status: "active" }, key.record);
+          await deps.authorizer.writeRelationships([relationship(nodeRef(nodeId), "domain", domainRef(domain))], []);
+          // Audited last, right before the NSK is released: no record, no key.
+          await deps.audit.append({
+            chain: domain, actor: actorOf(credential), action: "node.enroll", resource, decision: "granted", reason: "ok", requestId,
+            details: { name, kid: key.kid },
+          });
+          res.status(201).json({ node_id: nodeId, kid: key.kid, nsk: key.nsk });
+        },
+      ],
+    },
+    {
+      method: "post",
+      path: "/v1/domains/:domain/nodes/:node_id/quarantine",
+      doc: { summary: "Quarantine a node: every check fails until lifted (admin, elevated: node.quarantine)", responses: { "204": { description: "quarantined" }, "401": problem, "403": problem, "404": problem } },
+      handlers: quarantine("quarantined"),
+    },
+    {
+      method: "delete",
+      path: "/v1/domains/:domain/nodes/:node_id/quarantine",
+      doc: { summary: "Lift a node's quarantine (admin, elevated: node.quarantine)", responses: { "204": { description: "active again" }, "401": problem, "403": problem, "404": problem } },
+      handlers: quarantine("active"),
+    },
+    {
+      method: "post",
+      path: "/v1/nodes/:node_id/nsk/rotate",
+      doc: {
+        summary: "The node replaces its own NSK; the old kid keeps working for the grace period",
+        security: [{ nodeBearer: [] }],
+        responses: { "201": { description: "{ kid, nsk } — shown once" }, "401": problem, "403": problem, "503": problem },
+      },
+      handlers: [
+        async (req, res) => {
+          const nodeId = parseNodeId(req.params.node_id);
+          const { key: current } = await authenticateNode(deps, req, res, nodeId, "node.rotate");
+          const next = await issueNodeKey(deps.wrapper, nodeId);
+          const graceEndsAt = deps.now() + deps.nskGraceSeconds;
+          await deps.nodes.rotateKey(next.record, graceEndsAt);
+          await deps.audit.append({
+            chain: current.node.domain, actor: `node:${nodeId}`, action: "node.rotate", resource: `node:${nodeId}`, decision: "granted",
+            reason: "ok", requestId: requestIdOf(res), details: { previous_kid: current.kid, kid: next.kid, previous_retires_at: graceEndsAt },
+          });
+          res.status(201).json({ kid: next.kid, nsk: next.nsk });
+        },
+      ],
+    },
+  ];
+}
