@@ -1,0 +1,139 @@
+/**
+ * The development provider's sign-in page: plain HTML, two radio groups and a submit button,
+ * so that a browser, `curl` and a test driving `fetch` all speak to it the same way.
+ *
+ * Form contract (POST, `application/x-www-form-urlencoded`, to `/interaction/<uid>/login`):
+ *   account   one of the configured account ids
+ *   strength  `password` or `mfa` (see {@link DEV_STRENGTHS})
+ * Cancel: POST `/interaction/<uid>/abort` with an empty body (the client receives
+ * `error=access_denied`). Both need the provider's `_interaction` cookie set by the redirect
+ * that led to the page.
+ */
+
+export const DEV_ACR_PASSWORD = "urn:custos:acr:password";
+export const DEV_ACR_MFA = "urn:custos:acr:mfa";
+
+export type DevStrength = "password" | "mfa";
+
+export interface StrengthDefinition {
+  readonly label: string;
+  readonly acr: string;
+  readonly amr: readonly string[];
+}
+
+/** What each choice on the page asserts in the id_token (RFC 8176 amr values). */
+export const DEV_STRENGTHS: Readonly<Record<DevStrength, StrengthDefinition>> = {
+  password: { label: "Password", acr: DEV_ACR_PASSWORD, amr: ["pwd"] },
+  mfa: { label: "Password + one-time code", acr: DEV_ACR_MFA, amr: ["pwd", "otp"] },
+};
+
+export function isDevStrength(value: unknown): value is DevStrength {
+  return value === "password" || value === "mfa";
+}
+
+export interface DevAccount {
+  /** Becomes the id_token `sub`. */
+  readonly id: string;
+  readonly name: string;
+}
+
+export interface LoginPageModel {
+  readonly uid: string;
+  readonly clientId: string;
+  readonly accounts: readonly DevAccount[];
+  readonly selectedAccount: string | undefined;
+  readonly selectedStrength: DevStrength;
+  /** Shown so a person can see why they are asked again. */
+  readonly acrValues: string | undefined;
+  readonly maxAge: string | undefined;
+  readonly reasons: readonly string[];
+  readonly problem: string | undefined;
+}
+
+const HTML_ESCAPES: Readonly<Record<string, string>> = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" };
+
+/** Every value on the page comes from a request or configuration: escape all of it. */
+export function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (character) => HTML_ESCAPES[character] ?? character);
+}
+
+function radio(name: string, value: string, label: string, checked: boolean): string {
+  const id = `${name}-${value}`;
+  return `<div><input type="radio" id="${escapeHtml(id)}" name="${name}" value="${escapeHtml(value)}"${checked ? " checked" : ""}> <label for="${escapeHtml(id)}">${escapeHtml(label)}</label></div>`;
+}
+
+function accountChoices(model: LoginPageModel): string {
+  const selected = model.selectedAccount ?? model.accounts[0]?.id;
+  return model.accounts.map((account) => radio("account", account.id, `${account.name} (${account.id})`, account.id === selected)).join("\n");
+}
+
+function strengthChoices(model: LoginPageModel): string {
+  return (Object.keys(DEV_STRENGTHS) as DevStrength[])
+    .map((strength) => radio("strength", strength, `${DEV_STRENGTHS[strength].label} — acr ${DEV_STRENGTHS[strength].acr}`, strength === model.selectedStrength))
+    .join("\n");
+}
+
+function requestSummary(model: LoginPageModel): string {
+  const lines = [`client: ${model.clientId}`];
+  if (model.acrValues !== undefined) lines.push(`requested acr_values: ${model.acrValues}`);
+  if (model.maxAge !== undefined) lines.push(`requested max_age: ${model.maxAge}`);
+  if (model.reasons.length > 0) lines.push(`asked because: ${model.reasons.join(", ")}`);
+  return lines.map((line) => `<li>${escapeHtml(line)}</li>`).join("");
+}
+
+export function renderLoginPage(model: LoginPageModel): string {
+  const base = `/interaction/${encodeURIComponent(model.uid)}`;
+  const problem = model.problem === undefined ? "" : `<p role="alert"><strong>${escapeHtml(model.problem)}</strong></p>`;
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>Custos development sign-in</title></head>
+<body>
+<h1>Custos development sign-in</h1>
+<p>A development identity provider: no passwords are checked. Never use it in production.</p>
+<ul>${requestSummary(model)}</ul>
+${problem}
+<form method="post" action="${base}/login">
+<fieldset><legend>Account</legend>
+${accountChoices(model)}
+</fieldset>
+<fieldset><legend>Authentication strength</legend>
+${strengthChoices(model)}
+</fieldset>
+<button type="submit">Sign in</button>
+</form>
+<form method="post" action="${base}/abort"><button type="submit">Cancel</button></form>
+</body>
+</html>
+`;
+}
+
+export function renderMessagePage(title: string, message: string): string {
+  return `<!DOCTYPE html>
+<html lang="en">
+<head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>
+<body><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p></body>
+</html>
+`;
+}
+
+/** The strength a page offers first: the strongest one the client asked for, if any. */
+export function preferredStrength(acrValues: unknown): DevStrength {
+  if (typeof acrValues !== "string") return "password";
+  const requested = acrValues.split(" ");
+  return requested.includes(DEV_ACR_MFA) ? "mfa" : "password";
+}
+
+export interface LoginSubmission {
+  readonly account: string;
+  readonly strength: DevStrength;
+}
+
+/** Parses the login form: the choice, or the problem to show on the page again. */
+export function parseLoginSubmission(body: string, accounts: readonly DevAccount[]): LoginSubmission | string {
+  const form = new URLSearchParams(body);
+  const account = form.get("account");
+  const strength = form.get("strength");
+  if (account === null || !accounts.some((candidate) => candidate.id === account)) return "choose one of the listed accounts";
+  if (!isDevStrength(strength)) return "choose an authentication strength";
+  return { account, strength };
+}
