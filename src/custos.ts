@@ -15,7 +15,9 @@ import { createHttpJwksFetcher } from "./identity/oidc/fetch-jwks.ts";
 import { createIdTokenVerifier } from "./identity/oidc/id-token-verifier.ts";
 import { createJwksCache } from "./identity/oidc/jwks-cache.ts";
 import { requireOperator } from "./identity/operator/operator-token.ts";
+import { createCodeFlowSignIn } from "./identity/oidc/code-flow.ts";
 import { createSessionRepository } from "./identity/sessions/session-repo.ts";
+import { signInRoutes } from "./identity/sessions/sign-in.routes.ts";
 import type { RouteDefinition } from "./http/routes.ts";
 import { MIGRATIONS_DIR } from "./package-paths.ts";
 import type { Config } from "./platform/config.ts";
@@ -93,6 +95,14 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     ];
     const routes: RouteDefinition[] = [
       ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),
+      ...signInRoutes({
+        domains,
+        sessions,
+        provider: createCodeFlowSignIn({ verifier: idTokens, leewaySeconds: config.oidcLeewaySeconds, now }),
+        audit,
+        now,
+        publicUrl: undefined,
+      }),
       ...auditRoutes({
         db,
         signer: auditSigner,

@@ -21,6 +21,7 @@ export const PROBLEM_CODES: Readonly<Record<ErrorCode, { readonly status: number
   store_unavailable: { status: 503, title: "The store is unavailable" },
   authz_unavailable: { status: 503, title: "The authorization service is unavailable" },
   audit_unavailable: { status: 503, title: "The audit log is unavailable" },
+  provider_unavailable: { status: 503, title: "The domain's OpenID provider is unavailable" },
   secret_backend_unavailable: { status: 503, title: "The secret backend is unavailable" },
 };
 

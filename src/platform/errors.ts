@@ -21,6 +21,7 @@ export type ErrorCode =
   | "not_provisioned"
   | "store_unavailable"
   | "authz_unavailable"
+  | "provider_unavailable"
   | "audit_unavailable"
   | "secret_backend_unavailable"
   | "internal";

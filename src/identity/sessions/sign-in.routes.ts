@@ -105,7 +105,13 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
           const maxAge = parseMaxAge(req.query.max_age);
           const secret = newBrowserSecret();
           await deps.sessions.saveLoginAttempt(secretDigest(secret), { domain: domain.id, returnTo, acrValues, maxAge }, deps.now() + LOGIN_TTL_SECONDS);
-          const url = await deps.provider.authorizationUrl(domain, authorizationRequest(deps, req, domain.id, secret, acrValues, maxAge));
+          let url: string;
+          try {
+            url = await deps.provider.authorizationUrl(domain, authorizationRequest(deps, req, domain.id, secret, acrValues, maxAge));
+          } catch (error) {
+            if (!(error instanceof SignInRefused)) throw error;
+            throw new CustosError("provider_unavailable", { detail: "the domain's OpenID provider cannot be reached; try again later", cause: error });
+          }
           // Lax, not Strict: the provider sends the browser back with a cross-site top-level GET.
           setCookie(req, res, LOGIN_COOKIE, secret, { path: "/auth/", maxAgeSeconds: LOGIN_TTL_SECONDS, sameSite: "Lax" });
           res.redirect(303, url);
