@@ -4,10 +4,16 @@ import type { Express } from "express";
 import { auditRoutes } from "./audit/audit.routes.ts";
 import { loadOrCreateAuditKeyFile, type AuditSigner } from "./audit/audit-signer.ts";
 import { createGroupCommitAppender, type GroupCommitAppender } from "./audit/group-commit-appender.ts";
+import { createGrantSigningKeys } from "./access/grant-signing-keys.ts";
+import { grantRoutes } from "./access/grants.routes.ts";
+import { MAX_GRANT_TTL_SECONDS } from "./access/issue-grant.ts";
 import { loadStepUpPolicy, STEP_UP_POLICY_FILE, type StepUpPolicy } from "./access/step-up-policy.ts";
+import { createDenialRecorder } from "./audit/denial-summariser.ts";
 import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
 import { buildHttpApp } from "./http/app.ts";
-import { requireChainReader, requireDomainPermission } from "./identity/domain-access.ts";
+import { requireChainReader, requireDomainPermission, requireDomainUser } from "./identity/domain-access.ts";
+import { createNodeRepository } from "./identity/nodes/node-repo.ts";
+import { nodeRoutes } from "./identity/nodes/nodes.routes.ts";
 import { createDomainRepository } from "./identity/domains/domain-repo.ts";
 import { domainRoutes } from "./identity/domains/domains.routes.ts";
 import { discoverJwksUri } from "./identity/oidc/discovery.ts";
@@ -26,6 +32,11 @@ import type { Database } from "./platform/db/database.ts";
 import { loadMigrations, migrateUp } from "./platform/db/migrate.ts";
 import { createLogger, type Logger } from "./platform/logging.ts";
 import { createMetrics } from "./platform/metrics.ts";
+import { openSecretBackend } from "./secrets/open-secret-backend.ts";
+import { loadRateLimitPolicy, RATE_LIMIT_POLICY_FILE } from "./secrets/rate-limit-policy.ts";
+import { rateLimitStoreFactory } from "./secrets/rate-limit-stores.ts";
+import type { SecretBackend } from "./secrets/secret-backend.ts";
+import { secretRoutes } from "./secrets/secrets.routes.ts";
 import type { ReadinessProbe } from "./platform/readiness.ts";
 
 /**
@@ -42,6 +53,7 @@ export interface Custos {
   readonly auditSigner: AuditSigner;
   readonly authorizer: Authorizer;
   readonly stepUpPolicy: StepUpPolicy;
+  readonly backend: SecretBackend;
   close(): Promise<void>;
 }
 
@@ -54,6 +66,8 @@ export interface BuildCustosOptions {
   readonly warnings?: readonly string[];
   /** Epoch seconds; tests move time. */
   readonly now?: () => number;
+  /** Tests hand in a backend (the OpenBao double, a failing one); it is then theirs to close. */
+  readonly backend?: SecretBackend;
 }
 
 export async function buildCustos(options: BuildCustosOptions): Promise<Custos> {
@@ -77,6 +91,12 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const now = options.now ?? (() => Math.floor(Date.now() / 1000));
     // Policies are validated before anything listens: a bad file stops start-up, naming itself.
     const stepUpPolicy = await loadStepUpPolicy(path.join(config.policiesDir, STEP_UP_POLICY_FILE));
+    const rateLimits = await loadRateLimitPolicy(path.join(config.policiesDir, RATE_LIMIT_POLICY_FILE));
+
+    const backend = options.backend ?? (await openSecretBackend(config));
+    if (options.backend === undefined) closers.push(() => backend.close());
+    const denials = createDenialRecorder(audit);
+    closers.push(() => denials.flush());
 
     const authorizer = await openSpiceDbAuthorizer({ server: config.spicedb, policiesDir: config.policiesDir });
     closers.push(() => {
@@ -88,10 +108,15 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const jwks = createJwksCache({ fetchJwks: createHttpJwksFetcher(), jwksUriFor: discoverJwksUri, now });
     const idTokens = createIdTokenVerifier({ jwks, leewaySeconds: config.oidcLeewaySeconds, now });
     const userAccess = { domains, sessions, idTokens, audit, now, authorizer };
+    const domainUser = requireDomainUser(userAccess);
+    const stepUp = { policy: stepUpPolicy, leewaySeconds: config.oidcLeewaySeconds, now, audit };
+    const nodes = createNodeRepository(db);
+    const grantKeys = createGrantSigningKeys({ db, wrapper: backend, publishRetiredForSeconds: MAX_GRANT_TTL_SECONDS + config.oidcLeewaySeconds });
 
     const readiness: ReadinessProbe[] = [
       { name: "database", check: async () => { await db.query("SELECT 1"); } },
       authorizer.readiness,
+      backend.readiness,
     ];
     const routes: RouteDefinition[] = [
       ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),
@@ -102,6 +127,12 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         audit,
         now,
         publicUrl: undefined,
+      }),
+      ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser }),
+      ...nodeRoutes({ ...stepUp, authorizer, wrapper: backend, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds }),
+      ...secretRoutes({
+        ...stepUp, db, denials, authorizer, backend, nodes, requireDomainUser: domainUser,
+        rateLimits, rateLimitStore: rateLimitStoreFactory(config.rateLimitStore === "postgres" ? "postgres" : "memory", db),
       }),
       ...auditRoutes({
         db,
@@ -128,6 +159,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       auditSigner,
       authorizer,
       stepUpPolicy,
+      backend,
       async close() {
         for (const close of closers.reverse()) await close();
       },

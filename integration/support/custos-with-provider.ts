@@ -25,6 +25,8 @@ export interface CustosWithProvider {
   /** A browser session signed in through Custos; `csrf` is the token for unsafe methods. */
   browserSession(account: string, strength: DevStrength, step?: { acrValues?: string; maxAge?: number; jar?: CookieJar }): Promise<{ jar: CookieJar; csrf: string }>;
   putDomain(domain: string, body: Record<string, unknown>): Promise<Response>;
+  /** Moves Custos's clock (not the provider's): auth_time grows old without waiting. */
+  advanceClock(seconds: number): void;
   close(): Promise<void>;
 }
 
@@ -32,7 +34,9 @@ export async function startCustosWithProvider(options: { kind?: StoreKind; domai
   const operatorToken = randomBytes(32).toString("base64url");
   const store = await createIsolatedStore(options.kind ?? "pglite");
   const logs = captureLogger();
-  const custos = await buildCustos({ config: testConfig({ CUSTOS_OPERATOR_TOKEN: operatorToken, ...options.env }), database: store.db, logger: logs.logger });
+  let offset = 0;
+  const now = () => Math.floor(Date.now() / 1000) + offset;
+  const custos = await buildCustos({ config: testConfig({ CUSTOS_OPERATOR_TOKEN: operatorToken, ...options.env }), database: store.db, logger: logs.logger, now });
   const server = await serveOnLoopback(custos.app);
   const domains = options.domains ?? ["acme"];
   const provider = await startTestProvider(domains, {
@@ -50,6 +54,9 @@ export async function startCustosWithProvider(options: { kind?: StoreKind; domai
 
   return {
     custos, server, provider, store, operatorToken, logs, putDomain,
+    advanceClock(seconds) {
+      offset += seconds;
+    },
     idToken: (account, strength) => obtainIdToken(provider, "acme", { account, strength }),
     async browserSession(account, strength, step = {}) {
       const jar = step.jar ?? createCookieJar();

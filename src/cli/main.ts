@@ -1,6 +1,7 @@
 import { Command, CommanderError } from "commander";
 import { StepUpPolicyError } from "../access/step-up-policy.ts";
 import { ConfigError } from "../platform/config.ts";
+import { RateLimitPolicyError } from "../secrets/rate-limit-policy.ts";
 import { MigrationError } from "../platform/db/migrate.ts";
 import { registerAuditCommand } from "./audit.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
@@ -25,7 +26,7 @@ try {
 } catch (error) {
   if (error instanceof CommanderError) {
     process.exitCode = error.exitCode === 0 ? 0 : EXIT_USAGE;
-  } else if (error instanceof ConfigError || error instanceof StepUpPolicyError) {
+  } else if (error instanceof ConfigError || error instanceof StepUpPolicyError || error instanceof RateLimitPolicyError) {
     console.error(`custos: ${error.message}`);
     process.exitCode = EXIT_USAGE;
   } else if (error instanceof MigrationError) {

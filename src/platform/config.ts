@@ -41,6 +41,8 @@ export interface Config {
   readonly redisUrl: string | undefined;
   /** Upper bound on one audit append before the request fails with audit_unavailable. */
   readonly auditTimeoutMs: number;
+  /** How long a rotated-out NSK keeps authenticating its node. */
+  readonly nskGraceSeconds: number;
   /** The Ed25519 key that signs audit checkpoints and mirror manifests (kept off the database). */
   readonly auditKeyFile: string;
   readonly logLevel: LogLevel;
@@ -172,8 +174,9 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const dataDir = path.resolve(cwd, optional(env, "CUSTOS_DATA_DIR") ?? ".custos");
   const rateLimitStore = oneOf<RateLimitStoreKind>(env, "CUSTOS_RATE_LIMIT_STORE", ["memory", "postgres", "redis"], "memory");
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:"]);
-  if (rateLimitStore === "redis" && redisUrl === undefined) {
-    throw new ConfigError("REDIS_URL", "is required when CUSTOS_RATE_LIMIT_STORE is redis");
+  if (rateLimitStore === "redis") {
+    // No Redis client ships with Custos yet: refuse rather than silently count per replica.
+    throw new ConfigError("CUSTOS_RATE_LIMIT_STORE", "redis is not supported by this version; use postgres to share budgets between replicas");
   }
   const openbaoConfig = openbao(env);
   if (nodeEnv === "production" && openbaoConfig === undefined) {
@@ -194,6 +197,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     rateLimitStore,
     redisUrl,
     auditTimeoutMs: integerIn(env, "CUSTOS_AUDIT_TIMEOUT_MS", 2000, 50, 60_000),
+    nskGraceSeconds: integerIn(env, "CUSTOS_NSK_GRACE_SECONDS", 86_400, 0, 30 * 86_400),
     auditKeyFile: path.resolve(cwd, optional(env, "CUSTOS_AUDIT_KEY_FILE") ?? path.join(dataDir, "audit-signing-key.pem")),
     logLevel: oneOf<LogLevel>(env, "CUSTOS_LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };

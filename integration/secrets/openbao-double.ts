@@ -1,0 +1,416 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * An OpenBao-API test double: exactly the endpoints the Custos adapter uses, with the
+ * request and response shapes of OpenBao's API documentation (api-docs/secret/kv/kv-v2,
+ * api-docs/secret/transit, api-docs/system/health, api-docs/system/seal-status) and its
+ * failure answers:
+ *
+ * - sealed: 503 `{"errors":["Vault is sealed"]}` for every authenticated path; the
+ *   unauthenticated sys/health answers 503 with `sealed: true`, sys/seal-status 200 with
+ *   `sealed: true`, as OpenBao does;
+ * - bad or missing X-Vault-Token: 403 `{"errors":["permission denied"]}`;
+ * - missing KV secret or Transit key: 404 `{"errors":[]}`; unknown route: 404 with text;
+ * - Transit: real AES-256-GCM, `vault:v<N>:<base64(nonce|ciphertext|tag)>`, per-context keys
+ *   (HKDF-SHA256) for derived keys, 400 with OpenBao's message when the context is missing.
+ *
+ * Test controls: seal()/unseal(), hang() (accept, never answer) / release(), stop().
+ * It lives with the tests and never under src/.
+ */
+
+export interface OpenBaoDoubleOptions {
+  readonly token?: string;
+  readonly kvMount?: string;
+  readonly transitMount?: string;
+}
+
+export interface TransitKeyInfo {
+  readonly derived: boolean;
+  readonly latestVersion: number;
+}
+
+export interface OpenBaoDouble {
+  /** Base address, e.g. http://127.0.0.1:41234 (what OPENBAO_ADDR would hold). */
+  readonly addr: string;
+  readonly token: string;
+  /** Every request received, as "METHOD /v1/path", including held ones. */
+  readonly requests: readonly string[];
+  seal(): void;
+  unseal(): void;
+  /** From now on requests are accepted and never answered, until release(). */
+  hang(): void;
+  /** Ends hang(): held requests are dropped (their sockets closed), new ones are served. */
+  release(): void;
+  readonly hanging: boolean;
+  /** Requests held by hang() and not released yet. */
+  heldRequests(): number;
+  createTransitKey(name: string, options: { readonly derived: boolean }): void;
+  transitKey(name: string): TransitKeyInfo | undefined;
+  stop(): Promise<void>;
+}
+
+const MISSING_CONTEXT =
+  "missing 'context' for key derivation; the key was created using a derived key, which means additional, per-request information must be included in order to perform operations with the key";
+const STRICT_BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+const MAX_BODY = 1024 * 1024;
+
+interface KvVersion {
+  readonly data: Record<string, unknown>;
+  readonly createdTime: string;
+}
+
+interface TransitKey {
+  readonly derived: boolean;
+  readonly versions: Buffer[];
+  readonly createdAt: number[];
+}
+
+class HttpAnswer {
+  readonly status: number;
+  readonly body: unknown;
+
+  constructor(status: number, body: unknown) {
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function errors(status: number, ...messages: string[]): HttpAnswer {
+  return new HttpAnswer(status, { errors: messages });
+}
+
+/** OpenBao's response envelope around `data`. */
+function envelope(data: unknown): HttpAnswer {
+  return new HttpAnswer(200, {
+    request_id: randomUUID(),
+    lease_id: "",
+    renewable: false,
+    lease_duration: 0,
+    data,
+    wrap_info: null,
+    warnings: null,
+    auth: null,
+  });
+}
+
+function decodeBase64(value: unknown): Buffer | undefined {
+  if (typeof value !== "string" || !STRICT_BASE64.test(value) || value.length % 4 !== 0) return undefined;
+  return Buffer.from(value, "base64");
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function readBody(req: http.IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        reject(new Error("body too large"));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on("end", () => {
+      resolve(Buffer.concat(chunks));
+    });
+    req.on("error", reject);
+  });
+}
+
+class DoubleState {
+  readonly token: string;
+  readonly kvMount: string;
+  readonly transitMount: string;
+  sealed = false;
+  readonly kv = new Map<string, KvVersion[]>();
+  readonly keys = new Map<string, TransitKey>();
+
+  constructor(options: OpenBaoDoubleOptions) {
+    this.token = options.token ?? `s.${randomBytes(18).toString("base64url")}`;
+    this.kvMount = options.kvMount ?? "secret";
+    this.transitMount = options.transitMount ?? "transit";
+  }
+
+  // ---- sys -------------------------------------------------------------------------------
+
+  health(): HttpAnswer {
+    const body = {
+      initialized: true,
+      sealed: this.sealed,
+      standby: false,
+      performance_standby: false,
+      replication_performance_mode: "disabled",
+      replication_dr_mode: "disabled",
+      server_time_utc: Math.floor(Date.now() / 1000),
+      version: "2.0.0-double",
+      cluster_name: "openbao-double",
+      cluster_id: "00000000-0000-0000-0000-000000000000",
+    };
+    return new HttpAnswer(this.sealed ? 503 : 200, body);
+  }
+
+  sealStatus(): HttpAnswer {
+    return new HttpAnswer(200, {
+      type: "shamir",
+      initialized: true,
+      sealed: this.sealed,
+      t: 1,
+      n: 1,
+      progress: 0,
+      nonce: "",
+      version: "2.0.0-double",
+      build_date: "2024-01-01T00:00:00Z",
+      migration: false,
+      recovery_seal: false,
+      storage_type: "inmem",
+    });
+  }
+
+  // ---- KV v2 -----------------------------------------------------------------------------
+
+  kvRead(key: string, query: URLSearchParams): HttpAnswer {
+    const versions = this.kv.get(key);
+    if (versions === undefined || versions.length === 0) return errors(404);
+    const wanted = query.has("version") ? Number(query.get("version")) : 0;
+    const version = wanted === 0 ? versions.length : wanted;
+    const entry = versions[version - 1];
+    if (entry === undefined) return errors(404);
+    return envelope({
+      data: entry.data,
+      metadata: { created_time: entry.createdTime, custom_metadata: null, deletion_time: "", destroyed: false, version },
+    });
+  }
+
+  kvWrite(key: string, body: unknown): HttpAnswer {
+    if (!isRecord(body) || !isRecord(body.data)) return errors(400, "no data provided");
+    const versions = this.kv.get(key) ?? [];
+    const cas = isRecord(body.options) ? body.options.cas : undefined;
+    if (cas !== undefined && cas !== versions.length) {
+      return errors(400, "check-and-set parameter did not match the current version");
+    }
+    const createdTime = new Date().toISOString();
+    versions.push({ data: structuredClone(body.data), createdTime });
+    this.kv.set(key, versions);
+    return envelope({ created_time: createdTime, custom_metadata: null, deletion_time: "", destroyed: false, version: versions.length });
+  }
+
+  // ---- Transit ---------------------------------------------------------------------------
+
+  createKey(name: string, derived: boolean): void {
+    if (this.keys.has(name)) return;
+    this.keys.set(name, { derived, versions: [randomBytes(32)], createdAt: [Math.floor(Date.now() / 1000)] });
+  }
+
+  keyWrite(name: string, body: unknown): HttpAnswer {
+    const params = isRecord(body) ? body : {};
+    const type = params.type ?? "aes256-gcm96";
+    if (type !== "aes256-gcm96") return errors(400, `unknown key type: ${JSON.stringify(type)}`);
+    this.createKey(name, params.derived === true);
+    return new HttpAnswer(204, undefined);
+  }
+
+  keyRead(name: string): HttpAnswer {
+    const key = this.keys.get(name);
+    if (key === undefined) return errors(404);
+    const keys = Object.fromEntries(key.createdAt.map((at, index) => [String(index + 1), at]));
+    return envelope({
+      name,
+      type: "aes256-gcm96",
+      derived: key.derived,
+      ...(key.derived ? { kdf: "hkdf_sha256" } : {}),
+      keys,
+      latest_version: key.versions.length,
+      min_available_version: 0,
+      min_decryption_version: 1,
+      min_encryption_version: 0,
+      deletion_allowed: false,
+      exportable: false,
+      allow_plaintext_backup: false,
+      supports_encryption: true,
+      supports_decryption: true,
+      supports_derivation: true,
+      supports_signing: false,
+    });
+  }
+
+  /** The key for one version and context, or the error OpenBao answers. */
+  private keyFor(key: TransitKey, version: number, context: Buffer | undefined): Buffer | HttpAnswer {
+    const material = key.versions[version - 1];
+    if (material === undefined) return errors(400, "invalid key version");
+    if (!key.derived) return material;
+    if (context === undefined || context.length === 0) return errors(400, MISSING_CONTEXT);
+    return Buffer.from(hkdfSync("sha256", material, Buffer.alloc(0), context, 32));
+  }
+
+  encrypt(name: string, body: unknown): HttpAnswer {
+    const params = isRecord(body) ? body : {};
+    if (params.plaintext === undefined) return errors(400, "missing plaintext to encrypt");
+    const plaintext = decodeBase64(params.plaintext);
+    if (plaintext === undefined) return errors(400, "failed to base64-decode plaintext");
+    const context = params.context === undefined ? undefined : decodeBase64(params.context);
+    if (params.context !== undefined && context === undefined) return errors(400, "failed to base64-decode context");
+    // Encrypt upserts a missing key (derived when a context is given), as OpenBao does.
+    this.createKey(name, context !== undefined && context.length > 0);
+    const key = this.keys.get(name);
+    if (key === undefined) return errors(500, "internal error");
+    const version = key.versions.length;
+    const secret = this.keyFor(key, version, context);
+    if (secret instanceof HttpAnswer) return secret;
+    const nonce = randomBytes(12);
+    const cipher = createCipheriv("aes-256-gcm", secret, nonce);
+    const sealed = Buffer.concat([nonce, cipher.update(plaintext), cipher.final(), cipher.getAuthTag()]);
+    return envelope({ ciphertext: `vault:v${version}:${sealed.toString("base64")}`, key_version: version });
+  }
+
+  decrypt(name: string, body: unknown): HttpAnswer {
+    const params = isRecord(body) ? body : {};
+    const key = this.keys.get(name);
+    if (key === undefined) return errors(400, "encryption key not found");
+    if (typeof params.ciphertext !== "string") return errors(400, "missing ciphertext to decrypt");
+    const context = params.context === undefined ? undefined : decodeBase64(params.context);
+    if (params.context !== undefined && context === undefined) return errors(400, "failed to base64-decode context");
+    const match = /^vault:v(\d+):(.*)$/s.exec(params.ciphertext);
+    if (!params.ciphertext.startsWith("vault:")) return errors(400, "invalid ciphertext: no prefix");
+    if (match?.[1] === undefined || match[2] === undefined) return errors(400, "invalid ciphertext: wrong number of fields");
+    const secret = this.keyFor(key, Number(match[1]), context);
+    if (secret instanceof HttpAnswer) return secret;
+    const sealed = decodeBase64(match[2]);
+    if (sealed === undefined || sealed.length < 28) return errors(400, "invalid ciphertext: could not decode base64");
+    try {
+      const decipher = createDecipheriv("aes-256-gcm", secret, sealed.subarray(0, 12));
+      decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+      const plaintext = Buffer.concat([decipher.update(sealed.subarray(12, sealed.length - 16)), decipher.final()]);
+      return envelope({ plaintext: plaintext.toString("base64") });
+    } catch {
+      return errors(400, "cipher: message authentication failed");
+    }
+  }
+
+  // ---- routing ---------------------------------------------------------------------------
+
+  route(method: string, path: string, query: URLSearchParams, body: unknown): HttpAnswer {
+    const kvData = `${this.kvMount}/data/`;
+    if (path.startsWith(kvData) && path.length > kvData.length) {
+      const key = path.slice(kvData.length);
+      if (method === "GET") return this.kvRead(key, query);
+      if (method === "POST" || method === "PUT") return this.kvWrite(key, body);
+      return errors(405);
+    }
+    const transit = /^([^/]+)\/(keys|encrypt|decrypt)\/([^/]+)$/.exec(path);
+    if (transit?.[1] === this.transitMount && transit[2] !== undefined && transit[3] !== undefined) {
+      const [, , operation, name] = transit;
+      if (operation === "keys" && method === "GET") return this.keyRead(name);
+      if (method !== "POST" && method !== "PUT") return errors(405);
+      if (operation === "keys") return this.keyWrite(name, body);
+      if (operation === "encrypt") return this.encrypt(name, body);
+      return this.decrypt(name, body);
+    }
+    return errors(404, `no handler for route "${path}". route entry not found.`);
+  }
+}
+
+function send(res: http.ServerResponse, answer: HttpAnswer): void {
+  if (answer.body === undefined) {
+    res.writeHead(answer.status).end();
+    return;
+  }
+  const payload = JSON.stringify(answer.body);
+  res.writeHead(answer.status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) });
+  res.end(payload);
+}
+
+/** Starts the double on 127.0.0.1 and an ephemeral port. */
+export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Promise<OpenBaoDouble> {
+  const state = new DoubleState(options);
+  const requests: string[] = [];
+  const held: http.ServerResponse[] = [];
+  let hanging = false;
+
+  /** The answer OpenBao would give, in its order: unauthenticated sys paths, seal, token, route. */
+  async function answer(req: http.IncomingMessage, url: URL, method: string): Promise<HttpAnswer> {
+    if (!url.pathname.startsWith("/v1/")) return errors(404);
+    const path = url.pathname.slice("/v1/".length);
+    if (path === "sys/health") return state.health();
+    if (path === "sys/seal-status") return state.sealStatus();
+    if (state.sealed) return errors(503, "Vault is sealed");
+    if (req.headers["x-vault-token"] !== state.token) return errors(403, "permission denied");
+    let body: unknown = undefined;
+    const raw = await readBody(req);
+    if (raw.length > 0) {
+      try {
+        body = JSON.parse(raw.toString("utf8"));
+      } catch {
+        return errors(400, "failed to parse JSON input");
+      }
+    }
+    return state.route(method, path, url.searchParams, body);
+  }
+
+  async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://double.invalid");
+    const method = req.method ?? "GET";
+    requests.push(`${method} ${url.pathname}`);
+    if (hanging) {
+      held.push(res);
+      return;
+    }
+    send(res, await answer(req, url, method));
+  }
+
+  const server = http.createServer((req, res) => {
+    handle(req, res).catch(() => {
+      if (!res.headersSent) send(res, errors(500, "internal error"));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+
+  function release(): void {
+    hanging = false;
+    for (const res of held.splice(0)) res.destroy();
+  }
+
+  return {
+    addr: `http://127.0.0.1:${port}`,
+    token: state.token,
+    requests,
+    seal: () => {
+      state.sealed = true;
+    },
+    unseal: () => {
+      state.sealed = false;
+    },
+    hang: () => {
+      hanging = true;
+    },
+    release,
+    get hanging() {
+      return hanging;
+    },
+    heldRequests: () => held.length,
+    createTransitKey: (name, { derived }) => {
+      state.createKey(name, derived);
+    },
+    transitKey: (name) => {
+      const key = state.keys.get(name);
+      return key === undefined ? undefined : { derived: key.derived, latestVersion: key.versions.length };
+    },
+    stop: async () => {
+      release();
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) => {
+        server.close((error) => {
+          if (error) reject(error);
+          else resolve();
+        });
+      });
+    },
+  };
+}

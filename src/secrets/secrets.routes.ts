@@ -1,0 +1,213 @@
+import type { RequestHandler, Response } from "express";
+import { rateLimit } from "express-rate-limit";
+import { actorOf, enforceStepUp, type StepUpGateDependencies } from "../access/elevated-action.ts";
+import type { AuditAppender } from "../audit/audit-port.ts";
+import type { DenialRecorder } from "../audit/denial-summariser.ts";
+import { relationship, type Authorizer } from "../authz/authorizer.ts";
+import { domainRef, nodeRef, secretRef, userRef } from "../authz/object-ids.ts";
+import { requestIdOf } from "../http/request-id.ts";
+import type { RouteDefinition } from "../http/routes.ts";
+import type { UserCredential } from "../identity/admin-credential.ts";
+import { credentialOf } from "../identity/credential-locals.ts";
+import { authenticateNode } from "../identity/nodes/authenticate-node.ts";
+import type { NodeKeyRecord, NodeRepository } from "../identity/nodes/node-repo.ts";
+import type { Database } from "../platform/db/database.ts";
+import { CustosError } from "../platform/errors.ts";
+import { parseDomainId, parseNodeId, parseSecretName } from "../platform/names.ts";
+import type { RateLimitPolicy } from "./rate-limit-policy.ts";
+import type { RateLimitStoreFactory } from "./rate-limit-stores.ts";
+import type { SecretBackend } from "./secret-backend.ts";
+import { createWrapKeyCache } from "./wrap-key-cache.ts";
+import { wrapForNode } from "./wrap-for-node.ts";
+
+export interface SecretRoutesDependencies extends StepUpGateDependencies {
+  readonly db: Database;
+  readonly audit: AuditAppender;
+  readonly denials: DenialRecorder;
+  readonly authorizer: Authorizer;
+  readonly backend: SecretBackend;
+  readonly nodes: NodeRepository;
+  readonly requireDomainUser: RequestHandler;
+  readonly rateLimits: RateLimitPolicy;
+  readonly rateLimitStore: RateLimitStoreFactory;
+}
+
+const problem = { $ref: "#/components/responses/Problem" };
+const MAX_SECRET_BYTES = 32 * 1024;
+
+function userOf(res: Response): UserCredential {
+  const credential = credentialOf(res);
+  if (credential?.kind !== "user") throw new CustosError("invalid_token");
+  return credential;
+}
+
+function parseSecretValue(body: unknown): Buffer {
+  const value = body !== null && typeof body === "object" ? (body as Record<string, unknown>).value : undefined;
+  if (typeof value !== "string" || value.length === 0) throw new CustosError("invalid_request", { detail: "value must be a non-empty string" });
+  const bytes = Buffer.from(value, "utf8");
+  if (bytes.length > MAX_SECRET_BYTES) throw new CustosError("invalid_request", { detail: `value must be at most ${String(MAX_SECRET_BYTES)} bytes` });
+  return bytes;
+}
+
+function authenticatedNodeKey(res: Response): NodeKeyRecord {
+  const key: unknown = res.locals.nodeKey;
+  if (key === undefined) throw new CustosError("invalid_token");
+  return key as NodeKeyRecord;
+}
+
+export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] {
+  const wrapKeys = createWrapKeyCache(deps.backend);
+
+  async function requireAdmin(credential: UserCredential, domain: string, action: string, resource: string, requestId: string): Promise<void> {
+    if (await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) })) return;
+    await deps.audit.append({ chain: domain, actor: actorOf(credential), action, resource, decision: "denied", reason: "permission_denied", requestId });
+    throw new CustosError("permission_denied", { detail: "only the domain's admins may do this" });
+  }
+
+  const limiter = (scope: "node" | "domain") => {
+    const budget = scope === "node" ? deps.rateLimits.secret_reads.per_node : deps.rateLimits.secret_reads.per_domain;
+    return rateLimit({
+      windowMs: budget.window_seconds * 1000,
+      limit: budget.limit,
+      standardHeaders: "draft-8",
+      legacyHeaders: false,
+      identifier: `secret-reads-per-${scope}`,
+      store: deps.rateLimitStore(`secret-reads:${scope}:`),
+      keyGenerator: (_req, res) => {
+        const key = authenticatedNodeKey(res);
+        return scope === "node" ? key.nodeId : key.node.domain;
+      },
+      // Fail closed: a counter store that cannot answer refuses the read.
+      passOnStoreError: false,
+      handler: (req, res, next) => {
+        const key = authenticatedNodeKey(res);
+        // One summarised record per flood, not one per refused request.
+        deps.denials
+          .record({
+            chain: key.node.domain, actor: `node:${key.nodeId}`, action: "secret.read", resource: `secret:${key.node.domain}/${String(req.params.name)}`,
+            decision: "denied", reason: `rate_limited_${scope}`, requestId: requestIdOf(res),
+          })
+          .then(
+            () => { next(new CustosError("rate_limited", { detail: `too many secret reads for this ${scope}` })); },
+            (error: unknown) => { next(error); },
+          );
+      },
+    });
+  };
+
+  return [
+    {
+      method: "put",
+      path: "/v1/domains/:domain/secrets/:name",
+      doc: {
+        summary: "Write a secret's value to the backend (admin, elevated: secret.write)",
+        requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["value"], properties: { value: { type: "string" } } } } } },
+        responses: { "201": { description: "created { name, version }" }, "200": { description: "new version { name, version }" }, "400": problem, "401": problem, "403": problem, "503": problem },
+      },
+      handlers: [
+        deps.requireDomainUser,
+        async (req, res) => {
+          const domain = parseDomainId(req.params.domain);
+          const name = parseSecretName(req.params.name);
+          const credential = userOf(res);
+          const value = parseSecretValue(req.body);
+          const requestId = requestIdOf(res);
+          const resource = `secret:${domain}/${name}`;
+          await requireAdmin(credential, domain, "secret.write", resource, requestId);
+          await enforceStepUp(deps, { credential, domain, action: "secret.write", resource, requestId });
+          await deps.audit.append({ chain: domain, actor: actorOf(credential), action: "secret.write", resource, decision: "granted", reason: "ok", requestId, details: { bytes: value.length } });
+          const { version } = await deps.backend.writeSecret(domain, name, value);
+          value.fill(0);
+          await deps.authorizer.writeRelationships([relationship(secretRef(domain, name), "domain", domainRef(domain))], []);
+          const [row] = await deps.db.query<{ created: boolean }>(
+            `INSERT INTO secrets (domain, name, version) VALUES ($1, $2, $3)
+             ON CONFLICT (domain, name) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
+             RETURNING (xmax = 0) AS created`,
+            [domain, name, version],
+          );
+          res.status(row?.created === true ? 201 : 200).json({ name, version });
+        },
+      ],
+    },
+    ...(["put", "delete"] as const).map((method): RouteDefinition => ({
+      method,
+      path: "/v1/domains/:domain/secrets/:name/readers/:node_id",
+      doc: {
+        summary: method === "put" ? "Let a node read a secret (admin, elevated: secret.grant)" : "Revoke a node's read of a secret; refused on its very next read (admin, elevated: secret.grant)",
+        responses: { "204": { description: "done" }, "400": problem, "401": problem, "403": problem, "404": problem },
+      },
+      handlers: [
+        deps.requireDomainUser,
+        async (req, res) => {
+          const domain = parseDomainId(req.params.domain);
+          const name = parseSecretName(req.params.name);
+          const nodeId = parseNodeId(req.params.node_id);
+          const credential = userOf(res);
+          const requestId = requestIdOf(res);
+          const resource = `secret:${domain}/${name}`;
+          await requireAdmin(credential, domain, "secret.grant", resource, requestId);
+          await enforceStepUp(deps, { credential, domain, action: "secret.grant", resource, requestId });
+          const node = await deps.nodes.findNode(nodeId);
+          const [secret] = await deps.db.query("SELECT 1 FROM secrets WHERE domain = $1 AND name = $2", [domain, name]);
+          if (node?.domain !== domain || secret === undefined) throw new CustosError("not_found", { detail: "no such secret or node in this domain" });
+          await deps.audit.append({
+            chain: domain, actor: actorOf(credential), action: "secret.grant", resource, decision: "granted",
+            reason: method === "put" ? "reader_added" : "reader_removed", requestId, details: { node_id: nodeId },
+          });
+          const reader = relationship(secretRef(domain, name), "reader", nodeRef(nodeId));
+          await deps.authorizer.writeRelationships(method === "put" ? [reader] : [], method === "delete" ? [reader] : []);
+          res.status(204).end();
+        },
+      ],
+    })),
+    {
+      method: "get",
+      path: "/v1/nodes/:node_id/secrets/:name",
+      doc: {
+        summary: "A node reads a secret, wrapped to its own key as a compact JWE (node bearer)",
+        security: [{ nodeBearer: [] }],
+        responses: {
+          "200": { description: "{ name, version, jwe } with Cache-Control: no-store and X-Custos-Secret-KID" },
+          "400": problem, "401": problem, "403": problem, "429": problem, "503": problem,
+        },
+      },
+      handlers: [
+        // 1. the bearer, the node and its state
+        async (req, res, next) => {
+          const nodeId = parseNodeId(req.params.node_id);
+          parseSecretName(req.params.name);
+          const { key } = await authenticateNode(deps, req, res, nodeId, "secret.read");
+          res.locals.nodeKey = key;
+          next();
+        },
+        // 2. the node's and the domain's budgets
+        limiter("node"),
+        limiter("domain"),
+        async (req, res) => {
+          const key = authenticatedNodeKey(res);
+          const domain = key.node.domain;
+          const name = parseSecretName(req.params.name);
+          const resource = `secret:${domain}/${name}`;
+          const requestId = requestIdOf(res);
+          // 3. ReBAC: the same answer whether or not the secret exists
+          const allowed = await deps.authorizer.check({ resource: secretRef(domain, name), permission: "read", subject: nodeRef(key.nodeId) });
+          if (!allowed) {
+            await deps.denials.record({ chain: domain, actor: `node:${key.nodeId}`, action: "secret.read", resource, decision: "denied", reason: "permission_denied", requestId });
+            throw new CustosError("permission_denied", { detail: "this node may not read this secret" });
+          }
+          // 4. the audit record is committed before anything is released
+          await deps.audit.append({ chain: domain, actor: `node:${key.nodeId}`, action: "secret.read", resource, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
+          // 5. the value, and the node's wrap key, from the backend
+          const [stored, wrapKey] = await Promise.all([deps.backend.readSecret(domain, name), wrapKeys.get(key)]);
+          if (stored === undefined) throw new CustosError("permission_denied", { detail: "this node may not read this secret" });
+          // 6. wrapped to the node's key
+          const jwe = await wrapForNode(stored.value, wrapKey, key.kid);
+          stored.value.fill(0);
+          res.setHeader("Cache-Control", "no-store");
+          res.setHeader("X-Custos-Secret-KID", key.kid);
+          res.status(200).json({ name, version: stored.version, jwe });
+        },
+      ],
+    },
+  ];
+}
