@@ -1,4 +1,8 @@
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runCli } from "../support/cli.ts";
 import { readRecords } from "../../src/audit/audit-store.ts";
 import { deriveBearerSecret, deriveWrapKey, formatNodeBearer } from "../../src/identity/nodes/nsk.ts";
 import { unwrapOnNode } from "../../src/secrets/wrap-for-node.ts";
@@ -76,6 +80,27 @@ describe("reading a secret over HTTP", () => {
     const plaintext = await unwrapOnNode(body.jwe, deriveWrapKey(Buffer.from(nodeA.nsk, "base64url")), nodeA.kid);
     expect(plaintext.toString("utf8")).toBe(SECRET_VALUE);
     expect(await eventsFor("read-granted")).toMatchObject([{ action: "secret.read", decision: "granted", actor: `node:${nodeA.node_id}` }]);
+  });
+
+  it("custos node fetch derives the bearer, decrypts and prints the value; a refusal exits 1 naming its code", async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), "custos-node-"));
+    try {
+      const nskFile = path.join(dir, "nsk");
+      await writeFile(nskFile, `${nodeA.nsk}\n`, { mode: 0o600 });
+      const args = (node: EnrolledNode) => ["node", "fetch", "--url", env.server.url, "--node-id", node.node_id, "--kid", node.kid, "--nsk-file", nskFile, "db-password"];
+      const fetched = await runCli(args(nodeA));
+      expect(fetched.code, fetched.stderr).toBe(0);
+      expect(fetched.stdout).toBe(SECRET_VALUE);
+      await writeFile(nskFile, nodeB.nsk);
+      const refused = await runCli(args(nodeB));
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("HTTP 403 permission_denied");
+      const usage = await runCli(["node", "fetch", "--url", env.server.url, "--node-id", "nope", "--kid", nodeA.kid, "--nsk-file", nskFile, "db-password"]);
+      expect(usage.code).toBe(2);
+      expect(usage.stderr).toContain("node id");
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("answers another node 403 permission_denied, identical for a secret that does not exist", async () => {

@@ -5,6 +5,7 @@ import { RateLimitPolicyError } from "../secrets/rate-limit-policy.ts";
 import { MigrationError } from "../platform/db/migrate.ts";
 import { registerAuditCommand } from "./audit.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
+import { NodeFetchRefused, registerNodeCommand } from "./node.command.ts";
 import { registerServeCommand } from "./serve.command.ts";
 
 /** Exit statuses: 0 success, 1 a refusal or failure, 2 usage or configuration. */
@@ -20,6 +21,7 @@ const program = new Command()
 registerServeCommand(program);
 registerMigrateCommand(program);
 registerAuditCommand(program);
+registerNodeCommand(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -29,7 +31,7 @@ try {
   } else if (error instanceof ConfigError || error instanceof StepUpPolicyError || error instanceof RateLimitPolicyError) {
     console.error(`custos: ${error.message}`);
     process.exitCode = EXIT_USAGE;
-  } else if (error instanceof MigrationError) {
+  } else if (error instanceof MigrationError || error instanceof NodeFetchRefused) {
     console.error(`custos: ${error.message}`);
     process.exitCode = EXIT_FAILURE;
   } else {
