@@ -85,18 +85,19 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
 
   async function commitBatch(chain: string, batch: readonly PendingAppend[]): Promise<ChainedAuditRecord[]> {
     return db.transaction(async (tx) => {
-      // A stuck lock or a slow disk must fail the batch, not hold it past the callers' bound.
-      await tx.query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)", [
-        String(timeoutMs),
-      ]);
-      const genesis = genesisHash(chain);
+      // One round trip: the bounds on this transaction (a stuck lock or a slow disk must fail
+      // the batch, not hold it past the callers' bound), the chain's lock and its head.
+      const timeout = String(timeoutMs);
       let [head] = await tx.query<{ seq: number | string | null; hash: string | null }>(
-        `SELECT e.seq, e.hash FROM audit_chains c
+        `SELECT set_config('statement_timeout', $2, true) AS st, set_config('lock_timeout', $2, true) AS lt, e.seq, e.hash
+           FROM audit_chains c
            LEFT JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) e ON true
           WHERE c.chain = $1 FOR UPDATE OF c`,
-        [chain],
+        [chain, timeout],
       );
+      const genesis = genesisHash(chain);
       if (head === undefined) {
+        await tx.query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)", [timeout]);
         await tx.query("INSERT INTO audit_chains (chain, genesis) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING", [chain, genesis]);
         await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
         [head] = await tx.query<{ seq: number | string | null; hash: string | null }>(

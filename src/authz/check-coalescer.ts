@@ -5,8 +5,11 @@
  * outcome of its own item, and an item's error fails only that caller.
  *
  * Requests are queued per key (the consistency they ask for, since a bulk call carries one).
- * A queue is flushed on the next turn of the event loop (setImmediate, so every check issued
- * in the current burst of callbacks joins) or as soon as it holds `maxBatch` items.
+ * A queue is flushed FLUSH_DELAY_MS after its first item (so checks from requests that arrive
+ * a moment apart still share one call: the embedded engine blocks the event loop for the
+ * length of each call, and many small calls cost far more than one larger one) or as soon
+ * as it holds `maxBatch` items. Measured with `npm run bench -- secret-read`: 2 ms instead
+ * of the next tick took the read path from about 670 to about 900 reads/s.
  */
 
 /** One item's outcome inside a bulk answer. */
@@ -23,6 +26,8 @@ interface Pending<Q, R> {
   readonly resolve: (value: R) => void;
   readonly reject: (error: unknown) => void;
 }
+
+const FLUSH_DELAY_MS = 2;
 
 export class Coalescer<Q, R> {
   private readonly queues = new Map<string, Pending<Q, R>[]>();
@@ -68,12 +73,12 @@ export class Coalescer<Q, R> {
   private scheduleFlush(): void {
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    setImmediate(() => {
+    setTimeout(() => {
       this.flushScheduled = false;
       const queues = [...this.queues];
       this.queues.clear();
       for (const [key, queue] of queues) this.dispatch(key, queue);
-    });
+    }, FLUSH_DELAY_MS);
   }
 
   private dispatch(key: string, batch: readonly Pending<Q, R>[]): void {

@@ -68,15 +68,18 @@ describe("Coalescer", () => {
     expect(calls).toEqual([{ key: "a", requests: [1, 3] }, { key: "b", requests: [2] }]);
   });
 
-  it("sends what is queued on the next turn, without waiting for a full batch", async () => {
+  it("sends what is queued after a short delay, without waiting for a full batch, and joins checks arriving within it", async () => {
     const calls: Call[] = [];
     const coalescer = new Coalescer(evenRunner(calls), 64, malformed);
     const first = coalescer.submit("k", 1);
     expect(coalescer.queued).toBe(1);
     await nextTurn();
+    const joined = coalescer.submit("k", 3);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    expect(calls.map((call) => call.requests)).toEqual([[1, 3]]);
     const second = coalescer.submit("k", 2);
-    await Promise.all([first, second]);
-    expect(calls.map((call) => call.requests)).toEqual([[1], [2]]);
+    await Promise.all([first, joined, second]);
+    expect(calls.map((call) => call.requests)).toEqual([[1, 3], [2]]);
   });
 
   it("fails what is still queued at shutdown", async () => {
