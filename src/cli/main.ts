@@ -4,6 +4,7 @@ import { ConfigError } from "../platform/config.ts";
 import { RateLimitPolicyError } from "../secrets/rate-limit-policy.ts";
 import { MigrationError } from "../platform/db/migrate.ts";
 import { registerAuditCommand } from "./audit.command.ts";
+import { registerDevCommand } from "./dev.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
 import { NodeFetchRefused, registerNodeCommand } from "./node.command.ts";
 import { registerServeCommand } from "./serve.command.ts";
@@ -19,6 +20,7 @@ const program = new Command()
   .exitOverride();
 
 registerServeCommand(program);
+registerDevCommand(program);
 registerMigrateCommand(program);
 registerAuditCommand(program);
 registerNodeCommand(program);

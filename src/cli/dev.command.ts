@@ -1,0 +1,79 @@
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import type { Command } from "commander";
+import { buildCustos, listen } from "../custos.ts";
+import { DEMO_ADMIN, DEMO_AUDITOR, DEMO_CLIENT_ID, DEMO_DOMAIN, seedDemo } from "../dev/seed-demo.ts";
+import { startDevProvider } from "../identity/dev-provider/dev-provider.ts";
+import { ConfigError, loadConfig } from "../platform/config.ts";
+
+/** Settings `custos dev` ignores: it always runs everything embedded. */
+const EXTERNAL_SETTINGS = ["DATABASE_URL", "SPICEDB_ENDPOINT", "SPICEDB_TOKEN", "OPENBAO_ADDR", "OPENBAO_TOKEN"];
+
+export const DEV_WARNINGS = [
+  "development mode: plain HTTP, never for production",
+  "embedded components: PGlite, the SpiceDB engine in process, the local secret backend",
+  "a development OpenID provider with demo accounts signs admins in",
+];
+
+export function registerDevCommand(program: Command): void {
+  program
+    .command("dev")
+    .description("Run everything embedded, seed a demo domain, node and secret, and print how to try each journey")
+    .action(async () => {
+      if (process.env.NODE_ENV === "production") {
+        throw new ConfigError("NODE_ENV", "is production: custos dev is for development only; use custos serve");
+      }
+      const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: "development" };
+      const ignored = EXTERNAL_SETTINGS.filter((name) => env[name] !== undefined && env[name] !== "");
+      for (const name of ignored) env[name] = undefined;
+      const operatorToken = env.CUSTOS_OPERATOR_TOKEN ?? randomBytes(32).toString("base64url");
+      const config = loadConfig({ ...env, CUSTOS_OPERATOR_TOKEN: operatorToken });
+
+      const custos = await buildCustos({ config, warnings: DEV_WARNINGS });
+      const running = await listen(custos, config.host, config.port);
+      const provider = await startDevProvider({
+        host: "127.0.0.1",
+        port: 0,
+        clients: [{ client_id: DEMO_CLIENT_ID, redirect_uris: [`${running.url}/auth/${DEMO_DOMAIN}/callback`] }],
+        accounts: [
+          { id: DEMO_ADMIN, name: "Alice (demo admin)" },
+          { id: DEMO_AUDITOR, name: "Bob (demo auditor)" },
+        ],
+        nodeEnv: "development",
+      });
+      const facts = await seedDemo(custos, { baseUrl: running.url, issuer: provider.issuer, operatorToken });
+      const factsFile = path.relative(process.cwd(), path.join(config.dataDir, "dev.json"));
+      const nskFile = path.relative(process.cwd(), facts.nsk_file);
+
+      for (const warning of DEV_WARNINGS) custos.logger.warn(warning);
+      if (ignored.length > 0) console.error(`custos dev: ignoring ${ignored.join(", ")}: everything runs embedded`);
+      console.log(
+        [
+          "",
+          "  ╔══ CUSTOS DEVELOPMENT MODE ══ plain HTTP · embedded components · development OpenID provider · never for production",
+          `  ║ API       ${running.url}   (the same facts for scripts: ${factsFile})`,
+          `  ║ provider  ${provider.issuer}   accounts: ${DEMO_ADMIN} (admin), ${DEMO_AUDITOR} (auditor)`,
+          "  ║",
+          "  ║ 1. a node fetches its secret:",
+          `  ║    npx custos node fetch --url ${running.url} --node-id ${facts.node_id} --kid ${facts.kid} --nsk-file ${nskFile} ${facts.secret_name}`,
+          "  ║ 2. an admin steps up for a grant: open, sign in as alice with \"password only\", then follow README.md, journey 2",
+          `  ║    ${running.url}/auth/${DEMO_DOMAIN}/login`,
+          "  ║ 3. an auditor verifies the chain:",
+          `  ║    npx custos audit verify ${DEMO_DOMAIN}      (stop custos dev first: the embedded database is single-process)`,
+          `  ║    or, with bob signed in: ${running.url}/v1/domains/${DEMO_DOMAIN}/audit/verify`,
+          "  ╚══ Ctrl-C stops it; data stays in " + path.relative(process.cwd(), config.dataDir),
+          "",
+        ].join("\n"),
+      );
+      console.error(`custos dev ready on ${running.url}`);
+
+      await new Promise<void>((resolve) => {
+        const stop = () => { resolve(); };
+        process.once("SIGINT", stop);
+        process.once("SIGTERM", stop);
+      });
+      await running.close();
+      await provider.close();
+      await custos.close();
+    });
+}

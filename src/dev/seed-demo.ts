@@ -1,0 +1,105 @@
+import { randomUUID } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import type { Custos } from "../custos.ts";
+import { relationship } from "../authz/authorizer.ts";
+import { SpiceDbDomainMembership } from "../authz/domain-membership.ts";
+import { domainRef, nodeRef, secretRef } from "../authz/object-ids.ts";
+import { createDomainRepository } from "../identity/domains/domain-repo.ts";
+import { putDomain } from "../identity/domains/put-domain.ts";
+import { issueNodeKey } from "../identity/nodes/node-keys.ts";
+import { createNodeRepository } from "../identity/nodes/node-repo.ts";
+
+export const DEMO_DOMAIN = "demo";
+export const DEMO_ADMIN = "alice";
+export const DEMO_AUDITOR = "bob";
+export const DEMO_SECRET = "database-password";
+export const DEMO_CLIENT_ID = "custos-dev";
+const ACTOR = "system:dev-seed";
+
+/** The facts `custos dev` prints and writes to .custos/dev.json (DESIGN.md, "Command line"). */
+export interface DevFacts {
+  readonly base_url: string;
+  readonly operator_token: string;
+  readonly domain: string;
+  readonly node_id: string;
+  readonly kid: string;
+  readonly nsk_file: string;
+  readonly secret_name: string;
+  readonly issuer: string;
+}
+
+interface PreviousNode {
+  readonly node_id: string;
+  readonly kid: string;
+}
+
+async function previousNode(dataDir: string, custos: Custos): Promise<PreviousNode | undefined> {
+  try {
+    const facts = JSON.parse(await readFile(path.join(dataDir, "dev.json"), "utf8")) as Partial<DevFacts>;
+    if (typeof facts.node_id !== "string" || typeof facts.kid !== "string" || typeof facts.nsk_file !== "string") return undefined;
+    await readFile(facts.nsk_file, "utf8");
+    const key = await createNodeRepository(custos.db).findKey(facts.kid);
+    return key?.nodeId === facts.node_id ? { node_id: facts.node_id, kid: facts.kid } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Seeds the demo through the same services and ports the API uses, each step audited as
+ * the dev seeder: the domain wired to the development provider (admin and auditor), one
+ * enrolled node whose NSK is written to a 0600 file, and one secret granted to it. A restart
+ * keeps the node and its NSK when they are still valid.
+ */
+export async function seedDemo(custos: Custos, options: { baseUrl: string; issuer: string; operatorToken: string }): Promise<DevFacts> {
+  const { dataDir } = custos.config;
+  const requestId = "dev-seed";
+  const audit = custos.audit;
+  await putDomain(
+    { domains: createDomainRepository(custos.db.orm), members: new SpiceDbDomainMembership(custos.authorizer), audit },
+    DEMO_DOMAIN,
+    { issuer: options.issuer, clientId: DEMO_CLIENT_ID, admins: [DEMO_ADMIN], auditors: [DEMO_AUDITOR] },
+    { actor: ACTOR, requestId },
+  );
+
+  const nskFile = path.join(dataDir, "demo-node.nsk");
+  let node = await previousNode(dataDir, custos);
+  if (node === undefined) {
+    const nodeId = randomUUID();
+    const key = await issueNodeKey(custos.backend, nodeId);
+    await createNodeRepository(custos.db).insertNode({ id: nodeId, domain: DEMO_DOMAIN, name: "demo-node", status: "active" }, key.record);
+    await custos.authorizer.writeRelationships([relationship(nodeRef(nodeId), "domain", domainRef(DEMO_DOMAIN))], []);
+    await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "node.enroll", resource: `node:${nodeId}`, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
+    await writeFile(nskFile, `${key.nsk}\n`, { mode: 0o600 });
+    node = { node_id: nodeId, kid: key.kid };
+  }
+
+  const [existing] = await custos.db.query("SELECT 1 FROM secrets WHERE domain = $1 AND name = $2", [DEMO_DOMAIN, DEMO_SECRET]);
+  if (existing === undefined) {
+    await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "secret.write", resource: `secret:${DEMO_DOMAIN}/${DEMO_SECRET}`, decision: "granted", reason: "ok", requestId });
+    const { version } = await custos.backend.writeSecret(DEMO_DOMAIN, DEMO_SECRET, Buffer.from("correct horse battery staple"));
+    await custos.db.query("INSERT INTO secrets (domain, name, version) VALUES ($1, $2, $3)", [DEMO_DOMAIN, DEMO_SECRET, version]);
+  }
+  await audit.append({
+    chain: DEMO_DOMAIN, actor: ACTOR, action: "secret.grant", resource: `secret:${DEMO_DOMAIN}/${DEMO_SECRET}`, decision: "granted",
+    reason: "reader_added", requestId, details: { node_id: node.node_id },
+  });
+  await custos.authorizer.writeRelationships([
+    relationship(secretRef(DEMO_DOMAIN, DEMO_SECRET), "domain", domainRef(DEMO_DOMAIN)),
+    relationship(secretRef(DEMO_DOMAIN, DEMO_SECRET), "reader", nodeRef(node.node_id)),
+  ], []);
+
+  const facts: DevFacts = {
+    base_url: options.baseUrl,
+    operator_token: options.operatorToken,
+    domain: DEMO_DOMAIN,
+    node_id: node.node_id,
+    kid: node.kid,
+    nsk_file: nskFile,
+    secret_name: DEMO_SECRET,
+    issuer: options.issuer,
+  };
+  await writeFile(path.join(dataDir, "dev.json"), `${JSON.stringify(facts, null, 2)}\n`, { mode: 0o600 });
+  return facts;
+}
