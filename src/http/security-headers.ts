@@ -9,7 +9,8 @@ export function securityHeaders(): RequestHandler {
     res.setHeader("X-Content-Type-Options", "nosniff");
     res.setHeader("X-Frame-Options", "DENY");
     res.setHeader("Referrer-Policy", "no-referrer");
-    res.setHeader("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'");
+    // connect-src 'self' lets a same-origin console or page call the API; no script can run.
+    res.setHeader("Content-Security-Policy", "default-src 'none'; connect-src 'self'; frame-ancestors 'none'");
     res.setHeader("Cross-Origin-Resource-Policy", "same-origin");
     res.setHeader("Cache-Control", "no-store");
     if (req.secure) res.setHeader("Strict-Transport-Security", "max-age=63072000; includeSubDomains");
