@@ -87,12 +87,13 @@ describe("reading a secret over HTTP", () => {
     try {
       const nskFile = path.join(dir, "nsk");
       await writeFile(nskFile, `${nodeA.nsk}\n`, { mode: 0o600 });
-      const args = (node: EnrolledNode) => ["node", "fetch", "--url", env.server.url, "--node-id", node.node_id, "--kid", node.kid, "--nsk-file", nskFile, "db-password"];
+      const args = (node: EnrolledNode, name = "db-password") => ["node", "fetch", "--url", env.server.url, "--node-id", node.node_id, "--kid", node.kid, "--nsk-file", nskFile, name];
       const fetched = await runCli(args(nodeA));
       expect(fetched.code, fetched.stderr).toBe(0);
       expect(fetched.stdout).toBe(SECRET_VALUE);
       await writeFile(nskFile, nodeB.nsk);
-      const refused = await runCli(args(nodeB));
+      // Another secret than the next test's: identical denials within a window are summarised.
+      const refused = await runCli(args(nodeB, "not-granted"));
       expect(refused.code).toBe(1);
       expect(refused.stderr).toContain("HTTP 403 permission_denied");
       const usage = await runCli(["node", "fetch", "--url", env.server.url, "--node-id", "nope", "--kid", nodeA.kid, "--nsk-file", nskFile, "db-password"]);

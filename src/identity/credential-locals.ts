@@ -1,5 +1,6 @@
 import type { Response } from "express";
-import type { Credential } from "./admin-credential.ts";
+import { CustosError } from "../platform/errors.ts";
+import type { Credential, UserCredential } from "./admin-credential.ts";
 
 /** The authenticated caller, set by whichever authenticator ran first on the route. */
 export function setCredential(res: Response, credential: Credential): void {
@@ -9,4 +10,11 @@ export function setCredential(res: Response, credential: Credential): void {
 export function credentialOf(res: Response): Credential | undefined {
   const credential: unknown = res.locals.credential;
   return typeof credential === "object" && credential !== null && "kind" in credential ? (credential as Credential) : undefined;
+}
+
+/** The interactive user a route's authenticator set; anything else is not a user's credential. */
+export function userCredentialOf(res: Response): UserCredential {
+  const credential = credentialOf(res);
+  if (credential?.kind !== "user") throw new CustosError("invalid_token");
+  return credential;
 }

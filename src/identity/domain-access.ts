@@ -6,6 +6,7 @@ import { requestIdOf } from "../http/request-id.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseDomainId, PLATFORM_CHAIN } from "../platform/names.ts";
 import { setCredential } from "./credential-locals.ts";
+import type { UserCredential } from "./admin-credential.ts";
 import { authenticateUser, type AuthenticateUserDependencies } from "./sessions/authenticate-user.ts";
 
 export interface DomainAccessDependencies extends AuthenticateUserDependencies {
@@ -58,4 +59,26 @@ export function requireDomainUser(deps: AuthenticateUserDependencies): RequestHa
     setCredential(res, await authenticateUser(deps, req, res, domain));
     next();
   };
+}
+
+export interface DomainAdminCheck {
+  readonly authorizer: Authorizer;
+  readonly audit: AuditAppender;
+}
+
+/**
+ * For elevated actions on a domain's own objects: only its admins (SpiceDB `administer`).
+ * A refusal is audited on the domain's chain before the 403.
+ */
+export async function requireDomainAdmin(
+  deps: DomainAdminCheck,
+  context: { credential: UserCredential; domain: string; action: string; resource: string; requestId: string },
+): Promise<void> {
+  const { credential, domain } = context;
+  if (await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) })) return;
+  await deps.audit.append({
+    chain: domain, actor: `user:${credential.subject}`, action: context.action, resource: context.resource,
+    decision: "denied", reason: "permission_denied", requestId: context.requestId,
+  });
+  throw new CustosError("permission_denied", { detail: "only the domain's admins may do this" });
 }

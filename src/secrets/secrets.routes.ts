@@ -4,11 +4,11 @@ import { actorOf, enforceStepUp, type StepUpGateDependencies } from "../access/e
 import type { AuditAppender } from "../audit/audit-port.ts";
 import type { DenialRecorder } from "../audit/denial-summariser.ts";
 import { relationship, type Authorizer } from "../authz/authorizer.ts";
-import { domainRef, nodeRef, secretRef, userRef } from "../authz/object-ids.ts";
+import { domainRef, nodeRef, secretRef } from "../authz/object-ids.ts";
 import { requestIdOf } from "../http/request-id.ts";
 import type { RouteDefinition } from "../http/routes.ts";
-import type { UserCredential } from "../identity/admin-credential.ts";
-import { credentialOf } from "../identity/credential-locals.ts";
+import { userCredentialOf } from "../identity/credential-locals.ts";
+import { requireDomainAdmin } from "../identity/domain-access.ts";
 import { authenticateNode } from "../identity/nodes/authenticate-node.ts";
 import type { NodeKeyRecord, NodeRepository } from "../identity/nodes/node-repo.ts";
 import type { Database } from "../platform/db/database.ts";
@@ -35,12 +35,6 @@ export interface SecretRoutesDependencies extends StepUpGateDependencies {
 const problem = { $ref: "#/components/responses/Problem" };
 const MAX_SECRET_BYTES = 32 * 1024;
 
-function userOf(res: Response): UserCredential {
-  const credential = credentialOf(res);
-  if (credential?.kind !== "user") throw new CustosError("invalid_token");
-  return credential;
-}
-
 function parseSecretValue(body: unknown): Buffer {
   const value = body !== null && typeof body === "object" ? (body as Record<string, unknown>).value : undefined;
   if (typeof value !== "string" || value.length === 0) throw new CustosError("invalid_request", { detail: "value must be a non-empty string" });
@@ -57,12 +51,6 @@ function authenticatedNodeKey(res: Response): NodeKeyRecord {
 
 export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] {
   const wrapKeys = createWrapKeyCache(deps.backend);
-
-  async function requireAdmin(credential: UserCredential, domain: string, action: string, resource: string, requestId: string): Promise<void> {
-    if (await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) })) return;
-    await deps.audit.append({ chain: domain, actor: actorOf(credential), action, resource, decision: "denied", reason: "permission_denied", requestId });
-    throw new CustosError("permission_denied", { detail: "only the domain's admins may do this" });
-  }
 
   const limiter = (scope: "node" | "domain") => {
     const budget = scope === "node" ? deps.rateLimits.secret_reads.per_node : deps.rateLimits.secret_reads.per_domain;
@@ -109,11 +97,11 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
         async (req, res) => {
           const domain = parseDomainId(req.params.domain);
           const name = parseSecretName(req.params.name);
-          const credential = userOf(res);
+          const credential = userCredentialOf(res);
           const value = parseSecretValue(req.body);
           const requestId = requestIdOf(res);
           const resource = `secret:${domain}/${name}`;
-          await requireAdmin(credential, domain, "secret.write", resource, requestId);
+          await requireDomainAdmin(deps, { credential, domain, action: "secret.write", resource, requestId });
           await enforceStepUp(deps, { credential, domain, action: "secret.write", resource, requestId });
           await deps.audit.append({ chain: domain, actor: actorOf(credential), action: "secret.write", resource, decision: "granted", reason: "ok", requestId, details: { bytes: value.length } });
           const { version } = await deps.backend.writeSecret(domain, name, value);
@@ -142,10 +130,10 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           const domain = parseDomainId(req.params.domain);
           const name = parseSecretName(req.params.name);
           const nodeId = parseNodeId(req.params.node_id);
-          const credential = userOf(res);
+          const credential = userCredentialOf(res);
           const requestId = requestIdOf(res);
           const resource = `secret:${domain}/${name}`;
-          await requireAdmin(credential, domain, "secret.grant", resource, requestId);
+          await requireDomainAdmin(deps, { credential, domain, action: "secret.grant", resource, requestId });
           await enforceStepUp(deps, { credential, domain, action: "secret.grant", resource, requestId });
           const node = await deps.nodes.findNode(nodeId);
           const [secret] = await deps.db.query("SELECT 1 FROM secrets WHERE domain = $1 AND name = $2", [domain, name]);

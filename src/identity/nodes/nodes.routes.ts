@@ -1,17 +1,17 @@
 import { randomUUID } from "node:crypto";
-import type { RequestHandler, Response } from "express";
+import type { RequestHandler } from "express";
 import { actorOf, enforceStepUp, type StepUpGateDependencies } from "../../access/elevated-action.ts";
 import type { AuditAppender } from "../../audit/audit-port.ts";
 import type { Authorizer } from "../../authz/authorizer.ts";
 import { relationship } from "../../authz/authorizer.ts";
-import { domainRef, nodeRef, userRef } from "../../authz/object-ids.ts";
+import { domainRef, nodeRef } from "../../authz/object-ids.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import type { RouteDefinition } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { parseDomainId, parseNodeId } from "../../platform/names.ts";
 import type { KeyWrapper } from "../../secrets/key-wrapper.ts";
-import type { UserCredential } from "../admin-credential.ts";
-import { credentialOf } from "../credential-locals.ts";
+import { userCredentialOf } from "../credential-locals.ts";
+import { requireDomainAdmin } from "../domain-access.ts";
 import { authenticateNode, type AuthenticateNodeDependencies } from "./authenticate-node.ts";
 import { issueNodeKey } from "./node-keys.ts";
 
@@ -26,12 +26,6 @@ export interface NodeRoutesDependencies extends StepUpGateDependencies, Authenti
 
 const problem = { $ref: "#/components/responses/Problem" };
 
-function userOf(res: Response): UserCredential {
-  const credential = credentialOf(res);
-  if (credential?.kind !== "user") throw new CustosError("invalid_token");
-  return credential;
-}
-
 function parseNodeName(body: unknown): string {
   const name = body !== null && typeof body === "object" ? (body as Record<string, unknown>).name : undefined;
   if (typeof name !== "string" || name.length < 1 || name.length > 128 || !/^\P{Cc}+$/u.test(name)) {
@@ -40,24 +34,16 @@ function parseNodeName(body: unknown): string {
   return name;
 }
 
-/** Admins of the domain only; a refusal is audited on the domain's chain. */
-async function requireAdmin(deps: NodeRoutesDependencies, credential: UserCredential, domain: string, action: string, resource: string, requestId: string): Promise<void> {
-  const allowed = await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) });
-  if (allowed) return;
-  await deps.audit.append({ chain: domain, actor: actorOf(credential), action, resource, decision: "denied", reason: "permission_denied", requestId });
-  throw new CustosError("permission_denied", { detail: "only the domain's admins may do this" });
-}
-
 export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
   const quarantine = (status: "quarantined" | "active"): RequestHandler[] => [
     deps.requireDomainUser,
     async (req, res) => {
       const domain = parseDomainId(req.params.domain);
       const nodeId = parseNodeId(req.params.node_id);
-      const credential = userOf(res);
+      const credential = userCredentialOf(res);
       const requestId = requestIdOf(res);
       const resource = `node:${nodeId}`;
-      await requireAdmin(deps, credential, domain, "node.quarantine", resource, requestId);
+      await requireDomainAdmin(deps, { credential, domain, action: "node.quarantine", resource, requestId });
       await enforceStepUp(deps, { credential, domain, action: "node.quarantine", resource, requestId });
       const node = await deps.nodes.findNode(nodeId);
       // Another domain's node is answered exactly like a missing one.
@@ -84,12 +70,12 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
         deps.requireDomainUser,
         async (req, res) => {
           const domain = parseDomainId(req.params.domain);
-          const credential = userOf(res);
+          const credential = userCredentialOf(res);
           const name = parseNodeName(req.body);
           const requestId = requestIdOf(res);
           const nodeId = randomUUID();
           const resource = `node:${nodeId}`;
-          await requireAdmin(deps, credential, domain, "node.enroll", resource, requestId);
+          await requireDomainAdmin(deps, { credential, domain, action: "node.enroll", resource, requestId });
           await enforceStepUp(deps, { credential, domain, action: "node.enroll", resource, requestId });
           const key = await issueNodeKey(deps.wrapper, nodeId);
           await deps.nodes.insertNode({ id: nodeId, domain, name, status: "active" }, key.record);
