@@ -86,7 +86,6 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
 
     const audit = createGroupCommitAppender({ db, timeoutMs: config.auditTimeoutMs });
     closers.push(() => audit.drain());
-    const auditSigner = await loadOrCreateAuditKeyFile(config.auditKeyFile);
     const operator = requireOperator({ operatorToken: config.operatorToken, audit });
     const now = options.now ?? (() => Math.floor(Date.now() / 1000));
     // Policies are validated before anything listens: a bad file stops start-up, naming itself.
@@ -95,6 +94,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
 
     const backend = options.backend ?? (await openSecretBackend(config));
     if (options.backend === undefined) closers.push(() => backend.close());
+    const auditSigner = await loadOrCreateAuditKeyFile(config.auditKeyFile, backend);
     const denials = createDenialRecorder(audit);
     closers.push(() => denials.flush());
 

@@ -1,6 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
+import type { KeyWrapper } from "../secrets/key-wrapper.ts";
 
 /**
  * The Ed25519 audit key signs checkpoints and mirror manifests. It lives outside the
@@ -36,36 +37,64 @@ export class AuditKeyError extends Error {
   }
 }
 
-/**
- * Loads the PKCS#8 PEM key at `file`, creating it (mode 0600) on first use. Until the secret
- * backend holds the key, this file is the one to keep away from whoever administers the
- * database.
- */
-export async function loadOrCreateAuditKeyFile(file: string): Promise<AuditSigner> {
-  let pem: string;
+const WRAPPED_PREFIX = "custos-audit-key/v1 wrapped:";
+const WRAPPING_CONTEXT = "custos/v1/audit-signing-key";
+
+function fromPkcs8(der: Buffer, file: string): AuditSigner {
+  let key: KeyObject;
   try {
-    pem = await readFile(file, "utf8");
+    key = createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+  } catch (error) {
+    throw new AuditKeyError(`the audit key file ${file} does not hold a PKCS#8 private key`, { cause: error });
+  } finally {
+    der.fill(0);
+  }
+  if (key.asymmetricKeyType !== "ed25519") throw new AuditKeyError(`the audit key in ${file} is not an Ed25519 key`);
+  return createKeyObjectSigner(key);
+}
+
+async function decodeKeyFile(text: string, file: string, wrapper: KeyWrapper | undefined): Promise<AuditSigner> {
+  if (text.startsWith(WRAPPED_PREFIX)) {
+    if (wrapper === undefined) throw new AuditKeyError(`the audit key in ${file} is wrapped by the secret backend, which is not available here`);
+    return fromPkcs8(await wrapper.unwrap(text.slice(WRAPPED_PREFIX.length).trim(), WRAPPING_CONTEXT), file);
+  }
+  let der: Buffer;
+  try {
+    der = createPrivateKey(text).export({ type: "pkcs8", format: "der" });
+  } catch (error) {
+    throw new AuditKeyError(`the audit key file ${file} does not hold a PKCS#8 private key`, { cause: error });
+  }
+  return fromPkcs8(der, file);
+}
+
+/**
+ * Loads the audit key at `file`, creating it (mode 0600) on first use. With a secret backend
+ * the file holds the key only wrapped by it (OpenBao Transit in production): a copy of the
+ * file, or of the whole host, cannot sign without the backend. A plain PKCS#8 PEM file (made
+ * before the backend held the key, or provisioned by hand) is still read.
+ */
+export async function loadOrCreateAuditKeyFile(file: string, wrapper?: KeyWrapper): Promise<AuditSigner> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
       throw new AuditKeyError(`cannot read the audit key file ${file}`, { cause: error });
     }
     const { privateKey } = generateKeyPairSync("ed25519");
-    pem = privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    const der = privateKey.export({ type: "pkcs8", format: "der" });
+    text = wrapper === undefined
+      ? privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+      : `${WRAPPED_PREFIX}${await wrapper.wrap(der, WRAPPING_CONTEXT)}\n`;
+    der.fill(0);
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     try {
-      await writeFile(file, pem, { mode: 0o600, flag: "wx" });
+      await writeFile(file, text, { mode: 0o600, flag: "wx" });
     } catch (writeError) {
       // Another process created it first: use theirs, so that both sign with one key.
       if ((writeError as NodeJS.ErrnoException).code !== "EEXIST") throw writeError;
-      pem = await readFile(file, "utf8");
+      text = await readFile(file, "utf8");
     }
   }
-  let key: KeyObject;
-  try {
-    key = createPrivateKey(pem);
-  } catch (error) {
-    throw new AuditKeyError(`the audit key file ${file} does not hold a PKCS#8 private key`, { cause: error });
-  }
-  if (key.asymmetricKeyType !== "ed25519") throw new AuditKeyError(`the audit key in ${file} is not an Ed25519 key`);
-  return createKeyObjectSigner(key);
+  return decodeKeyFile(text, file, wrapper);
 }

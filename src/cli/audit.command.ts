@@ -1,12 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
-import { loadOrCreateAuditKeyFile } from "../audit/audit-signer.ts";
 import { streamRecords } from "../audit/audit-store.ts";
 import { verifyChain, type VerificationReport } from "../audit/audit-verifier.ts";
 import { createCheckpoint, parseCheckpoint, type SignedCheckpoint } from "../audit/checkpoints.ts";
 import { exportMirror, readMirror } from "../audit/mirror.ts";
 import { PLATFORM_CHAIN, isDomainId } from "../platform/names.ts";
-import { withDatabase } from "./cli-database.ts";
+import { withAuditSigner, withDatabase } from "./cli-database.ts";
 
 function chainArgument(value: string): string {
   if (value !== PLATFORM_CHAIN && !isDomainId(value)) {
@@ -55,8 +54,7 @@ export function registerAuditCommand(program: Command): void {
     .option("--json", "print the report as JSON")
     .action(async (chain: string, options: { checkpoint?: string; mirror?: string; json?: boolean }) => {
       const checkpoint = options.checkpoint === undefined ? undefined : await readCheckpointFile(options.checkpoint);
-      const report = await withDatabase(async (db, config) => {
-        const signer = await loadOrCreateAuditKeyFile(config.auditKeyFile);
+      const report = await withDatabase(async (db, config) => withAuditSigner(config, async (signer) => {
         const started = Date.now();
         const showProgress = process.stderr.isTTY;
         return verifyChain({
@@ -73,7 +71,7 @@ export function registerAuditCommand(program: Command): void {
             }
           },
         });
-      });
+      }));
       if (process.stderr.isTTY) process.stderr.write("\n");
       console.log(options.json === true ? JSON.stringify(report, null, 2) : describe(report));
       if (!report.ok) process.exitCode = 1;
@@ -85,10 +83,9 @@ export function registerAuditCommand(program: Command): void {
     .argument("<domain>", "the domain id, or 'platform'", chainArgument)
     .requiredOption("--out <dir>", "the mirror directory (created if missing)")
     .action(async (chain: string, options: { out: string }) => {
-      const result = await withDatabase(async (db, config) => {
-        const signer = await loadOrCreateAuditKeyFile(config.auditKeyFile);
-        return exportMirror(db, signer, chain, options.out);
-      });
+      const result = await withDatabase(async (db, config) =>
+        withAuditSigner(config, (signer) => exportMirror(db, signer, chain, options.out)),
+      );
       console.error(
         result.rows_written === 0
           ? `mirror ${options.out} is up to date (head seq ${String(result.head?.seq ?? 0)})`
@@ -102,10 +99,9 @@ export function registerAuditCommand(program: Command): void {
     .description("Sign the chain's current head with the audit key and print it as JSON (keep it outside the database)")
     .argument("<domain>", "the domain id, or 'platform'", chainArgument)
     .action(async (chain: string) => {
-      const checkpoint = await withDatabase(async (db, config) => {
-        const signer = await loadOrCreateAuditKeyFile(config.auditKeyFile);
-        return createCheckpoint(db, signer, chain);
-      });
+      const checkpoint = await withDatabase(async (db, config) =>
+        withAuditSigner(config, (signer) => createCheckpoint(db, signer, chain)),
+      );
       console.log(JSON.stringify(checkpoint, null, 2));
     });
 }
