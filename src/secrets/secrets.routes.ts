@@ -183,10 +183,14 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
             await deps.denials.record({ chain: domain, actor: `node:${key.nodeId}`, action: "secret.read", resource, decision: "denied", reason: "permission_denied", requestId });
             throw new CustosError("permission_denied", { detail: "this node may not read this secret" });
           }
-          // 4. the audit record is committed before anything is released
+          // 4. the audit record is committed before anything is released. The backend is read
+          //    meanwhile (5): reading releases nothing, and the value is dropped unless the record
+          //    commits; an audit failure still answers 503 audit_unavailable first.
+          const reading = Promise.all([deps.backend.readSecret(domain, name), wrapKeys.get(key)]);
+          reading.catch(() => undefined);
           await deps.audit.append({ chain: domain, actor: `node:${key.nodeId}`, action: "secret.read", resource, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
           // 5. the value, and the node's wrap key, from the backend
-          const [stored, wrapKey] = await Promise.all([deps.backend.readSecret(domain, name), wrapKeys.get(key)]);
+          const [stored, wrapKey] = await reading;
           if (stored === undefined) throw new CustosError("permission_denied", { detail: "this node may not read this secret" });
           // 6. wrapped to the node's key
           const jwe = await wrapForNode(stored.value, wrapKey, key.kid);
