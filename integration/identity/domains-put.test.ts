@@ -68,6 +68,27 @@ describe("PUT /v1/domains/{domain} by the operator", () => {
     expect(await response.json()).toMatchObject({ code });
   });
 
+  it("documents the whole API in /v1/openapi.json, every security requirement naming a declared scheme", async () => {
+    const document = (await (await fetch(`${server.url}/v1/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, { security?: Record<string, unknown>[] }>>;
+      components: { securitySchemes: Record<string, unknown> };
+    };
+    for (const path of [
+      "/v1/domains/{domain}", "/v1/domains/{domain}/grants", "/v1/domains/{domain}/jwks.json", "/v1/domains/{domain}/nodes",
+      "/v1/domains/{domain}/secrets/{name}/readers/{node_id}", "/v1/nodes/{node_id}/secrets/{name}", "/v1/nodes/{node_id}/nsk/rotate",
+      "/v1/domains/{domain}/audit/verify", "/auth/{domain}/login",
+    ]) {
+      expect(document.paths).toHaveProperty([path]);
+    }
+    for (const operations of Object.values(document.paths)) {
+      for (const operation of Object.values(operations)) {
+        for (const requirement of operation.security ?? []) {
+          for (const scheme of Object.keys(requirement)) expect(document.components.securitySchemes).toHaveProperty(scheme);
+        }
+      }
+    }
+  });
+
   it("refuses a wrong operator token and changes nothing", async () => {
     const response = await put("initech", { issuer: "https://idp.initech.example", client_id: "c", admins: ["x"] }, randomBytes(32).toString("base64url"));
     expect(response.status).toBe(401);

@@ -13,11 +13,13 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[], version
       required: true,
       schema: { type: "string" },
     }));
+    const own = Array.isArray(route.doc.parameters) ? (route.doc.parameters as unknown[]) : [];
+    const allParameters = [...parameters, ...own];
     paths[key] = {
       ...paths[key],
       [route.method]: {
-        ...(parameters.length > 0 ? { parameters } : {}),
         ...route.doc,
+        ...(allParameters.length > 0 ? { parameters: allParameters } : {}),
       },
     };
   }
@@ -29,7 +31,16 @@ export function buildOpenApiDocument(routes: readonly RouteDefinition[], version
       description: "Identity, step-up and secrets control plane. Every error is application/problem+json with a stable `code`.",
     },
     paths,
+    // Domain calls take an admin's or auditor's id_token, or the browser session (with
+    // X-CSRF-Token on unsafe methods); operator, node and public routes say otherwise.
+    security: [{ idToken: [] }, { session: [] }],
     components: {
+      securitySchemes: {
+        idToken: { type: "http", scheme: "bearer", bearerFormat: "JWT (an id_token from the domain's OpenID provider)" },
+        session: { type: "apiKey", in: "cookie", name: "custos_session" },
+        operatorToken: { type: "http", scheme: "bearer", description: "CUSTOS_OPERATOR_TOKEN" },
+        nodeBearer: { type: "http", scheme: "bearer", bearerFormat: "nsk.<kid>.<base64url(bearer_secret)>" },
+      },
       schemas: {
         Problem: {
           type: "object",
