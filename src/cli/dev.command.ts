@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import path from "node:path";
 import type { Command } from "commander";
+import { stopSignal } from "./stop-signal.ts";
 import { buildCustos, listen } from "../custos.ts";
 import { DEMO_ADMIN, DEMO_AUDITOR, DEMO_CLIENT_ID, DEMO_DOMAIN, seedDemo } from "../dev/seed-demo.ts";
 import { startDevProvider } from "../identity/dev-provider/dev-provider.ts";
@@ -67,11 +68,7 @@ export function registerDevCommand(program: Command): void {
       );
       console.error(`custos dev ready on ${running.url}`);
 
-      await new Promise<void>((resolve) => {
-        const stop = () => { resolve(); };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
+      await stopSignal();
       await running.close();
       await provider.close();
       await custos.close();

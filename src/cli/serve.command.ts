@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { stopSignal } from "./stop-signal.ts";
 import { buildCustos, listen } from "../custos.ts";
 import { loadConfig } from "../platform/config.ts";
 
@@ -12,11 +13,7 @@ export function registerServeCommand(program: Command): void {
       const running = await listen(custos, config.host, config.port);
       custos.logger.info({ url: running.url, store: custos.db.driver }, "custos is serving");
       console.error(`custos serving on ${running.url} (store: ${custos.db.driver})`);
-      await new Promise<void>((resolve) => {
-        const stop = () => { resolve(); };
-        process.once("SIGINT", stop);
-        process.once("SIGTERM", stop);
-      });
+      await stopSignal();
       await running.close();
       await custos.close();
     });
