@@ -138,6 +138,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         db,
         signer: auditSigner,
         requireAuditor: requireChainReader(operator, requireDomainPermission(userAccess, "audit")),
+        requireCheckpointSigner: requireChainReader(operator, requireDomainPermission(userAccess, ["audit", "administer"])),
       }),
     ];
 

@@ -39,6 +39,15 @@ describe("admin and auditor access over HTTP against a real OpenID provider", ()
     expect(await lastEvent("acme")).toMatchObject({ actor: "user:oidc:acme:alice", decision: "denied", reason: "permission_denied" });
   });
 
+  it("lets an admin sign a checkpoint (auditor or admin), though not read the chain", async () => {
+    const response = await fetch(`${env.server.url}/v1/domains/acme/audit/checkpoints`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await env.idToken("alice", "mfa")}` },
+    });
+    expect(response.status).toBe(201);
+    expect(await response.json()).toMatchObject({ chain: "acme", alg: "EdDSA" });
+  });
+
   it("refuses a token from acme's provider presented to globex: 401 invalid_token, reason in the audit record only", async () => {
     const response = await verifyWith("globex", await env.idToken("bob@example.org", "password"));
     expect(response.status).toBe(401);

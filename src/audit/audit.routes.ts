@@ -13,6 +13,8 @@ export interface AuditRoutesDependencies {
   readonly signer: AuditSigner;
   /** Who may read and verify a chain: the domain's auditors (the operator until then). */
   readonly requireAuditor: RequestHandler;
+  /** Who may sign a checkpoint: the domain's auditors or admins (DESIGN.md, "Administration API"). */
+  readonly requireCheckpointSigner: RequestHandler;
 }
 
 const MAX_PAGE = 1000;
@@ -73,11 +75,11 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
       method: "post",
       path: "/v1/domains/:domain/audit/checkpoints",
       doc: {
-        summary: "Sign the chain's current head with the audit key (auditor)",
+        summary: "Sign the chain's current head with the audit key (auditor or admin)",
         responses: { "201": { description: "the signed checkpoint" }, "400": problem, "401": problem, "403": problem },
       },
       handlers: [
-        deps.requireAuditor,
+        deps.requireCheckpointSigner,
         async (req, res) => {
           const chain = parseChainName(req.params.domain);
           res.status(201).json(await createCheckpoint(deps.db, deps.signer, chain));

@@ -15,15 +15,20 @@ export interface DomainAccessDependencies extends AuthenticateUserDependencies {
 }
 
 /**
- * A user of the domain in the path who holds `permission` on it in SpiceDB (`audit` for the
+ * A user of the domain in the path who holds one of `anyOf` on it in SpiceDB (`audit` for the
  * domain's auditors, `administer` for its admins). Authentication failures are audited by
  * authenticateUser; a refusal here is audited on the domain's chain and answers 403.
  */
-export function requireDomainPermission(deps: DomainAccessDependencies, permission: Permission): RequestHandler {
+export function requireDomainPermission(deps: DomainAccessDependencies, anyOf: Permission | readonly Permission[]): RequestHandler {
+  const permissions: readonly Permission[] = typeof anyOf === "string" ? [anyOf] : anyOf;
+  const permission = permissions.join("_or_");
   return async (req, res, next) => {
     const domain = parseDomainId(req.params.domain);
     const credential = await authenticateUser(deps, req, res, domain);
-    const allowed = await deps.authorizer.check({ resource: domainRef(domain), permission, subject: userRef(credential.subject) });
+    const answers = await Promise.all(
+      permissions.map((each) => deps.authorizer.check({ resource: domainRef(domain), permission: each, subject: userRef(credential.subject) })),
+    );
+    const allowed = answers.some(Boolean);
     if (!allowed) {
       await deps.audit.append({
         chain: domain,
