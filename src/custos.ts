@@ -84,7 +84,16 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const applied = await migrateUp(db, await loadMigrations(options.migrationsDir ?? MIGRATIONS_DIR));
     for (const migration of applied) logger.info({ version: migration.version, name: migration.name }, "migration applied");
 
-    const audit = createGroupCommitAppender({ db, timeoutMs: config.auditTimeoutMs });
+    const metrics = createMetrics();
+    const audit = createGroupCommitAppender({
+      db,
+      timeoutMs: config.auditTimeoutMs,
+      onBatchCommitted: (_chain, size) => {
+        metrics.auditRecords.inc(size);
+        metrics.auditBatchSize.observe(size);
+      },
+      onBatchFailed: () => { metrics.auditBatchFailures.inc(); },
+    });
     closers.push(() => audit.drain());
     const operator = requireOperator({ operatorToken: config.operatorToken, audit });
     const now = options.now ?? (() => Math.floor(Date.now() / 1000));
@@ -144,7 +153,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
 
     const app = buildHttpApp({
       logger,
-      metrics: createMetrics(),
+      metrics,
       routes,
       readiness,
       warnings: options.warnings ?? [],

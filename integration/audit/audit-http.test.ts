@@ -75,6 +75,13 @@ describe.each(storeKinds())("the platform chain's audit API behind the operator 
     expect(await response.json()).toMatchObject({ code: "invalid_token" });
   });
 
+  it("counts committed audit records and batches in /metrics", async () => {
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const records = /^custos_audit_records_total (\d+)/m.exec(text);
+    expect(Number(records?.[1])).toBeGreaterThanOrEqual(12);
+    expect(text).toMatch(/^custos_audit_batch_size_count \d+/m);
+  });
+
   it("pages through events in seq order", async () => {
     const first = (await (await get("/v1/domains/platform/audit/events?limit=5", OPERATOR_TOKEN)).json()) as { events: { seq: number }[]; next_after: number };
     expect(first.events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);

@@ -14,6 +14,8 @@ export interface GroupCommitAppenderOptions {
   readonly clock?: () => Date;
   /** Told the size of every committed batch (metrics, benchmarks). */
   readonly onBatchCommitted?: (chain: string, size: number) => void;
+  /** Told of every batch whose transaction failed (metrics). */
+  readonly onBatchFailed?: (chain: string, size: number) => void;
 }
 
 export interface GroupCommitAppender extends AuditAppender {
@@ -152,6 +154,7 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
           pending.settle({ receipt: { chain, seq: record.seq, hash: record.hash } });
         });
       } catch (error) {
+        options.onBatchFailed?.(chain, batch.length);
         const failure = auditUnavailable("the audit record could not be committed", error);
         for (const pending of batch) pending.settle({ error: failure });
       }

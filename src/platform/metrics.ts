@@ -5,6 +5,9 @@ export interface Metrics {
   readonly registry: Registry;
   readonly httpRequests: Counter<"method" | "route" | "status">;
   readonly httpDuration: Histogram<"method" | "route">;
+  readonly auditRecords: Counter;
+  readonly auditBatchSize: Histogram;
+  readonly auditBatchFailures: Counter;
 }
 
 export function createMetrics(): Metrics {
@@ -23,6 +26,22 @@ export function createMetrics(): Metrics {
       help: "HTTP request duration, by method and route",
       labelNames: ["method", "route"],
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    }),
+    auditRecords: new Counter({
+      name: "custos_audit_records_total",
+      help: "Audit records durably committed",
+      registers: [registry],
+    }),
+    auditBatchSize: new Histogram({
+      name: "custos_audit_batch_size",
+      help: "Audit records committed per transaction (group commit)",
+      buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [registry],
+    }),
+    auditBatchFailures: new Counter({
+      name: "custos_audit_batch_failures_total",
+      help: "Audit transactions that failed; every caller in them was refused",
       registers: [registry],
     }),
   };
