@@ -135,7 +135,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         provider: createCodeFlowSignIn({ verifier: idTokens, leewaySeconds: config.oidcLeewaySeconds, now }),
         audit,
         now,
-        publicUrl: undefined,
+        publicUrl: config.publicUrl,
       }),
       ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser }),
       ...nodeRoutes({ ...stepUp, authorizer, wrapper: backend, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds }),

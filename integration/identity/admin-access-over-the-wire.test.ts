@@ -109,3 +109,22 @@ describe("admin and auditor access over HTTP against a real OpenID provider", ()
     expect(await lastEvent("acme")).toMatchObject({ action: "session.create", decision: "denied" });
   });
 });
+
+describe("behind a TLS-terminating proxy (CUSTOS_PUBLIC_URL=https://…)", () => {
+  let env: CustosWithProvider;
+  beforeAll(async () => {
+    env = await startCustosWithProvider({ env: { CUSTOS_PUBLIC_URL: "https://custos.example/" } });
+  });
+  afterAll(async () => {
+    await env.close();
+  });
+
+  it("marks the sign-in cookie Secure and sends the provider back to the public callback URL", async () => {
+    const login = await fetch(`${env.server.url}/auth/acme/login`, { redirect: "manual" });
+    expect(login.status).toBe(303);
+    const cookie = login.headers.getSetCookie().find((c) => c.startsWith("custos_login="));
+    expect(cookie).toMatch(/; Secure/);
+    const location = new URL(login.headers.get("location") ?? "");
+    expect(location.searchParams.get("redirect_uri")).toBe("https://custos.example/auth/acme/callback");
+  });
+});

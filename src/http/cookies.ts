@@ -16,15 +16,17 @@ export interface CookieOptions {
   readonly path: string;
   readonly maxAgeSeconds: number;
   readonly sameSite: "Lax" | "Strict";
+  /** Secure even when this hop was plain HTTP: TLS ends at a proxy in front of Custos. */
+  readonly secure?: boolean;
 }
 
-/** httpOnly always; Secure whenever the request arrived over TLS. */
+/** httpOnly always; Secure whenever the request arrived over TLS, or the public URL is https. */
 export function setCookie(req: Request, res: Response, name: string, value: string, options: CookieOptions): void {
   const attributes = [`${name}=${value}`, `Path=${options.path}`, `Max-Age=${options.maxAgeSeconds}`, "HttpOnly", `SameSite=${options.sameSite}`];
-  if (req.secure) attributes.push("Secure");
+  if (req.secure || options.secure === true) attributes.push("Secure");
   res.append("Set-Cookie", attributes.join("; "));
 }
 
-export function clearCookie(req: Request, res: Response, name: string, path: string): void {
-  setCookie(req, res, name, "", { path, maxAgeSeconds: 0, sameSite: "Lax" });
+export function clearCookie(req: Request, res: Response, name: string, path: string, secure = false): void {
+  setCookie(req, res, name, "", { path, maxAgeSeconds: 0, sameSite: "Lax", secure });
 }

@@ -31,6 +31,8 @@ export interface Config {
   readonly dataDir: string;
   /** PostgreSQL server; absent means embedded PGlite under dataDir. */
   readonly databaseUrl: string | undefined;
+  /** The URL browsers reach Custos at (behind a proxy): sign-in callbacks, Secure cookies. */
+  readonly publicUrl: string | undefined;
   /** Platform operator bearer; absent means platform calls answer 501 not_provisioned. */
   readonly operatorToken: string | undefined;
   readonly spicedb: SpiceDbServerConfig | undefined;
@@ -188,6 +190,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     port: integerIn(env, "CUSTOS_PORT", 8080, 0, 65535),
     dataDir,
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
+    publicUrl: url(env, "CUSTOS_PUBLIC_URL", ["http:", "https:"])?.replace(/\/+$/, ""),
     operatorToken: operatorToken(env),
     spicedb: spicedb(env),
     openbao: openbaoConfig,

@@ -71,6 +71,8 @@ async function findDomain(deps: SignInDependencies, id: string) {
 }
 
 export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
+  // Behind a TLS-terminating proxy this hop is plain HTTP; the public URL says what browsers see.
+  const secure = deps.publicUrl?.startsWith("https://") === true;
   const refuseSignIn = async (res: Response, domain: string, reason: string): Promise<never> => {
     await deps.audit.append({
       chain: domain,
@@ -113,7 +115,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
             throw new CustosError("provider_unavailable", { detail: "the domain's OpenID provider cannot be reached; try again later", cause: error });
           }
           // Lax, not Strict: the provider sends the browser back with a cross-site top-level GET.
-          setCookie(req, res, LOGIN_COOKIE, secret, { path: "/auth/", maxAgeSeconds: LOGIN_TTL_SECONDS, sameSite: "Lax" });
+          setCookie(req, res, LOGIN_COOKIE, secret, { path: "/auth/", maxAgeSeconds: LOGIN_TTL_SECONDS, sameSite: "Lax", secure });
           res.redirect(303, url);
         },
       ],
@@ -126,7 +128,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
         async (req, res) => {
           const domainId = parseDomainId(req.params.domain);
           const secret = readCookie(req, LOGIN_COOKIE);
-          clearCookie(req, res, LOGIN_COOKIE, "/auth/");
+          clearCookie(req, res, LOGIN_COOKIE, "/auth/", secure);
           if (!isWellFormedBrowserSecret(secret)) return refuseSignIn(res, domainId, "no_login_in_progress");
           const attempt = await deps.sessions.takeLoginAttempt(secretDigest(secret), deps.now());
           if (attempt?.domain !== domainId) return refuseSignIn(res, domainId, "login_attempt_unknown_or_expired");
@@ -154,7 +156,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
             details: { acr: signedIn.acr ?? null, amr: signedIn.amr, auth_time: signedIn.authTime ?? null },
           });
           await deps.sessions.saveSession(secretDigest(sessionSecret), { domain: domainId, subject: signedIn.subject, acr: signedIn.acr, amr: signedIn.amr, authTime: signedIn.authTime, expiresAt });
-          setCookie(req, res, SESSION_COOKIE, sessionSecret, { path: "/", maxAgeSeconds: SESSION_TTL_SECONDS, sameSite: "Lax" });
+          setCookie(req, res, SESSION_COOKIE, sessionSecret, { path: "/", maxAgeSeconds: SESSION_TTL_SECONDS, sameSite: "Lax", secure });
           res.redirect(303, attempt.returnTo);
         },
       ],
@@ -206,7 +208,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
               });
             }
           }
-          clearCookie(req, res, SESSION_COOKIE, "/");
+          clearCookie(req, res, SESSION_COOKIE, "/", secure);
           res.status(204).end();
         },
       ],
