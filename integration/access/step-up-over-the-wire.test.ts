@@ -47,6 +47,21 @@ describe("step-up and access grants over HTTP", () => {
     expect(events[0]).toMatchObject({ action: "access.issue", decision: "denied", reason: "acr_not_acceptable", actor: "user:oidc:acme:alice" });
   });
 
+  it.each([
+    ["otp-amr-only", "amr_without_acr"],
+    ["mfa-acr-pwd-amr", "amr_insufficient"],
+    ["no-acr-no-amr", "acr_missing"],
+  ] as const)("denies a provider's %s token with %s, the RFC 9470 challenge, and one audit record", async (strength, reason) => {
+    const requestId = `stepup-${strength}`;
+    const response = await post("/v1/domains/acme/grants", await env.idToken("alice", strength), { node_id: nodeId, action: "ssh.login" }, { "x-request-id": requestId });
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toMatch(
+      new RegExp(`^Bearer error="insufficient_user_authentication", error_description="[^"]+", acr_values="${MFA}", max_age="120"$`),
+    );
+    expect(await response.json()).toMatchObject({ code: "step_up_required", acr_values: [MFA], max_age: 120, reason });
+    expect(await eventsFor(requestId)).toMatchObject([{ decision: "denied", reason }]);
+  });
+
   it("denies a strong but stale authentication (auth_time older than access.issue's 120 s), then grants a fresh one", async () => {
     const token = await env.idToken("alice", "mfa");
     // Past max_age (120 s) and the clock leeway (30 s): 151 s after the sign-in.

@@ -293,7 +293,15 @@ async function submitLogin(request: InteractionRequest, interaction: Interaction
   await provider.interactionFinished(
     req,
     res,
-    { login: { accountId: submission.account, acr, amr: [...amr], ts: Math.floor(Date.now() / 1000), remember: true } },
+    {
+      login: {
+        accountId: submission.account,
+        ...(acr === undefined ? {} : { acr }),
+        ...(amr.length === 0 ? {} : { amr: [...amr] }),
+        ts: Math.floor(Date.now() / 1000),
+        remember: true,
+      },
+    },
     { mergeWithLastSubmission: false },
   );
 }

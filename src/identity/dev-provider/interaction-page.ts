@@ -13,22 +13,30 @@
 export const DEV_ACR_PASSWORD = "urn:custos:acr:password";
 export const DEV_ACR_MFA = "urn:custos:acr:mfa";
 
-export type DevStrength = "password" | "mfa";
+export type DevStrength = "password" | "mfa" | "otp-amr-only" | "mfa-acr-pwd-amr" | "no-acr-no-amr";
 
 export interface StrengthDefinition {
   readonly label: string;
-  readonly acr: string;
+  /** Absent: the id_token carries no acr, as some providers do. */
+  readonly acr: string | undefined;
   readonly amr: readonly string[];
 }
 
-/** What each choice on the page asserts in the id_token (RFC 8176 amr values). */
+/**
+ * What each choice on the page asserts in the id_token (RFC 8176 amr values). The last three
+ * imitate providers that report only part of the picture, so that every branch of the step-up
+ * gate can be tried against a real provider.
+ */
 export const DEV_STRENGTHS: Readonly<Record<DevStrength, StrengthDefinition>> = {
   password: { label: "Password", acr: DEV_ACR_PASSWORD, amr: ["pwd"] },
   mfa: { label: "Password + one-time code", acr: DEV_ACR_MFA, amr: ["pwd", "otp"] },
+  "otp-amr-only": { label: "One-time code, reported as amr only (no acr)", acr: undefined, amr: ["otp"] },
+  "mfa-acr-pwd-amr": { label: "Strong acr, but amr says password only", acr: DEV_ACR_MFA, amr: ["pwd"] },
+  "no-acr-no-amr": { label: "Neither acr nor amr reported", acr: undefined, amr: [] },
 };
 
 export function isDevStrength(value: unknown): value is DevStrength {
-  return value === "password" || value === "mfa";
+  return typeof value === "string" && Object.hasOwn(DEV_STRENGTHS, value);
 }
 
 export interface DevAccount {
@@ -69,7 +77,7 @@ function accountChoices(model: LoginPageModel): string {
 
 function strengthChoices(model: LoginPageModel): string {
   return (Object.keys(DEV_STRENGTHS) as DevStrength[])
-    .map((strength) => radio("strength", strength, `${DEV_STRENGTHS[strength].label} — acr ${DEV_STRENGTHS[strength].acr}`, strength === model.selectedStrength))
+    .map((strength) => radio("strength", strength, `${DEV_STRENGTHS[strength].label} — acr ${DEV_STRENGTHS[strength].acr ?? "(none)"}`, strength === model.selectedStrength))
     .join("\n");
 }
 
