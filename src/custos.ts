@@ -68,6 +68,8 @@ export interface BuildCustosOptions {
   readonly now?: () => number;
   /** Tests hand in a backend (the OpenBao double, a failing one); it is then theirs to close. */
   readonly backend?: SecretBackend;
+  /** Tests observe the real authorizer's calls through a decorator; it still answers. */
+  readonly decorateAuthorizer?: (authorizer: Authorizer) => Authorizer;
 }
 
 export async function buildCustos(options: BuildCustosOptions): Promise<Custos> {
@@ -107,11 +109,12 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const denials = createDenialRecorder(audit);
     closers.push(() => denials.flush());
 
-    const authorizer = await openSpiceDbAuthorizer({ server: config.spicedb, policiesDir: config.policiesDir });
+    const spicedb = await openSpiceDbAuthorizer({ server: config.spicedb, policiesDir: config.policiesDir });
     closers.push(() => {
-      authorizer.close();
+      spicedb.close();
       return Promise.resolve();
     });
+    const authorizer = options.decorateAuthorizer?.(spicedb) ?? spicedb;
     const domains = createDomainRepository(db.orm);
     const sessions = createSessionRepository(db);
     const jwks = createJwksCache({ fetchJwks: createHttpJwksFetcher(), jwksUriFor: discoverJwksUri, now });

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { DevProvider, DevStrength } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { Authorizer } from "../../src/authz/authorizer.ts";
 import { buildCustos, type Custos } from "../../src/custos.ts";
 import { callbackFor, CLIENT_ID, obtainIdToken, startTestProvider } from "../identity/oidc-fixtures.ts";
 import { testConfig } from "./config.ts";
@@ -30,13 +31,17 @@ export interface CustosWithProvider {
   close(): Promise<void>;
 }
 
-export async function startCustosWithProvider(options: { kind?: StoreKind; domains?: readonly string[]; env?: Record<string, string> } = {}): Promise<CustosWithProvider> {
+export async function startCustosWithProvider(
+  options: { kind?: StoreKind; domains?: readonly string[]; env?: Record<string, string>; decorateAuthorizer?: (authorizer: Authorizer) => Authorizer } = {},
+): Promise<CustosWithProvider> {
   const operatorToken = randomBytes(32).toString("base64url");
   const store = await createIsolatedStore(options.kind ?? "pglite");
   const logs = captureLogger();
   let offset = 0;
   const now = () => Math.floor(Date.now() / 1000) + offset;
-  const custos = await buildCustos({ config: testConfig({ CUSTOS_OPERATOR_TOKEN: operatorToken, ...options.env }), database: store.db, logger: logs.logger, now });
+  const custos = await buildCustos({ config: testConfig({ CUSTOS_OPERATOR_TOKEN: operatorToken, ...options.env }), database: store.db, logger: logs.logger, now,
+    ...(options.decorateAuthorizer === undefined ? {} : { decorateAuthorizer: options.decorateAuthorizer }),
+  });
   const server = await serveOnLoopback(custos.app);
   const domains = options.domains ?? ["acme"];
   const provider = await startTestProvider(domains, {

@@ -106,12 +106,12 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           await deps.audit.append({ chain: domain, actor: actorOf(credential), action: "secret.write", resource, decision: "granted", reason: "ok", requestId, details: { bytes: value.length } });
           const { version } = await deps.backend.writeSecret(domain, name, value);
           value.fill(0);
-          await deps.authorizer.writeRelationships([relationship(secretRef(domain, name), "domain", domainRef(domain))], []);
+          const revision = await deps.authorizer.writeRelationships([relationship(secretRef(domain, name), "domain", domainRef(domain))], []);
           const [row] = await deps.db.query<{ created: boolean }>(
-            `INSERT INTO secrets (domain, name, version) VALUES ($1, $2, $3)
-             ON CONFLICT (domain, name) DO UPDATE SET version = EXCLUDED.version, updated_at = now()
+            `INSERT INTO secrets (domain, name, version, authz_revision) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (domain, name) DO UPDATE SET version = EXCLUDED.version, authz_revision = EXCLUDED.authz_revision, updated_at = now()
              RETURNING (xmax = 0) AS created`,
-            [domain, name, version],
+            [domain, name, version, revision],
           );
           res.status(row?.created === true ? 201 : 200).json({ name, version });
         },
@@ -143,7 +143,9 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
             reason: method === "put" ? "reader_added" : "reader_removed", requestId, details: { node_id: nodeId },
           });
           const reader = relationship(secretRef(domain, name), "reader", nodeRef(nodeId));
-          await deps.authorizer.writeRelationships(method === "put" ? [reader] : [], method === "delete" ? [reader] : []);
+          const revision = await deps.authorizer.writeRelationships(method === "put" ? [reader] : [], method === "delete" ? [reader] : []);
+          // Kept with the secret so that every replica checks at least this fresh (see the read path).
+          await deps.db.query("UPDATE secrets SET authz_revision = $3 WHERE domain = $1 AND name = $2", [domain, name, revision]);
           res.status(204).end();
         },
       ],
@@ -177,8 +179,17 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           const name = parseSecretName(req.params.name);
           const resource = `secret:${domain}/${name}`;
           const requestId = requestIdOf(res);
-          // 3. ReBAC: the same answer whether or not the secret exists
-          const allowed = await deps.authorizer.check({ resource: secretRef(domain, name), permission: "read", subject: nodeRef(key.nodeId) });
+          // 3. ReBAC: the same answer whether or not the secret exists, at least as fresh as the
+          //    last change to its readers, whichever replica made it
+          const [secret] = await deps.db.query<{ authz_revision: string | null }>(
+            "SELECT authz_revision FROM secrets WHERE domain = $1 AND name = $2",
+            [domain, name],
+          );
+          const revision = secret?.authz_revision ?? undefined;
+          const allowed = await deps.authorizer.check(
+            { resource: secretRef(domain, name), permission: "read", subject: nodeRef(key.nodeId) },
+            revision === undefined ? undefined : { kind: "at_least_as_fresh", token: revision },
+          );
           if (!allowed) {
             await deps.denials.record({ chain: domain, actor: `node:${key.nodeId}`, action: "secret.read", resource, decision: "denied", reason: "permission_denied", requestId });
             throw new CustosError("permission_denied", { detail: "this node may not read this secret" });
