@@ -34,6 +34,7 @@ import { createLogger, type Logger } from "./platform/logging.ts";
 import { createMetrics } from "./platform/metrics.ts";
 import { openSecretBackend } from "./secrets/open-secret-backend.ts";
 import { loadRateLimitPolicy, RATE_LIMIT_POLICY_FILE } from "./secrets/rate-limit-policy.ts";
+import { connectRedis } from "./secrets/redis-connection.ts";
 import { rateLimitStoreFactory } from "./secrets/rate-limit-stores.ts";
 import type { SecretBackend } from "./secrets/secret-backend.ts";
 import { secretRoutes } from "./secrets/secrets.routes.ts";
@@ -106,6 +107,8 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const backend = options.backend ?? (await openSecretBackend(config));
     if (options.backend === undefined) closers.push(() => backend.close());
     const auditSigner = await loadOrCreateAuditKeyFile(config.auditKeyFile, backend);
+    const redis = config.rateLimitStore === "redis" && config.redisUrl !== undefined ? await connectRedis(config.redisUrl) : undefined;
+    if (redis !== undefined) closers.push(async () => { await redis.close(); });
     const denials = createDenialRecorder(audit);
     closers.push(() => denials.flush());
 
@@ -144,7 +147,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       ...nodeRoutes({ ...stepUp, authorizer, wrapper: backend, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds }),
       ...secretRoutes({
         ...stepUp, db, denials, authorizer, backend, nodes, requireDomainUser: domainUser,
-        rateLimits, rateLimitStore: rateLimitStoreFactory(config.rateLimitStore === "postgres" ? "postgres" : "memory", db),
+        rateLimits, rateLimitStore: rateLimitStoreFactory(config.rateLimitStore, db, redis),
       }),
       ...auditRoutes({
         db,

@@ -176,9 +176,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   const dataDir = path.resolve(cwd, optional(env, "CUSTOS_DATA_DIR") ?? ".custos");
   const rateLimitStore = oneOf<RateLimitStoreKind>(env, "CUSTOS_RATE_LIMIT_STORE", ["memory", "postgres", "redis"], "memory");
   const redisUrl = url(env, "REDIS_URL", ["redis:", "rediss:"]);
-  if (rateLimitStore === "redis") {
-    // No Redis client ships with Custos yet: refuse rather than silently count per replica.
-    throw new ConfigError("CUSTOS_RATE_LIMIT_STORE", "redis is not supported by this version; use postgres to share budgets between replicas");
+  if (rateLimitStore === "redis" && redisUrl === undefined) {
+    throw new ConfigError("REDIS_URL", "is required when CUSTOS_RATE_LIMIT_STORE is redis");
   }
   const openbaoConfig = openbao(env);
   if (nodeEnv === "production" && openbaoConfig === undefined) {

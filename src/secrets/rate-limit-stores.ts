@@ -40,6 +40,56 @@ export class PostgresRateLimitStore implements Store {
 
 export type RateLimitStoreFactory = (prefix: string) => Store;
 
-export function rateLimitStoreFactory(kind: "memory" | "postgres", db: Database): RateLimitStoreFactory {
-  return kind === "postgres" ? (prefix) => new PostgresRateLimitStore(db, prefix) : () => new MemoryStore();
+export function rateLimitStoreFactory(kind: "memory" | "postgres" | "redis", db: Database, redis?: RedisCounterClient): RateLimitStoreFactory {
+  if (kind === "postgres") return (prefix) => new PostgresRateLimitStore(db, prefix);
+  if (kind === "redis") {
+    if (redis === undefined) throw new Error("the redis rate-limit store needs a Redis client");
+    return (prefix) => new RedisRateLimitStore(redis, prefix);
+  }
+  return () => new MemoryStore();
+}
+
+/** The few Redis commands the store needs; node-redis's client satisfies it. */
+export interface RedisCounterClient {
+  eval(script: string, options: { keys: string[]; arguments: string[] }): Promise<unknown>;
+  del(key: string): Promise<unknown>;
+  decr(key: string): Promise<unknown>;
+}
+
+/**
+ * One atomic step per hit: count it, start the window's expiry on the first hit, and report
+ * the count and the time left, so replicas sharing the Redis spend one budget.
+ */
+const INCREMENT_SCRIPT = `
+local hits = redis.call("INCR", KEYS[1])
+if hits == 1 then redis.call("PEXPIRE", KEYS[1], ARGV[1]) end
+local ttl = redis.call("PTTL", KEYS[1])
+if ttl < 0 then redis.call("PEXPIRE", KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
+return { hits, ttl }`;
+
+export class RedisRateLimitStore implements Store {
+  private windowMs = 60_000;
+  readonly localKeys = false;
+
+  constructor(private readonly redis: RedisCounterClient, readonly prefix: string) {}
+
+  init(options: Options): void {
+    this.windowMs = options.windowMs;
+  }
+
+  async increment(key: string): Promise<ClientRateLimitInfo> {
+    const answer = await this.redis.eval(INCREMENT_SCRIPT, { keys: [`custos:rl:${this.prefix}${key}`], arguments: [String(this.windowMs)] });
+    if (!Array.isArray(answer) || typeof answer[0] !== "number" || typeof answer[1] !== "number") {
+      throw new Error("the rate-limit counter answer is malformed");
+    }
+    return { totalHits: answer[0], resetTime: new Date(Date.now() + answer[1]) };
+  }
+
+  async decrement(key: string): Promise<void> {
+    await this.redis.decr(`custos:rl:${this.prefix}${key}`);
+  }
+
+  async resetKey(key: string): Promise<void> {
+    await this.redis.del(`custos:rl:${this.prefix}${key}`);
+  }
 }

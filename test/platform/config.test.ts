@@ -89,8 +89,9 @@ describe("loadConfig", () => {
     expect(configError({ NODE_ENV: "production" }).variable).toBe("OPENBAO_ADDR");
   });
 
-  it("refuses the redis rate-limit store, which this version does not ship, naming the setting", () => {
-    expect(configError({ CUSTOS_RATE_LIMIT_STORE: "redis", REDIS_URL: "redis://127.0.0.1:6379" }).variable).toBe("CUSTOS_RATE_LIMIT_STORE");
+  it("refuses the redis rate-limit store without REDIS_URL, naming it", () => {
+    expect(configError({ CUSTOS_RATE_LIMIT_STORE: "redis" }).variable).toBe("REDIS_URL");
+    expect(loadConfig({ CUSTOS_RATE_LIMIT_STORE: "redis", REDIS_URL: "redis://127.0.0.1:6379" }).rateLimitStore).toBe("redis");
   });
 
   it("refuses an unknown rate-limit store", () => {
