@@ -132,6 +132,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       { name: "database", check: async () => { await db.query("SELECT 1"); } },
       authorizer.readiness,
       backend.readiness,
+      ...(redis === undefined ? [] : [{ name: "rate_limit_store", check: () => redis.ping() }]),
     ];
     const routes: RouteDefinition[] = [
       ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),

@@ -3,6 +3,7 @@ import { CustosError } from "../platform/errors.ts";
 import type { RedisCounterClient } from "./rate-limit-stores.ts";
 
 export interface RedisConnection extends RedisCounterClient {
+  ping(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -34,6 +35,7 @@ export async function connectRedis(url: string): Promise<RedisConnection> {
     eval: (script, options) => client.eval(script, options),
     del: (key) => client.del(key),
     decr: (key) => client.decr(key),
+    ping: async () => { await client.ping(); },
     close: async () => { await client.close(); },
   };
 }
