@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { canonicalRecordBytes, chainRecord, genesisHash, type ChainedAuditRecord } from "../src/audit/audit-record.ts";
-import { insertRecords, lockChain, readChainHead, streamRecords } from "../src/audit/audit-store.ts";
+import { insertRecords, lockChain, readChainHead, streamRecords, streamRecordPages } from "../src/audit/audit-store.ts";
 import { verifyChain } from "../src/audit/audit-verifier.ts";
 import { createGroupCommitAppender } from "../src/audit/group-commit-appender.ts";
 import { MIGRATIONS_DIR } from "../src/package-paths.ts";
@@ -132,7 +132,7 @@ try {
   started = performance.now();
   let verified = 0;
   for (let round = 0; round < 3; round += 1) {
-    const report = await verifyChain({ chain: "grouped", records: streamRecords(db, "grouped", { pageSize: 5000 }) });
+    const report = await verifyChain({ chain: "grouped", records: streamRecordPages(db, "grouped", { pageSize: 5000 }) });
     if (!report.ok) throw new Error("the benchmark chain does not verify");
     verified += report.rows_checked;
   }
@@ -144,7 +144,7 @@ try {
   if (MILLION > 0) {
     await fillChain(db, "million", MILLION);
     started = performance.now();
-    const report = await verifyChain({ chain: "million", records: streamRecords(db, "million", { pageSize: 5000 }) });
+    const report = await verifyChain({ chain: "million", records: streamRecordPages(db, "million", { pageSize: 5000 }) });
     const seconds = (performance.now() - started) / 1000;
     if (!report.ok) throw new Error("the million-row chain does not verify");
     console.log(`verify ${String(report.rows_checked)} rows       : ${seconds.toFixed(1)} s (${String(rate(report.rows_checked, seconds * 1000))} rows/s)`);

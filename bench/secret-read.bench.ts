@@ -14,7 +14,7 @@ import path from "node:path";
 import autocannon from "autocannon";
 import express from "express";
 import postgres from "postgres";
-import { streamRecords } from "../src/audit/audit-store.ts";
+import { streamRecordPages } from "../src/audit/audit-store.ts";
 import { verifyChain } from "../src/audit/audit-verifier.ts";
 import { relationship } from "../src/authz/authorizer.ts";
 import { domainRef, nodeRef, secretRef } from "../src/authz/object-ids.ts";
@@ -115,7 +115,7 @@ try {
 
   await custos.audit.drain();
   const granted = Number((await custos.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE chain = 'bench' AND action = 'secret.read' AND decision = 'granted'"))[0]?.n) - grantedBefore;
-  const report = await verifyChain({ chain: "bench", records: streamRecords(custos.db, "bench", { pageSize: 5000 }) });
+  const report = await verifyChain({ chain: "bench", records: streamRecordPages(custos.db, "bench", { pageSize: 5000 }) });
   console.log(`200 answers ${String(reads["2xx"])} vs granted audit records ${String(granted)}: ${reads["2xx"] === granted ? "equal" : "DIFFERENT"}; chain ${report.ok ? "verifies" : `FAILS: ${JSON.stringify(report.failure)}`} (${String(report.rows_checked)} rows)`);
 
   baselineServer.close();

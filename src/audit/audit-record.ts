@@ -42,6 +42,11 @@ export function genesisHash(chain: string): string {
  * it equal to the general canonicaliser's output.
  */
 export function canonicalRecordBytes(record: AuditRecord): Buffer {
+  return Buffer.from(canonicalRecordText(record), "utf8");
+}
+
+/** The same canonical JSON as a string (hashed as UTF-8 without an intermediate Buffer). */
+export function canonicalRecordText(record: AuditRecord): string {
   if (!Number.isSafeInteger(record.seq)) throw new TypeError("audit record seq must be a safe integer");
   const details = canonicalize(record.details);
   if (details === undefined) throw new TypeError("audit record details cannot be canonicalised");
@@ -50,12 +55,13 @@ export function canonicalRecordBytes(record: AuditRecord): Buffer {
     `,"chain":${JSON.stringify(record.chain)},"decision":${JSON.stringify(record.decision)},"details":${details}` +
     `,"prev_hash":${JSON.stringify(record.prev_hash)},"reason":${JSON.stringify(record.reason)}` +
     `,"request_id":${JSON.stringify(record.request_id)},"resource":${JSON.stringify(record.resource)},"seq":${String(record.seq)}}`;
-  return Buffer.from(text, "utf8");
+  return text;
 }
 
 /** hash = SHA-256(prev_hash || JCS(record)), prev_hash taken as its 32 raw bytes. */
-export function hashCanonicalRecord(prevHash: string, canonical: Buffer): string {
-  return createHash("sha256").update(Buffer.from(prevHash, "hex")).update(canonical).digest("hex");
+export function hashCanonicalRecord(prevHash: string, canonical: Buffer | string): string {
+  const hash = createHash("sha256").update(prevHash, "hex");
+  return (typeof canonical === "string" ? hash.update(canonical, "utf8") : hash.update(canonical)).digest("hex");
 }
 
 export function computeRecordHash(record: AuditRecord): string {

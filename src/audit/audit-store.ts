@@ -134,6 +134,15 @@ export async function* streamRecords(
   chain: string,
   options: { afterSeq?: number; pageSize?: number } = {},
 ): AsyncGenerator<ChainedAuditRecord> {
+  for await (const page of streamRecordPages(db, chain, options)) yield* page;
+}
+
+/** streamRecords a page at a time: what the verifier walks, without an await per row. */
+export async function* streamRecordPages(
+  db: Database,
+  chain: string,
+  options: { afterSeq?: number; pageSize?: number } = {},
+): AsyncGenerator<readonly ChainedAuditRecord[]> {
   const pageSize = options.pageSize ?? 2000;
   const fetchFrom = async (after: number): Promise<{ page: ChainedAuditRecord[]; end: number } | undefined> => {
     for (let from = after; ; ) {
@@ -149,7 +158,7 @@ export async function* streamRecords(
     const next = fetchFrom(current.end);
     // A prefetch that fails while the caller stops early must not become an unhandled rejection.
     next.catch(() => undefined);
-    for (const record of current.page) yield record;
+    yield current.page;
     current = await next;
   }
 }

@@ -1,6 +1,6 @@
 import canonicalize from "canonicalize";
 import type { AuditSigner } from "./audit-signer.ts";
-import { canonicalRecordBytes, genesisHash, hashCanonicalRecord, type ChainedAuditRecord } from "./audit-record.ts";
+import { canonicalRecordText, genesisHash, hashCanonicalRecord, type ChainedAuditRecord } from "./audit-record.ts";
 import { verifyDocumentSignature, type SignedCheckpoint } from "./checkpoints.ts";
 
 export type VerificationFailureKind =
@@ -43,8 +43,8 @@ export class MirrorIntegrityError extends Error {
 
 export interface VerifyChainInput {
   readonly chain: string;
-  /** The chain in seq order, streamed: memory stays constant whatever its length. */
-  readonly records: AsyncIterable<ChainedAuditRecord>;
+  /** The chain in seq order, streamed (row by row or page by page): memory stays constant. */
+  readonly records: AsyncIterable<ChainedAuditRecord | readonly ChainedAuditRecord[]>;
   /** A checkpoint kept outside the database, and the key to check its signature. */
   readonly checkpoint?: SignedCheckpoint;
   /** An exported mirror, streamed in seq order; it may throw MirrorIntegrityError. */
@@ -121,37 +121,40 @@ export async function verifyChain(input: VerifyChainInput): Promise<Verification
 
   let expectedSeq = 1;
   let prevHash = genesisHash(chain);
-  for await (const record of input.records) {
-    if (record.seq !== expectedSeq) {
-      return report({ kind: "gap", seq: expectedSeq, detail: `seq ${String(expectedSeq)} is missing; the next row is seq ${String(record.seq)}` });
-    }
-    if (record.prev_hash !== prevHash) {
-      return report({ kind: "broken_link", seq: record.seq, detail: "prev_hash is not the previous row's hash" });
-    }
-    if (record.chain !== chain || hashCanonicalRecord(record.prev_hash, canonicalRecordBytes(record)) !== record.hash) {
-      return report({ kind: "hash_mismatch", seq: record.seq, detail: "the row's content does not hash to its stored hash" });
-    }
-    if (checkpoint !== undefined && record.seq === checkpoint.seq) {
-      checkpointChecked = true;
-      if (record.hash !== checkpoint.hash) {
-        return report({ kind: "checkpoint_mismatch", seq: record.seq, detail: "the row's hash differs from the signed checkpoint" });
+  for await (const item of input.records) {
+    const page: readonly ChainedAuditRecord[] = Array.isArray(item) ? item : [item as ChainedAuditRecord];
+    for (const record of page) {
+      if (record.seq !== expectedSeq) {
+        return report({ kind: "gap", seq: expectedSeq, detail: `seq ${String(expectedSeq)} is missing; the next row is seq ${String(record.seq)}` });
       }
-    }
-    if (mirror !== undefined && !mirrorDone) {
-      const mirrored = await nextMirrorRecord(record.seq);
-      if (isFailure(mirrored)) return report(mirrored);
-      if (mirrored !== undefined) {
-        if (mirrored.seq !== record.seq || fullRecordText(mirrored) !== fullRecordText(record)) {
-          return report({ kind: "mirror_divergence", seq: record.seq, detail: "the database row differs from the mirror's" });
+      if (record.prev_hash !== prevHash) {
+        return report({ kind: "broken_link", seq: record.seq, detail: "prev_hash is not the previous row's hash" });
+      }
+      if (record.chain !== chain || hashCanonicalRecord(record.prev_hash, canonicalRecordText(record)) !== record.hash) {
+        return report({ kind: "hash_mismatch", seq: record.seq, detail: "the row's content does not hash to its stored hash" });
+      }
+      if (checkpoint !== undefined && record.seq === checkpoint.seq) {
+        checkpointChecked = true;
+        if (record.hash !== checkpoint.hash) {
+          return report({ kind: "checkpoint_mismatch", seq: record.seq, detail: "the row's hash differs from the signed checkpoint" });
         }
-        mirrorCompared += 1;
       }
+      if (mirror !== undefined && !mirrorDone) {
+        const mirrored = await nextMirrorRecord(record.seq);
+        if (isFailure(mirrored)) return report(mirrored);
+        if (mirrored !== undefined) {
+          if (mirrored.seq !== record.seq || fullRecordText(mirrored) !== fullRecordText(record)) {
+            return report({ kind: "mirror_divergence", seq: record.seq, detail: "the database row differs from the mirror's" });
+          }
+          mirrorCompared += 1;
+        }
+      }
+      rowsChecked += 1;
+      head = { seq: record.seq, hash: record.hash, at: record.at };
+      prevHash = record.hash;
+      expectedSeq += 1;
+      if (input.onProgress !== undefined && rowsChecked % progressEvery === 0) input.onProgress(rowsChecked);
     }
-    rowsChecked += 1;
-    head = { seq: record.seq, hash: record.hash, at: record.at };
-    prevHash = record.hash;
-    expectedSeq += 1;
-    if (input.onProgress !== undefined && rowsChecked % progressEvery === 0) input.onProgress(rowsChecked);
   }
 
   if (checkpoint !== undefined && checkpoint.seq > (head?.seq ?? 0)) {

@@ -4,7 +4,7 @@ import type { Database } from "../platform/db/database.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditSigner } from "./audit-signer.ts";
-import { readRecords, streamRecords } from "./audit-store.ts";
+import { readRecords, streamRecordPages } from "./audit-store.ts";
 import { verifyChain } from "./audit-verifier.ts";
 import { createCheckpoint } from "./checkpoints.ts";
 
@@ -44,7 +44,7 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
         deps.requireAuditor,
         async (req, res) => {
           const chain = parseChainName(req.params.domain);
-          const report = await verifyChain({ chain, records: streamRecords(deps.db, chain) });
+          const report = await verifyChain({ chain, records: streamRecordPages(deps.db, chain) });
           res.json(report);
         },
       ],

@@ -1,6 +1,6 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
-import { streamRecords } from "../audit/audit-store.ts";
+import { streamRecordPages } from "../audit/audit-store.ts";
 import { verifyChain, type VerificationReport } from "../audit/audit-verifier.ts";
 import { createCheckpoint, parseCheckpoint, type SignedCheckpoint } from "../audit/checkpoints.ts";
 import { exportMirror, readMirror } from "../audit/mirror.ts";
@@ -59,7 +59,7 @@ export function registerAuditCommand(program: Command): void {
         const showProgress = process.stderr.isTTY;
         return verifyChain({
           chain,
-          records: streamRecords(db, chain, { pageSize: 5000 }),
+          records: streamRecordPages(db, chain, { pageSize: 5000 }),
           ...(checkpoint === undefined ? {} : { checkpoint }),
           ...(options.mirror === undefined ? {} : { mirror: readMirror(options.mirror, signer, chain) }),
           signer,
