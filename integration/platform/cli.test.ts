@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
+import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
@@ -24,6 +24,24 @@ describe("the custos command", () => {
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("CUSTOS_OIDC_LEEWAY_SECONDS");
     expect(result.stderr.trim().split("\n")).toHaveLength(1);
+  });
+
+  it.each([
+    ["step-up.yaml", "defaults:\n  acr: []\n  amr_any: [otp]\n  max_age: 300\n", /step-up\.yaml: defaults\.acr/],
+    ["rate-limits.yaml", "secret_reads:\n  per_node: { limit: 0, window_seconds: 60 }\n  per_domain: { limit: 600, window_seconds: 60 }\n", /rate-limits\.yaml: secret_reads\.per_node\.limit/],
+  ])("refuses an invalid %s at start-up, naming the file and the key", async (file, content, message) => {
+    const policies = await mkdtemp(path.join(os.tmpdir(), "custos-policies-"));
+    try {
+      await cp(path.join(REPO_ROOT, "policies"), policies, { recursive: true });
+      await writeFile(path.join(policies, file), content);
+      const dataDir = await mkdtemp(path.join(os.tmpdir(), "custos-data-"));
+      const result = await runCli(["serve"], { CUSTOS_POLICIES_DIR: policies, CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: "0" });
+      await rm(dataDir, { recursive: true, force: true });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+    } finally {
+      await rm(policies, { recursive: true, force: true });
+    }
   });
 
   it("refuses an unknown command with a usage error", async () => {
