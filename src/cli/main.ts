@@ -3,6 +3,8 @@ import { StepUpPolicyError } from "../access/step-up-policy.ts";
 import { ConfigError } from "../platform/config.ts";
 import { RateLimitPolicyError } from "../secrets/rate-limit-policy.ts";
 import { MigrationError } from "../platform/db/migrate.ts";
+import { registerAdminCommands } from "./admin.commands.ts";
+import { ApiRefused } from "./api-client.ts";
 import { registerAuditCommand } from "./audit.command.ts";
 import { registerDevCommand } from "./dev.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
@@ -24,6 +26,7 @@ registerDevCommand(program);
 registerMigrateCommand(program);
 registerAuditCommand(program);
 registerNodeCommand(program);
+registerAdminCommands(program);
 
 try {
   await program.parseAsync(process.argv);
@@ -33,7 +36,7 @@ try {
   } else if (error instanceof ConfigError || error instanceof StepUpPolicyError || error instanceof RateLimitPolicyError) {
     console.error(`custos: ${error.message}`);
     process.exitCode = EXIT_USAGE;
-  } else if (error instanceof MigrationError || error instanceof NodeFetchRefused) {
+  } else if (error instanceof MigrationError || error instanceof NodeFetchRefused || error instanceof ApiRefused) {
     console.error(`custos: ${error.message}`);
     process.exitCode = EXIT_FAILURE;
   } else {
