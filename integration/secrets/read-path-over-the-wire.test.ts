@@ -63,6 +63,9 @@ describe("reading a secret over HTTP", () => {
     const written = await call("PUT", "/v1/domains/acme/secrets/db-password", admin, { value: SECRET_VALUE });
     expect(written.status).toBe(201);
     expect(await written.json()).toEqual({ name: "db-password", version: 1 });
+    const misspelt = await call("PUT", "/v1/domains/acme/secrets/db-password", admin, { value: SECRET_VALUE, vaule: "x" });
+    expect(misspelt.status).toBe(400);
+    expect(await misspelt.json()).toMatchObject({ code: "invalid_request", detail: "unknown member(s): vaule" });
     expect((await call("PUT", `/v1/domains/acme/secrets/db-password/readers/${nodeA.node_id}`, admin)).status).toBe(204);
   });
   afterAll(async () => {

@@ -1,7 +1,8 @@
 import type { RequestHandler } from "express";
 import { requestIdOf } from "../http/request-id.ts";
+import { jsonRequestBody, PROBLEM_RESPONSE } from "../http/openapi.ts";
 import type { RouteDefinition } from "../http/routes.ts";
-import { credentialOf } from "../identity/credential-locals.ts";
+import { userCredentialOf } from "../identity/credential-locals.ts";
 import type { DomainRepository } from "../identity/domains/domain.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseDomainId } from "../platform/names.ts";
@@ -15,7 +16,6 @@ export interface GrantRoutesDependencies extends IssueGrantDependencies {
   readonly requireDomainUser: RequestHandler;
 }
 
-const problem = { $ref: "#/components/responses/Problem" };
 
 export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
   return [
@@ -24,31 +24,21 @@ export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
       path: "/v1/domains/:domain/grants",
       doc: {
         summary: "Issue a short-lived access grant for a node (admin, elevated: access.issue)",
-        requestBody: {
-          required: true,
-          content: {
-            "application/json": {
-              schema: {
-                type: "object",
-                required: ["node_id", "action"],
-                additionalProperties: false,
-                properties: {
-                  node_id: { type: "string", format: "uuid" },
-                  action: { type: "string" },
-                  ttl_seconds: { type: "integer", minimum: 1, maximum: MAX_GRANT_TTL_SECONDS },
-                },
-              },
-            },
+        requestBody: jsonRequestBody(
+          {
+            node_id: { type: "string", format: "uuid" },
+            action: { type: "string" },
+            ttl_seconds: { type: "integer", minimum: 1, maximum: MAX_GRANT_TTL_SECONDS },
           },
-        },
-        responses: { "201": { description: "the signed grant (EdDSA JWT)" }, "400": problem, "401": problem, "403": problem, "503": problem },
+          ["node_id", "action"],
+        ),
+        responses: { "201": { description: "the signed grant (EdDSA JWT)" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
       },
       handlers: [
         deps.requireDomainUser,
         async (req, res) => {
           const domain = parseDomainId(req.params.domain);
-          const credential = credentialOf(res);
-          if (credential?.kind !== "user") throw new CustosError("invalid_token");
+          const credential = userCredentialOf(res);
           const request = parseGrantRequest(req.body);
           const issued = await issueGrant(deps, credential, domain, request, requestIdOf(res));
           res.status(201).json(issued);
@@ -61,7 +51,7 @@ export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
       doc: {
         summary: "The domain's public grant-signing keys, for offline verification (anyone)",
         security: [],
-        responses: { "200": { description: "a JWK set" }, "400": problem, "404": problem },
+        responses: { "200": { description: "a JWK set" }, "400": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE },
       },
       handlers: [
         async (req, res) => {

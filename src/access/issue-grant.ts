@@ -4,6 +4,7 @@ import type { AuditAppender } from "../audit/audit-port.ts";
 import type { Authorizer } from "../authz/authorizer.ts";
 import { nodeRef, userRef } from "../authz/object-ids.ts";
 import type { UserCredential } from "../identity/admin-credential.ts";
+import { jsonObjectBody } from "../http/request-body.ts";
 import { CustosError } from "../platform/errors.ts";
 import { actorOf, enforceStepUp, type StepUpGateDependencies } from "./elevated-action.ts";
 import type { GrantSigningKeys } from "./grant-signing-keys.ts";
@@ -25,10 +26,7 @@ function invalid(detail: string): CustosError {
 }
 
 export function parseGrantRequest(body: unknown): GrantRequest {
-  if (body === null || typeof body !== "object" || Array.isArray(body)) throw invalid("the body is a JSON object");
-  const { node_id: nodeId, action, ttl_seconds: ttl, ...rest } = body as Record<string, unknown>;
-  const unknown = Object.keys(rest);
-  if (unknown.length > 0) throw invalid(`unknown member: ${unknown[0] ?? ""}`);
+  const { node_id: nodeId, action, ttl_seconds: ttl } = jsonObjectBody(body, ["node_id", "action", "ttl_seconds"]);
   if (typeof nodeId !== "string" || !NODE_ID.test(nodeId)) throw invalid("node_id must be a node id (a lowercase UUID)");
   if (typeof action !== "string" || !GRANT_ACTION.test(action)) throw invalid("action must be 1-64 characters of a-z, 0-9, '.', '_' and '-'");
   if (ttl !== undefined && (typeof ttl !== "number" || !Number.isInteger(ttl) || ttl < 1 || ttl > MAX_GRANT_TTL_SECONDS)) {

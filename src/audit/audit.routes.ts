@@ -1,4 +1,5 @@
 import type { RequestHandler } from "express";
+import { PROBLEM_RESPONSE } from "../http/openapi.ts";
 import type { RouteDefinition } from "../http/routes.ts";
 import type { Database } from "../platform/db/database.ts";
 import { CustosError } from "../platform/errors.ts";
@@ -29,7 +30,6 @@ function nonNegativeInteger(value: unknown, name: string, fallback: number, max:
   return parsed;
 }
 
-const problem = { $ref: "#/components/responses/Problem" };
 
 export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
   return [
@@ -38,7 +38,7 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
       path: "/v1/domains/:domain/audit/verify",
       doc: {
         summary: "Verify the domain's audit chain: rows checked, head, first failure (auditor)",
-        responses: { "200": { description: "the verification report (ok may be false)" }, "400": problem, "401": problem, "403": problem },
+        responses: { "200": { description: "the verification report (ok may be false)" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE },
       },
       handlers: [
         deps.requireAuditor,
@@ -58,7 +58,7 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
           { name: "after", in: "query", schema: { type: "integer", minimum: 0 } },
           { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: MAX_PAGE } },
         ],
-        responses: { "200": { description: "events and the cursor for the next page" }, "400": problem, "401": problem, "403": problem },
+        responses: { "200": { description: "events and the cursor for the next page" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE },
       },
       handlers: [
         deps.requireAuditor,
@@ -76,7 +76,7 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
       path: "/v1/domains/:domain/audit/checkpoints",
       doc: {
         summary: "Sign the chain's current head with the audit key (auditor or admin)",
-        responses: { "201": { description: "the signed checkpoint" }, "400": problem, "401": problem, "403": problem },
+        responses: { "201": { description: "the signed checkpoint" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE },
       },
       handlers: [
         deps.requireCheckpointSigner,

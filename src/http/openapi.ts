@@ -1,6 +1,17 @@
 import { PROBLEM_CODES } from "./problem-codes.ts";
 import { openApiPath, type RouteDefinition } from "./routes.ts";
 
+/** Every refusal's response in a route's `doc`: problem+json with a stable code. */
+export const PROBLEM_RESPONSE = { $ref: "#/components/responses/Problem" } as const;
+
+/** A required JSON request body: an object with these members, nothing else. */
+export function jsonRequestBody(properties: Readonly<Record<string, unknown>>, required: readonly string[]): Readonly<Record<string, unknown>> {
+  return {
+    required: true,
+    content: { "application/json": { schema: { type: "object", required, additionalProperties: false, properties } } },
+  };
+}
+
 /** The OpenAPI 3.1 document, assembled from the mounted routes. */
 export function buildOpenApiDocument(routes: readonly RouteDefinition[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};

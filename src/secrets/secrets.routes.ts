@@ -6,6 +6,8 @@ import type { DenialRecorder } from "../audit/denial-summariser.ts";
 import { relationship, type Authorizer } from "../authz/authorizer.ts";
 import { domainRef, nodeRef, secretRef } from "../authz/object-ids.ts";
 import { requestIdOf } from "../http/request-id.ts";
+import { jsonRequestBody, PROBLEM_RESPONSE } from "../http/openapi.ts";
+import { jsonObjectBody } from "../http/request-body.ts";
 import type { RouteDefinition } from "../http/routes.ts";
 import { userCredentialOf } from "../identity/credential-locals.ts";
 import { requireDomainAdmin } from "../identity/domain-access.ts";
@@ -32,11 +34,10 @@ export interface SecretRoutesDependencies extends StepUpGateDependencies {
   readonly rateLimitStore: RateLimitStoreFactory;
 }
 
-const problem = { $ref: "#/components/responses/Problem" };
 const MAX_SECRET_BYTES = 32 * 1024;
 
 function parseSecretValue(body: unknown): Buffer {
-  const value = body !== null && typeof body === "object" ? (body as Record<string, unknown>).value : undefined;
+  const { value } = jsonObjectBody(body, ["value"]);
   if (typeof value !== "string" || value.length === 0) throw new CustosError("invalid_request", { detail: "value must be a non-empty string" });
   const bytes = Buffer.from(value, "utf8");
   if (bytes.length > MAX_SECRET_BYTES) throw new CustosError("invalid_request", { detail: `value must be at most ${String(MAX_SECRET_BYTES)} bytes` });
@@ -89,8 +90,8 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
       path: "/v1/domains/:domain/secrets/:name",
       doc: {
         summary: "Write a secret's value to the backend (admin, elevated: secret.write)",
-        requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["value"], properties: { value: { type: "string" } } } } } },
-        responses: { "201": { description: "created { name, version }" }, "200": { description: "new version { name, version }" }, "400": problem, "401": problem, "403": problem, "503": problem },
+        requestBody: jsonRequestBody({ value: { type: "string", minLength: 1 } }, ["value"]),
+        responses: { "201": { description: "created { name, version }" }, "200": { description: "new version { name, version }" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
       },
       handlers: [
         deps.requireDomainUser,
@@ -122,7 +123,7 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
       path: "/v1/domains/:domain/secrets/:name/readers/:node_id",
       doc: {
         summary: method === "put" ? "Let a node read a secret (admin, elevated: secret.grant)" : "Revoke a node's read of a secret; refused on its very next read (admin, elevated: secret.grant)",
-        responses: { "204": { description: "done" }, "400": problem, "401": problem, "403": problem, "404": problem },
+        responses: { "204": { description: "done" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE },
       },
       handlers: [
         deps.requireDomainUser,
@@ -158,7 +159,7 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
         security: [{ nodeBearer: [] }],
         responses: {
           "200": { description: "{ name, version, jwe } with Cache-Control: no-store and X-Custos-Secret-KID" },
-          "400": problem, "401": problem, "403": problem, "429": problem, "503": problem,
+          "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "429": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE,
         },
       },
       handlers: [

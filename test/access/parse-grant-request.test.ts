@@ -33,7 +33,7 @@ describe("parseGrantRequest", () => {
     [{ node_id: NODE, action: "a", ttl_seconds: 0 }, /ttl_seconds/],
     [{ node_id: NODE, action: "a", ttl_seconds: 1.5 }, /ttl_seconds/],
     [{ node_id: NODE, action: "a", ttl_seconds: "60" }, /ttl_seconds/],
-    [{ node_id: NODE, action: "a", admin: true }, /unknown member: admin/],
+    [{ node_id: NODE, action: "a", admin: true }, /unknown member\(s\): admin$/],
   ])("refuses %j with invalid_request naming the problem", (body, pattern) => {
     const message = refusal(body);
     expect(message).toMatch(/^invalid_request: /);

@@ -1,5 +1,6 @@
 import type { RequestHandler } from "express";
 import { requestIdOf } from "../../http/request-id.ts";
+import { jsonRequestBody, PROBLEM_RESPONSE } from "../../http/openapi.ts";
 import type { RouteDefinition } from "../../http/routes.ts";
 import { parseDomainId } from "../../platform/names.ts";
 import { parseDomainInput } from "./parse-domain-input.ts";
@@ -18,30 +19,21 @@ export function domainRoutes(deps: DomainRoutesDependencies): RouteDefinition[] 
       doc: {
         summary: "Create or replace a domain: its OpenID provider, admins and auditors (operator)",
         security: [{ operatorToken: [] }],
-        requestBody: {
-          required: true,
-          content: {
-            "application/json": {
-              schema: {
-                type: "object",
-                required: ["issuer", "client_id"],
-                additionalProperties: false,
-                properties: {
-                  issuer: { type: "string", format: "uri" },
-                  client_id: { type: "string" },
-                  admins: { type: "array", items: { type: "string" } },
-                  auditors: { type: "array", items: { type: "string" } },
-                },
-              },
-            },
+        requestBody: jsonRequestBody(
+          {
+            issuer: { type: "string", format: "uri" },
+            client_id: { type: "string" },
+            admins: { type: "array", items: { type: "string" } },
+            auditors: { type: "array", items: { type: "string" } },
           },
-        },
+          ["issuer", "client_id"],
+        ),
         responses: {
           "201": { description: "created" },
           "200": { description: "replaced" },
-          "400": { $ref: "#/components/responses/Problem" },
-          "401": { $ref: "#/components/responses/Problem" },
-          "501": { $ref: "#/components/responses/Problem" },
+          "400": PROBLEM_RESPONSE,
+          "401": PROBLEM_RESPONSE,
+          "501": PROBLEM_RESPONSE,
         },
       },
       handlers: [

@@ -1,3 +1,4 @@
+import { jsonObjectBody } from "../../http/request-body.ts";
 import { CustosError } from "../../platform/errors.ts";
 
 export interface DomainInput {
@@ -48,10 +49,7 @@ function parseSubjects(value: unknown, field: string): string[] {
 
 /** The body of PUT /v1/domains/{domain}; unknown members are refused, not ignored. */
 export function parseDomainInput(body: unknown): DomainInput {
-  if (body === null || typeof body !== "object" || Array.isArray(body)) throw invalid("the body must be a JSON object");
-  const record = body as Record<string, unknown>;
-  const unknown = Object.keys(record).filter((key) => !["issuer", "client_id", "admins", "auditors"].includes(key));
-  if (unknown.length > 0) throw invalid(`unknown member(s): ${unknown.join(", ")}`);
+  const record = jsonObjectBody(body, ["issuer", "client_id", "admins", "auditors"]);
   const clientId = record.client_id;
   if (typeof clientId !== "string" || clientId.length === 0 || clientId.length > 255) {
     throw invalid("client_id must be a non-empty string of at most 255 characters");

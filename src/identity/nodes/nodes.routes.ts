@@ -6,6 +6,8 @@ import type { Authorizer } from "../../authz/authorizer.ts";
 import { relationship } from "../../authz/authorizer.ts";
 import { domainRef, nodeRef } from "../../authz/object-ids.ts";
 import { requestIdOf } from "../../http/request-id.ts";
+import { jsonRequestBody, PROBLEM_RESPONSE } from "../../http/openapi.ts";
+import { jsonObjectBody } from "../../http/request-body.ts";
 import type { RouteDefinition } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { parseDomainId, parseNodeId } from "../../platform/names.ts";
@@ -24,10 +26,9 @@ export interface NodeRoutesDependencies extends StepUpGateDependencies, Authenti
   readonly nskGraceSeconds: number;
 }
 
-const problem = { $ref: "#/components/responses/Problem" };
 
 function parseNodeName(body: unknown): string {
-  const name = body !== null && typeof body === "object" ? (body as Record<string, unknown>).name : undefined;
+  const { name } = jsonObjectBody(body, ["name"]);
   if (typeof name !== "string" || name.length < 1 || name.length > 128 || !/^\P{Cc}+$/u.test(name)) {
     throw new CustosError("invalid_request", { detail: "name must be 1-128 printable characters" });
   }
@@ -63,8 +64,8 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
       path: "/v1/domains/:domain/nodes",
       doc: {
         summary: "Enroll a node and return its first NSK, once (admin, elevated: node.enroll)",
-        requestBody: { required: true, content: { "application/json": { schema: { type: "object", required: ["name"], properties: { name: { type: "string" } } } } } },
-        responses: { "201": { description: "{ node_id, kid, nsk } — shown once, Cache-Control: no-store" }, "400": problem, "401": problem, "403": problem, "503": problem },
+        requestBody: jsonRequestBody({ name: { type: "string", minLength: 1, maxLength: 128 } }, ["name"]),
+        responses: { "201": { description: "{ node_id, kid, nsk } — shown once, Cache-Control: no-store" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
       },
       handlers: [
         deps.requireDomainUser,
@@ -92,13 +93,13 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
     {
       method: "post",
       path: "/v1/domains/:domain/nodes/:node_id/quarantine",
-      doc: { summary: "Quarantine a node: every check fails until lifted (admin, elevated: node.quarantine)", responses: { "204": { description: "quarantined" }, "401": problem, "403": problem, "404": problem } },
+      doc: { summary: "Quarantine a node: every check fails until lifted (admin, elevated: node.quarantine)", responses: { "204": { description: "quarantined" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE } },
       handlers: quarantine("quarantined"),
     },
     {
       method: "delete",
       path: "/v1/domains/:domain/nodes/:node_id/quarantine",
-      doc: { summary: "Lift a node's quarantine (admin, elevated: node.quarantine)", responses: { "204": { description: "active again" }, "401": problem, "403": problem, "404": problem } },
+      doc: { summary: "Lift a node's quarantine (admin, elevated: node.quarantine)", responses: { "204": { description: "active again" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE } },
       handlers: quarantine("active"),
     },
     {
@@ -107,7 +108,7 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
       doc: {
         summary: "The node replaces its own NSK; the old kid keeps working for the grace period",
         security: [{ nodeBearer: [] }],
-        responses: { "201": { description: "{ kid, nsk } — shown once" }, "401": problem, "403": problem, "503": problem },
+        responses: { "201": { description: "{ kid, nsk } — shown once" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
       },
       handlers: [
         async (req, res) => {

@@ -2,6 +2,7 @@ import type { Request, Response } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
 import { clearCookie, readCookie, setCookie } from "../../http/cookies.ts";
 import { requestIdOf } from "../../http/request-id.ts";
+import { PROBLEM_RESPONSE } from "../../http/openapi.ts";
 import type { RouteDefinition } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { parseDomainId } from "../../platform/names.ts";
@@ -97,7 +98,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
           { name: "acr_values", in: "query", schema: { type: "string" } },
           { name: "max_age", in: "query", schema: { type: "integer" } },
         ],
-        responses: { "303": { description: "to the provider" }, "404": { $ref: "#/components/responses/Problem" } },
+        responses: { "303": { description: "to the provider" }, "404": PROBLEM_RESPONSE },
       },
       handlers: [
         async (req, res) => {
@@ -123,7 +124,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
     {
       method: "get",
       path: "/auth/:domain/callback",
-      doc: { summary: "The provider's redirect back; creates the session", responses: { "303": { description: "to return_to, signed in" }, "401": { $ref: "#/components/responses/Problem" } } },
+      doc: { summary: "The provider's redirect back; creates the session", responses: { "303": { description: "to return_to, signed in" }, "401": PROBLEM_RESPONSE } },
       handlers: [
         async (req, res) => {
           const domainId = parseDomainId(req.params.domain);
@@ -164,7 +165,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
     {
       method: "get",
       path: "/auth/session",
-      doc: { summary: "The signed-in session, with the CSRF token for state-changing requests", responses: { "200": { description: "session" }, "401": { $ref: "#/components/responses/Problem" } } },
+      doc: { summary: "The signed-in session, with the CSRF token for state-changing requests", responses: { "200": { description: "session" }, "401": PROBLEM_RESPONSE } },
       handlers: [
         async (req, res) => {
           const secret = readCookie(req, SESSION_COOKIE);
