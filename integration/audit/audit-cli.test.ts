@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -34,6 +34,17 @@ describe.each(storeKinds())("custos audit on %s", (kind) => {
       if (kind === "pglite") await db.close();
     }
   }
+
+  it("verifies the chain alone without reading or creating the audit key, and refuses a checkpoint it has no key for", async () => {
+    const plain = await runCli(["audit", "verify", "acme"], env);
+    expect(plain.code, plain.stderr).toBe(0);
+    await expect(stat(env.CUSTOS_AUDIT_KEY_FILE ?? "")).rejects.toMatchObject({ code: "ENOENT" });
+    await writeFile(path.join(scratch, "foreign.json"), JSON.stringify({ format: "custos-audit-checkpoint/v1", chain: "acme", seq: 1, hash: "0".repeat(64), at: null, signed_at: "x", key_id: "k", alg: "EdDSA", signature: "AA" }));
+    const keyless = await runCli(["audit", "verify", "acme", "--checkpoint", path.join(scratch, "foreign.json")], env);
+    expect(keyless.code).toBe(1);
+    expect(keyless.stderr).toContain("cannot read the audit key file");
+    await expect(stat(env.CUSTOS_AUDIT_KEY_FILE ?? "")).rejects.toMatchObject({ code: "ENOENT" });
+  });
 
   it("checkpoints, exports and verifies an intact chain with exit status 0", async () => {
     const checkpoint = await runCli(["audit", "checkpoint", "acme"], env);

@@ -74,11 +74,23 @@ async function decodeKeyFile(text: string, file: string, wrapper: KeyWrapper | u
  * before the backend held the key, or provisioned by hand) is still read.
  */
 export async function loadOrCreateAuditKeyFile(file: string, wrapper?: KeyWrapper): Promise<AuditSigner> {
+  return loadAuditKey(file, wrapper, { create: true });
+}
+
+/**
+ * Loads an existing audit key, never creating one: what verification needs, since a key made
+ * on the spot could only fail to verify what the real key signed, and would confuse later runs.
+ */
+export async function loadAuditKeyFile(file: string, wrapper?: KeyWrapper): Promise<AuditSigner> {
+  return loadAuditKey(file, wrapper, { create: false });
+}
+
+async function loadAuditKey(file: string, wrapper: KeyWrapper | undefined, options: { create: boolean }): Promise<AuditSigner> {
   let text: string;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== "ENOENT") {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT" || !options.create) {
       throw new AuditKeyError(`cannot read the audit key file ${file}`, { cause: error });
     }
     const { privateKey } = generateKeyPairSync("ed25519");

@@ -1,11 +1,14 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
+import { loadAuditKeyFile, loadOrCreateAuditKeyFile, type AuditSigner } from "../audit/audit-signer.ts";
 import { streamRecordPages } from "../audit/audit-store.ts";
 import { verifyChain, type VerificationReport } from "../audit/audit-verifier.ts";
 import { createCheckpoint, parseCheckpoint, type SignedCheckpoint } from "../audit/checkpoints.ts";
 import { exportMirror, readMirror } from "../audit/mirror.ts";
+import type { Config } from "../platform/config.ts";
 import { PLATFORM_CHAIN, isDomainId } from "../platform/names.ts";
-import { withAuditSigner, withDatabase } from "./cli-database.ts";
+import { openSecretBackend } from "../secrets/open-secret-backend.ts";
+import { withDatabase } from "./cli-database.ts";
 
 function chainArgument(value: string): string {
   if (value !== PLATFORM_CHAIN && !isDomainId(value)) {
@@ -25,6 +28,22 @@ async function readCheckpointFile(file: string): Promise<SignedCheckpoint> {
     return parseCheckpoint(JSON.parse(text));
   } catch (error) {
     throw new Error(`${file} is not a Custos checkpoint: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+}
+
+/**
+ * The audit key as the server holds it, wrapped by the configured secret backend. Signing
+ * creates it on first use; verifying only ever reads it.
+ */
+async function withAuditSigner<T>(config: Config, use: "sign" | "verify", work: (signer: AuditSigner) => Promise<T>): Promise<T> {
+  const backend = await openSecretBackend(config);
+  try {
+    const signer = use === "sign"
+      ? await loadOrCreateAuditKeyFile(config.auditKeyFile, backend)
+      : await loadAuditKeyFile(config.auditKeyFile, backend);
+    return await work(signer);
+  } finally {
+    await backend.close();
   }
 }
 
@@ -54,24 +73,27 @@ export function registerAuditCommand(program: Command): void {
     .option("--json", "print the report as JSON")
     .action(async (chain: string, options: { checkpoint?: string; mirror?: string; json?: boolean }) => {
       const checkpoint = options.checkpoint === undefined ? undefined : await readCheckpointFile(options.checkpoint);
-      const report = await withDatabase(async (db, config) => withAuditSigner(config, async (signer) => {
+      const report = await withDatabase(async (db, config) => {
         const started = Date.now();
         const showProgress = process.stderr.isTTY;
-        return verifyChain({
-          chain,
-          records: streamRecordPages(db, chain, { pageSize: 5000 }),
-          ...(checkpoint === undefined ? {} : { checkpoint }),
-          ...(options.mirror === undefined ? {} : { mirror: readMirror(options.mirror, signer, chain) }),
-          signer,
-          progressEvery: 50_000,
-          onProgress: (rows) => {
-            if (showProgress) {
-              const seconds = (Date.now() - started) / 1000;
-              process.stderr.write(`\rverified ${String(rows)} rows (${Math.round(rows / Math.max(seconds, 0.001)).toString()} rows/s)`);
-            }
-          },
-        });
-      }));
+        const verify = (signer?: AuditSigner) =>
+          verifyChain({
+            chain,
+            records: streamRecordPages(db, chain, { pageSize: 5000 }),
+            ...(checkpoint === undefined ? {} : { checkpoint }),
+            ...(options.mirror === undefined || signer === undefined ? {} : { mirror: readMirror(options.mirror, signer, chain) }),
+            ...(signer === undefined ? {} : { signer }),
+            progressEvery: 50_000,
+            onProgress: (rows) => {
+              if (showProgress) {
+                const seconds = (Date.now() - started) / 1000;
+                process.stderr.write(`\rverified ${String(rows)} rows (${Math.round(rows / Math.max(seconds, 0.001)).toString()} rows/s)`);
+              }
+            },
+          });
+        // The audit key is needed only to check what it signed: a checkpoint or a mirror.
+        return checkpoint === undefined && options.mirror === undefined ? verify() : withAuditSigner(config, "verify", verify);
+      });
       if (process.stderr.isTTY) process.stderr.write("\n");
       console.log(options.json === true ? JSON.stringify(report, null, 2) : describe(report));
       if (!report.ok) process.exitCode = 1;
@@ -84,7 +106,7 @@ export function registerAuditCommand(program: Command): void {
     .requiredOption("--out <dir>", "the mirror directory (created if missing)")
     .action(async (chain: string, options: { out: string }) => {
       const result = await withDatabase(async (db, config) =>
-        withAuditSigner(config, (signer) => exportMirror(db, signer, chain, options.out)),
+        withAuditSigner(config, "sign", (signer) => exportMirror(db, signer, chain, options.out)),
       );
       console.error(
         result.rows_written === 0
@@ -100,7 +122,7 @@ export function registerAuditCommand(program: Command): void {
     .argument("<domain>", "the domain id, or 'platform'", chainArgument)
     .action(async (chain: string) => {
       const checkpoint = await withDatabase(async (db, config) =>
-        withAuditSigner(config, (signer) => createCheckpoint(db, signer, chain)),
+        withAuditSigner(config, "sign", (signer) => createCheckpoint(db, signer, chain)),
       );
       console.log(JSON.stringify(checkpoint, null, 2));
     });

@@ -1,7 +1,5 @@
 import path from "node:path";
-import { loadOrCreateAuditKeyFile, type AuditSigner } from "../audit/audit-signer.ts";
 import { loadConfig, type Config } from "../platform/config.ts";
-import { openSecretBackend } from "../secrets/open-secret-backend.ts";
 import { openDatabase } from "../platform/db/connect.ts";
 import type { Database } from "../platform/db/database.ts";
 
@@ -16,12 +14,3 @@ export async function withDatabase<T>(work: (db: Database, config: Config) => Pr
   }
 }
 
-/** The audit key as the server holds it: wrapped by the configured secret backend. */
-export async function withAuditSigner<T>(config: Config, work: (signer: AuditSigner) => Promise<T>): Promise<T> {
-  const backend = await openSecretBackend(config);
-  try {
-    return await work(await loadOrCreateAuditKeyFile(config.auditKeyFile, backend));
-  } finally {
-    await backend.close();
-  }
-}
