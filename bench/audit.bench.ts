@@ -12,7 +12,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import postgres from "postgres";
 import { canonicalRecordBytes, chainRecord, genesisHash, type ChainedAuditRecord } from "../src/audit/audit-record.ts";
-import { insertRecords, lockChain, readChainHead, streamRecords, streamRecordPages } from "../src/audit/audit-store.ts";
+import { insertRecords, lockChain, readChainHead, streamRecordPages } from "../src/audit/audit-store.ts";
 import { verifyChain } from "../src/audit/audit-verifier.ts";
 import { createGroupCommitAppender } from "../src/audit/group-commit-appender.ts";
 import { MIGRATIONS_DIR } from "../src/package-paths.ts";
@@ -122,7 +122,7 @@ try {
 
   // Verification against raw SHA-256 over the very same canonical bytes.
   const sample: ChainedAuditRecord[] = [];
-  for await (const record of streamRecords(db, "grouped", { pageSize: 5000 })) sample.push(record);
+  for await (const page of streamRecordPages(db, "grouped", { pageSize: 5000 })) sample.push(...page);
   const canonical = sample.map((record) => canonicalRecordBytes(record));
   let started = performance.now();
   for (let round = 0; round < 3; round += 1) {

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import type { AuditEventInput } from "../../src/audit/audit-port.ts";
 import { createKeyObjectSigner, type AuditSigner } from "../../src/audit/audit-signer.ts";
 import { chainRecord, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
-import { readRecords, streamRecords } from "../../src/audit/audit-store.ts";
+import { readRecords, streamRecordPages } from "../../src/audit/audit-store.ts";
 import { verifyChain, type VerificationReport } from "../../src/audit/audit-verifier.ts";
 import { createGroupCommitAppender, type GroupCommitAppender } from "../../src/audit/group-commit-appender.ts";
 import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
@@ -42,7 +42,7 @@ export async function appendEvents(appender: GroupCommitAppender, chain: string,
 }
 
 export function verify(db: Database, chain: string, extra: Partial<Parameters<typeof verifyChain>[0]> = {}): Promise<VerificationReport> {
-  return verifyChain({ chain, records: streamRecords(db, chain, { pageSize: 7 }), ...extra });
+  return verifyChain({ chain, records: streamRecordPages(db, chain, { pageSize: 7 }), ...extra });
 }
 
 export async function rowsOf(db: Database, chain: string): Promise<ChainedAuditRecord[]> {

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyChain } from "../../src/audit/audit-verifier.ts";
-import { streamRecords } from "../../src/audit/audit-store.ts";
+import { streamRecordPages } from "../../src/audit/audit-store.ts";
 import { buildCustos, type Custos } from "../../src/custos.ts";
 import { testConfig } from "../support/config.ts";
 import { serveOnLoopback, type TestServer } from "../support/http.ts";
@@ -108,7 +108,7 @@ describe.each(storeKinds())("the platform chain's audit API behind the operator 
     const checkpoint = (await response.json()) as Parameters<typeof verifyChain>[0]["checkpoint"];
     const head = (await rowsOf(store.db, "platform")).at(-1);
     expect(checkpoint).toMatchObject({ chain: "platform", seq: head?.seq, hash: head?.hash, alg: "EdDSA" });
-    const report = await verifyChain({ chain: "platform", records: streamRecords(store.db, "platform"), checkpoint, signer: custos.auditSigner });
+    const report = await verifyChain({ chain: "platform", records: streamRecordPages(store.db, "platform"), checkpoint, signer: custos.auditSigner });
     expect(report.ok).toBe(true);
   });
 

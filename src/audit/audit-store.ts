@@ -135,15 +135,6 @@ async function nextSeqAfter(session: SqlSession, chain: string, afterSeq: number
  * already being fetched while the caller works through the current one. An empty window
  * (a gap) jumps to the next existing seq, so a forged huge seq cannot stall the walk.
  */
-export async function* streamRecords(
-  db: Database,
-  chain: string,
-  options: { afterSeq?: number; pageSize?: number } = {},
-): AsyncGenerator<ChainedAuditRecord> {
-  for await (const page of streamRecordPages(db, chain, options)) yield* page;
-}
-
-/** streamRecords a page at a time: what the verifier walks, without an await per row. */
 export async function* streamRecordPages(
   db: Database,
   chain: string,

@@ -43,8 +43,8 @@ export class MirrorIntegrityError extends Error {
 
 export interface VerifyChainInput {
   readonly chain: string;
-  /** The chain in seq order, streamed (row by row or page by page): memory stays constant. */
-  readonly records: AsyncIterable<ChainedAuditRecord | readonly ChainedAuditRecord[]>;
+  /** The chain in seq order, streamed page by page: memory stays constant. */
+  readonly records: AsyncIterable<readonly ChainedAuditRecord[]>;
   /** A checkpoint kept outside the database, and the key to check its signature. */
   readonly checkpoint?: SignedCheckpoint;
   /** An exported mirror, streamed in seq order; it may throw MirrorIntegrityError. */
@@ -121,8 +121,7 @@ export async function verifyChain(input: VerifyChainInput): Promise<Verification
 
   let expectedSeq = 1;
   let prevHash = genesisHash(chain);
-  for await (const item of input.records) {
-    const page: readonly ChainedAuditRecord[] = Array.isArray(item) ? item : [item as ChainedAuditRecord];
+  for await (const page of input.records) {
     for (const record of page) {
       if (record.seq !== expectedSeq) {
         return report({ kind: "gap", seq: expectedSeq, detail: `seq ${String(expectedSeq)} is missing; the next row is seq ${String(record.seq)}` });

@@ -6,7 +6,7 @@ import { createInterface } from "node:readline";
 import type { Database } from "../platform/db/database.ts";
 import type { AuditSigner } from "./audit-signer.ts";
 import type { ChainedAuditRecord } from "./audit-record.ts";
-import { readRecords, streamRecords } from "./audit-store.ts";
+import { readRecords, streamRecordPages } from "./audit-store.ts";
 import { MirrorIntegrityError } from "./audit-verifier.ts";
 import { signDocument, verifyDocumentSignature } from "./checkpoints.ts";
 
@@ -136,12 +136,14 @@ export async function exportMirror(
     first = undefined;
   };
 
-  for await (const record of streamRecords(db, chain, { afterSeq: head?.seq ?? 0 })) {
-    first ??= record;
-    last = record;
-    lines.push(`${JSON.stringify(record)}\n`);
-    rowsWritten += 1;
-    if (lines.length >= segmentRows) await flushSegment();
+  for await (const page of streamRecordPages(db, chain, { afterSeq: head?.seq ?? 0 })) {
+    for (const record of page) {
+      first ??= record;
+      last = record;
+      lines.push(`${JSON.stringify(record)}\n`);
+      rowsWritten += 1;
+      if (lines.length >= segmentRows) await flushSegment();
+    }
   }
   await flushSegment();
 
