@@ -28,24 +28,19 @@ export interface OidcIdTokenVerifier extends IdTokenVerifier {
 }
 
 /**
- * jose's own failures, translated at this boundary and nowhere else. Anything unexpected is
- * rethrown untouched so that it surfaces as an internal error, not as a plausible refusal.
+ * Failures of jose's JWKS key selection, translated at this boundary and nowhere else (the
+ * signature and the claims are checked here, with typed refusals of their own). Anything
+ * unexpected is rethrown untouched so that it surfaces as an internal error, not as a
+ * plausible refusal.
  */
 function translateJoseError(error: unknown): unknown {
   if (error instanceof IdTokenRejected) return error;
   const cause = { cause: error };
   if (error instanceof errors.JOSEAlgNotAllowed) return new IdTokenRejected("alg_not_allowed", cause);
-  if (error instanceof errors.JWSSignatureVerificationFailed) return new IdTokenRejected("signature_invalid", cause);
   if (error instanceof errors.JWKSNoMatchingKey) return new IdTokenRejected("kid_unknown", cause);
   // The provider published something unusable (malformed JWK, a private key): not the token's fault.
   if (error instanceof errors.JWKSInvalid || error instanceof errors.JWKInvalid) return new IdTokenRejected("jwks_unavailable", cause);
-  if (error instanceof errors.JWTExpired) return new IdTokenRejected("expired", cause);
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    return new IdTokenRejected(error.claim === "nbf" && error.reason === "check_failed" ? "not_yet_valid" : "malformed", cause);
-  }
-  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid || error instanceof errors.JOSENotSupported) {
-    return new IdTokenRejected("malformed", cause);
-  }
+  if (error instanceof errors.JOSENotSupported) return new IdTokenRejected("malformed", cause);
   return error;
 }
 
