@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import { isDomainId } from "../platform/names.ts";
-import { ApiRefused, callApi } from "./api-client.ts";
+import { CommandRefused, callApi } from "./api-client.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -26,13 +26,13 @@ async function readTrimmed(file: string, what: string): Promise<string> {
   try {
     return (await readFile(file, "utf8")).trim();
   } catch (error) {
-    throw new ApiRefused(`cannot read the ${what} file ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+    throw new CommandRefused(`cannot read the ${what} file ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
   }
 }
 
 function operatorToken(): string {
   const token = process.env.CUSTOS_OPERATOR_TOKEN;
-  if (token === undefined || token === "") throw new ApiRefused("set CUSTOS_OPERATOR_TOKEN to the operator token of the Custos at --url");
+  if (token === undefined || token === "") throw new CommandRefused("set CUSTOS_OPERATOR_TOKEN to the operator token of the Custos at --url");
   return token;
 }
 
@@ -74,7 +74,7 @@ export function registerAdminCommands(program: Command): void {
       .requiredOption("--value-file <file>", "the file holding the value"),
   ).action(async (id: string, name: string, options: { valueFile: string; idTokenFile: string; url: string }) => {
     const value = await readFile(options.valueFile, "utf8").catch((error: unknown) => {
-      throw new ApiRefused(`cannot read the value file ${options.valueFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+      throw new CommandRefused(`cannot read the value file ${options.valueFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
     });
     const { body } = await callApi(options.url, "PUT", `/v1/domains/${id}/secrets/${name}`, await readTrimmed(options.idTokenFile, "id_token"), { value });
     console.log(JSON.stringify(body));

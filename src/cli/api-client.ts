@@ -1,11 +1,12 @@
 /**
- * What the administering commands share: one HTTP call to the Custos API with a bearer, and
- * a refusal explained from the problem document (code and detail), never a stack trace.
+ * What the API-calling commands (node fetch, domain, secret) share: one HTTP call with a
+ * bearer, and a refusal explained from the problem document (code and detail), never a
+ * stack trace. A CommandRefused ends the command with exit status 1 and its message.
  */
-export class ApiRefused extends Error {
+export class CommandRefused extends Error {
   constructor(message: string) {
     super(message);
-    this.name = "ApiRefused";
+    this.name = "CommandRefused";
   }
 }
 
@@ -19,7 +20,7 @@ export async function callApi(baseUrl: string, method: string, path: string, bea
       signal: AbortSignal.timeout(15_000),
     });
   } catch (error) {
-    throw new ApiRefused(`cannot reach ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new CommandRefused(`cannot reach ${baseUrl}: ${error instanceof Error ? error.message : String(error)}`);
   }
   const text = await response.text();
   let parsed: unknown;
@@ -31,8 +32,12 @@ export async function callApi(baseUrl: string, method: string, path: string, bea
   if (response.status >= 400) {
     const problem = (parsed ?? {}) as { code?: string; detail?: string };
     const challenge = response.headers.get("www-authenticate");
-    const stepUp = problem.code === "step_up_required" && challenge !== null ? ` (${challenge})` : "";
-    throw new ApiRefused(`refused: HTTP ${String(response.status)} ${problem.code ?? ""}${problem.detail === undefined ? "" : `: ${problem.detail}`}${stepUp}`);
+    const retryAfter = response.headers.get("retry-after");
+    const hint =
+      problem.code === "step_up_required" && challenge !== null ? ` (${challenge})`
+      : response.status === 429 && retryAfter !== null ? ` (retry after ${retryAfter} s)`
+      : "";
+    throw new CommandRefused(`refused: HTTP ${String(response.status)} ${problem.code ?? ""}${problem.detail === undefined ? "" : `: ${problem.detail}`}${hint}`);
   }
   return { status: response.status, body: parsed };
 }

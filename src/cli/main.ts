@@ -4,11 +4,11 @@ import { ConfigError } from "../platform/config.ts";
 import { RateLimitPolicyError } from "../secrets/rate-limit-policy.ts";
 import { MigrationError } from "../platform/db/migrate.ts";
 import { registerAdminCommands } from "./admin.commands.ts";
-import { ApiRefused } from "./api-client.ts";
+import { CommandRefused } from "./api-client.ts";
 import { registerAuditCommand } from "./audit.command.ts";
 import { registerDevCommand } from "./dev.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
-import { NodeFetchRefused, registerNodeCommand } from "./node.command.ts";
+import { registerNodeCommand } from "./node.command.ts";
 import { registerServeCommand } from "./serve.command.ts";
 
 /** Exit statuses: 0 success, 1 a refusal or failure, 2 usage or configuration. */
@@ -36,7 +36,7 @@ try {
   } else if (error instanceof ConfigError || error instanceof StepUpPolicyError || error instanceof RateLimitPolicyError) {
     console.error(`custos: ${error.message}`);
     process.exitCode = EXIT_USAGE;
-  } else if (error instanceof MigrationError || error instanceof NodeFetchRefused || error instanceof ApiRefused) {
+  } else if (error instanceof MigrationError || error instanceof CommandRefused) {
     console.error(`custos: ${error.message}`);
     process.exitCode = EXIT_FAILURE;
   } else {

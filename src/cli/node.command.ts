@@ -2,17 +2,10 @@ import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../identity/nodes/nsk.ts";
 import { unwrapOnNode } from "../secrets/wrap-for-node.ts";
+import { callApi, CommandRefused } from "./api-client.ts";
 
 const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/** A refusal the node side explains and exits 1 with; usage errors exit 2. */
-export class NodeFetchRefused extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "NodeFetchRefused";
-  }
-}
 
 function check(pattern: RegExp, what: string) {
   return (value: string): string => {
@@ -32,11 +25,6 @@ function baseUrl(value: string): string {
   return url.toString().replace(/\/$/, "");
 }
 
-interface Problem {
-  readonly code?: string;
-  readonly detail?: string;
-}
-
 export function registerNodeCommand(program: Command): void {
   const node = program.command("node").description("The node side: what a fleet machine runs");
   node
@@ -52,33 +40,19 @@ export function registerNodeCommand(program: Command): void {
       try {
         nskText = await readFile(options.nskFile, "utf8");
       } catch (error) {
-        throw new NodeFetchRefused(`cannot read the NSK file ${options.nskFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
+        throw new CommandRefused(`cannot read the NSK file ${options.nskFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
       }
       const nsk = parseNsk(nskText);
-      if (nsk === undefined) throw new NodeFetchRefused(`${options.nskFile} does not hold an NSK (43 base64url characters)`);
+      if (nsk === undefined) throw new CommandRefused(`${options.nskFile} does not hold an NSK (43 base64url characters)`);
       const bearer = formatNodeBearer(options.kid, deriveBearerSecret(nsk));
-      let response: Response;
-      try {
-        response = await fetch(`${options.url}/v1/nodes/${options.nodeId}/secrets/${name}`, {
-          headers: { authorization: `Bearer ${bearer}`, accept: "application/json" },
-          signal: AbortSignal.timeout(15_000),
-        });
-      } catch (error) {
-        throw new NodeFetchRefused(`cannot reach ${options.url}: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      if (response.status !== 200) {
-        const problem = (await response.json().catch(() => ({}))) as Problem;
-        const retry = response.headers.get("retry-after");
-        const hint = response.status === 429 && retry !== null ? ` (retry after ${retry} s)` : "";
-        throw new NodeFetchRefused(`refused: HTTP ${String(response.status)} ${problem.code ?? ""}${problem.detail === undefined ? "" : `: ${problem.detail}`}${hint}`);
-      }
-      const body = (await response.json()) as { jwe?: unknown; version?: unknown };
-      if (typeof body.jwe !== "string") throw new NodeFetchRefused("the answer holds no JWE");
+      const { body: answer } = await callApi(options.url, "GET", `/v1/nodes/${options.nodeId}/secrets/${name}`, bearer);
+      const body = (answer ?? {}) as { jwe?: unknown; version?: unknown };
+      if (typeof body.jwe !== "string") throw new CommandRefused("the answer holds no JWE");
       let value: Buffer;
       try {
         value = await unwrapOnNode(body.jwe, deriveWrapKey(nsk), options.kid);
       } catch {
-        throw new NodeFetchRefused("the secret could not be decrypted with this NSK");
+        throw new CommandRefused("the secret could not be decrypted with this NSK");
       }
       process.stdout.write(value);
       if (process.stdout.isTTY) process.stdout.write("\n");
