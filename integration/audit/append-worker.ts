@@ -1,7 +1,8 @@
 /**
  * A second process for the cross-process append test: appends `count` events concurrently
  * to one chain in the PostgreSQL database named by DATABASE_URL, then prints how many
- * committed.
+ * committed. It connects first, says "ready" on stderr and waits for a line on stdin, so
+ * that the test can start both processes' appends at the same moment.
  */
 import { openPostgres } from "../../src/platform/db/connect.ts";
 import { createGroupCommitAppender } from "../../src/audit/group-commit-appender.ts";
@@ -11,6 +12,10 @@ const url = process.env.DATABASE_URL;
 if (url === undefined) throw new Error("DATABASE_URL is required");
 const db = openPostgres({ url });
 const appender = createGroupCommitAppender({ db, timeoutMs: 20_000, maxBatchSize: 4 });
+await db.query("SELECT 1");
+process.stderr.write("ready\n");
+await new Promise<void>((resolve) => process.stdin.once("data", () => { resolve(); }));
+process.stdin.pause();
 const results = await Promise.allSettled(
   Array.from({ length: Number(countText) }, (_, n) =>
     appender.append({

@@ -6,23 +6,37 @@ import { REPO_ROOT } from "../support/cli.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 import { appenderFor, event, migrated, rowsOf, verify } from "./audit-fixtures.ts";
 
-function runWorker(env: Readonly<Record<string, string>>, chain: string, count: number): Promise<{ committed: number }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "integration", "audit", "append-worker.ts"), chain, String(count)], {
-      cwd: REPO_ROOT,
-      env: { PATH: process.env.PATH ?? "", ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
-    child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+interface Worker {
+  /** Resolves once the worker is connected and waiting for the go. */
+  readonly ready: Promise<void>;
+  go(): void;
+  readonly done: Promise<{ committed: number }>;
+}
+
+function startWorker(env: Readonly<Record<string, string>>, chain: string, count: number): Worker {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(REPO_ROOT, "integration", "audit", "append-worker.ts"), chain, String(count)], {
+    cwd: REPO_ROOT,
+    env: { PATH: process.env.PATH ?? "", ...env },
+    stdio: ["pipe", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  let signalReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => { signalReady = resolve; });
+  child.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
+  child.stderr.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+    if (stderr.includes("ready\n")) signalReady();
+  });
+  const done = new Promise<{ committed: number }>((resolve, reject) => {
     child.on("error", reject);
     child.on("close", (code) => {
+      signalReady();
       if (code === 0) resolve(JSON.parse(stdout) as { committed: number });
       else reject(new Error(`append worker exited ${String(code)}: ${stderr}`));
     });
   });
+  return { ready, go: () => child.stdin.end("go\n"), done };
 }
 
 describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
@@ -134,14 +148,79 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
     expect((await verify(store.db, "locked")).ok).toBe(true);
   });
 
+  it("leaves no unexplained granted record for a caller it refused while the chain was locked", async () => {
+    const appender = appenderFor(store.db, { timeoutMs: 300 });
+    await appender.append(event("late", 1));
+    const holder = kind === "postgres" ? await store.reopen() : store.db;
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => { release = resolve; });
+    let lockHeld: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => { lockHeld = resolve; });
+    const holding = holder.transaction(async (tx) => {
+      await tx.query("SELECT chain FROM audit_chains WHERE chain = 'late' FOR UPDATE");
+      lockHeld();
+      await released;
+    });
+    await held;
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    // The first caller's batch holds the queue until its bound; the next callers join the
+    // queue behind it, so their batch starts with most of their own bound already spent.
+    const first = appender.append(event("late", 2)).then(() => "committed", () => "refused");
+    await sleep(200);
+    const queued = Array.from({ length: 8 }, (_, n) => appender.append(event("late", 10 + n)).then(() => "committed", () => "refused"));
+    // Released after the queued callers were answered but before a batch that ignored their
+    // deadlines would have given up on the lock.
+    await sleep(350);
+    release();
+    await holding;
+    const outcomes = await Promise.all([first, ...queued]);
+    await appender.drain();
+    if (holder !== store.db) await holder.close();
+    const rows = await rowsOf(store.db, "late");
+    const lateCommits = new Set(rows.filter((row) => row.action === "audit.late_commit").map((row) => row.details.seq));
+    const refusedIds = new Set([2, ...Array.from({ length: 8 }, (_, n) => 10 + n)].filter((_, i) => outcomes[i] === "refused").map((n) => `req-${String(n)}`));
+    expect(refusedIds.size).toBeGreaterThan(0);
+    for (const row of rows) {
+      if (row.action === "secret.read" && refusedIds.has(row.request_id)) expect(lateCommits).toContain(row.seq);
+    }
+    expect((await verify(store.db, "late")).ok).toBe(true);
+  });
+
+  it.skipIf(kind !== "postgres")(
+    "two appenders on separate connection pools contending for one chain lose no append and reuse no seq",
+    async () => {
+      // Each pool is what a second replica would hold: the appenders meet only at the chain's
+      // lock row, so every batch waits for the other's commit before it may read the head.
+      const other = await store.reopen();
+      try {
+        const a = appenderFor(store.db, { maxBatchSize: 2 });
+        const b = appenderFor(other, { maxBatchSize: 2 });
+        const results = await Promise.allSettled(
+          Array.from({ length: 200 }, (_, n) => (n % 2 === 0 ? a : b).append(event("contended", n + 1))),
+        );
+        expect(results.filter((r) => r.status === "rejected")).toEqual([]);
+        const rows = await rowsOf(store.db, "contended");
+        expect(rows.map((row) => row.seq)).toEqual(Array.from({ length: 200 }, (_, n) => n + 1));
+        expect(await verify(store.db, "contended")).toMatchObject({ ok: true, rows_checked: 200 });
+      } finally {
+        await other.close();
+      }
+    },
+  );
+
   // PGlite is single-process, so there two appender instances over one handle stand in for
   // two processes; on the PostgreSQL server a real second process appends.
   const acrossWhat = kind === "postgres" ? "two processes" : "two appender instances (PGlite is single-process)";
   it(`64 appenders across ${acrossWhat} produce one gapless chain that verifies`, async () => {
     const appender = appenderFor(store.db, { maxBatchSize: 4 });
     if (kind === "postgres") {
+      // A barrier: both processes start appending at the same moment, so their batches
+      // really do wait for each other's lock (a worker that starts late would append alone).
+      const child = startWorker(store.env, "two-processes", 32);
+      await child.ready;
+      child.go();
       const [worker, local] = await Promise.all([
-        runWorker(store.env, "two-processes", 32),
+        child.done,
         Promise.all(Array.from({ length: 32 }, (_, n) => appender.append(event("two-processes", n + 1)))),
       ]);
       expect(worker.committed).toBe(32);

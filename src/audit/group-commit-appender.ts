@@ -25,6 +25,8 @@ export interface GroupCommitAppender extends AuditAppender {
 
 interface PendingAppend {
   readonly event: NormalisedEvent;
+  /** performance.now() by which the caller is answered, committed or not. */
+  readonly deadline: number;
   settled: boolean;
   settle(outcome: { receipt: AuditReceipt } | { error: CustosError }): void;
 }
@@ -85,28 +87,40 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
   const queues = new Map<string, PendingAppend[]>();
   const draining = new Map<string, Promise<void>>();
 
+  /**
+   * The longest a batch's transaction may take: until the earliest deadline among its callers,
+   * less a margin for the COMMIT's round trip. The transaction gives up before any of its
+   * callers does, so a caller answered 503 does not leave a record behind it.
+   */
+  function transactionBudgetMs(batch: readonly PendingAppend[]): number {
+    const earliest = Math.min(...batch.map((pending) => pending.deadline));
+    const margin = Math.max(10, Math.min(100, Math.floor(timeoutMs / 10)));
+    return Math.floor(earliest - performance.now()) - margin;
+  }
+
   async function commitBatch(chain: string, batch: readonly PendingAppend[]): Promise<ChainedAuditRecord[]> {
+    const budgetMs = transactionBudgetMs(batch);
+    if (budgetMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
     return db.transaction(async (tx) => {
-      // One round trip: the bounds on this transaction (a stuck lock or a slow disk must fail
-      // the batch, not hold it past the callers' bound), the chain's lock and its head.
-      const timeout = String(timeoutMs);
-      let [head] = await tx.query<{ seq: number | string | null; hash: string | null }>(
-        `SELECT set_config('statement_timeout', $2, true) AS st, set_config('lock_timeout', $2, true) AS lt, e.seq, e.hash
-           FROM audit_chains c
-           LEFT JOIN LATERAL (SELECT seq, hash FROM audit_events WHERE chain = c.chain ORDER BY seq DESC LIMIT 1) e ON true
-          WHERE c.chain = $1 FOR UPDATE OF c`,
-        [chain, timeout],
+      const budget = String(budgetMs);
+      // The lock first, in a statement of its own: a head read in the statement that waited
+      // for the lock would be the head as it was before the wait (PostgreSQL rechecks only
+      // the locked row), and another replica's batch may have committed in between.
+      const [locked] = await tx.query<{ chain: string }>(
+        `SELECT set_config('statement_timeout', $2, true) AS st, set_config('lock_timeout', $2, true) AS lt, chain
+           FROM audit_chains WHERE chain = $1 FOR UPDATE`,
+        [chain, budget],
       );
       const genesis = genesisHash(chain);
-      if (head === undefined) {
-        await tx.query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)", [timeout]);
+      if (locked === undefined) {
+        await tx.query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)", [budget]);
         await tx.query("INSERT INTO audit_chains (chain, genesis) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING", [chain, genesis]);
         await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
-        [head] = await tx.query<{ seq: number | string | null; hash: string | null }>(
-          "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
-          [chain],
-        );
       }
+      const [head] = await tx.query<{ seq: number | string | null; hash: string | null }>(
+        "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
+        [chain],
+      );
       let seq = head?.seq == null ? 0 : Number(head.seq);
       let prevHash = head?.hash ?? genesis;
       const at = clock().toISOString();
@@ -129,6 +143,11 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
         return record;
       });
       await insertRecords(tx, records);
+      // A caller already answered (its bound passed while the batch waited) must not find its
+      // record committed after it was told there was none: the whole batch rolls back.
+      if (batch.some((pending) => pending.settled)) {
+        throw auditUnavailable("a caller of this batch was answered before it could commit");
+      }
       return records;
     });
   }
@@ -151,6 +170,9 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
         batch.forEach((pending, index) => {
           const record = records[index];
           if (record === undefined) throw new Error("batch and records differ in length");
+          // The bound passed while COMMIT was on the wire: the caller was refused, yet the
+          // record stands. The chain says so rather than leave an unexplained "granted".
+          if (pending.settled) recordLateCommit(record);
           pending.settle({ receipt: { chain, seq: record.seq, hash: record.hash } });
         });
       } catch (error) {
@@ -159,6 +181,14 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
         for (const pending of batch) pending.settle({ error: failure });
       }
     }
+  }
+
+  function recordLateCommit(record: ChainedAuditRecord): void {
+    enqueue({
+      chain: record.chain, actor: "custos", action: "audit.late_commit", resource: record.resource, decision: "recorded",
+      reason: "caller_refused_before_commit", requestId: record.request_id,
+      details: { seq: record.seq, refused_with: "audit_unavailable" },
+    }).catch(() => undefined);
   }
 
   function schedule(chain: string): void {
@@ -172,35 +202,38 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     draining.set(chain, run);
   }
 
+  function enqueue(input: AuditEventInput): Promise<AuditReceipt> {
+    let event: NormalisedEvent;
+    try {
+      event = normaliseAuditEvent(input);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
+    }
+    return new Promise<AuditReceipt>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.settle({ error: auditUnavailable(`the audit log did not commit within ${String(timeoutMs)} ms`) });
+      }, timeoutMs);
+      const pending: PendingAppend = {
+        event,
+        deadline: performance.now() + timeoutMs,
+        settled: false,
+        settle(outcome) {
+          if (pending.settled) return;
+          pending.settled = true;
+          clearTimeout(timer);
+          if ("receipt" in outcome) resolve(outcome.receipt);
+          else reject(outcome.error);
+        },
+      };
+      const queue = queues.get(event.chain);
+      if (queue === undefined) queues.set(event.chain, [pending]);
+      else queue.push(pending);
+      schedule(event.chain);
+    });
+  }
+
   return {
-    append(input: AuditEventInput): Promise<AuditReceipt> {
-      let event: NormalisedEvent;
-      try {
-        event = normaliseAuditEvent(input);
-      } catch (error) {
-        return Promise.reject(error instanceof Error ? error : new TypeError(String(error)));
-      }
-      return new Promise<AuditReceipt>((resolve, reject) => {
-        const timer = setTimeout(() => {
-          pending.settle({ error: auditUnavailable(`the audit log did not commit within ${String(timeoutMs)} ms`) });
-        }, timeoutMs);
-        const pending: PendingAppend = {
-          event,
-          settled: false,
-          settle(outcome) {
-            if (pending.settled) return;
-            pending.settled = true;
-            clearTimeout(timer);
-            if ("receipt" in outcome) resolve(outcome.receipt);
-            else reject(outcome.error);
-          },
-        };
-        const queue = queues.get(event.chain);
-        if (queue === undefined) queues.set(event.chain, [pending]);
-        else queue.push(pending);
-        schedule(event.chain);
-      });
-    },
+    append: enqueue,
 
     async drain() {
       while (draining.size > 0) await Promise.all([...draining.values()]);
