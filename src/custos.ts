@@ -10,6 +10,7 @@ import { MAX_GRANT_TTL_SECONDS } from "./access/issue-grant.ts";
 import { loadStepUpPolicy, STEP_UP_POLICY_FILE, type StepUpPolicy } from "./access/step-up-policy.ts";
 import { createDenialRecorder } from "./audit/denial-summariser.ts";
 import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
+import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, restoreRelationships } from "./authz/durable-relationships.ts";
 import { buildHttpApp } from "./http/app.ts";
 import { requireChainReader, requireDomainPermission, requireDomainUser } from "./identity/domain-access.ts";
 import { createNodeRepository } from "./identity/nodes/node-repo.ts";
@@ -112,12 +113,27 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const denials = createDenialRecorder(audit);
     closers.push(() => denials.flush());
 
+    const engineIsEmbedded = config.spicedb === undefined;
+    if (engineIsEmbedded) {
+      // The embedded engine answers for one process only: a second replica on the same
+      // database would never see this one's writes, so it must not start.
+      const owner = await db.holdAdvisoryLock(EMBEDDED_ENGINE_LOCK_KEY);
+      if (owner === undefined) throw new EmbeddedEngineInUse();
+      closers.push(() => owner.release());
+    }
     const spicedb = await openSpiceDbAuthorizer({ server: config.spicedb, policiesDir: config.policiesDir });
     closers.push(() => {
       spicedb.close();
       return Promise.resolve();
     });
-    const authorizer = options.decorateAuthorizer?.(spicedb) ?? spicedb;
+    let engine: Authorizer = spicedb;
+    if (engineIsEmbedded) {
+      // Restored before anything listens: /readyz never says ready with grants missing.
+      const restored = await restoreRelationships(spicedb, db);
+      logger.info({ relationships: restored }, "embedded SpiceDB engine restored from the database");
+      engine = durableRelationships(spicedb, db);
+    }
+    const authorizer = options.decorateAuthorizer?.(engine) ?? engine;
     const domains = createDomainRepository(db.orm);
     const sessions = createSessionRepository(db);
     const jwks = createJwksCache({ fetchJwks: createHttpJwksFetcher(), jwksUriFor: discoverJwksUri, now });

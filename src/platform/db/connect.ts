@@ -3,7 +3,7 @@ import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
-import type { Database, Orm, SqlTransaction } from "./database.ts";
+import type { AdvisoryLock, Database, Orm, SqlTransaction } from "./database.ts";
 
 const INT8_OID = 20;
 
@@ -40,6 +40,25 @@ export function openPostgres(options: PostgresOptions): Database {
       );
       return result as T;
     },
+    async holdAdvisoryLock(key: number): Promise<AdvisoryLock | undefined> {
+      const reserved = await sql.reserve();
+      try {
+        const [row] = await reserved.unsafe<{ locked: boolean }[]>("SELECT pg_try_advisory_lock($1) AS locked", [key]);
+        if (row?.locked !== true) {
+          reserved.release();
+          return undefined;
+        }
+      } catch (error) {
+        reserved.release();
+        throw error;
+      }
+      return {
+        async release() {
+          await reserved.unsafe("SELECT pg_advisory_unlock($1)", [key]).catch(() => undefined);
+          reserved.release();
+        },
+      };
+    },
     async close() {
       await sql.end({ timeout: 5 });
     },
@@ -74,6 +93,9 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
           },
         }),
       );
+    },
+    holdAdvisoryLock(): Promise<AdvisoryLock | undefined> {
+      return Promise.resolve({ release: () => Promise.resolve() });
     },
     async close() {
       await client.close();

@@ -22,7 +22,16 @@ export interface Database extends SqlSession {
   readonly driver: "postgres" | "pglite";
   readonly orm: Orm;
   transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  /**
+   * A session-level advisory lock on a connection kept for it until released, or undefined
+   * at once when another session holds it. PGlite serves a single process: always granted.
+   */
+  holdAdvisoryLock(key: number): Promise<AdvisoryLock | undefined>;
   close(): Promise<void>;
+}
+
+export interface AdvisoryLock {
+  release(): Promise<void>;
 }
 
 /** The SQLSTATE of a driver error, if it carries one (both drivers put it in `code`). */
