@@ -3,7 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { Database } from "../../src/platform/db/database.ts";
-import { loadMigrations, migrateDown, migrateUp, MigrationError } from "../../src/platform/db/migrate.ts";
+import { describeDataLoss, loadMigrations, migrateDown, migrateUp, MigrationError } from "../../src/platform/db/migrate.ts";
 import { REPO_ROOT, runCli } from "../support/cli.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 
@@ -68,14 +68,42 @@ describe.each(storeKinds())("migrations on %s", (kind) => {
     expect(entries.map((entry) => [entry.version, entry.state])).toEqual([[1, "applied"], [2, "applied"]]);
   });
 
-  it("reverses a migration whose down does not refuse, with its ledger row", async () => {
+  it("refuses a down that would drop a table holding rows, changing nothing (SQLSTATE 0A000)", async () => {
     const { db } = await store();
     const migrations = (await loadMigrations(REFUSING_FIXTURE)).filter((m) => m.version === 1);
     await migrateUp(db, migrations);
+    await expect(migrateDown(db, migrations)).rejects.toMatchObject({ code: "migration_refused", sqlState: "0A000" });
+    await expect(migrateDown(db, migrations)).rejects.toThrow(/table widgets/);
+    expect(await tableRows(db, "widgets")).toEqual([{ id: 1, label: "first" }]);
+    expect(await ledgerVersions(db)).toEqual([1]);
+  });
+
+  it("reverses a down once its tables are empty, with its ledger row", async () => {
+    const { db } = await store();
+    const migrations = (await loadMigrations(REFUSING_FIXTURE)).filter((m) => m.version === 1);
+    await migrateUp(db, migrations);
+    await db.query("DELETE FROM widgets");
     const reversed = await migrateDown(db, migrations);
     expect(reversed?.version).toBe(1);
     expect(await ledgerVersions(db)).toEqual([]);
     await expect(db.query("SELECT * FROM widgets")).rejects.toThrow();
+  });
+
+  it("reverses a down that destroys data only when allowed, telling the caller what it destroys first", async () => {
+    const { db } = await store();
+    const migrations = (await loadMigrations(REFUSING_FIXTURE)).filter((m) => m.version === 1);
+    await migrateUp(db, migrations);
+    const told: string[] = [];
+    const reversed = await migrateDown(db, migrations, {
+      allowDataLoss: true,
+      onDataLoss: (_tx, migration, loss) => {
+        told.push(`${migration.name}: ${describeDataLoss(loss)}`);
+        return Promise.resolve();
+      },
+    });
+    expect(reversed?.version).toBe(1);
+    expect(told).toEqual(["widgets: table widgets"]);
+    expect(await ledgerVersions(db)).toEqual([]);
   });
 
   it("refuses to run when an applied migration was edited afterwards", async () => {

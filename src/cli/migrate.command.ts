@@ -1,7 +1,11 @@
 import type { Command } from "commander";
 import { MIGRATIONS_DIR } from "../package-paths.ts";
 import { withDatabase } from "./cli-database.ts";
-import { loadMigrations, migrateDown, migrateUp, migrationStatus } from "../platform/db/migrate.ts";
+import { randomUUID } from "node:crypto";
+import os from "node:os";
+import { appendInTransaction } from "../audit/append-in-transaction.ts";
+import { describeDataLoss, loadMigrations, migrateDown, migrateUp, migrationStatus } from "../platform/db/migrate.ts";
+import { PLATFORM_CHAIN } from "../platform/names.ts";
 
 function migrationsDir(): string {
   return process.env.CUSTOS_MIGRATIONS_DIR ?? MIGRATIONS_DIR;
@@ -26,10 +30,21 @@ export function registerMigrateCommand(program: Command): void {
 
   migrate
     .command("down")
-    .description("Reverse the newest applied migration (a migration may refuse: SQLSTATE 0A000)")
-    .action(async () => {
+    .description("Reverse the newest applied migration (refused, SQLSTATE 0A000, when it would destroy data or guards the audit log)")
+    .option("--allow-data-loss", "reverse it even though it drops tables or columns that hold data (recorded on the platform audit chain)")
+    .action(async (options: { allowDataLoss?: boolean }) => {
       await withDatabase(async (db) => {
-        const reversed = await migrateDown(db, await loadMigrations(migrationsDir()));
+        const reversed = await migrateDown(db, await loadMigrations(migrationsDir()), {
+          allowDataLoss: options.allowDataLoss === true,
+          // Recorded in the down's own transaction: no record, no data loss.
+          onDataLoss: async (tx, migration, loss) => {
+            await appendInTransaction(tx, {
+              chain: PLATFORM_CHAIN, actor: `operator:${os.userInfo().username}`, action: "migration.down", resource: `migration:${migration.version}_${migration.name}`,
+              decision: "granted", reason: "data_loss_allowed", requestId: `cli-${randomUUID()}`, details: { destroyed: describeDataLoss(loss) },
+            });
+            console.error(`custos: --allow-data-loss: destroying ${describeDataLoss(loss)} (recorded on the platform audit chain)`);
+          },
+        });
         console.error(reversed === undefined ? "nothing to reverse" : `reversed ${String(reversed.version).padStart(4, "0")}_${reversed.name}`);
       });
     });

@@ -188,8 +188,78 @@ export async function migrateUp(db: Database, migrations: readonly Migration[], 
   return done;
 }
 
-/** Reverses the newest applied migration; undefined when there is none. */
-export async function migrateDown(db: Database, migrations: readonly Migration[]): Promise<Migration | undefined> {
+/** A table or column a down would drop while it still holds data. */
+export interface DataLoss {
+  readonly table: string;
+  /** Undefined when the whole table goes. */
+  readonly column: string | undefined;
+}
+
+export function describeDataLoss(loss: readonly DataLoss[]): string {
+  return loss.map((item) => (item.column === undefined ? `table ${item.table}` : `column ${item.table}.${item.column}`)).join(", ");
+}
+
+type Catalog = Map<string, Set<string>>;
+
+/** The tables of the current schema and their columns. */
+async function readCatalog(tx: SqlTransaction): Promise<Catalog> {
+  const rows = await tx.query<{ table_name: string; column_name: string }>(
+    `SELECT table_name, column_name FROM information_schema.columns
+      WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position`,
+  );
+  const catalog: Catalog = new Map();
+  for (const row of rows) {
+    const columns = catalog.get(row.table_name) ?? new Set<string>();
+    columns.add(row.column_name);
+    catalog.set(row.table_name, columns);
+  }
+  return catalog;
+}
+
+function quoteIdentifier(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The tables (with rows) and columns (with values) present before and gone after. */
+async function dataLost(tx: SqlTransaction, before: Catalog, after: Catalog): Promise<DataLoss[]> {
+  const loss: DataLoss[] = [];
+  for (const [table, columns] of before) {
+    if (table === LEDGER) continue;
+    const remaining = after.get(table);
+    if (remaining === undefined) {
+      const [row] = await tx.query<{ holds: boolean }>(`SELECT EXISTS (SELECT 1 FROM ${quoteIdentifier(table)}) AS holds`);
+      if (row?.holds === true) loss.push({ table, column: undefined });
+      continue;
+    }
+    for (const column of columns) {
+      if (remaining.has(column)) continue;
+      const [row] = await tx.query<{ holds: boolean }>(
+        `SELECT EXISTS (SELECT 1 FROM ${quoteIdentifier(table)} WHERE ${quoteIdentifier(column)} IS NOT NULL) AS holds`,
+      );
+      if (row?.holds === true) loss.push({ table, column });
+    }
+  }
+  return loss;
+}
+
+export interface MigrateDownOptions {
+  /** The operator said so explicitly (`--allow-data-loss`): a down may drop tables and columns holding data. */
+  readonly allowDataLoss?: boolean;
+  /**
+   * Told what will be destroyed before an allowed down runs, inside its transaction; the CLI
+   * audits it there. A rejection stops the down and nothing changes.
+   */
+  readonly onDataLoss?: (tx: SqlTransaction, migration: Migration, loss: readonly DataLoss[]) => Promise<void>;
+}
+
+/**
+ * Reverses the newest applied migration; undefined when there is none. A down that would
+ * drop a table holding rows or a column holding values is refused (SQLSTATE 0A000, nothing
+ * changed) unless data loss is allowed explicitly. What a down would drop is found by
+ * running it once under a savepoint and comparing the catalog, so no down file has to
+ * declare it and an applied migration's files never change.
+ */
+export async function migrateDown(db: Database, migrations: readonly Migration[], options: MigrateDownOptions = {}): Promise<Migration | undefined> {
   await ensureLedger(db);
   return db.transaction(async (tx) => {
     await lockMigrations(tx);
@@ -200,6 +270,23 @@ export async function migrateDown(db: Database, migrations: readonly Migration[]
     const migration = migrations.find((candidate) => candidate.version === newest.version);
     if (migration === undefined) throw new Error("unreachable: ledger checked against files");
     try {
+      const before = await readCatalog(tx);
+      await tx.query("SAVEPOINT custos_down_probe");
+      await tx.script(migration.down);
+      const after = await readCatalog(tx);
+      await tx.query("ROLLBACK TO SAVEPOINT custos_down_probe");
+      const loss = await dataLost(tx, before, after);
+      if (loss.length > 0) {
+        if (options.allowDataLoss !== true) {
+          throw new MigrationError(
+            "migration_refused",
+            `migration ${migration.version} (${migration.name}) refuses to be reversed (SQLSTATE ${SQLSTATE_REFUSED}): ` +
+              `it would destroy the data in ${describeDataLoss(loss)}; nothing was changed (--allow-data-loss overrides this, and is audited)`,
+            { version: migration.version, sqlState: SQLSTATE_REFUSED },
+          );
+        }
+        await options.onDataLoss?.(tx, migration, loss);
+      }
       await tx.script(migration.down);
     } catch (error) {
       throw describeFailure(migration, "down", error);
