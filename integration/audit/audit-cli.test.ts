@@ -83,4 +83,22 @@ describe.each(storeKinds())("custos audit on %s", (kind) => {
     expect(missing.code).toBe(1);
     expect(missing.stderr).toContain("cannot read the checkpoint file");
   });
+
+  it("answers a typo'd domain with exit 1 'no such chain', naming where it looked, instead of an empty chain that verifies", async () => {
+    const typo = await runCli(["audit", "verify", "acmee"], env);
+    expect(typo.code).toBe(1);
+    expect(typo.stdout).not.toContain("OK");
+    expect(typo.stderr).toContain("no such chain: acmee");
+    expect(typo.stderr).toMatch(kind === "postgres" ? /DATABASE_URL/ : /CUSTOS_DATA_DIR/);
+  });
+
+  it.skipIf(kind !== "pglite")("refuses to read from an embedded data directory that does not exist, and does not create one", async () => {
+    const nowhere = path.join(scratch, "not-a-data-dir");
+    for (const args of [["audit", "verify", "acme"], ["audit", "export", "acme", "--out", path.join(scratch, "m2")], ["audit", "checkpoint", "acme"]]) {
+      const result = await runCli(args, { ...env, CUSTOS_DATA_DIR: nowhere });
+      expect(result.code, args.join(" ")).toBe(1);
+      expect(result.stderr).toContain(`no Custos data at ${nowhere}`);
+    }
+    await expect(stat(nowhere)).rejects.toMatchObject({ code: "ENOENT" });
+  });
 });

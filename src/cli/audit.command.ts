@@ -6,9 +6,10 @@ import { verifyChain, type VerificationReport } from "../audit/audit-verifier.ts
 import { createCheckpoint, parseCheckpoint, type SignedCheckpoint } from "../audit/checkpoints.ts";
 import { exportMirror, readMirror } from "../audit/mirror.ts";
 import type { Config } from "../platform/config.ts";
+import type { Database } from "../platform/db/database.ts";
 import { PLATFORM_CHAIN, isDomainId } from "../platform/names.ts";
 import { openSecretBackend } from "../secrets/open-secret-backend.ts";
-import { withDatabase } from "./cli-database.ts";
+import { chainExists, describeStore, withDatabase } from "./cli-database.ts";
 
 function chainArgument(value: string): string {
   if (value !== PLATFORM_CHAIN && !isDomainId(value)) {
@@ -47,6 +48,12 @@ async function withAuditSigner<T>(config: Config, use: "sign" | "verify", work: 
   }
 }
 
+/** A typo must not verify as an empty, intact chain: a chain with no domain and no records does not exist. */
+async function requireChain(db: Database, config: Config, chain: string): Promise<void> {
+  if (chain === PLATFORM_CHAIN || (await chainExists(db, chain))) return;
+  throw new Error(`no such chain: ${chain} (no domain and no audit records in ${describeStore(config)})`);
+}
+
 function describe(report: VerificationReport): string {
   const lines = [
     `chain ${report.chain}: ${report.ok ? "OK" : "FAILED"}`,
@@ -74,6 +81,7 @@ export function registerAuditCommand(program: Command): void {
     .action(async (chain: string, options: { checkpoint?: string; mirror?: string; json?: boolean }) => {
       const checkpoint = options.checkpoint === undefined ? undefined : await readCheckpointFile(options.checkpoint);
       const report = await withDatabase(async (db, config) => {
+        await requireChain(db, config, chain);
         const started = Date.now();
         const showProgress = process.stderr.isTTY;
         const verify = (signer?: AuditSigner) =>
@@ -93,7 +101,7 @@ export function registerAuditCommand(program: Command): void {
           });
         // The audit key is needed only to check what it signed: a checkpoint or a mirror.
         return checkpoint === undefined && options.mirror === undefined ? verify() : withAuditSigner(config, "verify", verify);
-      });
+      }, { existing: true });
       if (process.stderr.isTTY) process.stderr.write("\n");
       console.log(options.json === true ? JSON.stringify(report, null, 2) : describe(report));
       if (!report.ok) process.exitCode = 1;
@@ -105,9 +113,10 @@ export function registerAuditCommand(program: Command): void {
     .argument("<domain>", "the domain id, or 'platform'", chainArgument)
     .requiredOption("--out <dir>", "the mirror directory (created if missing)")
     .action(async (chain: string, options: { out: string }) => {
-      const result = await withDatabase(async (db, config) =>
-        withAuditSigner(config, "sign", (signer) => exportMirror(db, signer, chain, options.out)),
-      );
+      const result = await withDatabase(async (db, config) => {
+        await requireChain(db, config, chain);
+        return withAuditSigner(config, "sign", (signer) => exportMirror(db, signer, chain, options.out));
+      }, { existing: true });
       console.error(
         result.rows_written === 0
           ? `mirror ${options.out} is up to date (head seq ${String(result.head?.seq ?? 0)})`
@@ -121,9 +130,10 @@ export function registerAuditCommand(program: Command): void {
     .description("Sign the chain's current head with the audit key and print it as JSON (keep it outside the database)")
     .argument("<domain>", "the domain id, or 'platform'", chainArgument)
     .action(async (chain: string) => {
-      const checkpoint = await withDatabase(async (db, config) =>
-        withAuditSigner(config, "sign", (signer) => createCheckpoint(db, signer, chain)),
-      );
+      const checkpoint = await withDatabase(async (db, config) => {
+        await requireChain(db, config, chain);
+        return withAuditSigner(config, "sign", (signer) => createCheckpoint(db, signer, chain));
+      }, { existing: true });
       console.log(JSON.stringify(checkpoint, null, 2));
     });
 }
