@@ -209,6 +209,28 @@ export function isLoopbackHost(host: string): boolean {
   return LOOPBACK_HOSTS.has(host) || host.startsWith("127.");
 }
 
+/** Why Custos could not listen, in words that say which setting changes it. */
+export class ListenError extends Error {
+  constructor(message: string, options: { cause: unknown }) {
+    super(message, options);
+    this.name = "ListenError";
+  }
+}
+
+function listenFailure(error: NodeJS.ErrnoException, host: string, port: number): ListenError {
+  const where = `${host}:${String(port)}`;
+  switch (error.code) {
+    case "EADDRINUSE":
+      return new ListenError(`cannot listen on ${where}: the port is already in use; stop what holds it, or choose another port with CUSTOS_PORT`, { cause: error });
+    case "EACCES":
+      return new ListenError(`cannot listen on ${where}: permission denied; choose a port above 1023 with CUSTOS_PORT`, { cause: error });
+    case "EADDRNOTAVAIL":
+      return new ListenError(`cannot listen on ${where}: no such address on this machine; set CUSTOS_HOST to one of its addresses`, { cause: error });
+    default:
+      return new ListenError(`cannot listen on ${where}: ${error.message} (CUSTOS_HOST, CUSTOS_PORT)`, { cause: error });
+  }
+}
+
 export interface RunningServer {
   readonly server: Server;
   readonly url: string;
@@ -221,8 +243,8 @@ export async function listen(custos: Custos, host: string, port: number): Promis
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(port, host, () => { server.off("error", reject); resolve(); });
+    server.once("error", (error: NodeJS.ErrnoException) => { reject(listenFailure(error, host, port)); });
+    server.listen(port, host, () => { server.removeAllListeners("error"); resolve(); });
   });
   const address = server.address();
   const boundPort = typeof address === "object" && address !== null ? address.port : port;

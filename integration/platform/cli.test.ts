@@ -1,3 +1,4 @@
+import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { spawn } from "node:child_process";
 import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -75,6 +76,24 @@ describe("the custos command", () => {
     } finally {
       child.kill("SIGTERM");
       await new Promise((resolve) => child.once("exit", resolve));
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it.each(["serve", "dev"])("custos %s on a port already taken exits 1 at once, naming the port and CUSTOS_PORT", async (command) => {
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), "custos-busy-"));
+    const holder = createNetServer();
+    await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
+    const { port } = holder.address() as AddressInfo;
+    try {
+      // Bounded: a process that hangs instead of exiting fails this test by timing out.
+      const result = await runCli([command], { CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: String(port) }, 45_000);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toContain(`127.0.0.1:${String(port)}`);
+      expect(result.stderr).toContain("already in use");
+      expect(result.stderr).toContain("CUSTOS_PORT");
+    } finally {
+      await new Promise((resolve) => holder.close(resolve));
       await rm(dataDir, { recursive: true, force: true });
     }
   });

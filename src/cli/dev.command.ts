@@ -31,7 +31,10 @@ export function registerDevCommand(program: Command): void {
       const config = loadConfig({ ...env, CUSTOS_OPERATOR_TOKEN: operatorToken });
 
       const custos = await buildCustos({ config, warnings: DEV_WARNINGS });
-      const running = await listen(custos, config.host, config.port);
+      const running = await listen(custos, config.host, config.port).catch(async (error: unknown) => {
+        await custos.close();
+        throw error;
+      });
       const provider = await startDevProvider({
         host: "127.0.0.1",
         port: 0,

@@ -43,4 +43,7 @@ try {
     console.error(`custos: ${error instanceof Error ? error.message : String(error)}`);
     process.exitCode = EXIT_FAILURE;
   }
+  // A command that failed half-way may leave handles open (a pool, a worker, a timer): the
+  // answer has been given, so the process ends now instead of hanging on them.
+  process.exit();
 }

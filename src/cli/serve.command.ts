@@ -10,7 +10,10 @@ export function registerServeCommand(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       const custos = await buildCustos({ config });
-      const running = await listen(custos, config.host, config.port);
+      const running = await listen(custos, config.host, config.port).catch(async (error: unknown) => {
+        await custos.close();
+        throw error;
+      });
       custos.logger.info({ url: running.url, store: custos.db.driver }, "custos is serving");
       console.error(`custos serving on ${running.url} (store: ${custos.db.driver})`);
       await stopSignal();
