@@ -3,6 +3,7 @@ import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import { lockDataDirectory } from "./data-dir-lock.ts";
 import type { AdvisoryLock, Database, Orm, SqlTransaction } from "./database.ts";
 
 const INT8_OID = 20;
@@ -72,9 +73,16 @@ export interface PgliteOptions {
 
 export async function openPglite(options: PgliteOptions = {}): Promise<Database> {
   if (options.dataDir !== undefined) mkdirSync(options.dataDir, { recursive: true, mode: 0o700 });
-  const client = await PGlite.create(options.dataDir ?? "memory://", {
-    parsers: { [INT8_OID]: (value: string) => Number(value), [pgliteTypes.TIMESTAMPTZ]: (value: string) => value },
-  });
+  const lock = options.dataDir === undefined ? undefined : lockDataDirectory(options.dataDir);
+  let client: PGlite;
+  try {
+    client = await PGlite.create(options.dataDir ?? "memory://", {
+      parsers: { [INT8_OID]: (value: string) => Number(value), [pgliteTypes.TIMESTAMPTZ]: (value: string) => value },
+    });
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const orm = drizzlePglite({ client }) as unknown as Orm;
   return {
     driver: "pglite",
@@ -98,7 +106,11 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
       return Promise.resolve({ release: () => Promise.resolve() });
     },
     async close() {
-      await client.close();
+      try {
+        await client.close();
+      } finally {
+        lock?.release();
+      }
     },
   };
 }
