@@ -9,6 +9,11 @@ export interface AuthorizationRequest {
   readonly codeVerifier: string;
   readonly acrValues: string | undefined;
   readonly maxAge: number | undefined;
+  /**
+   * OIDC Core `prompt`. `login`: the provider authenticates the person again (and so lets them
+   * choose the account) instead of answering silently from its own session.
+   */
+  readonly prompt?: "login";
 }
 
 export interface SignInProvider {
