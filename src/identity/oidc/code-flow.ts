@@ -157,6 +157,8 @@ function authorizationParameters(request: AuthorizationRequest, codeChallenge: s
  * iss, aud, times and nonce); then verifies the id_token with the bearer validator, nonce
  * included, and requires `auth_time` when `max_age` was requested.
  *
+ * `endSessionUrl` is the provider's `end_session_endpoint` with our `client_id`, when it has one.
+ *
  * Rejects with {@link CodeFlowRefused} (reasons: {@link CodeFlowRefusalReason}) or with the
  * validator's `IdTokenRejected`; both are `SignInRefused`. Messages and causes never hold a
  * token or a code.
@@ -228,6 +230,15 @@ export function createCodeFlowSignIn(options: CodeFlowSignInOptions): SignInProv
       const signedIn = await options.verifier.verify(domain, idToken, { nonce: request.nonce });
       if (request.maxAge !== undefined && signedIn.authTime === undefined) throw new CodeFlowRefused("auth_time_missing");
       return signedIn;
+    },
+
+    async endSessionUrl(domain: Domain): Promise<string | undefined> {
+      const configuration = await configurationFor(domain);
+      if (configuration.serverMetadata().end_session_endpoint === undefined) return undefined;
+      // No id_token_hint: Custos keeps no id_token (it would be a bearer for Custos's own API);
+      // client_id names us instead, as RP-Initiated Logout 1.0 allows. No post_logout_redirect_uri
+      // either: it would have to be registered with every domain's provider.
+      return client.buildEndSessionUrl(configuration).href;
     },
   };
 }

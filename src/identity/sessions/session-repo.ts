@@ -35,8 +35,8 @@ export interface PurgeCounts {
 
 export interface SessionRepository {
   /**
-   * Stores a pending login attempt. In the same statement it evicts the source's oldest pending
-   * attempts beyond `maxPerSource` and purges a batch of expired attempts, so that unauthenticated
+   * Stores a pending login attempt, purging a batch of expired attempts on the way, then evicts
+   * the source's oldest pending attempts beyond `maxPerSource`, so that unauthenticated
    * login requests can neither grow the table without bound nor leave it growing between purges.
    */
   saveLoginAttempt(digest: string, attempt: LoginAttempt, expiresAt: number, bounds: LoginAttemptBounds): Promise<void>;
@@ -77,24 +77,31 @@ const toTimestamp = (epochSeconds: number) => new Date(epochSeconds * 1000).toIS
 export function createSessionRepository(db: Database): SessionRepository {
   return {
     async saveLoginAttempt(digest, attempt, expiresAt, bounds) {
-      // One statement, one round trip per login request. The WITH deletes see the table as it
-      // was before this insert, so the source keeps its newest maxPerSource - 1 earlier
-      // attempts plus this one. Concurrent inserts from one source may briefly leave a few more;
-      // the next insert from that source trims them again.
+      // SKIP LOCKED throughout: a row another request is already deleting is its business, and
+      // waiting for it would let two logins, deleting each other's rows in another order,
+      // deadlock each other.
       await db.query(
         `WITH purged AS (
            DELETE FROM login_attempts WHERE id_digest IN (
-             SELECT id_digest FROM login_attempts WHERE expires_at <= $8::timestamptz ORDER BY expires_at LIMIT $10)
-         ), evicted AS (
-           DELETE FROM login_attempts WHERE id_digest IN (
-             SELECT id_digest FROM login_attempts WHERE source = $7 ORDER BY created_at DESC, id_digest DESC OFFSET $9)
+             SELECT id_digest FROM login_attempts WHERE expires_at <= $8::timestamptz ORDER BY expires_at LIMIT $9
+             FOR UPDATE SKIP LOCKED)
          )
          INSERT INTO login_attempts (id_digest, domain, return_to, acr_values, max_age, expires_at, source)
          VALUES ($1, $2, $3, $4, $5, $6::timestamptz, $7)`,
         [
           digest, attempt.domain, attempt.returnTo, attempt.acrValues ?? null, attempt.maxAge ?? null, toTimestamp(expiresAt),
-          bounds.source, toTimestamp(bounds.now), Math.max(bounds.maxPerSource - 1, 0), bounds.purgeBatch,
+          bounds.source, toTimestamp(bounds.now), bounds.purgeBatch,
         ],
+      );
+      // A statement of its own, after the insert committed: it sees this attempt and every one
+      // committed before it, so whichever trim of a source runs last leaves at most
+      // maxPerSource, however many logins from that source ran concurrently. No transaction or
+      // lock: logins from one source are not serialised behind each other.
+      await db.query(
+        `DELETE FROM login_attempts WHERE id_digest IN (
+           SELECT id_digest FROM login_attempts WHERE source = $1 ORDER BY created_at DESC, id_digest DESC OFFSET $2
+           FOR UPDATE SKIP LOCKED)`,
+        [bounds.source, bounds.maxPerSource],
       );
     },
     async takeLoginAttempt(digest, now) {
@@ -134,15 +141,15 @@ export function createSessionRepository(db: Database): SessionRepository {
       return row?.active === true ? { domain: row.domain, subject: row.subject } : undefined;
     },
     async purgeExpired(now, limit) {
-      // LIMIT NULL is no limit.
+      // LIMIT NULL is no limit. SKIP LOCKED: a row another purge (or a login) holds is left to it.
       const [row] = await db.query<{ login_attempts: number; sessions: number }>(
         `WITH attempts AS (
            DELETE FROM login_attempts WHERE id_digest IN (
-             SELECT id_digest FROM login_attempts WHERE expires_at <= $1::timestamptz LIMIT $2)
+             SELECT id_digest FROM login_attempts WHERE expires_at <= $1::timestamptz LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING 1
          ), ended AS (
            DELETE FROM sessions WHERE id_digest IN (
-             SELECT id_digest FROM sessions WHERE expires_at <= $1::timestamptz OR ended_at IS NOT NULL LIMIT $2)
+             SELECT id_digest FROM sessions WHERE expires_at <= $1::timestamptz OR ended_at IS NOT NULL LIMIT $2 FOR UPDATE SKIP LOCKED)
            RETURNING 1
          )
          SELECT (SELECT count(*) FROM attempts)::int AS login_attempts, (SELECT count(*) FROM ended)::int AS sessions`,

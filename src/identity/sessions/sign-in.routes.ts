@@ -106,6 +106,22 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
     throw refusal ?? new CustosError("invalid_token", { detail: "the sign-in could not be completed; start again", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
   };
 
+  /**
+   * Ending Custos's session is not enough: the provider's would sign the next visitor straight
+   * back in. Its end_session_endpoint is for the browser to open. A provider that cannot be
+   * reached does not stop the local sign-out, which has already happened.
+   */
+  const providerEndSessionUrl = async (domainId: string): Promise<string | undefined> => {
+    const domain = await deps.domains.find(domainId);
+    if (domain === undefined) return undefined;
+    try {
+      return await deps.provider.endSessionUrl(domain);
+    } catch (error) {
+      if (error instanceof SignInRefused) return undefined;
+      throw error;
+    }
+  };
+
   const endReplacedSession = async (res: Response, replacedSecret: string): Promise<void> => {
     const ended = await deps.sessions.deleteSession(secretDigest(replacedSecret), deps.now());
     if (ended === undefined) return;
@@ -241,10 +257,14 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
     {
       method: "post",
       path: "/auth/logout",
-      doc: { summary: "End the session (requires X-CSRF-Token)", responses: { "204": { description: "ended" } } },
+      doc: {
+        summary: "End the session (requires X-CSRF-Token); 200 with the provider's end_session_url for the browser to open, when the provider offers RP-initiated logout",
+        responses: { "200": { description: "ended here; open end_session_url to end the provider's session too" }, "204": { description: "ended" }, "403": PROBLEM_RESPONSE },
+      },
       handlers: [
         async (req, res) => {
           const secret = readCookie(req, SESSION_COOKIE);
+          let endSessionUrl: string | undefined;
           if (isWellFormedBrowserSecret(secret)) {
             const session = await deps.sessions.findActiveSession(secretDigest(secret), deps.now());
             if (session !== undefined) {
@@ -260,10 +280,15 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
                 reason: "ok",
                 requestId: requestIdOf(res),
               });
+              endSessionUrl = await providerEndSessionUrl(session.domain);
             }
           }
           clearCookie(req, res, SESSION_COOKIE, "/", secure);
-          res.status(204).end();
+          if (endSessionUrl === undefined) {
+            res.status(204).end();
+            return;
+          }
+          res.status(200).json({ end_session_url: endSessionUrl });
         },
       ],
     },
