@@ -176,6 +176,17 @@ describe.each(storeKinds())("browser sign-in hardening on %s", (kind) => {
       expect(await pendingLogins()).toBe(1);
     });
 
+    it("purges expired and ended sessions when the next sign-in completes", async () => {
+      const repo = createSessionRepository(env.custos.db);
+      const now = Math.floor(Date.now() / 1000);
+      const session = { domain: "acme", subject: "oidc:acme:alice", acr: undefined, amr: [], authTime: undefined };
+      await repo.saveSession("stale-expired", { ...session, expiresAt: now - 1 });
+      await repo.saveSession("stale-ended", { ...session, expiresAt: now + 60 });
+      await repo.endSession("stale-ended", now);
+      await env.browserSession("bob@example.org", "password");
+      expect(await countRows("SELECT count(*)::int AS n FROM sessions WHERE id_digest LIKE 'stale-%'")).toBe(0);
+    });
+
     it("purgeExpired deletes expired login attempts and expired or ended sessions, and nothing live", async () => {
       const repo = createSessionRepository(env.custos.db);
       await env.custos.db.query("DELETE FROM login_attempts");

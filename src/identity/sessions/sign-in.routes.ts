@@ -33,7 +33,10 @@ export interface SignInDependencies {
   readonly audit: AuditAppender;
   /** Epoch seconds. */
   readonly now: () => number;
-  /** The URL browsers reach Custos at; derived from the request when not configured. */
+  /**
+   * The URL browsers reach Custos at (CUSTOS_PUBLIC_URL). Unset, it is derived from the request
+   * on loopback only, and sign-in is refused (not_provisioned) anywhere else.
+   */
   readonly publicUrl: string | undefined;
 }
 
