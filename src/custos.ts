@@ -25,6 +25,7 @@ import { requireOperator } from "./identity/operator/operator-token.ts";
 import { createCodeFlowSignIn } from "./identity/oidc/code-flow.ts";
 import { createSessionRepository } from "./identity/sessions/session-repo.ts";
 import { signInRoutes } from "./identity/sessions/sign-in.routes.ts";
+import { SIGN_IN_PURGE_INTERVAL_MS, startSignInPurge } from "./identity/sessions/sign-in-purge.ts";
 import type { RouteDefinition } from "./http/routes.ts";
 import { MIGRATIONS_DIR } from "./package-paths.ts";
 import type { Config } from "./platform/config.ts";
@@ -72,6 +73,8 @@ export interface BuildCustosOptions {
   readonly backend?: SecretBackend;
   /** Tests observe the real authorizer's calls through a decorator; it still answers. */
   readonly decorateAuthorizer?: (authorizer: Authorizer) => Authorizer;
+  /** How often expired login attempts and sessions are purged (default five minutes). */
+  readonly signInPurgeIntervalMs?: number;
 }
 
 export async function buildCustos(options: BuildCustosOptions): Promise<Custos> {
@@ -136,6 +139,13 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const authorizer = options.decorateAuthorizer?.(engine) ?? engine;
     const domains = createDomainRepository(db.orm);
     const sessions = createSessionRepository(db);
+    const signInPurge = startSignInPurge({
+      sessions,
+      now,
+      intervalMs: options.signInPurgeIntervalMs ?? SIGN_IN_PURGE_INTERVAL_MS,
+      onError: (error) => { logger.warn({ err: error }, "purging expired sign-in rows failed; retrying at the next interval"); },
+    });
+    closers.push(() => signInPurge.stop());
     const jwks = createJwksCache({ fetchJwks: createHttpJwksFetcher(), jwksUriFor: discoverJwksUri, now });
     const idTokens = createIdTokenVerifier({ jwks, leewaySeconds: config.oidcLeewaySeconds, now });
     const userAccess = { domains, sessions, idTokens, audit, now, authorizer };

@@ -55,6 +55,11 @@ describe("authorizationUrl", () => {
     expect(url.searchParams.get("max_age")).toBe("0");
   });
 
+  it("adds prompt=login when the login asks the provider to authenticate again", async () => {
+    const url = new URL(await rp.signIn.authorizationUrl(acme, { ...newLoginAttempt("acme"), prompt: "login" }));
+    expect(url.searchParams.get("prompt")).toBe("login");
+  });
+
   it("refuses with discovery_failed when the issuer cannot be reached", async () => {
     const gone = { ...acme, issuer: "http://127.0.0.1:9" };
     await expect(refusalOf(rp.signIn.authorizationUrl(gone, newLoginAttempt("acme")))).resolves.toMatchObject({ reason: "discovery_failed" });
@@ -226,6 +231,18 @@ describe("an id_token from the provider as a bearer", () => {
     } finally {
       await rsa.close();
     }
+  });
+});
+
+describe("endSessionUrl", () => {
+  it("is the provider's end_session_endpoint with our client_id (RP-initiated logout)", async () => {
+    const url = new URL((await rp.signIn.endSessionUrl(acme)) ?? "");
+    expect(url.origin + url.pathname).toBe(`${provider.issuer}/session/end`);
+    expect(Object.fromEntries(url.searchParams)).toEqual({ client_id: "custos" });
+  });
+
+  it("refuses with discovery_failed when the issuer cannot be reached", async () => {
+    await expect(refusalOf(rp.signIn.endSessionUrl({ ...acme, issuer: "http://127.0.0.1:9" }))).resolves.toMatchObject({ reason: "discovery_failed" });
   });
 });
 

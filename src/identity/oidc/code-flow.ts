@@ -140,6 +140,7 @@ function authorizationParameters(request: AuthorizationRequest, codeChallenge: s
   };
   if (request.acrValues !== undefined) parameters.acr_values = request.acrValues;
   if (request.maxAge !== undefined) parameters.max_age = String(request.maxAge);
+  if (request.prompt !== undefined) parameters.prompt = request.prompt;
   return parameters;
 }
 
@@ -155,6 +156,8 @@ function authorizationParameters(request: AuthorizationRequest, codeChallenge: s
  * the code with the PKCE verifier (openid-client re-checks state and checks the id_token's
  * iss, aud, times and nonce); then verifies the id_token with the bearer validator, nonce
  * included, and requires `auth_time` when `max_age` was requested.
+ *
+ * `endSessionUrl` is the provider's `end_session_endpoint` with our `client_id`, when it has one.
  *
  * Rejects with {@link CodeFlowRefused} (reasons: {@link CodeFlowRefusalReason}) or with the
  * validator's `IdTokenRejected`; both are `SignInRefused`. Messages and causes never hold a
@@ -178,20 +181,27 @@ export function createCodeFlowSignIn(options: CodeFlowSignInOptions): SignInProv
     });
   };
 
-  const configurationFor = async (domain: Domain): Promise<client.Configuration> => {
+  /**
+   * One discovery per issuer and client at a time: concurrent sign-ins share the promise, so it
+   * settles the same way for each of them. The shared promise itself carries the translated
+   * refusal (`discovery_failed`), never openid-client's raw error: callers that joined an
+   * in-flight discovery must not see an untyped failure (an internal error) where the caller
+   * that started it sees a refusal. A failed discovery leaves the cache at once, so the provider
+   * is asked again on the next sign-in rather than remembered as down.
+   */
+  const configurationFor = (domain: Domain): Promise<client.Configuration> => {
     const key = `${domain.issuer}\n${domain.clientId}`;
     const cached = cache.get(key);
     if (cached !== undefined && now() - cached.fetchedAt < ttl) return cached.configuration;
-    const configuration = discover(domain);
-    const entry = { configuration, fetchedAt: now() };
+    const entry: CachedConfiguration = {
+      configuration: discover(domain).catch((error: unknown) => {
+        if (cache.get(key) === entry) cache.delete(key);
+        throw new CodeFlowRefused("discovery_failed", { cause: safeCause(error) });
+      }),
+      fetchedAt: now(),
+    };
     cache.set(key, entry);
-    try {
-      return await configuration;
-    } catch (error) {
-      // A provider that was down must be asked again next time, not remembered as down.
-      if (cache.get(key) === entry) cache.delete(key);
-      throw new CodeFlowRefused("discovery_failed", { cause: safeCause(error) });
-    }
+    return entry.configuration;
   };
 
   return {
@@ -220,6 +230,15 @@ export function createCodeFlowSignIn(options: CodeFlowSignInOptions): SignInProv
       const signedIn = await options.verifier.verify(domain, idToken, { nonce: request.nonce });
       if (request.maxAge !== undefined && signedIn.authTime === undefined) throw new CodeFlowRefused("auth_time_missing");
       return signedIn;
+    },
+
+    async endSessionUrl(domain: Domain): Promise<string | undefined> {
+      const configuration = await configurationFor(domain);
+      if (configuration.serverMetadata().end_session_endpoint === undefined) return undefined;
+      // No id_token_hint: Custos keeps no id_token (it would be a bearer for Custos's own API);
+      // client_id names us instead, as RP-Initiated Logout 1.0 allows. No post_logout_redirect_uri
+      // either: it would have to be registered with every domain's provider.
+      return client.buildEndSessionUrl(configuration).href;
     },
   };
 }

@@ -1,11 +1,27 @@
+import { isIP } from "node:net";
+
 /**
  * DESIGN.md, "Admin authentication": providers are reached over `https://`, except on loopback
  * addresses, which are accepted over plain HTTP for development and tests.
  */
-const LOOPBACK_HOSTNAMES = new Set(["127.0.0.1", "[::1]", "localhost"]);
+const IPV4_LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
+
+/**
+ * `localhost`, the whole of 127.0.0.0/8 and ::1, as a URL's `hostname` spells them (IPv6 in
+ * brackets) or as a socket reports them (bare, or IPv4-mapped: `::ffff:127.0.0.1`).
+ */
+export function isLoopbackHostname(hostname: string): boolean {
+  const bare = hostname.startsWith("[") && hostname.endsWith("]") ? hostname.slice(1, -1) : hostname;
+  if (bare.toLowerCase() === "localhost") return true;
+  if (isIP(bare) === 4) return IPV4_LOOPBACK.test(bare);
+  if (isIP(bare) !== 6) return false;
+  const lower = bare.toLowerCase();
+  if (lower.startsWith("::ffff:")) return IPV4_LOOPBACK.test(lower.slice("::ffff:".length));
+  return lower === "::1" || lower === "0:0:0:0:0:0:0:1";
+}
 
 export function isLoopbackUrl(url: URL): boolean {
-  return LOOPBACK_HOSTNAMES.has(url.hostname);
+  return isLoopbackHostname(url.hostname);
 }
 
 /** The URL, when its scheme is acceptable for talking to a provider; throws otherwise. */

@@ -9,6 +9,11 @@ export interface AuthorizationRequest {
   readonly codeVerifier: string;
   readonly acrValues: string | undefined;
   readonly maxAge: number | undefined;
+  /**
+   * OIDC Core `prompt`. `login`: the provider authenticates the person again (and so lets them
+   * choose the account) instead of answering silently from its own session.
+   */
+  readonly prompt?: "login";
 }
 
 export interface SignInProvider {
@@ -18,6 +23,12 @@ export interface SignInProvider {
    * same validator as bearer tokens. Rejects with a typed error on any mismatch.
    */
   completeSignIn(domain: Domain, callbackUrl: URL, request: AuthorizationRequest): Promise<VerifiedSignIn>;
+  /**
+   * Where to send the browser so that the provider ends its own session too (OpenID Connect
+   * RP-Initiated Logout 1.0, with `client_id`), or undefined when the provider offers no
+   * `end_session_endpoint`. Rejects with a `SignInRefused` when the provider cannot be reached.
+   */
+  endSessionUrl(domain: Domain): Promise<string | undefined>;
 }
 
 /** Verifies `Authorization: Bearer <id_token>` for a domain; rejects with a reason code. */

@@ -10,11 +10,21 @@ import type { DomainRepository } from "../domains/domain.ts";
 import { SESSION_COOKIE } from "./authenticate-user.ts";
 import { constantTimeEqual, csrfTokenFor, isWellFormedBrowserSecret, loginAttemptParameters, newBrowserSecret, secretDigest } from "./session-secrets.ts";
 import type { SessionRepository } from "./session-repo.ts";
+import { loginSourceOf, publicBaseUrl } from "./sign-in-origin.ts";
 import { SignInRefused, type AuthorizationRequest, type SignInProvider } from "./sign-in-provider.ts";
 
 export const LOGIN_COOKIE = "custos_login";
-const LOGIN_TTL_SECONDS = 600;
+export const LOGIN_TTL_SECONDS = 600;
 export const SESSION_TTL_SECONDS = 8 * 3600;
+/**
+ * Pending logins one source (IPv4 address, IPv6 /64) may hold; a new one evicts its oldest.
+ * Anyone may start a login without credentials, so this is what bounds the table. Evicting
+ * rather than refusing means a person is never locked out of signing in by others behind the
+ * same address; at worst an older tab's login must be started again.
+ */
+export const MAX_PENDING_LOGINS_PER_SOURCE = 16;
+/** Expired rows deleted on the way by each login or sign-in (the rest by the scheduled purge). */
+const OPPORTUNISTIC_PURGE_BATCH = 32;
 
 export interface SignInDependencies {
   readonly domains: DomainRepository;
@@ -23,7 +33,10 @@ export interface SignInDependencies {
   readonly audit: AuditAppender;
   /** Epoch seconds. */
   readonly now: () => number;
-  /** The URL browsers reach Custos at; derived from the request when not configured. */
+  /**
+   * The URL browsers reach Custos at (CUSTOS_PUBLIC_URL). Unset, it is derived from the request
+   * on loopback only, and sign-in is refused (not_provisioned) anywhere else.
+   */
   readonly publicUrl: string | undefined;
 }
 
@@ -56,25 +69,34 @@ export function parseMaxAge(value: unknown): number | undefined {
   return Number(value);
 }
 
+/** The redirect_uri for a domain; refuses (not_provisioned) where the request cannot be believed. */
 function callbackUri(deps: SignInDependencies, req: Request, domain: string): string {
-  const base = deps.publicUrl ?? `${req.protocol}://${req.get("host") ?? "localhost"}`;
-  return `${base.replace(/\/$/, "")}/auth/${domain}/callback`;
+  const base = publicBaseUrl(deps.publicUrl, { protocol: req.protocol, host: req.get("host"), localAddress: req.socket.localAddress });
+  return `${base}/auth/${domain}/callback`;
 }
 
-function authorizationRequest(deps: SignInDependencies, req: Request, domain: string, secret: string, acrValues: string | undefined, maxAge: number | undefined): AuthorizationRequest {
-  return { redirectUri: callbackUri(deps, req, domain), ...loginAttemptParameters(secret), acrValues, maxAge };
+function authorizationRequest(redirectUri: string, secret: string, acrValues: string | undefined, maxAge: number | undefined): AuthorizationRequest {
+  return { redirectUri, ...loginAttemptParameters(secret), acrValues, maxAge };
 }
 
+/**
+ * A plain 404 for a domain with no row, before anything is read, stored or audited: a chain
+ * exists only once its domain does, so no request can create (or pre-fill) a future tenant's.
+ */
 async function findDomain(deps: SignInDependencies, id: string) {
   const domain = await deps.domains.find(id);
   if (domain === undefined) throw new CustosError("not_found", { detail: "no such domain" });
   return domain;
 }
 
+function providerUnavailable(cause: unknown): CustosError {
+  return new CustosError("provider_unavailable", { detail: "the domain's OpenID provider cannot be reached; try again later", cause });
+}
+
 export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
   // Behind a TLS-terminating proxy this hop is plain HTTP; the public URL says what browsers see.
   const secure = deps.publicUrl?.startsWith("https://") === true;
-  const refuseSignIn = async (res: Response, domain: string, reason: string): Promise<never> => {
+  const refuseSignIn = async (res: Response, domain: string, reason: string, refusal?: CustosError): Promise<never> => {
     await deps.audit.append({
       chain: domain,
       actor: "anonymous",
@@ -84,7 +106,37 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
       reason,
       requestId: requestIdOf(res),
     });
-    throw new CustosError("invalid_token", { detail: "the sign-in could not be completed; start again", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+    throw refusal ?? new CustosError("invalid_token", { detail: "the sign-in could not be completed; start again", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+  };
+
+  /**
+   * Ending Custos's session is not enough: the provider's would sign the next visitor straight
+   * back in. Its end_session_endpoint is for the browser to open. A provider that cannot be
+   * reached does not stop the local sign-out, which has already happened.
+   */
+  const providerEndSessionUrl = async (domainId: string): Promise<string | undefined> => {
+    const domain = await deps.domains.find(domainId);
+    if (domain === undefined) return undefined;
+    try {
+      return await deps.provider.endSessionUrl(domain);
+    } catch (error) {
+      if (error instanceof SignInRefused) return undefined;
+      throw error;
+    }
+  };
+
+  const endReplacedSession = async (res: Response, replacedSecret: string): Promise<void> => {
+    const ended = await deps.sessions.deleteSession(secretDigest(replacedSecret), deps.now());
+    if (ended === undefined) return;
+    await deps.audit.append({
+      chain: ended.domain,
+      actor: `user:${ended.subject}`,
+      action: "session.end",
+      resource: `domain:${ended.domain}`,
+      decision: "recorded",
+      reason: "replaced",
+      requestId: requestIdOf(res),
+    });
   };
 
   return [
@@ -98,7 +150,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
           { name: "acr_values", in: "query", schema: { type: "string" } },
           { name: "max_age", in: "query", schema: { type: "integer" } },
         ],
-        responses: { "303": { description: "to the provider" }, "404": PROBLEM_RESPONSE },
+        responses: { "303": { description: "to the provider" }, "404": PROBLEM_RESPONSE, "501": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
       },
       handlers: [
         async (req, res) => {
@@ -106,15 +158,25 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
           const returnTo = parseReturnTo(req.query.return_to, `/auth/session`);
           const acrValues = parseAcrValues(req.query.acr_values);
           const maxAge = parseMaxAge(req.query.max_age);
+          const redirectUri = callbackUri(deps, req, domain.id);
           const secret = newBrowserSecret();
-          await deps.sessions.saveLoginAttempt(secretDigest(secret), { domain: domain.id, returnTo, acrValues, maxAge }, deps.now() + LOGIN_TTL_SECONDS);
           let url: string;
           try {
-            url = await deps.provider.authorizationUrl(domain, authorizationRequest(deps, req, domain.id, secret, acrValues, maxAge));
+            // Someone who opens the login URL wants to choose who signs in, not to be sent back
+            // silently as whoever the provider's session remembers.
+            url = await deps.provider.authorizationUrl(domain, { ...authorizationRequest(redirectUri, secret, acrValues, maxAge), prompt: "login" });
           } catch (error) {
             if (!(error instanceof SignInRefused)) throw error;
-            throw new CustosError("provider_unavailable", { detail: "the domain's OpenID provider cannot be reached; try again later", cause: error });
+            throw providerUnavailable(error);
           }
+          // Stored only once the provider answered: a provider that is down leaves no rows.
+          const now = deps.now();
+          await deps.sessions.saveLoginAttempt(secretDigest(secret), { domain: domain.id, returnTo, acrValues, maxAge }, now + LOGIN_TTL_SECONDS, {
+            source: loginSourceOf(req.ip ?? req.socket.remoteAddress),
+            maxPerSource: MAX_PENDING_LOGINS_PER_SOURCE,
+            now,
+            purgeBatch: OPPORTUNISTIC_PURGE_BATCH,
+          });
           // Lax, not Strict: the provider sends the browser back with a cross-site top-level GET.
           setCookie(req, res, LOGIN_COOKIE, secret, { path: "/auth/", maxAgeSeconds: LOGIN_TTL_SECONDS, sameSite: "Lax", secure });
           res.redirect(303, url);
@@ -124,24 +186,29 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
     {
       method: "get",
       path: "/auth/:domain/callback",
-      doc: { summary: "The provider's redirect back; creates the session", responses: { "303": { description: "to return_to, signed in" }, "401": PROBLEM_RESPONSE } },
+      doc: {
+        summary: "The provider's redirect back; creates the session and ends the one it replaces",
+        responses: { "303": { description: "to return_to, signed in" }, "401": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE, "501": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
+      },
       handlers: [
         async (req, res) => {
-          const domainId = parseDomainId(req.params.domain);
+          const domain = await findDomain(deps, parseDomainId(req.params.domain));
+          const domainId = domain.id;
+          const redirectUri = callbackUri(deps, req, domainId);
           const secret = readCookie(req, LOGIN_COOKIE);
           clearCookie(req, res, LOGIN_COOKIE, "/auth/", secure);
           if (!isWellFormedBrowserSecret(secret)) return refuseSignIn(res, domainId, "no_login_in_progress");
           const attempt = await deps.sessions.takeLoginAttempt(secretDigest(secret), deps.now());
           if (attempt?.domain !== domainId) return refuseSignIn(res, domainId, "login_attempt_unknown_or_expired");
           if (typeof req.query.error === "string") return refuseSignIn(res, domainId, "provider_error");
-          const domain = await findDomain(deps, domainId);
-          const callbackUrl = new URL(req.originalUrl, callbackUri(deps, req, domainId));
+          const callbackUrl = new URL(req.originalUrl, redirectUri);
           let signedIn;
           try {
-            signedIn = await deps.provider.completeSignIn(domain, callbackUrl, authorizationRequest(deps, req, domainId, secret, attempt.acrValues, attempt.maxAge));
+            signedIn = await deps.provider.completeSignIn(domain, callbackUrl, authorizationRequest(redirectUri, secret, attempt.acrValues, attempt.maxAge));
           } catch (error) {
-            if (error instanceof SignInRefused) return refuseSignIn(res, domainId, error.reason);
-            throw error;
+            if (!(error instanceof SignInRefused)) throw error;
+            // The provider being down is not the browser's fault: 503 as for the login itself.
+            return refuseSignIn(res, domainId, error.reason, error.reason === "discovery_failed" ? providerUnavailable(error) : undefined);
           }
           const sessionSecret = newBrowserSecret();
           const expiresAt = deps.now() + SESSION_TTL_SECONDS;
@@ -157,6 +224,11 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
             details: { acr: signedIn.acr ?? null, amr: signedIn.amr, auth_time: signedIn.authTime ?? null },
           });
           await deps.sessions.saveSession(secretDigest(sessionSecret), { domain: domainId, subject: signedIn.subject, acr: signedIn.acr, amr: signedIn.amr, authTime: signedIn.authTime, expiresAt });
+          // A step-up (or any new sign-in) replaces the browser's cookie; the session it held must
+          // not live on where a copy of the old cookie could still use it.
+          const replaced = readCookie(req, SESSION_COOKIE);
+          if (isWellFormedBrowserSecret(replaced)) await endReplacedSession(res, replaced);
+          await deps.sessions.purgeExpired(deps.now(), OPPORTUNISTIC_PURGE_BATCH);
           setCookie(req, res, SESSION_COOKIE, sessionSecret, { path: "/", maxAgeSeconds: SESSION_TTL_SECONDS, sameSite: "Lax", secure });
           res.redirect(303, attempt.returnTo);
         },
@@ -188,10 +260,14 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
     {
       method: "post",
       path: "/auth/logout",
-      doc: { summary: "End the session (requires X-CSRF-Token)", responses: { "204": { description: "ended" } } },
+      doc: {
+        summary: "End the session (requires X-CSRF-Token); 200 with the provider's end_session_url for the browser to open, when the provider offers RP-initiated logout",
+        responses: { "200": { description: "ended here; open end_session_url to end the provider's session too" }, "204": { description: "ended" }, "403": PROBLEM_RESPONSE },
+      },
       handlers: [
         async (req, res) => {
           const secret = readCookie(req, SESSION_COOKIE);
+          let endSessionUrl: string | undefined;
           if (isWellFormedBrowserSecret(secret)) {
             const session = await deps.sessions.findActiveSession(secretDigest(secret), deps.now());
             if (session !== undefined) {
@@ -207,10 +283,15 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
                 reason: "ok",
                 requestId: requestIdOf(res),
               });
+              endSessionUrl = await providerEndSessionUrl(session.domain);
             }
           }
           clearCookie(req, res, SESSION_COOKIE, "/", secure);
-          res.status(204).end();
+          if (endSessionUrl === undefined) {
+            res.status(204).end();
+            return;
+          }
+          res.status(200).json({ end_session_url: endSessionUrl });
         },
       ],
     },
