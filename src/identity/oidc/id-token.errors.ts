@@ -9,6 +9,8 @@ export type IdTokenRejectionReason =
   | "malformed"
   /** `alg` is not one of the asymmetric algorithms Custos accepts (no `none`, no HS*). */
   | "alg_not_allowed"
+  /** The header's `typ` is neither absent nor `JWT`: an access token (`at+jwt`) or another kind of JWT. */
+  | "typ_not_allowed"
   /** No key in the provider's JWKS matches the token's `kid` (and `alg`), even after a refresh. */
   | "kid_unknown"
   /** The provider's keys could not be fetched and none are cached for this token. */
@@ -25,6 +27,8 @@ export type IdTokenRejectionReason =
   | "issued_in_future"
   | "auth_time_in_future"
   | "sub_missing"
+  /** `sub` is longer than 255 bytes (UTF-8), or holds a control character or ill-formed Unicode. */
+  | "sub_invalid"
   /** Only when the caller expects a nonce (the browser sign-in callback). */
   | "nonce_mismatch";
 

@@ -3,9 +3,9 @@ import { describe, expect, it } from "vitest";
 import { ALLOWED_ID_TOKEN_ALGORITHMS } from "../../../src/identity/oidc/id-token-claims.ts";
 import { createIdTokenVerifier } from "../../../src/identity/oidc/id-token-verifier.ts";
 import { createJwksCache } from "../../../src/identity/oidc/jwks-cache.ts";
-import { DOMAIN_A, FakeClock, FakeJwksEndpoint, jwksUriFor, jwksUriOf, rejectionReason, validClaims } from "./id-token-fixtures.ts";
+import { DOMAIN_A, FakeClock, FakeJwksEndpoint, jwksUriFor, jwksUriOf, rejectionReason, replaceSegment, validClaims, withTrailingBitSet } from "./id-token-fixtures.ts";
 
-/** Every allowed algorithm goes through the node:crypto signature check, with its exact parameters. */
+/** Every allowed algorithm verifies through jose, against a key from the JWKS cache. */
 describe.each(ALLOWED_ID_TOKEN_ALGORITHMS)("signatures with %s", (alg) => {
   async function setup() {
     const { privateKey, publicKey } = await generateKeyPair(alg, { extractable: true });
@@ -30,6 +30,12 @@ describe.each(ALLOWED_ID_TOKEN_ALGORITHMS)("signatures with %s", (alg) => {
     expect(await rejectionReason(verifier.verify(DOMAIN_A, `${header}.${payload}.${bytes.toString("base64url")}`))).toBe("signature_invalid");
     const forged = Buffer.from(JSON.stringify({ ...validClaims(DOMAIN_A), sub: "admin" })).toString("base64url");
     expect(await rejectionReason(verifier.verify(DOMAIN_A, `${header}.${forged}.${signature}`))).toBe("signature_invalid");
+  });
+
+  it("refuses the valid signature spelled non-canonically (trailing bits where it has any, padding otherwise)", async () => {
+    const { verifier, token } = await setup();
+    const respell = (segment: string): string => (segment.length % 4 === 0 ? `${segment}==` : withTrailingBitSet(segment));
+    expect(await rejectionReason(verifier.verify(DOMAIN_A, replaceSegment(token, 2, respell)))).toBe("malformed");
   });
 });
 
