@@ -4,7 +4,7 @@ import { domainSubject, type Domain } from "../domains/domain.ts";
 import type { IdTokenVerifier } from "../sessions/sign-in-provider.ts";
 import { ALLOWED_ID_TOKEN_ALGORITHMS, validateIdTokenClaims } from "./id-token-claims.ts";
 import { checkCompactEncoding } from "./id-token-compact.ts";
-import { IdTokenRejected } from "./id-token.errors.ts";
+import { IdTokenRejected, translateJoseError } from "./id-token.errors.ts";
 import type { JwksCache, KeyResolver } from "./jwks-cache.ts";
 
 /** DESIGN.md, "Admin authentication": the leeway is configurable but never above 120 s. */
@@ -27,29 +27,24 @@ export interface OidcIdTokenVerifier extends IdTokenVerifier {
   verify(domain: Domain, token: string, options?: VerifyIdTokenOptions): Promise<VerifiedSignIn>;
 }
 
+/** RFC 7518 §3.3 and §3.5; jose enforces it too, but with a TypeError that would read as a crash. */
+const MIN_RSA_MODULUS_BITS = 2048;
+
 /**
- * jose's failures, translated at this boundary and nowhere else. Anything unexpected is
- * rethrown untouched so that it surfaces as an internal error, not as a plausible refusal.
+ * A key jose will verify with. An RSA key under 2048 bits is something the provider should not
+ * have published: refused as `jwks_unavailable` (not the token's fault), like a malformed JWK.
  */
-function translateJoseError(error: unknown): unknown {
-  if (error instanceof IdTokenRejected) return error;
-  const cause = { cause: error };
-  if (error instanceof errors.JOSEAlgNotAllowed) return new IdTokenRejected("alg_not_allowed", cause);
-  if (error instanceof errors.JWSSignatureVerificationFailed) return new IdTokenRejected("signature_invalid", cause);
-  if (error instanceof errors.JWKSNoMatchingKey) return new IdTokenRejected("kid_unknown", cause);
-  // The provider published something unusable (malformed JWK, a private key): not the token's fault.
-  if (error instanceof errors.JWKSInvalid || error instanceof errors.JWKInvalid) return new IdTokenRejected("jwks_unavailable", cause);
-  // jose judges exp and nbf with the same instant and leeway as validateIdTokenClaims, and the
-  // same boundaries, so these carry the reasons the claim checks would have given.
-  if (error instanceof errors.JWTExpired) return new IdTokenRejected("expired", cause);
-  if (error instanceof errors.JWTClaimValidationFailed) {
-    return new IdTokenRejected(error.claim === "nbf" && error.reason === "check_failed" ? "not_yet_valid" : "malformed", cause);
-  }
-  // A broken JWS or claims set, an unknown critical header parameter, an unencoded payload.
-  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid || error instanceof errors.JOSENotSupported) {
-    return new IdTokenRejected("malformed", cause);
-  }
-  return error;
+function isUsableKey(key: CryptoKey): boolean {
+  const { algorithm } = key;
+  return !("modulusLength" in algorithm) || (typeof algorithm.modulusLength === "number" && algorithm.modulusLength >= MIN_RSA_MODULUS_BITS);
+}
+
+function usableKeys(keys: KeyResolver): KeyResolver {
+  return async (header, token) => {
+    const key = await keys(header, token);
+    if (!isUsableKey(key)) throw new IdTokenRejected("jwks_unavailable");
+    return key;
+  };
 }
 
 /**
@@ -58,6 +53,7 @@ function translateJoseError(error: unknown): unknown {
  */
 async function verifyWithEachCandidate(token: string, candidates: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
   for await (const key of candidates) {
+    if (!isUsableKey(key)) continue;
     try {
       return await jwtVerify(token, key, options);
     } catch (error) {
@@ -112,7 +108,7 @@ export function createIdTokenVerifier(options: IdTokenVerifierOptions): OidcIdTo
       const now = options.now();
       let verified: JWTVerifyResult;
       try {
-        verified = await verifyJwt(token, options.jwks.resolverFor(domain.issuer), {
+        verified = await verifyJwt(token, usableKeys(options.jwks.resolverFor(domain.issuer)), {
           algorithms,
           currentDate: new Date(now * 1000),
           clockTolerance: options.leewaySeconds,
