@@ -9,12 +9,13 @@ import type { StepUpRequirement } from "./step-up-policy.ts";
  * second. The caller audits the decision (its `reason` is stable) and, on denial, throws
  * `stepUpRequired(decision)`.
  *
- * Freshness and leeway. `auth_time` is stamped by the provider's clock and read against ours;
- * the leeway absorbs the skew between the two, on both sides, as jose does for `maxAge`:
- *   - allowed while  now - auth_time <= max_age + leeway   (so with leeway 0 the boundary
- *     second itself passes and one second later is `auth_time_stale`);
+ * Freshness and leeway. The challenge advertises `max_age`, and exactly that is enforced:
+ *   - allowed while  now - auth_time <= max_age   (the boundary second itself passes and one
+ *     second later is `auth_time_stale`, whatever the leeway);
  *   - `auth_time_in_future` once  auth_time > now + leeway.
- * The challenge still asks the provider for `max_age` itself, never max_age + leeway.
+ * The leeway is for future-dated claims only (a provider clock slightly ahead of ours). It
+ * never extends the freshness window: a gate that allowed max_age + leeway would accept an
+ * authentication the challenge itself calls too old.
  */
 
 /** Stable reason codes; they are written to the audit log and returned in the problem body. */
@@ -44,7 +45,7 @@ export type StepUpDecision = StepUpAllowed | StepUpDenied;
 interface Clock {
   /** Seconds since the epoch. */
   readonly now: number;
-  /** Seconds of tolerated clock skew between the provider and Custos. */
+  /** Seconds a provider clock may run ahead of ours (future-dated auth_time only). */
   readonly leeway: number;
 }
 
@@ -77,7 +78,7 @@ const checkAuthTime: Check = (requirement, user, clock) => {
   // NaN or Infinity cannot be compared meaningfully: treat them as no auth_time at all.
   if (authTime === undefined || !Number.isFinite(authTime)) return "auth_time_missing";
   if (authTime > clock.now + clock.leeway) return "auth_time_in_future";
-  if (clock.now - authTime > requirement.maxAge + clock.leeway) return "auth_time_stale";
+  if (clock.now - authTime > requirement.maxAge) return "auth_time_stale";
   return undefined;
 };
 
@@ -97,7 +98,8 @@ function assertWholeSeconds(name: string, value: number): void {
  * Only interactive users can step up; operator and node credentials are always denied.
  *
  * @param now seconds since the epoch
- * @param leewaySeconds tolerated clock skew (config.oidcLeewaySeconds)
+ * @param leewaySeconds tolerated clock skew (config.oidcLeewaySeconds), applied to a future
+ *   `auth_time` only; freshness is exactly `requirement.maxAge`
  * @throws RangeError when `now` or `leewaySeconds` is not a non-negative whole number.
  */
 export function evaluateStepUp(requirement: StepUpRequirement, credential: Credential, now: number, leewaySeconds: number): StepUpDecision {

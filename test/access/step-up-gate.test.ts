@@ -150,12 +150,32 @@ describe("evaluateStepUp: auth_time", () => {
     expect(outcome(user({ authTime: NOW - 121 }), required)).toBe("auth_time_stale");
   });
 
-  it("allows when auth_time is max_age plus the leeway old", () => {
-    expect(outcome(user({ authTime: NOW - 330 }), REQUIREMENT, NOW, 30)).toBe("allowed");
+  it("allows when auth_time is exactly max_age old with a leeway configured", () => {
+    expect(outcome(user({ authTime: NOW - 300 }), REQUIREMENT, NOW, 30)).toBe("allowed");
   });
 
-  it("denies when auth_time is one second past max_age plus the leeway", () => {
-    expect(outcome(user({ authTime: NOW - 331 }), REQUIREMENT, NOW, 30)).toBe("auth_time_stale");
+  it("denies when auth_time is one second past max_age even with a leeway: the leeway never extends freshness", () => {
+    expect(outcome(user({ authTime: NOW - 301 }), REQUIREMENT, NOW, 30)).toBe("auth_time_stale");
+    expect(outcome(user({ authTime: NOW - 301 }), REQUIREMENT, NOW, 120)).toBe("auth_time_stale");
+  });
+
+  it("denies an authentication max_age plus the leeway old, which the challenge's max_age already calls stale", () => {
+    expect(outcome(user({ authTime: NOW - 330 }), REQUIREMENT, NOW, 30)).toBe("auth_time_stale");
+  });
+
+  it("enforces exactly the max_age the refusal advertises", () => {
+    const required = requirement({ maxAge: 120 });
+    const stale = evaluateStepUp(required, user({ authTime: NOW - 121 }), NOW, 30);
+    expect(stale).toEqual({ allowed: false, reason: "auth_time_stale", requirement: required });
+    if (stale.allowed) throw new Error("unreachable");
+    expect(stepUpRequired(stale).headers["WWW-Authenticate"]).toContain('max_age="120"');
+    expect(outcome(user({ authTime: NOW - 120 }), required, NOW, 30)).toBe("allowed");
+  });
+
+  it("allows max_age 0 only within the very second of authentication, whatever the leeway", () => {
+    const required = requirement({ maxAge: 0 });
+    expect(outcome(user({ authTime: NOW }), required, NOW, 30)).toBe("allowed");
+    expect(outcome(user({ authTime: NOW - 1 }), required, NOW, 30)).toBe("auth_time_stale");
   });
 
   it("allows auth_time equal to now", () => {

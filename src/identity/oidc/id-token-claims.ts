@@ -1,3 +1,4 @@
+import { Buffer } from "node:buffer";
 import { IdTokenRejected } from "./id-token.errors.ts";
 
 /**
@@ -63,6 +64,28 @@ function numericDate(claims: Claims, name: string): number | undefined {
 
 function checkAlgorithm(header: Claims): void {
   if (!isAllowedIdTokenAlgorithm(header.alg)) throw new IdTokenRejected("alg_not_allowed");
+}
+
+/**
+ * The JWT media type (RFC 7519 §5.1), as RFC 7515 §4.1.9 compares it: case-insensitively, with
+ * `application/` implied when absent. So `JWT`, `jwt` and `application/jwt` are one type.
+ */
+function isJwtMediaType(typ: string): boolean {
+  const type = typ.toLowerCase();
+  return type === "jwt" || type === "application/jwt";
+}
+
+/**
+ * An id_token's `typ` is absent or `JWT` (OIDC Core does not require it). Anything else is some
+ * other kind of token signed by the same provider — above all an RFC 9068 access token
+ * (`at+jwt`), whose audience may also be our client id — and is refused: a token minted to
+ * authorise calls to an API is not proof that a user signed in here.
+ */
+function checkType(header: Claims): void {
+  const typ = header.typ;
+  if (typ === undefined) return;
+  if (typeof typ !== "string") throw new IdTokenRejected("malformed");
+  if (!isJwtMediaType(typ)) throw new IdTokenRejected("typ_not_allowed");
 }
 
 function checkIssuer(claims: Claims, issuer: string): string {
@@ -136,9 +159,23 @@ function checkAuthTime(claims: Claims, now: number, leeway: number): number | un
   return authTime;
 }
 
+/** OIDC Core §2: `sub` "MUST NOT exceed 255 ASCII characters in length". */
+export const MAX_SUB_BYTES = 255;
+
+/** C0, DEL and C1 controls; and lone surrogate halves, which no UTF-8 text can carry. */
+const CONTROL_OR_ILL_FORMED = /[\p{Cc}\p{Cs}]/u;
+
+/**
+ * `sub` becomes the Custos subject (`oidc:<domain>:<sub>`): an audit actor, a session column, a
+ * SpiceDB object id. It is 1 to 255 bytes of UTF-8 (255 characters for the ASCII subs OIDC
+ * prescribes; fewer when the provider uses other characters, so that the escaped object id
+ * always fits), with no control character and no lone surrogate. Such a sub is refused here,
+ * as an invalid token, rather than failing later in the database or the authorizer.
+ */
 function checkSubject(claims: Claims): string {
   const sub = claims.sub;
   if (typeof sub !== "string" || sub.length === 0) throw new IdTokenRejected("sub_missing");
+  if (CONTROL_OR_ILL_FORMED.test(sub) || Buffer.byteLength(sub, "utf8") > MAX_SUB_BYTES) throw new IdTokenRejected("sub_invalid");
   return sub;
 }
 
@@ -158,18 +195,20 @@ function authenticationContext(claims: Claims): { acr: string | undefined; amr: 
 }
 
 /**
- * Validates an id_token's header and claims, in this order: alg, iss, aud, azp, exp, nbf, iat,
- * auth_time, sub, nonce (when expected), then the types of acr and amr. Pure: the time comes
- * in as `expectation.now`. It does not check the signature — call it only on claims whose
+ * Validates an id_token's header and claims, in this order: alg, typ, iss, aud, azp, exp, nbf,
+ * iat, auth_time, sub, nonce (when expected), then the types of acr and amr. Pure: the time
+ * comes in as `expectation.now`. It does not check the signature — call it only on claims whose
  * signature has been verified.
  *
- * @throws {IdTokenRejected} `alg_not_allowed`, `iss_mismatch`, `aud_mismatch`, `azp_missing`,
- *   `azp_mismatch`, `exp_missing`, `expired`, `not_yet_valid`, `iat_missing`,
- *   `issued_in_future`, `auth_time_in_future`, `sub_missing`, `nonce_mismatch`, `malformed`.
+ * @throws {IdTokenRejected} `alg_not_allowed`, `typ_not_allowed`, `iss_mismatch`,
+ *   `aud_mismatch`, `azp_missing`, `azp_mismatch`, `exp_missing`, `expired`, `not_yet_valid`,
+ *   `iat_missing`, `issued_in_future`, `auth_time_in_future`, `sub_missing`, `sub_invalid`,
+ *   `nonce_mismatch`, `malformed`.
  */
 export function validateIdTokenClaims(claims: Claims, header: Claims, expectation: IdTokenExpectation): ValidatedIdTokenClaims {
   const { now, leewaySeconds: leeway } = expectation;
   checkAlgorithm(header);
+  checkType(header);
   const iss = checkIssuer(claims, expectation.issuer);
   const aud = checkAudience(claims, expectation.clientId);
   const azp = checkAuthorizedParty(claims, aud, expectation.clientId);

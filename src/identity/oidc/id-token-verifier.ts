@@ -1,10 +1,10 @@
-import { constants, KeyObject, verify as verifySignatureBytes } from "node:crypto";
-import { decodeProtectedHeader, errors, type CryptoKey, type ProtectedHeaderParameters } from "jose";
+import { errors, jwtVerify, type CryptoKey, type JWTVerifyOptions, type JWTVerifyResult } from "jose";
 import type { VerifiedSignIn } from "../admin-credential.ts";
 import { domainSubject, type Domain } from "../domains/domain.ts";
 import type { IdTokenVerifier } from "../sessions/sign-in-provider.ts";
-import { isAllowedIdTokenAlgorithm, validateIdTokenClaims, type IdTokenAlgorithm } from "./id-token-claims.ts";
-import { IdTokenRejected } from "./id-token.errors.ts";
+import { ALLOWED_ID_TOKEN_ALGORITHMS, validateIdTokenClaims } from "./id-token-claims.ts";
+import { checkCompactEncoding } from "./id-token-compact.ts";
+import { IdTokenRejected, translateJoseError } from "./id-token.errors.ts";
 import type { JwksCache, KeyResolver } from "./jwks-cache.ts";
 
 /** DESIGN.md, "Admin authentication": the leeway is configurable but never above 120 s. */
@@ -27,114 +27,49 @@ export interface OidcIdTokenVerifier extends IdTokenVerifier {
   verify(domain: Domain, token: string, options?: VerifyIdTokenOptions): Promise<VerifiedSignIn>;
 }
 
+/** RFC 7518 §3.3 and §3.5; jose enforces it too, but with a TypeError that would read as a crash. */
+const MIN_RSA_MODULUS_BITS = 2048;
+
 /**
- * Failures of jose's JWKS key selection, translated at this boundary and nowhere else (the
- * signature and the claims are checked here, with typed refusals of their own). Anything
- * unexpected is rethrown untouched so that it surfaces as an internal error, not as a
- * plausible refusal.
+ * A key jose will verify with. An RSA key under 2048 bits is something the provider should not
+ * have published: refused as `jwks_unavailable` (not the token's fault), like a malformed JWK.
  */
-function translateJoseError(error: unknown): unknown {
-  if (error instanceof IdTokenRejected) return error;
-  const cause = { cause: error };
-  if (error instanceof errors.JOSEAlgNotAllowed) return new IdTokenRejected("alg_not_allowed", cause);
-  if (error instanceof errors.JWKSNoMatchingKey) return new IdTokenRejected("kid_unknown", cause);
-  // The provider published something unusable (malformed JWK, a private key): not the token's fault.
-  if (error instanceof errors.JWKSInvalid || error instanceof errors.JWKInvalid) return new IdTokenRejected("jwks_unavailable", cause);
-  if (error instanceof errors.JOSENotSupported) return new IdTokenRejected("malformed", cause);
-  return error;
+function isUsableKey(key: CryptoKey): boolean {
+  const { algorithm } = key;
+  return !("modulusLength" in algorithm) || (typeof algorithm.modulusLength === "number" && algorithm.modulusLength >= MIN_RSA_MODULUS_BITS);
 }
 
-function protectedHeaderOf(token: string): ProtectedHeaderParameters {
-  try {
-    return decodeProtectedHeader(token);
-  } catch (cause) {
-    throw new IdTokenRejected("malformed", { cause });
-  }
-}
-
-/** How node:crypto verifies each allowed JWS algorithm (RFC 7518, section 3). */
-const NODE_VERIFY: Readonly<Record<IdTokenAlgorithm, { hash: string | null; pss?: number; p1363?: true }>> = {
-  RS256: { hash: "sha256" }, RS384: { hash: "sha384" }, RS512: { hash: "sha512" },
-  PS256: { hash: "sha256", pss: 32 }, PS384: { hash: "sha384", pss: 48 }, PS512: { hash: "sha512", pss: 64 },
-  ES256: { hash: "sha256", p1363: true }, ES384: { hash: "sha384", p1363: true }, ES512: { hash: "sha512", p1363: true },
-  EdDSA: { hash: null },
-};
-
-const BASE64URL = /^[A-Za-z0-9_-]+$/;
-
-interface CompactJws {
-  readonly parts: { readonly protected: string; readonly payload: string; readonly signature: string };
-  readonly signingInput: Buffer;
-  readonly payload: string;
-  readonly signature: Buffer;
-}
-
-function splitCompactJws(token: string): CompactJws {
-  const parts = token.split(".");
-  const [header = "", payload = "", signature = ""] = parts;
-  if (parts.length !== 3 || !BASE64URL.test(header) || !BASE64URL.test(payload) || !BASE64URL.test(signature)) {
-    throw new IdTokenRejected("malformed");
-  }
-  return {
-    parts: { protected: header, payload, signature },
-    signingInput: Buffer.from(`${header}.${payload}`, "ascii"),
-    payload: Buffer.from(payload, "base64url").toString("utf8"),
-    signature: Buffer.from(signature, "base64url"),
+function usableKeys(keys: KeyResolver): KeyResolver {
+  return async (header, token) => {
+    const key = await keys(header, token);
+    if (!isUsableKey(key)) throw new IdTokenRejected("jwks_unavailable");
+    return key;
   };
 }
 
-/** jose selects and imports the key (as a WebCrypto key); node:crypto checks the signature. */
-const keyObjects = new WeakMap<CryptoKey, KeyObject>();
-function keyObjectOf(key: CryptoKey): KeyObject {
-  let object = keyObjects.get(key);
-  if (object === undefined) {
-    object = KeyObject.from(key);
-    keyObjects.set(key, object);
-  }
-  return object;
-}
-
-function signatureHolds(jws: CompactJws, alg: IdTokenAlgorithm, key: CryptoKey): boolean {
-  const how = NODE_VERIFY[alg];
-  const keyObject = keyObjectOf(key);
-  try {
-    return verifySignatureBytes(how.hash, jws.signingInput, {
-      key: keyObject,
-      ...(how.pss === undefined ? {} : { padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: how.pss }),
-      ...(how.p1363 === true ? { dsaEncoding: "ieee-p1363" as const } : {}),
-    }, jws.signature);
-  } catch {
-    // A key of the wrong type for the algorithm, or a signature of the wrong length.
-    return false;
-  }
-}
-
 /**
- * The signature, checked with node:crypto (several times cheaper per call than WebCrypto)
- * against the key jose's JWKS resolver selects. A token without `kid` while the provider
- * publishes several keys for its `alg` is tried against each candidate (jose's documented
- * pattern); the signature decides.
+ * A token without `kid` while the provider publishes several keys for its `alg`: jose hands
+ * back every candidate and the signature decides (its documented pattern).
  */
-async function verifySignature(token: string, header: ProtectedHeaderParameters & { alg: IdTokenAlgorithm }, keys: KeyResolver): Promise<Record<string, unknown>> {
-  if (header.crit !== undefined) throw new IdTokenRejected("malformed");
-  const jws = splitCompactJws(token);
-  let candidates: CryptoKey[];
+async function verifyWithEachCandidate(token: string, candidates: AsyncIterable<CryptoKey>, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  for await (const key of candidates) {
+    if (!isUsableKey(key)) continue;
+    try {
+      return await jwtVerify(token, key, options);
+    } catch (error) {
+      if (!(error instanceof errors.JWSSignatureVerificationFailed)) throw error;
+    }
+  }
+  throw new IdTokenRejected("signature_invalid");
+}
+
+async function verifyJwt(token: string, keys: KeyResolver, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
   try {
-    candidates = [await keys(header, jws.parts)];
+    return await jwtVerify(token, keys, options);
   } catch (error) {
     if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
-    candidates = [];
-    for await (const key of error) candidates.push(key);
+    return verifyWithEachCandidate(token, error, options);
   }
-  if (!candidates.some((key) => signatureHolds(jws, header.alg, key))) throw new IdTokenRejected("signature_invalid");
-  let payload: unknown;
-  try {
-    payload = JSON.parse(jws.payload);
-  } catch (cause) {
-    throw new IdTokenRejected("malformed", { cause });
-  }
-  if (payload === null || typeof payload !== "object" || Array.isArray(payload)) throw new IdTokenRejected("malformed");
-  return payload as Record<string, unknown>;
 }
 
 function assertLeeway(leewaySeconds: number): void {
@@ -146,13 +81,16 @@ function assertLeeway(leewaySeconds: number): void {
 /**
  * The bearer id_token validator (DESIGN.md, "Admin authentication"), the way a Kubernetes API
  * server validates one. Steps, in order:
- * 1. decode the protected header; refuse any `alg` outside the asymmetric allow-list before a key
- *    is looked up, so `none` and HS* tokens cost no JWKS traffic;
- * 2. resolve the key from the issuer's cached JWKS (one rate-limited refresh on an unknown kid);
- * 3. verify the signature with node:crypto against the key jose selected (several times cheaper
- *    per call than the WebCrypto path jose takes), refusing critical header extensions;
- * 4. check the claims with {@link validateIdTokenClaims} (iss, aud, azp, exp, nbf, iat,
- *    auth_time, sub).
+ * 1. refuse a token that is not three canonical base64url segments ({@link checkCompactEncoding});
+ * 2. jose `jwtVerify` against the issuer's cached JWKS: critical header parameters it does not
+ *    understand are refused; the `alg` allow-list is applied before any key is looked up, so
+ *    `none` and HS* tokens cost no JWKS traffic; the key comes from the cache (one rate-limited
+ *    refresh on an unknown kid); then the signature, and exp/nbf with the same clock and leeway;
+ * 3. the claim checks of {@link validateIdTokenClaims} (alg, typ, iss, aud, azp, exp, nbf, iat,
+ *    auth_time, sub, nonce, acr/amr types).
+ *
+ * jose's `typ` option is not used: it requires the header to be present, while id_tokens
+ * commonly omit it; the claim checks accept an absent `typ` or `JWT` and refuse any other.
  *
  * @throws {RangeError} at construction when the leeway is outside [0, 120] seconds.
  * `verify` rejects with {@link IdTokenRejected} (a `SignInRefused`) carrying one of the stable
@@ -160,22 +98,26 @@ function assertLeeway(leewaySeconds: number): void {
  */
 export function createIdTokenVerifier(options: IdTokenVerifierOptions): OidcIdTokenVerifier {
   assertLeeway(options.leewaySeconds);
+  const algorithms = [...ALLOWED_ID_TOKEN_ALGORITHMS];
 
   return {
     async verify(domain: Domain, token: string, verifyOptions: VerifyIdTokenOptions = {}): Promise<VerifiedSignIn> {
-      const header = protectedHeaderOf(token);
-      if (!isAllowedIdTokenAlgorithm(header.alg)) throw new IdTokenRejected("alg_not_allowed");
+      checkCompactEncoding(token);
 
       // One reading of the clock for both layers, so they judge the same instant.
       const now = options.now();
-      let payload: Record<string, unknown>;
+      let verified: JWTVerifyResult;
       try {
-        payload = await verifySignature(token, { ...header, alg: header.alg }, options.jwks.resolverFor(domain.issuer));
+        verified = await verifyJwt(token, usableKeys(options.jwks.resolverFor(domain.issuer)), {
+          algorithms,
+          currentDate: new Date(now * 1000),
+          clockTolerance: options.leewaySeconds,
+        });
       } catch (error) {
         throw translateJoseError(error);
       }
 
-      const claims = validateIdTokenClaims(payload, header, {
+      const claims = validateIdTokenClaims(verified.payload, verified.protectedHeader, {
         issuer: domain.issuer,
         clientId: domain.clientId,
         now,

@@ -1,5 +1,5 @@
 import { createLocalJWKSet, errors, type CryptoKey, type FlattenedJWSInput, type JSONWebKeySet, type JWSHeaderParameters } from "jose";
-import { IdTokenRejected } from "./id-token.errors.ts";
+import { IdTokenRejected, translateJoseError } from "./id-token.errors.ts";
 
 /** Fetches the provider's JWKS document (adapter: HTTP; tests: an in-memory double). */
 export type FetchJwks = (uri: string) => Promise<JSONWebKeySet>;
@@ -134,15 +134,14 @@ export function createJwksCache(options: JwksCacheOptions): JwksCache {
           return await keys(header, token);
         } catch (error) {
           if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
-          if (refreshed || !mayRefresh(state)) throw new IdTokenRejected("kid_unknown", { cause: error });
+          if (refreshed || !mayRefresh(state)) throw translateJoseError(error);
         }
         // One refresh for an unknown kid (the provider may have rotated), then a final answer.
         const fresh = await refresh(issuer, state);
         try {
           return await fresh(header, token);
         } catch (error) {
-          if (error instanceof errors.JWKSNoMatchingKey) throw new IdTokenRejected("kid_unknown", { cause: error });
-          throw error;
+          throw translateJoseError(error);
         }
       };
     },

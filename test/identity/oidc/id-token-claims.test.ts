@@ -49,6 +49,20 @@ describe("validateIdTokenClaims", () => {
     });
   });
 
+  describe("typ", () => {
+    it.each([undefined, "JWT", "jwt", "application/jwt", "Application/JWT"])("accepts typ %s", (typ) => {
+      expect(verdict(claims(), { alg: "ES256", typ })).toBe("accepted");
+    });
+
+    it.each(["at+jwt", "application/at+jwt", "AT+JWT", "logout+jwt", "secevent+jwt", "JWS", "jwt ", "application/jwt+x", ""])("refuses typ %j", (typ) => {
+      expect(verdict(claims(), { alg: "ES256", typ })).toBe("typ_not_allowed");
+    });
+
+    it("refuses a typ that is not a string as malformed", () => {
+      expect(verdict(claims(), { alg: "ES256", typ: ["JWT"] })).toBe("malformed");
+    });
+  });
+
   describe("iss", () => {
     it("refuses an issuer that differs from the configured one", () => {
       expect(verdict(claims({ iss: DOMAIN_A.issuer.replace("alpha", "evil") }))).toBe("iss_mismatch");
@@ -173,6 +187,40 @@ describe("validateIdTokenClaims", () => {
     it("refuses a sub that is not a string", () => {
       expect(verdict({ ...claims(), sub: 42 })).toBe("sub_missing");
     });
+
+    it("accepts a sub of 1 and of 255 characters, and refuses one of 256", () => {
+      expect(verdict(claims({ sub: "a" }))).toBe("accepted");
+      expect(verdict(claims({ sub: "a".repeat(255) }))).toBe("accepted");
+      expect(verdict(claims({ sub: "a".repeat(256) }))).toBe("sub_invalid");
+      expect(verdict(claims({ sub: "a".repeat(100_000) }))).toBe("sub_invalid");
+    });
+
+    it("counts a non-ASCII sub in UTF-8 bytes: 85 three-byte characters pass, 86 do not", () => {
+      expect(verdict(claims({ sub: "\u20ac".repeat(85) }))).toBe("accepted");
+      expect(verdict(claims({ sub: "\u20ac".repeat(86) }))).toBe("sub_invalid");
+      expect(verdict(claims({ sub: "caf\u00e9-\u{1f600}" }))).toBe("accepted");
+    });
+
+    it.each([
+      ["NUL", "alice\u0000"],
+      ["a line feed", "alice\nadmin"],
+      ["a carriage return", "alice\r"],
+      ["a tab", "al\tice"],
+      ["ESC", "\u001b[31malice"],
+      ["DEL", "alice\u007f"],
+      ["a C1 control (NEL)", "alice\u0085"],
+      ["a C1 control (APC)", "\u009falice"],
+      ["a lone high surrogate", "alice\ud800"],
+      ["a lone low surrogate", "\udc00alice"],
+    ])("refuses a sub holding %s", (_what, sub) => {
+      expect(verdict(claims({ sub }))).toBe("sub_invalid");
+    });
+
+    it("accepts printable punctuation, spaces and the characters real providers use", () => {
+      for (const sub of ["auth0|5f7c8ec7c33c6c004bbafe82", "00u1abcd2EFGH3ijk4x7", "alice@example.org", "248289761001", "a b", "=/+"]) {
+        expect(verdict(claims({ sub })), sub).toBe("accepted");
+      }
+    });
   });
 
   describe("nonce", () => {
@@ -195,9 +243,10 @@ describe("validateIdTokenClaims", () => {
     });
   });
 
-  it("checks in order: alg before iss before aud before exp before sub", () => {
+  it("checks in order: alg before typ before iss before aud before exp before sub", () => {
     const everythingWrong = { iss: "x", aud: "y", sub: "", iat: NOW, exp: NOW - 3600 };
     expect(verdict(everythingWrong, { alg: "none" })).toBe("alg_not_allowed");
+    expect(verdict(everythingWrong, { alg: "ES256", typ: "at+jwt" })).toBe("typ_not_allowed");
     expect(verdict(everythingWrong)).toBe("iss_mismatch");
     expect(verdict({ ...everythingWrong, iss: DOMAIN_A.issuer })).toBe("aud_mismatch");
     expect(verdict({ ...everythingWrong, iss: DOMAIN_A.issuer, aud: DOMAIN_A.clientId })).toBe("expired");

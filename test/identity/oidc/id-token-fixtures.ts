@@ -119,3 +119,24 @@ export async function rejectionReason(promise: Promise<unknown>): Promise<IdToke
   }
   throw new Error("expected an IdTokenRejected, but the token was accepted");
 }
+
+const BASE64URL_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/**
+ * The same bytes as `segment`, spelled non-canonically: the lowest of the unused trailing bits of
+ * its last character set. Only segments whose length is not a multiple of 4 have such bits.
+ */
+export function withTrailingBitSet(segment: string): string {
+  if (segment.length % 4 === 0) throw new Error("a segment whose length is a multiple of 4 has no unused bits");
+  const last = BASE64URL_ALPHABET.indexOf(segment.slice(-1));
+  const spelled = `${segment.slice(0, -1)}${BASE64URL_ALPHABET.charAt(last | 1)}`;
+  if (spelled === segment || !Buffer.from(spelled, "base64url").equals(Buffer.from(segment, "base64url"))) throw new Error("not a re-spelling");
+  return spelled;
+}
+
+/** Replaces segment `index` (0 header, 1 payload, 2 signature) of a compact JWS. */
+export function replaceSegment(token: string, index: 0 | 1 | 2, replace: (segment: string) => string): string {
+  const segments = token.split(".");
+  segments[index] = replace(segments[index] ?? "");
+  return segments.join(".");
+}

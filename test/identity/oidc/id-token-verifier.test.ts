@@ -1,4 +1,4 @@
-import { CompactSign, exportSPKI, SignJWT, type JWTPayload } from "jose";
+import { CompactSign, exportSPKI, jwtVerify, SignJWT, type JWTPayload } from "jose";
 import { beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Domain } from "../../../src/identity/domains/domain.ts";
 import { IdTokenRejected } from "../../../src/identity/oidc/id-token.errors.ts";
@@ -14,10 +14,12 @@ import {
   jwksUriOf,
   NOW,
   rejectionReason,
+  replaceSegment,
   signIdToken,
   signingKey,
   unsignedToken,
   validClaims,
+  withTrailingBitSet,
   type SigningKey,
 } from "./id-token-fixtures.ts";
 
@@ -93,6 +95,69 @@ describe("createIdTokenVerifier", () => {
       const publicKeyBytes = new TextEncoder().encode(await exportSPKI(rs256.publicKey));
       const token = await new SignJWT(validClaims(DOMAIN_A)).setProtectedHeader({ alg: "HS256", kid: rs256.kid }).sign(publicKeyBytes);
       expect(await reasonFor(token)).toBe("alg_not_allowed");
+      expect(endpoint.fetched).toEqual([]);
+    });
+  });
+
+  describe("typ", () => {
+    const withTyp = (typ: unknown) =>
+      new SignJWT(validClaims(DOMAIN_A)).setProtectedHeader({ alg: "ES256", kid: es256.kid, ...(typ === undefined ? {} : { typ }) } as { alg: string }).sign(es256.privateKey);
+
+    it.each([undefined, "JWT", "jwt", "application/jwt"])("accepts an id_token whose typ is %s", async (typ) => {
+      expect((await verifier.verify(DOMAIN_A, await withTyp(typ))).sub).toBe("user-1");
+    });
+
+    it.each(["at+jwt", "application/at+jwt", "AT+JWT", "at+JWT", "logout+jwt", "dpop+jwt", "JWS", "JOSE", "application/jose", ""])(
+      "refuses a correctly signed token whose typ is %j",
+      async (typ) => {
+        expect(await reasonFor(withTyp(typ))).toBe("typ_not_allowed");
+      },
+    );
+
+    it("refuses a typ that is not a string as malformed", async () => {
+      expect(await reasonFor(withTyp(1))).toBe("malformed");
+    });
+  });
+
+  describe("canonical encoding", () => {
+    /** A valid token whose header and payload segments both have unused trailing bits. */
+    async function tokenWithRespellableSegments(): Promise<string> {
+      for (let pad = 0; pad < 12; pad += 1) {
+        const token = await new SignJWT(validClaims(DOMAIN_A, { pad: "x".repeat(pad) }))
+          .setProtectedHeader({ alg: "ES256", kid: es256.kid, typ: "JWT", x: "y".repeat(pad) })
+          .sign(es256.privateKey);
+        if (token.split(".").every((segment) => segment.length % 4 !== 0)) return token;
+      }
+      throw new Error("no padding gave three re-spellable segments");
+    }
+
+    it("jose alone accepts a signature with non-zero trailing bits (which is why Custos checks the encoding)", async () => {
+      const token = replaceSegment(await tokenFor(es256), 2, withTrailingBitSet);
+      await expect(jwtVerify(token, es256.publicKey, { algorithms: ["ES256"], currentDate: new Date(NOW * 1000) })).resolves.toBeDefined();
+    });
+
+    it.each([
+      ["header", 0],
+      ["payload", 1],
+      ["signature", 2],
+    ] as const)("refuses a token whose %s segment is spelled with non-zero trailing bits", async (_segment, index) => {
+      const token = await tokenWithRespellableSegments();
+      expect((await verifier.verify(DOMAIN_A, token)).sub).toBe("user-1");
+      expect(await reasonFor(replaceSegment(token, index, withTrailingBitSet))).toBe("malformed");
+    });
+
+    it.each([
+      ["header", 0],
+      ["payload", 1],
+      ["signature", 2],
+    ] as const)("refuses a token whose %s segment carries base64 padding", async (_segment, index) => {
+      const token = await tokenWithRespellableSegments();
+      expect(await reasonFor(replaceSegment(token, index, (segment) => `${segment}${"=".repeat((4 - (segment.length % 4)) % 4)}`))).toBe("malformed");
+    });
+
+    it("refuses a non-canonical token before looking up any key", async () => {
+      const token = replaceSegment(await tokenFor(es256), 2, withTrailingBitSet);
+      expect(await reasonFor(token)).toBe("malformed");
       expect(endpoint.fetched).toEqual([]);
     });
   });
@@ -185,6 +250,15 @@ describe("createIdTokenVerifier", () => {
 
     it("refuses a token without sub", async () => {
       expect(await reasonFor(tokenFor(es256, { sub: undefined }))).toBe("sub_missing");
+    });
+
+    it.each(["alice\u0000", "alice\nadmin", "\u001b[31malice", "alice\u007f", "alice\u0085", "alice\ud800"])("refuses a correctly signed token whose sub is %j", async (sub) => {
+      expect(await reasonFor(tokenFor(es256, { sub }))).toBe("sub_invalid");
+    });
+
+    it("accepts a sub of 255 characters and refuses one of 256", async () => {
+      expect((await verifier.verify(DOMAIN_A, await tokenFor(es256, { sub: "s".repeat(255) }))).sub).toHaveLength(255);
+      expect(await reasonFor(tokenFor(es256, { sub: "s".repeat(256) }))).toBe("sub_invalid");
     });
 
     it("checks the nonce when the browser callback expects one", async () => {
