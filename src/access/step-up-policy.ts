@@ -26,7 +26,7 @@ export interface StepUpRequirement {
   readonly acr: readonly string[];
   /** The token's `amr` must contain at least one of these. Never empty. */
   readonly amrAny: readonly string[];
-  /** Seconds; denied when `now - auth_time > maxAge` (beyond the clock leeway). */
+  /** Seconds; denied when `now - auth_time > maxAge`, exactly as advertised (the leeway is for future-dated claims only). */
   readonly maxAge: number;
   /** When true, a token with no `acr` claim at all passes the acr check if its `amr` qualifies. */
   readonly allowAmrWithoutAcr: boolean;
