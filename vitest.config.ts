@@ -14,6 +14,8 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["integration/**/*.test.ts"],
+          // Finds the local PostgreSQL server when DATABASE_URL is unset, or says it did not.
+          globalSetup: ["integration/support/global-setup.ts"],
           environment: "node",
           // Real I/O: PGlite (WASM), the embedded SpiceDB engine (FFI) and child processes
           // are happiest in forked processes rather than worker threads.
