@@ -77,6 +77,7 @@ describe.each(storeKinds())("NSK rotation over HTTP (%s)", (kind) => {
     const before = await keysOf(node);
     const bare = await rotate(node, undefined, "rotate-bearer-only");
     expect(bare.status).toBe(401);
+    expect(bare.headers.get("www-authenticate")).toBe('Custos-NSK-Proof realm="custos", error="invalid_proof"');
     expect(await bare.json()).toMatchObject({ code: "rotation_proof_invalid" });
     const empty = await rotate(node, {});
     expect(empty.status).toBe(401);

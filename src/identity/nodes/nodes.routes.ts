@@ -43,8 +43,12 @@ function parseNodeName(body: unknown): string {
   return name;
 }
 
+/**
+ * A 401 must carry a challenge (RFC 9110). The bearer was fine; what is missing is the proof
+ * of the NSK, so the challenge names that scheme, the way DPoP (RFC 9449) names its proofs.
+ */
 function rotationProofInvalid(detail: string): CustosError {
-  return new CustosError("rotation_proof_invalid", { detail });
+  return new CustosError("rotation_proof_invalid", { detail, headers: { "WWW-Authenticate": 'Custos-NSK-Proof realm="custos", error="invalid_proof"' } });
 }
 
 function kidSuperseded(): CustosError {
