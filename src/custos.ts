@@ -113,6 +113,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const auditSigner = await loadOrCreateAuditKeyFile(config.auditKeyFile, backend);
     const redis = config.rateLimitStore === "redis" && config.redisUrl !== undefined ? await connectRedis(config.redisUrl) : undefined;
     if (redis !== undefined) closers.push(async () => { await redis.close(); });
+    const rateLimitStore = rateLimitStoreFactory(config.rateLimitStore, db, redis);
     const denials = createDenialRecorder(audit);
     closers.push(() => denials.flush());
 
@@ -171,11 +172,11 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         publicUrl: config.publicUrl,
       }),
       ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser }),
-      ...nodeRoutes({ ...stepUp, authorizer, wrapper: backend, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds }),
-      ...secretRoutes({
-        ...stepUp, db, denials, authorizer, backend, nodes, requireDomainUser: domainUser,
-        rateLimits, rateLimitStore: rateLimitStoreFactory(config.rateLimitStore, db, redis),
+      ...nodeRoutes({
+        ...stepUp, authorizer, wrapper: backend, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds,
+        rateLimits, rateLimitStore,
       }),
+      ...secretRoutes({ ...stepUp, db, denials, authorizer, backend, nodes, requireDomainUser: domainUser, rateLimits, rateLimitStore }),
       ...auditRoutes({
         db,
         signer: auditSigner,

@@ -17,7 +17,7 @@ describe.each(storeKinds())("per-domain grant signing keys on %s", (kind) => {
   beforeAll(async () => {
     store = await createIsolatedStore(kind);
     await migrateUp(store.db, await loadMigrations(MIGRATIONS_DIR));
-    await store.db.query("INSERT INTO domains (id, issuer, client_id) VALUES ('acme', 'https://idp.example', 'c'), ('globex', 'https://idp.example', 'c')");
+    await store.db.query("INSERT INTO domains (id, issuer, client_id) VALUES ('acme', 'https://idp.example', 'c'), ('globex', 'https://idp.example', 'c'), ('initech', 'https://idp.example', 'c')");
     dataDir = await mkdtemp(path.join(os.tmpdir(), "custos-keys-"));
     backend = await openLocalBackend({ dataDir, nodeEnv: "test" });
   });
@@ -60,5 +60,21 @@ describe.each(storeKinds())("per-domain grant signing keys on %s", (kind) => {
       expect(key).not.toHaveProperty("d");
       expect(key).toMatchObject({ kty: "OKP", crv: "Ed25519", alg: "EdDSA", use: "sig" });
     }
+  });
+
+  it("prepares a domain's first key without storing it, and stores it only on commit — unless another replica stored one first", async () => {
+    const replicaA = createGrantSigningKeys({ db: store.db, wrapper: backend, publishRetiredForSeconds: 60 });
+    const replicaB = createGrantSigningKeys({ db: store.db, wrapper: backend, publishRetiredForSeconds: 60 });
+    const countKeys = async () => Number((await store.db.query<{ n: number | string }>("SELECT count(*) AS n FROM grant_signing_keys WHERE domain = 'initech'"))[0]?.n);
+    const preparedA = await replicaA.prepareActiveKey("initech");
+    const preparedB = await replicaB.prepareActiveKey("initech");
+    expect(await countKeys()).toBe(0);
+    expect((await preparedB.commit()).kid).toBe(preparedB.kid);
+    // A's kid would have been audited: it must not sign with B's key under A's kid, nor store a second active key.
+    await expect(preparedA.commit()).rejects.toMatchObject({ code: "store_unavailable" });
+    expect(await countKeys()).toBe(1);
+    const next = await replicaA.prepareActiveKey("initech");
+    expect(next.kid).toBe(preparedB.kid);
+    expect((await next.commit()).kid).toBe(preparedB.kid);
   });
 });

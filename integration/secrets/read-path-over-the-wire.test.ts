@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../support/cli.ts";
 import { readRecords } from "../../src/audit/audit-store.ts";
+import { newRotationRequestBody, openNewNsk } from "../../src/identity/nodes/nsk-rotation.ts";
 import { deriveBearerSecret, deriveWrapKey, formatNodeBearer } from "../../src/identity/nodes/nsk.ts";
 import { unwrapOnNode } from "../../src/secrets/wrap-for-node.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
@@ -154,9 +155,12 @@ describe("reading a secret over HTTP", () => {
   });
 
   it("keeps the old kid working through the grace period after the node rotates its NSK", async () => {
-    const rotated = await call("POST", `/v1/nodes/${nodeA.node_id}/nsk/rotate`, bearerOf(nodeA));
+    const wrapKey = deriveWrapKey(Buffer.from(nodeA.nsk, "base64url"));
+    const proof = newRotationRequestBody(wrapKey, nodeA.node_id, nodeA.kid, Math.floor(Date.now() / 1000));
+    const rotated = await call("POST", `/v1/nodes/${nodeA.node_id}/nsk/rotate`, bearerOf(nodeA), proof);
     expect(rotated.status).toBe(201);
-    const next = (await rotated.json()) as { kid: string; nsk: string };
+    const answer = (await rotated.json()) as { kid: string; jwe: string };
+    const next = { kid: answer.kid, nsk: (await openNewNsk(answer.jwe, wrapKey, nodeA.kid, answer.kid)).toString("base64url") };
     expect(next.kid).not.toBe(nodeA.kid);
     const fresh = await read(nodeA, bearerOf(next));
     expect(fresh.status).toBe(200);

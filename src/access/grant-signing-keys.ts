@@ -1,6 +1,7 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from "node:crypto";
 import type { JWK } from "jose";
 import type { Database } from "../platform/db/database.ts";
+import { CustosError } from "../platform/errors.ts";
 import type { KeyWrapper } from "../secrets/key-wrapper.ts";
 
 export interface ActiveGrantKey {
@@ -8,9 +9,26 @@ export interface ActiveGrantKey {
   readonly privateKey: KeyObject;
 }
 
+/** The key a grant is about to be signed with; see GrantSigningKeys.prepareActiveKey. */
+export interface PreparedGrantKey extends ActiveGrantKey {
+  /**
+   * Stores the key if it is new and resolves to it. Refuses with 503 store_unavailable, and
+   * signs nothing, if another replica stored the domain's first key meanwhile: the kid
+   * already audited would not be the kid that signs.
+   */
+  commit(): Promise<ActiveGrantKey>;
+}
+
 export interface GrantSigningKeys {
   /** The domain's active key, created (and wrapped) on first use. */
   activeKey(domain: string): Promise<ActiveGrantKey>;
+  /**
+   * The key the next grant will be signed with, changing nothing yet: the active key, or —
+   * for a domain's first grant — a new key generated and wrapped but not stored. Lets a grant
+   * be audited, with its kid, before the key table changes (an audit failure then leaves no
+   * key behind), while a backend that cannot unwrap still refuses before the audit.
+   */
+  prepareActiveKey(domain: string): Promise<PreparedGrantKey>;
   /** A new active key; the previous one stays published for `publishRetiredForSeconds`. */
   rotate(domain: string): Promise<ActiveGrantKey>;
   /** Public keys a verifier may meet: the active one and those retired too recently to drop. */
@@ -36,19 +54,33 @@ export function createGrantSigningKeys(options: GrantSigningKeysOptions): GrantS
   const { db, wrapper } = options;
   const unwrapped = new Map<string, ActiveGrantKey>();
 
-  async function createKey(domain: string): Promise<void> {
+  interface GeneratedKey extends ActiveGrantKey {
+    readonly publicJwk: JWK;
+    readonly wrapped: string;
+  }
+
+  async function generateKey(domain: string): Promise<GeneratedKey> {
     const { privateKey, publicKey } = generateKeyPairSync("ed25519");
     const kid = randomBytes(12).toString("base64url");
     const der = privateKey.export({ type: "pkcs8", format: "der" });
     const wrapped = await wrapper.wrap(der, wrappingContext(domain, kid));
     der.fill(0);
-    const jwk = { ...publicKey.export({ format: "jwk" }), kid, alg: "EdDSA", use: "sig" };
-    // Another replica may have created the active key first; the unique index then keeps theirs.
-    await db.query(
+    return { kid, privateKey, wrapped, publicJwk: { ...publicKey.export({ format: "jwk" }), kid, alg: "EdDSA", use: "sig" } };
+  }
+
+  /** True when stored; false when the domain already had an active key (another replica's). */
+  async function storeKey(domain: string, key: GeneratedKey): Promise<boolean> {
+    // The unique index on a domain's active key keeps whichever replica stored first.
+    const stored = await db.query(
       `INSERT INTO grant_signing_keys (domain, kid, public_jwk, wrapped_private_key)
-       VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING`,
-      [domain, kid, JSON.stringify(jwk), wrapped],
+       VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING RETURNING kid`,
+      [domain, key.kid, JSON.stringify(key.publicJwk), key.wrapped],
     );
+    return stored.length === 1;
+  }
+
+  async function createKey(domain: string): Promise<void> {
+    await storeKey(domain, await generateKey(domain));
   }
 
   async function loadActive(domain: string): Promise<ActiveGrantKey | undefined> {
@@ -78,6 +110,24 @@ export function createGrantSigningKeys(options: GrantSigningKeysOptions): GrantS
 
   return {
     activeKey,
+
+    async prepareActiveKey(domain) {
+      const existing = await loadActive(domain);
+      if (existing !== undefined) return { ...existing, commit: () => Promise.resolve(existing) };
+      const generated = await generateKey(domain);
+      return {
+        kid: generated.kid,
+        privateKey: generated.privateKey,
+        async commit() {
+          if (!(await storeKey(domain, generated))) {
+            throw new CustosError("store_unavailable", { detail: "the domain's first grant key was created concurrently; retry" });
+          }
+          const key = { kid: generated.kid, privateKey: generated.privateKey };
+          unwrapped.set(`${domain}\u0000${key.kid}`, key);
+          return key;
+        },
+      };
+    },
 
     async rotate(domain) {
       await db.transaction(async (tx) => {

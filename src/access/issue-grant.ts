@@ -74,16 +74,19 @@ export async function issueGrant(
   }
   await enforceStepUp(deps, { credential, domain, action: "access.issue", resource, requestId });
 
-  // The key first: if the backend cannot unwrap it, nothing was granted and nothing is recorded as granted.
-  const key = await deps.keys.activeKey(domain);
+  // The key first, without storing anything: if the backend cannot unwrap (or wrap) it,
+  // nothing was granted and nothing is recorded as granted.
+  const prepared = await deps.keys.prepareActiveKey(domain);
   const now = deps.now();
   const expiresAt = now + request.ttlSeconds;
   const jti = randomUUID();
+  // Then the record; only once it has committed may a domain's first key be stored.
   await deps.audit.append({
     chain: domain, actor: actorOf(credential), action: "access.issue", resource,
     decision: "granted", reason: "ok", requestId,
-    details: { action: request.action, ttl_seconds: request.ttlSeconds, jti, kid: key.kid },
+    details: { action: request.action, ttl_seconds: request.ttlSeconds, jti, kid: prepared.kid },
   });
+  const key = await prepared.commit();
   const grant = await new SignJWT({
     act: { sub: credential.subject },
     action: request.action,

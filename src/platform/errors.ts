@@ -17,6 +17,8 @@ export type ErrorCode =
   | "csrf_failed"
   | "node_mismatch"
   | "node_quarantined"
+  | "rotation_proof_invalid"
+  | "kid_superseded"
   | "rate_limited"
   | "not_provisioned"
   | "store_unavailable"

@@ -10,6 +10,8 @@ const budget = z.strictObject({
 });
 const policySchema = z.strictObject({
   secret_reads: z.strictObject({ per_node: budget, per_domain: budget }),
+  // Optional so that a policies directory written before rotations were limited still loads.
+  node_rotations: z.strictObject({ per_node: budget }).default({ per_node: { limit: 3, window_seconds: 3600 } }),
 });
 
 export type RateLimitPolicy = z.infer<typeof policySchema>;

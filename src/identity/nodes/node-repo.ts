@@ -36,15 +36,45 @@ export function createNodeRepository(db: Database) {
       });
     },
 
-    /** Adds a key and starts the grace period of the node's current ones, atomically. */
-    async rotateKey(key: NewNodeKey, graceEndsAt: number): Promise<void> {
-      await db.transaction(async (tx) => {
-        await tx.query(
-          "UPDATE node_secret_keys SET retires_at = to_timestamp($2) WHERE node_id = $1 AND (retires_at IS NULL OR retires_at > to_timestamp($2))",
-          [key.nodeId, graceEndsAt],
+    /**
+     * Supersedes `currentKid` with `key`, atomically: the current key starts its grace period
+     * and the new one becomes current. Only a key that is still current may be superseded, so
+     * a key already in its grace period (or a concurrent rotation that lost the race) changes
+     * nothing and gets false: an old key can never evict the node's current one.
+     */
+    async rotateKey(currentKid: string, key: NewNodeKey, graceEndsAt: number): Promise<boolean> {
+      return db.transaction(async (tx) => {
+        const superseded = await tx.query(
+          "UPDATE node_secret_keys SET retires_at = to_timestamp($3) WHERE kid = $1 AND node_id = $2 AND retires_at IS NULL RETURNING kid",
+          [currentKid, key.nodeId, graceEndsAt],
         );
+        if (superseded.length !== 1) return false;
         await insertKey(tx, key);
+        return true;
       });
+    },
+
+    /**
+     * Remembers a rotation request's nonce until `expiresAt`; false when this node already
+     * used it (a replay). The primary key decides, so two replicas racing on one nonce cannot
+     * both accept it. Expired nonces are dropped on the way: their timestamps refuse them.
+     */
+    async consumeRotationNonce(nodeId: string, nonce: string, expiresAt: number): Promise<boolean> {
+      await db.query("DELETE FROM node_rotation_nonces WHERE expires_at < now()");
+      const inserted = await db.query(
+        "INSERT INTO node_rotation_nonces (node_id, nonce, expires_at) VALUES ($1, $2, to_timestamp($3)) ON CONFLICT DO NOTHING RETURNING nonce",
+        [nodeId, nonce, expiresAt],
+      );
+      return inserted.length === 1;
+    },
+
+    /** The node's keys, newest first (for operators and tests; no key material). */
+    async listKeys(nodeId: string): Promise<{ kid: string; retiresAt: number | undefined }[]> {
+      const rows = await db.query<{ kid: string; retires_at: number | string | null }>(
+        "SELECT kid, extract(epoch FROM retires_at)::float8 AS retires_at FROM node_secret_keys WHERE node_id = $1 ORDER BY created_at DESC, kid",
+        [nodeId],
+      );
+      return rows.map((row) => ({ kid: row.kid, retiresAt: row.retires_at === null ? undefined : Number(row.retires_at) }));
     },
 
     async findKey(kid: string): Promise<NodeKeyRecord | undefined> {

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
-import type { RequestHandler } from "express";
+import type { RequestHandler, Response } from "express";
+import { rateLimit } from "express-rate-limit";
 import { actorOf, enforceStepUp, type StepUpGateDependencies } from "../../access/elevated-action.ts";
 import type { AuditAppender } from "../../audit/audit-port.ts";
 import type { Authorizer } from "../../authz/authorizer.ts";
@@ -12,10 +13,15 @@ import type { RouteDefinition } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { parseDomainId, parseNodeId } from "../../platform/names.ts";
 import type { KeyWrapper } from "../../secrets/key-wrapper.ts";
+import type { RateLimitPolicy } from "../../secrets/rate-limit-policy.ts";
+import type { RateLimitStoreFactory } from "../../secrets/rate-limit-stores.ts";
+import { createWrapKeyCache } from "../../secrets/wrap-key-cache.ts";
 import { userCredentialOf } from "../credential-locals.ts";
 import { requireDomainAdmin } from "../domain-access.ts";
 import { authenticateNode, type AuthenticateNodeDependencies } from "./authenticate-node.ts";
 import { issueNodeKey } from "./node-keys.ts";
+import type { NodeKeyRecord } from "./node-repo.ts";
+import { checkRotationProof, parseRotationRequest, ROTATION_NONCE_TTL_SECONDS, ROTATION_SKEW_SECONDS, sealNewNsk } from "./nsk-rotation.ts";
 
 export interface NodeRoutesDependencies extends StepUpGateDependencies, AuthenticateNodeDependencies {
   readonly audit: AuditAppender;
@@ -24,6 +30,8 @@ export interface NodeRoutesDependencies extends StepUpGateDependencies, Authenti
   readonly requireDomainUser: RequestHandler;
   /** How long a superseded NSK keeps working after a rotation. */
   readonly nskGraceSeconds: number;
+  readonly rateLimits: RateLimitPolicy;
+  readonly rateLimitStore: RateLimitStoreFactory;
 }
 
 
@@ -35,7 +43,27 @@ function parseNodeName(body: unknown): string {
   return name;
 }
 
+/**
+ * A 401 must carry a challenge (RFC 9110). The bearer was fine; what is missing is the proof
+ * of the NSK, so the challenge names that scheme, the way DPoP (RFC 9449) names its proofs.
+ */
+function rotationProofInvalid(detail: string): CustosError {
+  return new CustosError("rotation_proof_invalid", { detail, headers: { "WWW-Authenticate": 'Custos-NSK-Proof realm="custos", error="invalid_proof"' } });
+}
+
+function kidSuperseded(): CustosError {
+  return new CustosError("kid_superseded", { detail: "this key was superseded by a rotation: only the node's current key may rotate" });
+}
+
+/** The key step 1 of a rotation authenticated and proved, for the steps after it. */
+function rotatingKeyOf(res: Response): NodeKeyRecord {
+  const key: unknown = res.locals.rotatingKey;
+  if (key === undefined) throw new CustosError("invalid_token");
+  return key as NodeKeyRecord;
+}
+
 export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
+  const wrapKeys = createWrapKeyCache(deps.wrapper);
   const quarantine = (status: "quarantined" | "active"): RequestHandler[] => [
     deps.requireDomainUser,
     async (req, res) => {
@@ -78,14 +106,17 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
           const resource = `node:${nodeId}`;
           await requireDomainAdmin(deps, { credential, domain, action: "node.enroll", resource, requestId });
           await enforceStepUp(deps, { credential, domain, action: "node.enroll", resource, requestId });
+          // Wrapping the new wrap_key changes nothing anywhere; it comes first so that a
+          // backend that cannot answer refuses before anything is recorded as granted.
           const key = await issueNodeKey(deps.wrapper, nodeId);
-          await deps.nodes.insertNode({ id: nodeId, domain, name, status: "active" }, key.record);
-          await deps.authorizer.writeRelationships([relationship(nodeRef(nodeId), "domain", domainRef(domain))], []);
-          // Audited last, right before the NSK is released: no record, no key.
+          // Audited before any write: a record that cannot commit leaves no node, no key and no
+          // relationship behind (an active node nobody holds a key for).
           await deps.audit.append({
             chain: domain, actor: actorOf(credential), action: "node.enroll", resource, decision: "granted", reason: "ok", requestId,
             details: { name, kid: key.kid },
           });
+          await deps.nodes.insertNode({ id: nodeId, domain, name, status: "active" }, key.record);
+          await deps.authorizer.writeRelationships([relationship(nodeRef(nodeId), "domain", domainRef(domain))], []);
           res.status(201).json({ node_id: nodeId, kid: key.kid, nsk: key.nsk });
         },
       ],
@@ -106,22 +137,93 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
       method: "post",
       path: "/v1/nodes/:node_id/nsk/rotate",
       doc: {
-        summary: "The node replaces its own NSK; the old kid keeps working for the grace period",
+        summary: "The node replaces its own current NSK, proving it holds it (docs/nsk-rotation.md); the old kid keeps working for the grace period",
         security: [{ nodeBearer: [] }],
-        responses: { "201": { description: "{ kid, nsk } — shown once" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
+        requestBody: jsonRequestBody(
+          {
+            timestamp: { type: "integer", description: "now, in epoch seconds (within 60 s of Custos's clock)" },
+            nonce: { type: "string", pattern: "^[A-Za-z0-9_-]{22,64}$", description: "base64url, at least 16 random bytes, never reused" },
+            proof: { type: "string", pattern: "^[A-Za-z0-9_-]{43}$", description: "base64url HMAC-SHA256 under the rotation proof key" },
+          },
+          ["timestamp", "nonce", "proof"],
+        ),
+        responses: {
+          "201": { description: "{ kid, previous_kid, previous_retires_at, jwe }: the new NSK only as a JWE under the current wrap key; Cache-Control: no-store" },
+          "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "429": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE,
+        },
       },
       handlers: [
-        async (req, res) => {
+        // 1. the bearer, then proof of the NSK itself: the key is current, the request is
+        //    fresh, its MAC is right and its nonce is new
+        async (req, res, next) => {
           const nodeId = parseNodeId(req.params.node_id);
-          const { key: current } = await authenticateNode(deps, req, res, nodeId, "node.rotate");
+          const { key } = await authenticateNode(deps, req, res, nodeId, "node.rotate");
+          const request = parseRotationRequest(req.body);
+          const refuse = async (reason: string, error: CustosError): Promise<never> => {
+            await deps.denials.record({
+              chain: key.node.domain, actor: `node:${nodeId}`, action: "node.rotate", resource: `node:${nodeId}`, decision: "denied", reason,
+              requestId: requestIdOf(res), details: { kid: key.kid },
+            });
+            throw error;
+          };
+          if (request === undefined) return refuse("proof_missing", rotationProofInvalid("a rotation must prove the NSK: { timestamp, nonce, proof }"));
+          if (key.retiresAt !== undefined) return refuse("kid_superseded", kidSuperseded());
+          const failure = checkRotationProof(request, { wrapKey: await wrapKeys.get(key), nodeId, kid: key.kid, now: deps.now() });
+          if (failure === "proof_stale") return refuse(failure, rotationProofInvalid(`timestamp must be within ${String(ROTATION_SKEW_SECONDS)} s of the server's clock`));
+          if (failure === "proof_mismatch") return refuse(failure, rotationProofInvalid("the proof does not match this node's current key"));
+          if (!(await deps.nodes.consumeRotationNonce(nodeId, request.nonce, deps.now() + ROTATION_NONCE_TTL_SECONDS))) {
+            return refuse("nonce_replayed", rotationProofInvalid("this nonce was already used"));
+          }
+          res.locals.rotatingKey = key;
+          next();
+        },
+        // 2. the node's rotation budget, spent only by requests that proved the NSK
+        rateLimit({
+          windowMs: deps.rateLimits.node_rotations.per_node.window_seconds * 1000,
+          limit: deps.rateLimits.node_rotations.per_node.limit,
+          standardHeaders: "draft-8",
+          legacyHeaders: false,
+          identifier: "nsk-rotations-per-node",
+          store: deps.rateLimitStore("nsk-rotations:node:"),
+          keyGenerator: (_req, res) => rotatingKeyOf(res).nodeId,
+          // Fail closed: a counter store that cannot answer refuses the rotation.
+          passOnStoreError: false,
+          handler: (_req, res, next) => {
+            const key = rotatingKeyOf(res);
+            deps.denials
+              .record({
+                chain: key.node.domain, actor: `node:${key.nodeId}`, action: "node.rotate", resource: `node:${key.nodeId}`,
+                decision: "denied", reason: "rate_limited_node", requestId: requestIdOf(res), details: { kid: key.kid },
+              })
+              .then(
+                () => { next(new CustosError("rate_limited", { detail: "too many NSK rotations for this node" })); },
+                (error: unknown) => { next(error); },
+              );
+          },
+        }),
+        // 3. audited, then superseded — only if the key is still current when the change commits
+        async (_req, res) => {
+          const current = rotatingKeyOf(res);
+          const nodeId = current.nodeId;
+          const requestId = requestIdOf(res);
           const next = await issueNodeKey(deps.wrapper, nodeId);
+          const jwe = await sealNewNsk(Buffer.from(next.nsk, "base64url"), await wrapKeys.get(current), current.kid, next.kid);
           const graceEndsAt = deps.now() + deps.nskGraceSeconds;
-          await deps.nodes.rotateKey(next.record, graceEndsAt);
+          // The record commits before the keys change: if it cannot, the node keeps its key.
           await deps.audit.append({
             chain: current.node.domain, actor: `node:${nodeId}`, action: "node.rotate", resource: `node:${nodeId}`, decision: "granted",
-            reason: "ok", requestId: requestIdOf(res), details: { previous_kid: current.kid, kid: next.kid, previous_retires_at: graceEndsAt },
+            reason: "ok", requestId, details: { previous_kid: current.kid, kid: next.kid, previous_retires_at: graceEndsAt },
           });
-          res.status(201).json({ kid: next.kid, nsk: next.nsk });
+          if (!(await deps.nodes.rotateKey(current.kid, next.record, graceEndsAt))) {
+            // Another rotation by the same key committed first: the record above is followed by
+            // this one, and the winner's key stays current.
+            await deps.denials.record({
+              chain: current.node.domain, actor: `node:${nodeId}`, action: "node.rotate", resource: `node:${nodeId}`, decision: "denied",
+              reason: "kid_superseded", requestId, details: { kid: current.kid },
+            });
+            throw kidSuperseded();
+          }
+          res.status(201).json({ kid: next.kid, previous_kid: current.kid, previous_retires_at: new Date(graceEndsAt * 1000).toISOString(), jwe });
         },
       ],
     },

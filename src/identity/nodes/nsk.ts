@@ -9,6 +9,7 @@ import { createHash, hkdfSync, randomBytes } from "node:crypto";
 export const NSK_BYTES = 32;
 const BEARER_INFO = "custos/v1/bearer";
 const WRAP_INFO = "custos/v1/wrap";
+const ROTATE_INFO = "custos/v1/rotate";
 const KID = /^[A-Za-z0-9_-]{8,64}$/;
 const BEARER = /^nsk\.([A-Za-z0-9_-]{8,64})\.([A-Za-z0-9_-]{43})$/;
 
@@ -31,6 +32,17 @@ export function deriveBearerSecret(nsk: Uint8Array): Buffer {
 
 export function deriveWrapKey(nsk: Uint8Array): Buffer {
   return derive(nsk, WRAP_INFO);
+}
+
+/**
+ * The key a node MACs its rotation request with (docs/nsk-rotation.md). It is derived from
+ * the wrap key rather than straight from the NSK so that Custos, which never holds the NSK
+ * but can unwrap the wrap key through the secret backend, can verify the MAC without storing
+ * anything new. The bearer is an independent HKDF output: holding it does not give this key.
+ */
+export function deriveRotationProofKey(wrapKey: Uint8Array): Buffer {
+  if (wrapKey.length !== 32) throw new RangeError("a wrap key is 32 bytes");
+  return Buffer.from(hkdfSync("sha256", wrapKey, Buffer.alloc(0), ROTATE_INFO, 32));
 }
 
 export function formatNodeBearer(kid: string, bearerSecret: Uint8Array): string {
