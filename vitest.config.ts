@@ -18,6 +18,8 @@ export default defineConfig({
           // Real I/O: PGlite (WASM), the embedded SpiceDB engine (FFI) and child processes
           // are happiest in forked processes rather than worker threads.
           pool: "forks",
+          // The CLI tests run the compiled dist/: rebuild it from src/ first.
+          globalSetup: ["integration/support/build-dist.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },
