@@ -14,12 +14,13 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["integration/**/*.test.ts"],
-          // Finds the local PostgreSQL server when DATABASE_URL is unset, or says it did not.
-          globalSetup: ["integration/support/global-setup.ts"],
           environment: "node",
           // Real I/O: PGlite (WASM), the embedded SpiceDB engine (FFI) and child processes
           // are happiest in forked processes rather than worker threads.
           pool: "forks",
+          // The CLI tests run the compiled dist/: rebuild it from src/ first. Then find the
+          // local PostgreSQL server when DATABASE_URL is unset, or say that it was not run.
+          globalSetup: ["integration/support/build-dist.ts", "integration/support/find-postgres.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources directly so that `npx custos` works right after `npm ci`,
-// with no build step. `npm run build` still produces plain JavaScript under dist/.
-import { register } from "tsx/esm/api";
+// Runs the compiled JavaScript under dist/ with plain Node.js: no TypeScript loader in
+// production. `npm ci` builds dist/ (the `prepare` step); so does `npm run build`.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli/main.ts");
+const entry = new URL("../dist/cli/main.js", import.meta.url);
+if (!existsSync(entry)) {
+  console.error("custos: dist/ has not been built: run `npm run build` (npm ci runs it)");
+  process.exit(2);
+}
+await import(entry.href);

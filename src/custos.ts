@@ -8,7 +8,7 @@ import { createGrantSigningKeys } from "./access/grant-signing-keys.ts";
 import { grantRoutes } from "./access/grants.routes.ts";
 import { MAX_GRANT_TTL_SECONDS } from "./access/issue-grant.ts";
 import { loadStepUpPolicy, STEP_UP_POLICY_FILE, type StepUpPolicy } from "./access/step-up-policy.ts";
-import { createDenialRecorder } from "./audit/denial-summariser.ts";
+import { createDenialRecorder, type DenialRecorder } from "./audit/denial-summariser.ts";
 import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
 import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, restoreRelationships } from "./authz/durable-relationships.ts";
 import { buildHttpApp } from "./http/app.ts";
@@ -53,6 +53,8 @@ export interface Custos {
   readonly db: Database;
   readonly logger: Logger;
   readonly audit: GroupCommitAppender;
+  /** Summarised refusals; `flush()` writes the pending summaries (close() does too). */
+  readonly denials: DenialRecorder;
   readonly auditSigner: AuditSigner;
   readonly authorizer: Authorizer;
   readonly stepUpPolicy: StepUpPolicy;
@@ -75,6 +77,8 @@ export interface BuildCustosOptions {
   readonly decorateAuthorizer?: (authorizer: Authorizer) => Authorizer;
   /** How often expired login attempts and sessions are purged (default five minutes). */
   readonly signInPurgeIntervalMs?: number;
+  /** Tests hold a flood in one summary window however slow the machine (default 10 s). */
+  readonly denialWindowMs?: number;
 }
 
 export async function buildCustos(options: BuildCustosOptions): Promise<Custos> {
@@ -102,7 +106,10 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       onBatchFailed: () => { metrics.auditBatchFailures.inc(); },
     });
     closers.push(() => audit.drain());
-    const operator = requireOperator({ operatorToken: config.operatorToken, audit });
+    // Closed before the appender drains (closers run in reverse): pending summaries are written.
+    const denials = createDenialRecorder(audit, options.denialWindowMs === undefined ? {} : { windowMs: options.denialWindowMs });
+    closers.push(() => denials.flush());
+    const operator = requireOperator({ operatorToken: config.operatorToken, audit, denials });
     const now = options.now ?? (() => Math.floor(Date.now() / 1000));
     // Policies are validated before anything listens: a bad file stops start-up, naming itself.
     const stepUpPolicy = await loadStepUpPolicy(path.join(config.policiesDir, STEP_UP_POLICY_FILE));
@@ -114,8 +121,6 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const redis = config.rateLimitStore === "redis" && config.redisUrl !== undefined ? await connectRedis(config.redisUrl) : undefined;
     if (redis !== undefined) closers.push(async () => { await redis.close(); });
     const rateLimitStore = rateLimitStoreFactory(config.rateLimitStore, db, redis);
-    const denials = createDenialRecorder(audit);
-    closers.push(() => denials.flush());
 
     const engineIsEmbedded = config.spicedb === undefined;
     if (engineIsEmbedded) {
@@ -149,7 +154,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     closers.push(() => signInPurge.stop());
     const jwks = createJwksCache({ fetchJwks: createHttpJwksFetcher(), jwksUriFor: discoverJwksUri, now });
     const idTokens = createIdTokenVerifier({ jwks, leewaySeconds: config.oidcLeewaySeconds, now });
-    const userAccess = { domains, sessions, idTokens, audit, now, authorizer };
+    const userAccess = { domains, sessions, idTokens, audit, denials, now, authorizer };
     const domainUser = requireDomainUser(userAccess);
     const stepUp = { policy: stepUpPolicy, leewaySeconds: config.oidcLeewaySeconds, now, audit };
     const nodes = createNodeRepository(db);
@@ -168,6 +173,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         sessions,
         provider: createCodeFlowSignIn({ verifier: idTokens, leewaySeconds: config.oidcLeewaySeconds, now }),
         audit,
+        denials,
         now,
         publicUrl: config.publicUrl,
       }),
@@ -200,6 +206,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       db,
       logger,
       audit,
+      denials,
       auditSigner,
       authorizer,
       stepUpPolicy,

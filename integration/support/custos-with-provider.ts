@@ -32,7 +32,7 @@ export interface CustosWithProvider {
 }
 
 export async function startCustosWithProvider(
-  options: { kind?: StoreKind; domains?: readonly string[]; env?: Record<string, string>; decorateAuthorizer?: (authorizer: Authorizer) => Authorizer } = {},
+  options: { kind?: StoreKind; domains?: readonly string[]; env?: Record<string, string>; decorateAuthorizer?: (authorizer: Authorizer) => Authorizer; denialWindowMs?: number } = {},
 ): Promise<CustosWithProvider> {
   const operatorToken = randomBytes(32).toString("base64url");
   const store = await createIsolatedStore(options.kind ?? "pglite");
@@ -41,6 +41,7 @@ export async function startCustosWithProvider(
   const now = () => Math.floor(Date.now() / 1000) + offset;
   const custos = await buildCustos({ config: testConfig({ CUSTOS_OPERATOR_TOKEN: operatorToken, ...options.env }), database: store.db, logger: logs.logger, now,
     ...(options.decorateAuthorizer === undefined ? {} : { decorateAuthorizer: options.decorateAuthorizer }),
+    ...(options.denialWindowMs === undefined ? {} : { denialWindowMs: options.denialWindowMs }),
   });
   const server = await serveOnLoopback(custos.app);
   const domains = options.domains ?? ["acme"];

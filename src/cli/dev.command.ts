@@ -4,7 +4,6 @@ import type { Command } from "commander";
 import { stopSignal } from "./stop-signal.ts";
 import { buildCustos, listen } from "../custos.ts";
 import { DEMO_ADMIN, DEMO_AUDITOR, DEMO_CLIENT_ID, DEMO_DOMAIN, seedDemo } from "../dev/seed-demo.ts";
-import { startDevProvider } from "../identity/dev-provider/dev-provider.ts";
 import { ConfigError, loadConfig } from "../platform/config.ts";
 
 /** Settings `custos dev` ignores: it always runs everything embedded. */
@@ -15,6 +14,37 @@ export const DEV_WARNINGS = [
   "embedded components: PGlite, the SpiceDB engine in process, the local secret backend",
   "a development OpenID provider with demo accounts signs admins in",
 ];
+
+/** `custos dev` was asked for in an install without dev dependencies (a production install). */
+export class DevProviderNotInstalled extends Error {
+  constructor(options: { cause: unknown }) {
+    super(
+      "custos dev needs the development OpenID provider (the oidc-provider package), a dev dependency this install omits: " +
+        "install with dev dependencies (npm ci) to use custos dev; production runs custos serve",
+      options,
+    );
+    this.name = "DevProviderNotInstalled";
+  }
+}
+
+function isModuleNotFound(error: unknown): boolean {
+  return error instanceof Error && "code" in error && error.code === "ERR_MODULE_NOT_FOUND";
+}
+
+/**
+ * The development provider, loaded only by `custos dev`: oidc-provider is a dev dependency,
+ * absent from a production install, and nothing else may load it. Checked before anything
+ * starts so that its absence is one clear line, not a half-started server.
+ */
+async function loadDevProvider(): Promise<typeof import("../identity/dev-provider/dev-provider.ts")> {
+  try {
+    await import("oidc-provider");
+  } catch (error) {
+    if (isModuleNotFound(error)) throw new DevProviderNotInstalled({ cause: error });
+    throw error;
+  }
+  return import("../identity/dev-provider/dev-provider.ts");
+}
 
 export function registerDevCommand(program: Command): void {
   program
@@ -27,6 +57,7 @@ export function registerDevCommand(program: Command): void {
       const env: Record<string, string | undefined> = { ...process.env, NODE_ENV: "development" };
       const ignored = EXTERNAL_SETTINGS.filter((name) => env[name] !== undefined && env[name] !== "");
       for (const name of ignored) env[name] = undefined;
+      const { startDevProvider } = await loadDevProvider();
       const operatorToken = env.CUSTOS_OPERATOR_TOKEN ?? randomBytes(32).toString("base64url");
       const config = loadConfig({ ...env, CUSTOS_OPERATOR_TOKEN: operatorToken });
 

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Request, Response } from "express";
-import type { DenialRecorder } from "../../audit/denial-summariser.ts";
+import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
@@ -38,10 +38,12 @@ export async function authenticateNode(
   action: string,
 ): Promise<AuthenticatedNode> {
   const refuse = async (reason: string, chain: string, actor: string, error: CustosError): Promise<never> => {
-    await deps.denials.record({
-      chain, actor, action, resource: `node:${pathNodeId}`, decision: "denied", reason, requestId: requestIdOf(res),
-      details: { source: req.ip ?? "unknown" },
-    });
+    const resource = `node:${pathNodeId}`;
+    const source = sourceAddressOf(req);
+    // Without a verified bearer the actor, and the node id in the path, are the client's word:
+    // summarised per source, so random node ids cannot each open their own record.
+    if (actor === "anonymous") await deps.denials.recordUnverified({ chain, action, resource, reason, requestId: requestIdOf(res), source });
+    else await deps.denials.record({ chain, actor, action, resource, decision: "denied", reason, requestId: requestIdOf(res), details: { source } });
     throw error;
   };
 

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Request, RequestHandler } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
+import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
@@ -10,6 +11,8 @@ export interface OperatorTokenDependencies {
   /** CUSTOS_OPERATOR_TOKEN; undefined when the platform has not been provisioned with one. */
   readonly operatorToken: string | undefined;
   readonly audit: AuditAppender;
+  /** Refusals: summarised per source, never one row per request. */
+  readonly denials: DenialRecorder;
 }
 
 function digest(value: string): Buffer {
@@ -32,8 +35,9 @@ export function bearerOf(req: Request): string | undefined {
 }
 
 /**
- * Authenticates the platform operator. Every use, accepted or refused, is one audit record
- * on the platform chain, committed before the request goes on (fail closed).
+ * Authenticates the platform operator. Every accepted use is one audit record on the platform
+ * chain, committed before the request goes on (fail closed); refusals go through the denial
+ * recorder, which summarises a flood from one source into a counted record.
  */
 export function requireOperator(deps: OperatorTokenDependencies): RequestHandler {
   const expectedDigest = deps.operatorToken === undefined ? undefined : digest(deps.operatorToken);
@@ -44,16 +48,12 @@ export function requireOperator(deps: OperatorTokenDependencies): RequestHandler
     const presented = bearerOf(req);
     const matches = presented !== undefined && operatorTokenMatches(expectedDigest, presented);
     const reason = matches ? "ok" : presented === undefined ? "credential_missing" : "operator_token_mismatch";
-    await deps.audit.append({
-      chain: PLATFORM_CHAIN,
-      actor: matches ? "operator" : "anonymous",
-      action: "operator.authenticate",
-      resource: `${req.method} ${req.path.slice(0, 256)}`,
-      decision: matches ? "granted" : "denied",
-      reason,
-      requestId: requestIdOf(res),
-      details: {},
-    });
+    const resource = `${req.method} ${req.path.slice(0, 256)}`;
+    if (matches) {
+      await deps.audit.append({ chain: PLATFORM_CHAIN, actor: "operator", action: "operator.authenticate", resource, decision: "granted", reason, requestId: requestIdOf(res), details: {} });
+    } else {
+      await deps.denials.recordUnverified({ chain: PLATFORM_CHAIN, action: "operator.authenticate", resource, reason, requestId: requestIdOf(res), source: sourceAddressOf(req) });
+    }
     if (!matches) {
       throw new CustosError("invalid_token", {
         detail: "the operator token is missing or wrong",

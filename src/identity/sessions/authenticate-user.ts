@@ -1,5 +1,6 @@
 import type { Request, Response } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
+import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
 import { readCookie } from "../../http/cookies.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import { CustosError } from "../../platform/errors.ts";
@@ -17,6 +18,8 @@ export interface AuthenticateUserDependencies {
   readonly sessions: SessionRepository;
   readonly idTokens: IdTokenVerifier;
   readonly audit: AuditAppender;
+  /** Refusals without a verified identity: summarised per source, never one row per request. */
+  readonly denials: DenialRecorder;
   readonly now: () => number;
 }
 
@@ -34,14 +37,8 @@ function invalidToken(): CustosError {
  */
 export async function authenticateUser(deps: AuthenticateUserDependencies, req: Request, res: Response, domainId: string): Promise<UserCredential> {
   const refuse = async (reason: string, chain: string): Promise<never> => {
-    await deps.audit.append({
-      chain,
-      actor: "anonymous",
-      action: "auth.authenticate",
-      resource: `domain:${domainId}`,
-      decision: "denied",
-      reason,
-      requestId: requestIdOf(res),
+    await deps.denials.recordUnverified({
+      chain, action: "auth.authenticate", resource: `domain:${domainId}`, reason, requestId: requestIdOf(res), source: sourceAddressOf(req),
     });
     throw invalidToken();
   };

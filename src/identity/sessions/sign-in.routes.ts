@@ -1,11 +1,12 @@
 import type { Request, Response } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
+import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
 import { clearCookie, readCookie, setCookie } from "../../http/cookies.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import { PROBLEM_RESPONSE } from "../../http/openapi.ts";
 import type { RouteDefinition } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
-import { parseDomainId } from "../../platform/names.ts";
+import { parseDomainId, PLATFORM_CHAIN } from "../../platform/names.ts";
 import type { DomainRepository } from "../domains/domain.ts";
 import { SESSION_COOKIE } from "./authenticate-user.ts";
 import { constantTimeEqual, csrfTokenFor, isWellFormedBrowserSecret, loginAttemptParameters, newBrowserSecret, secretDigest } from "./session-secrets.ts";
@@ -31,6 +32,8 @@ export interface SignInDependencies {
   readonly sessions: SessionRepository;
   readonly provider: SignInProvider;
   readonly audit: AuditAppender;
+  /** Refused sign-ins carry no verified identity: summarised per source. */
+  readonly denials: DenialRecorder;
   /** Epoch seconds. */
   readonly now: () => number;
   /**
@@ -97,14 +100,10 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
   // Behind a TLS-terminating proxy this hop is plain HTTP; the public URL says what browsers see.
   const secure = deps.publicUrl?.startsWith("https://") === true;
   const refuseSignIn = async (res: Response, domain: string, reason: string, refusal?: CustosError): Promise<never> => {
-    await deps.audit.append({
-      chain: domain,
-      actor: "anonymous",
-      action: "session.create",
-      resource: `domain:${domain}`,
-      decision: "denied",
-      reason,
-      requestId: requestIdOf(res),
+    // The domain in the path is the client's word: an unknown one must not open a chain of its own.
+    const chain = (await deps.domains.find(domain)) === undefined ? PLATFORM_CHAIN : domain;
+    await deps.denials.recordUnverified({
+      chain, action: "session.create", resource: `domain:${domain}`, reason, requestId: requestIdOf(res), source: sourceAddressOf(res.req),
     });
     throw refusal ?? new CustosError("invalid_token", { detail: "the sign-in could not be completed; start again", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
   };
