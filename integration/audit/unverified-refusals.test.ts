@@ -54,9 +54,10 @@ const KINDS: readonly GarbageKind[] = [
     request: (base) => fetch(`${base}/v1/nodes/${randomUUID()}/secrets/db-password`, { headers: { authorization: `Bearer nsk.${b64(12)}.${b64(32)}` } }),
   },
   {
-    name: "a sign-in callback with no login in progress, for a random domain",
-    chain: PLATFORM_CHAIN, action: "session.create", reason: "no_login_in_progress",
-    request: (base) => fetch(`${base}/auth/d-${randomBytes(6).toString("hex")}/callback?code=x&state=y`, { redirect: "manual" }),
+    // (A callback for a domain that does not exist is a plain 404, recorded nowhere.)
+    name: "a sign-in callback with no login in progress",
+    chain: "acme", action: "session.create", reason: "no_login_in_progress",
+    request: (base) => fetch(`${base}/auth/acme/callback?code=${b64(8)}&state=${b64(8)}`, { redirect: "manual" }),
   },
 ];
 

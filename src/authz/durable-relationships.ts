@@ -77,9 +77,10 @@ async function storeChange(
  * and the engine change together: the engine is written inside the transaction (a refused
  * engine write rolls the rows back), and if the commit itself fails the engine write is undone.
  */
-export function durableRelationships(engine: Authorizer, db: Database): Authorizer {
+export function durableRelationships(engine: Authorizer & { close(): void }, db: Database): Authorizer & { close(): void } {
   return {
     readiness: engine.readiness,
+    close: () => { engine.close(); },
     check: (request, consistency) => engine.check(request, consistency),
     readRelationships: (filter, consistency) => engine.readRelationships(filter, consistency),
     async writeRelationships(touch, remove) {
