@@ -75,6 +75,8 @@ export interface BuildCustosOptions {
   readonly backend?: SecretBackend;
   /** Tests observe the real authorizer's calls through a decorator; it still answers. */
   readonly decorateAuthorizer?: (authorizer: Authorizer) => Authorizer;
+  /** More for /readyz to ask: `custos dev` is not ready until its demo is seeded. */
+  readonly readiness?: readonly ReadinessProbe[];
   /** How often expired login attempts and sessions are purged (default five minutes). */
   readonly signInPurgeIntervalMs?: number;
   /** Tests hold a flood in one summary window however slow the machine (default 10 s). */
@@ -165,6 +167,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       authorizer.readiness,
       backend.readiness,
       ...(redis === undefined ? [] : [{ name: "rate_limit_store", check: () => redis.ping() }]),
+      ...(options.readiness ?? []),
     ];
     const routes: RouteDefinition[] = [
       ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),

@@ -61,7 +61,13 @@ export function registerDevCommand(program: Command): void {
       const operatorToken = env.CUSTOS_OPERATOR_TOKEN ?? randomBytes(32).toString("base64url");
       const config = loadConfig({ ...env, CUSTOS_OPERATOR_TOKEN: operatorToken });
 
-      const custos = await buildCustos({ config, warnings: DEV_WARNINGS });
+      // Ready means the journeys work: not before the demo is seeded and dev.json written.
+      let seeded = false;
+      const demoSeeded = {
+        name: "demo_seed",
+        check: () => (seeded ? Promise.resolve() : Promise.reject(new Error("the demo is still being seeded"))),
+      };
+      const custos = await buildCustos({ config, warnings: DEV_WARNINGS, readiness: [demoSeeded] });
       const running = await listen(custos, config.host, config.port).catch(async (error: unknown) => {
         await custos.close();
         throw error;
@@ -77,6 +83,7 @@ export function registerDevCommand(program: Command): void {
         nodeEnv: "development",
       });
       const facts = await seedDemo(custos, { baseUrl: running.url, issuer: provider.issuer, operatorToken });
+      seeded = true;
       const factsFile = path.relative(process.cwd(), path.join(config.dataDir, "dev.json"));
       const nskFile = path.relative(process.cwd(), facts.nsk_file);
 

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { Custos } from "../custos.ts";
 import { relationship } from "../authz/authorizer.ts";
@@ -68,12 +68,15 @@ export async function seedDemo(custos: Custos, options: { baseUrl: string; issue
   if (node === undefined) {
     const nodeId = randomUUID();
     const key = await issueNodeKey(custos.backend, nodeId);
-    await createNodeRepository(custos.db).insertNode({ id: nodeId, domain: DEMO_DOMAIN, name: "demo-node", status: "active" }, key.record);
-    await custos.authorizer.writeRelationships([relationship(nodeRef(nodeId), "domain", domainRef(DEMO_DOMAIN))], []);
+    // Audited first, like every change the API makes: no record, no node.
     await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "node.enroll", resource: `node:${nodeId}`, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
+    await createNodeRepository(custos.db).insertNode({ id: nodeId, domain: DEMO_DOMAIN, name: "demo-node", status: "active" }, key.record);
     await writeFile(nskFile, `${key.nsk}\n`, { mode: 0o600 });
     node = { node_id: nodeId, kid: key.kid };
   }
+  // Written on every start, not only at enrollment: the seed leaves the demo complete
+  // whatever the authorization store kept (touching an existing relationship changes nothing).
+  await custos.authorizer.writeRelationships([relationship(nodeRef(node.node_id), "domain", domainRef(DEMO_DOMAIN))], []);
 
   const [existing] = await custos.db.query("SELECT 1 FROM secrets WHERE domain = $1 AND name = $2", [DEMO_DOMAIN, DEMO_SECRET]);
   if (existing === undefined) {
@@ -100,6 +103,9 @@ export async function seedDemo(custos: Custos, options: { baseUrl: string; issue
     secret_name: DEMO_SECRET,
     issuer: options.issuer,
   };
-  await writeFile(path.join(dataDir, "dev.json"), `${JSON.stringify(facts, null, 2)}\n`, { mode: 0o600 });
+  // Replaced in one rename: a script never reads half a file, or the previous run's.
+  const factsFile = path.join(dataDir, "dev.json");
+  await writeFile(`${factsFile}.tmp`, `${JSON.stringify(facts, null, 2)}\n`, { mode: 0o600 });
+  await rename(`${factsFile}.tmp`, factsFile);
   return facts;
 }
