@@ -6,8 +6,8 @@ import type { ReadinessProbe } from "../platform/readiness.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { operationsRoutes } from "./operations.routes.ts";
 import { problemErrorHandler } from "./problem.ts";
-import { requestId, requestIdOf } from "./request-id.ts";
-import { mountRoutes, type RouteDefinition } from "./routes.ts";
+import { clientRequestIdOf, requestId, requestIdOf } from "./request-id.ts";
+import { mountRoutes, routeTemplateOf, type RouteDefinition } from "./routes.ts";
 import { securityHeaders } from "./security-headers.ts";
 
 /** Request bodies above this are refused with 413 before a byte of them is parsed. */
@@ -43,12 +43,11 @@ function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
     res.on("finish", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // The route pattern, never the raw path: it keeps labels bounded and ids out of metrics.
-      const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
-      const route = typeof matched === "string" ? matched : "unmatched";
+      const route = routeTemplateOf(req);
       metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
       logger.info(
-        { request_id: requestIdOf(res), method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        { request_id: requestIdOf(res), client_request_id: clientRequestIdOf(res), method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
         "request",
       );
     });

@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Request, RequestHandler } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
-import { requestIdOf } from "../../http/request-id.ts";
+import { bearerTokenOf } from "../../http/authorization.ts";
+import { clientRequestIdOf, requestIdOf } from "../../http/request-id.ts";
+import { routeTemplateOf } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
 import { setCredential } from "../credential-locals.ts";
@@ -24,11 +26,9 @@ export function operatorTokenMatches(expectedDigest: Buffer, presented: string):
   return timingSafeEqual(expectedDigest, digest(presented));
 }
 
+/** The bearer token of the request; the scheme is case-insensitive (RFC 6750, RFC 7235). */
 export function bearerOf(req: Request): string | undefined {
-  const header = req.get("authorization");
-  if (header === undefined) return undefined;
-  const match = /^Bearer ([\x21-\x7e]+)$/i.exec(header.trim());
-  return match?.[1];
+  return bearerTokenOf(req.get("authorization"));
 }
 
 /**
@@ -42,17 +42,19 @@ export function requireOperator(deps: OperatorTokenDependencies): RequestHandler
       throw new CustosError("not_provisioned", { detail: "this instance has no CUSTOS_OPERATOR_TOKEN; platform calls are disabled" });
     }
     const presented = bearerOf(req);
+    const clientRequestId = clientRequestIdOf(res);
     const matches = presented !== undefined && operatorTokenMatches(expectedDigest, presented);
     const reason = matches ? "ok" : presented === undefined ? "credential_missing" : "operator_token_mismatch";
     await deps.audit.append({
       chain: PLATFORM_CHAIN,
       actor: matches ? "operator" : "anonymous",
       action: "operator.authenticate",
-      resource: `${req.method} ${req.path.slice(0, 256)}`,
+      // The route template, not the raw path: the record holds no client-chosen text.
+      resource: `${req.method} ${routeTemplateOf(req)}`,
       decision: matches ? "granted" : "denied",
       reason,
       requestId: requestIdOf(res),
-      details: {},
+      details: clientRequestId === undefined ? {} : { client_request_id: clientRequestId },
     });
     if (!matches) {
       throw new CustosError("invalid_token", {
