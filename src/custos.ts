@@ -165,6 +165,8 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       readiness,
       warnings: options.warnings ?? [],
       version: "0.1.0",
+      trustProxy: config.trustProxy,
+      publicUrl: config.publicUrl,
     });
 
     return {

@@ -1,5 +1,6 @@
 import express, { type Express, type RequestHandler } from "express";
 import { CustosError } from "../platform/errors.ts";
+import type { TrustProxy } from "../platform/config.ts";
 import type { Logger } from "../platform/logging.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { ReadinessProbe } from "../platform/readiness.ts";
@@ -20,8 +21,10 @@ export interface HttpDependencies {
   readonly readiness: readonly ReadinessProbe[];
   readonly warnings?: readonly string[];
   readonly version?: string;
-  /** Behind a TLS-terminating proxy: trust its X-Forwarded-Proto for req.secure. */
-  readonly trustProxy?: boolean;
+  /** Behind a TLS-terminating proxy: whose X-Forwarded-* to believe (CUSTOS_TRUST_PROXY). */
+  readonly trustProxy?: TrustProxy;
+  /** CUSTOS_PUBLIC_URL: when it is https, every answer carries HSTS. */
+  readonly publicUrl?: string | undefined;
 }
 
 /** A declared Content-Length over the cap is refused before the body is read at all. */
@@ -58,10 +61,12 @@ function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
 export function buildHttpApp(deps: HttpDependencies): Express {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", deps.trustProxy ?? false);
+  const trustProxy = deps.trustProxy ?? false;
+  // Express wants a mutable array; the configured list is copied rather than cast.
+  app.set("trust proxy", trustProxy === false || typeof trustProxy === "number" ? trustProxy : [...trustProxy]);
   app.set("json spaces", 0);
   app.use(requestId());
-  app.use(securityHeaders());
+  app.use(securityHeaders({ httpsPublicUrl: deps.publicUrl?.startsWith("https:") === true }));
   app.use(accessLog(deps.logger, deps.metrics));
   app.use(declaredLengthCap(MAX_BODY_BYTES));
   app.use(express.json({ limit: MAX_BODY_BYTES, strict: true, type: ["application/json", "application/*+json"] }));
