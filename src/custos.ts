@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import path from "node:path";
 import type { Express } from "express";
 import { auditRoutes } from "./audit/audit.routes.ts";
@@ -11,6 +11,7 @@ import { loadStepUpPolicy, STEP_UP_POLICY_FILE, type StepUpPolicy } from "./acce
 import { createDenialRecorder } from "./audit/denial-summariser.ts";
 import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
 import { buildHttpApp } from "./http/app.ts";
+import { createHttpServer } from "./http/server.ts";
 import { requireChainReader, requireDomainPermission, requireDomainUser } from "./identity/domain-access.ts";
 import { createNodeRepository } from "./identity/nodes/node-repo.ts";
 import { nodeRoutes } from "./identity/nodes/nodes.routes.ts";
@@ -202,10 +203,8 @@ export interface RunningServer {
 }
 
 export async function listen(custos: Custos, host: string, port: number): Promise<RunningServer> {
-  const server = createServer(custos.app);
-  // Slow or idle clients must not hold sockets forever.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  // Header and URL sizes, slow and idle clients: bounded by Node before the app runs.
+  const server = createHttpServer(custos.app);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => { server.off("error", reject); resolve(); });

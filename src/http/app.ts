@@ -27,6 +27,40 @@ export interface HttpDependencies {
   readonly publicUrl?: string | undefined;
 }
 
+/**
+ * Request targets longer than this are refused before routing: no route needs more, and the
+ * steps after this one (routing, decoding, logging) then only ever see bounded text.
+ */
+export const MAX_REQUEST_TARGET_CHARS = 2048;
+
+/**
+ * The path is checked before any route sees it: bounded in length (414 uri_too_long), and
+ * every percent-escape well formed and decoding to UTF-8 (400 invalid_name). Express would
+ * otherwise throw a URIError while decoding a route parameter, which is no refusal of ours.
+ */
+function requestTargetCheck(): RequestHandler {
+  return (req, _res, next) => {
+    if (req.url.length > MAX_REQUEST_TARGET_CHARS) {
+      throw new CustosError("uri_too_long", { detail: `request targets are limited to ${String(MAX_REQUEST_TARGET_CHARS)} characters` });
+    }
+    if (!isDecodablePath(req.path)) {
+      throw new CustosError("invalid_name", { detail: "the path holds a malformed percent-escape" });
+    }
+    next();
+  };
+}
+
+/** Every `%` starts an escape that decodes, with the rest, to UTF-8. Linear: one decode. */
+export function isDecodablePath(path: string): boolean {
+  if (!path.includes("%")) return true;
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A declared Content-Length over the cap is refused before the body is read at all. */
 function declaredLengthCap(maxBytes: number): RequestHandler {
   return (req, _res, next) => {
@@ -68,6 +102,7 @@ export function buildHttpApp(deps: HttpDependencies): Express {
   app.use(requestId());
   app.use(securityHeaders({ httpsPublicUrl: deps.publicUrl?.startsWith("https:") === true }));
   app.use(accessLog(deps.logger, deps.metrics));
+  app.use(requestTargetCheck());
   app.use(declaredLengthCap(MAX_BODY_BYTES));
   app.use(express.json({ limit: MAX_BODY_BYTES, strict: true, type: ["application/json", "application/*+json"] }));
 

@@ -3,6 +3,7 @@ import { CustosError, isCustosError, type ErrorCode } from "../platform/errors.t
 import type { Logger } from "../platform/logging.ts";
 import { PROBLEM_CODES, PROBLEM_TYPE_BASE } from "./problem-codes.ts";
 import { requestIdOf } from "./request-id.ts";
+import { routeTemplateOf } from "./routes.ts";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
@@ -56,6 +57,14 @@ function fromBodyParser(error: unknown): CustosError | undefined {
 }
 
 /**
+ * The router decodes route parameters and throws a URIError for a malformed escape; the path
+ * check refuses those first, and this keeps any that slip past a 400, not a 500.
+ */
+function fromRouter(error: unknown): CustosError | undefined {
+  return error instanceof URIError ? new CustosError("invalid_name", { detail: "the path holds a malformed percent-escape" }) : undefined;
+}
+
+/**
  * The last middleware: every error becomes problem+json. Anything that is not a known
  * refusal is logged with its request id and answered as `internal`, with nothing else.
  */
@@ -65,7 +74,7 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
-    const known = isCustosError(error) ? error : fromBodyParser(error);
+    const known = isCustosError(error) ? error : (fromBodyParser(error) ?? fromRouter(error));
     if (known !== undefined) {
       if (PROBLEM_CODES[known.code].status >= 500) {
         logger.warn({ request_id: requestIdOf(res), code: known.code, err: known.cause ?? known }, "request refused: dependency unavailable");
@@ -73,7 +82,8 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       sendProblem(res, known);
       return;
     }
-    logger.error({ request_id: requestIdOf(res), method: req.method, path: req.path, err: error }, "unexpected error");
+    // The route template, not the raw path: the path is client-chosen text of any length.
+    logger.error({ request_id: requestIdOf(res), method: req.method, route: routeTemplateOf(req), err: error }, "unexpected error");
     sendProblem(res, new CustosError("internal"));
   };
 }
