@@ -4,6 +4,7 @@ import type { TrustProxy } from "../platform/config.ts";
 import type { Logger } from "../platform/logging.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { ReadinessProbe } from "../platform/readiness.ts";
+import { closeAfterResponse, jsonBody, payloadTooLarge } from "./json-body.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { operationsRoutes } from "./operations.routes.ts";
 import { problemErrorHandler } from "./problem.ts";
@@ -61,14 +62,16 @@ export function isDecodablePath(path: string): boolean {
   }
 }
 
-/** A declared Content-Length over the cap is refused before the body is read at all. */
+/**
+ * A declared Content-Length over the cap is refused before a byte of the body is read, and
+ * the connection is closed after the answer so that the body is never read at all.
+ */
 function declaredLengthCap(maxBytes: number): RequestHandler {
-  return (req, _res, next) => {
+  return (req, res, next) => {
     const declared = Number(req.get("content-length") ?? "0");
     if (Number.isFinite(declared) && declared > maxBytes) {
-      // The connection is closed after the answer so the unread body is never consumed.
-      req.headers.connection = "close";
-      throw new CustosError("payload_too_large", { detail: "request bodies are limited to 64 KiB" });
+      closeAfterResponse(res);
+      throw payloadTooLarge(maxBytes);
     }
     next();
   };
@@ -104,7 +107,7 @@ export function buildHttpApp(deps: HttpDependencies): Express {
   app.use(accessLog(deps.logger, deps.metrics));
   app.use(requestTargetCheck());
   app.use(declaredLengthCap(MAX_BODY_BYTES));
-  app.use(express.json({ limit: MAX_BODY_BYTES, strict: true, type: ["application/json", "application/*+json"] }));
+  app.use(jsonBody(MAX_BODY_BYTES));
 
   const routes: RouteDefinition[] = [];
   const openApiDocument = () => buildOpenApiDocument(routes, deps.version ?? "0.0.0");

@@ -36,26 +36,6 @@ export function sendProblem(res: Response, error: CustosError): void {
   res.status(document.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(document));
 }
 
-/** body-parser reports its failures with a `type`; each maps to a stable code. */
-function fromBodyParser(error: unknown): CustosError | undefined {
-  if (error === null || typeof error !== "object" || !("type" in error)) return undefined;
-  switch ((error).type) {
-    case "entity.too.large":
-      return new CustosError("payload_too_large", { detail: "request bodies are limited to 64 KiB" });
-    case "entity.parse.failed":
-      return new CustosError("malformed_body", { detail: "the body could not be parsed as JSON" });
-    case "encoding.unsupported":
-    case "charset.unsupported":
-      return new CustosError("unsupported_media_type", { detail: "the body must be UTF-8 JSON" });
-    case "request.aborted":
-    case "request.size.invalid":
-    case "stream.encoding.set":
-      return new CustosError("invalid_request", { detail: "the request body could not be read" });
-    default:
-      return undefined;
-  }
-}
-
 /**
  * The router decodes route parameters and throws a URIError for a malformed escape; the path
  * check refuses those first, and this keeps any that slip past a 400, not a 500.
@@ -74,7 +54,7 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
-    const known = isCustosError(error) ? error : (fromBodyParser(error) ?? fromRouter(error));
+    const known = isCustosError(error) ? error : fromRouter(error);
     if (known !== undefined) {
       if (PROBLEM_CODES[known.code].status >= 500) {
         logger.warn({ request_id: requestIdOf(res), code: known.code, err: known.cause ?? known }, "request refused: dependency unavailable");
