@@ -1,5 +1,6 @@
 import type { ErrorRequestHandler, Response } from "express";
 import { CustosError, isCustosError, type ErrorCode } from "../platform/errors.ts";
+import { storeUnavailableFrom } from "../platform/db/store-errors.ts";
 import type { Logger } from "../platform/logging.ts";
 import { PROBLEM_CODES, PROBLEM_TYPE_BASE } from "./problem-codes.ts";
 import { requestIdOf } from "./request-id.ts";
@@ -54,7 +55,7 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
-    const known = isCustosError(error) ? error : fromRouter(error);
+    const known = isCustosError(error) ? error : (fromRouter(error) ?? storeUnavailableFrom(error));
     if (known !== undefined) {
       if (PROBLEM_CODES[known.code].status >= 500) {
         logger.warn({ request_id: requestIdOf(res), code: known.code, err: known.cause ?? known }, "request refused: dependency unavailable");
