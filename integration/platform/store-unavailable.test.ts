@@ -99,11 +99,12 @@ describe.skipIf(!storeKinds().includes("postgres"))("a PostgreSQL server that ca
   });
 
   it("answers a query whose connection is terminated (57P01) with 503, and serves again afterwards", async () => {
-    let settled = false;
-    const pending = fetch(`${server.url}/v1/patient-sleep`).finally(() => { settled = true; });
+    // An object, not a local: the flag is set by the request's callback while the loop runs.
+    const request = { settled: false };
+    const pending = fetch(`${server.url}/v1/patient-sleep`).finally(() => { request.settled = true; });
     // Wait until the query is running, then end its backend from another connection.
     let terminated = false;
-    while (!terminated && !settled) {
+    while (!terminated && !request.settled) {
       const rows = await admin`SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
                                 WHERE datname = current_database() AND application_name = 'custos' AND query LIKE '%pg_sleep(30)%' AND pid <> pg_backend_pid()`;
       terminated = rows.length > 0;
