@@ -46,6 +46,20 @@ describe("oversize request bodies", () => {
     expect(response.toLowerCase()).toContain("connection: close");
   });
 
+  it("closes the connection after answering a request whose body it does not read (not JSON), though the body never ends", { timeout: 15_000 }, async () => {
+    const chunk = Buffer.from("400\r\n" + "x".repeat(1024) + "\r\n");
+    const request = Buffer.concat([Buffer.from("POST /v1/echo HTTP/1.1\r\nHost: custos\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"), chunk]);
+    const { status, response } = await rawExchange(server.url, request);
+    expect(status).toBe(200);
+    expect(response.toLowerCase()).toContain("connection: close");
+  });
+
+  it("keeps the connection alive for a bodiless POST (Content-Length: 0), whatever its type", async () => {
+    const exchange = await rawExchange(server.url, "POST /v1/echo HTTP/1.1\r\nHost: custos\r\nContent-Length: 0\r\n\r\nGET /healthz HTTP/1.1\r\nHost: custos\r\nConnection: close\r\n\r\n");
+    expect(exchange.status).toBe(200);
+    expect(exchange.response).toContain('{"status":"ok"}');
+  });
+
   it("keeps the connection alive for a body under the cap", async () => {
     const { hostname, port } = new URL(server.url);
     const socket = net.connect(Number(port), hostname);

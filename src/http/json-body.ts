@@ -45,6 +45,11 @@ function hasBody(req: Request): boolean {
   return req.headers["transfer-encoding"] !== undefined || req.headers["content-length"] !== undefined;
 }
 
+/** `Content-Length: 0` and no other framing: nothing to read, nothing left unread. */
+function isDeclaredEmpty(req: Request): boolean {
+  return req.headers["transfer-encoding"] === undefined && req.headers["content-length"]?.trim() === "0";
+}
+
 function malformedBody(detail: string): CustosError {
   return new CustosError("malformed_body", { detail });
 }
@@ -70,22 +75,35 @@ export function parseJsonBody(bytes: Uint8Array): unknown {
   }
 }
 
-/** Reads a JSON request body into req.body; other media types are left unread. */
+/** Reads a JSON request body into req.body; other media types are left unread, and the connection closed after the answer. */
 export function jsonBody(maxBytes: number): RequestHandler {
   return (req, res, next) => {
+    if (!hasBody(req)) {
+      next();
+      return;
+    }
     const contentType = req.get("content-type");
-    if (!hasBody(req) || contentType === undefined || !isJsonMediaType(contentType)) {
+    if (contentType === undefined || !isJsonMediaType(contentType)) {
+      if (isDeclaredEmpty(req)) {
+        next();
+        return;
+      }
+      // No route reads any other body. Left unread, Node would read it to its end after the
+      // answer to keep the connection alive, however long it is: close instead.
+      closeAfterResponse(res);
       next();
       return;
     }
     const charset = charsetOf(contentType);
     if (charset !== undefined && charset !== "utf-8" && charset !== "utf8") {
+      closeAfterResponse(res);
       next(new CustosError("unsupported_media_type", { detail: "the body must be UTF-8 JSON" }));
       return;
     }
     // Compressed bodies are refused rather than inflated: nothing to bomb, nothing to bound twice.
     const contentEncoding = (req.get("content-encoding") ?? "identity").trim().toLowerCase();
     if (contentEncoding !== "identity") {
+      closeAfterResponse(res);
       next(new CustosError("unsupported_media_type", { detail: "the body must not be compressed (Content-Encoding)" }));
       return;
     }
