@@ -5,6 +5,7 @@ import { requireOperator } from "../../src/identity/operator/operator-token.ts";
 import { createMetrics } from "../../src/platform/metrics.ts";
 import { captureLogger, type CapturedLogger } from "../support/logger.ts";
 import { serveOnLoopback, type TestServer } from "../support/http.ts";
+import { rawExchange } from "./raw-http.ts";
 
 const OPERATOR_TOKEN = "Jq3vX9s0bLr2Mz7Kp4Wt8Yc1Nd6Hf5Ge0Ua9Si3Ox2E";
 const SERVER_REQUEST_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
@@ -61,19 +62,16 @@ describe("request ids and the operator record", () => {
     expect(logged).toMatchObject({ client_request_id: "trace-123" });
   });
 
-  it.each([`a b;${"x".repeat(10)}`, "x".repeat(65), "ünïcode", "a\u0000b"])("drops a client X-Request-Id outside the bound (%j)", async (clientId) => {
-    const headers: Record<string, string> = { authorization: `Bearer ${OPERATOR_TOKEN}` };
-    // fetch refuses some header values itself; those cannot reach the server at all.
-    try {
-      new Headers({ "x-request-id": clientId });
-      headers["x-request-id"] = clientId;
-    } catch {
-      return;
-    }
-    const response = await callOperator("/v1/things/three", headers);
-    expect(response.status).toBe(200);
-    expect(recorded.at(-1)?.details).toEqual({});
-  });
+  it.each([`a b;${"x".repeat(10)}`, "x".repeat(65), "\u00fcn\u00efcode", "<script>", "trace/../../x"])(
+    "drops a client X-Request-Id outside the bound (%j)",
+    async (clientId) => {
+      // Raw bytes (latin-1), so that every value reaches the server as written.
+      const request = `GET /v1/things/three HTTP/1.1\r\nHost: custos\r\nConnection: close\r\nAuthorization: Bearer ${OPERATOR_TOKEN}\r\nX-Request-Id: ${clientId}\r\n\r\n`;
+      const { status } = await rawExchange(server.url, Buffer.from(request, "latin1"));
+      expect(status).toBe(200);
+      expect(recorded.at(-1)?.details).toEqual({});
+    },
+  );
 
   it("records the route template, never the raw path", async () => {
     await callOperator("/v1/things/%3Cscript%3E-raw-client-text", { authorization: `Bearer ${OPERATOR_TOKEN}` });
