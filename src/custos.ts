@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import type { Server } from "node:http";
 import path from "node:path";
 import type { Express } from "express";
 import { auditRoutes } from "./audit/audit.routes.ts";
@@ -12,6 +12,7 @@ import { createDenialRecorder, type DenialRecorder } from "./audit/denial-summar
 import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
 import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, restoreRelationships } from "./authz/durable-relationships.ts";
 import { buildHttpApp } from "./http/app.ts";
+import { createHttpServer } from "./http/server.ts";
 import { requireChainReader, requireDomainPermission, requireDomainUser } from "./identity/domain-access.ts";
 import { createNodeRepository } from "./identity/nodes/node-repo.ts";
 import { nodeRoutes } from "./identity/nodes/nodes.routes.ts";
@@ -201,6 +202,8 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       readiness,
       warnings: options.warnings ?? [],
       version: "0.1.0",
+      trustProxy: config.trustProxy,
+      publicUrl: config.publicUrl,
     });
 
     return {
@@ -259,10 +262,8 @@ export interface RunningServer {
 }
 
 export async function listen(custos: Custos, host: string, port: number): Promise<RunningServer> {
-  const server = createServer(custos.app);
-  // Slow or idle clients must not hold sockets forever.
-  server.requestTimeout = 30_000;
-  server.headersTimeout = 10_000;
+  // Header and URL sizes, slow and idle clients: bounded by Node before the app runs.
+  const server = createHttpServer(custos.app);
   await new Promise<void>((resolve, reject) => {
     server.once("error", (error: NodeJS.ErrnoException) => { reject(listenFailure(error, host, port)); });
     server.listen(port, host, () => { server.removeAllListeners("error"); resolve(); });

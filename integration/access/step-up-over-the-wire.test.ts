@@ -13,14 +13,20 @@ describe("step-up and access grants over HTTP", () => {
   let nodeId: string;
   let foreignNodeId: string;
 
-  const post = (path: string, token: string, body: unknown, headers: Record<string, string> = {}) =>
-    fetch(`${env.server.url}${path}`, {
+  // The server makes every request id; a test's own X-Request-Id labels the request it sent.
+  const serverRequestIds = new Map<string, string>();
+  const post = async (path: string, token: string, body: unknown, headers: Record<string, string> = {}) => {
+    const response = await fetch(`${env.server.url}${path}`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json", ...headers },
       body: JSON.stringify(body),
     });
-  const eventsFor = async (requestId: string) =>
-    (await readRecords(env.custos.db, "acme", 0, 100_000)).filter((event) => event.request_id === requestId);
+    const label = headers["x-request-id"];
+    if (label !== undefined) serverRequestIds.set(label, response.headers.get("x-request-id") ?? "");
+    return response;
+  };
+  const eventsFor = async (label: string) =>
+    (await readRecords(env.custos.db, "acme", 0, 100_000)).filter((event) => event.request_id === serverRequestIds.get(label));
 
   beforeAll(async () => {
     env = await startCustosWithProvider();

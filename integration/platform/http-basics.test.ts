@@ -51,11 +51,11 @@ describe("the HTTP edge", () => {
     expect(response.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
-  it("echoes a sane incoming X-Request-Id and replaces an unsafe one", async () => {
-    const kept = await fetch(`${server.url}/healthz`, { headers: { "X-Request-Id": "trace-123" } });
-    expect(kept.headers.get("x-request-id")).toBe("trace-123");
-    const replaced = await fetch(`${server.url}/healthz`, { headers: { "X-Request-Id": `a b;${"x".repeat(200)}` } });
-    expect(replaced.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+  it("answers with its own request id whatever X-Request-Id the client sends", async () => {
+    const sane = await fetch(`${server.url}/healthz`, { headers: { "X-Request-Id": "trace-123" } });
+    expect(sane.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
+    const unsafe = await fetch(`${server.url}/healthz`, { headers: { "X-Request-Id": `a b;${"x".repeat(200)}` } });
+    expect(unsafe.headers.get("x-request-id")).toMatch(/^[0-9a-f-]{36}$/);
   });
 
   it("sets security headers on every answer", async () => {

@@ -33,6 +33,7 @@ describe("reading a secret over HTTP", () => {
   let nodeA: EnrolledNode;
   let nodeB: EnrolledNode;
   const bodies: string[] = [];
+  const serverRequestIds = new Map<string, string>();
 
   async function call(method: string, path: string, token: string, body?: unknown, headers: Record<string, string> = {}): Promise<Response> {
     const response = await fetch(`${env.server.url}${path}`, {
@@ -42,12 +43,15 @@ describe("reading a secret over HTTP", () => {
     });
     const text = await response.clone().text();
     bodies.push(text);
+    // The server makes every request id; a test's own X-Request-Id labels the request it sent.
+    const label = headers["x-request-id"];
+    if (label !== undefined) serverRequestIds.set(label, response.headers.get("x-request-id") ?? "");
     return response;
   }
   const read = (node: { node_id: string }, bearer: string, name = "db-password", requestId?: string) =>
     call("GET", `/v1/nodes/${node.node_id}/secrets/${name}`, bearer, undefined, requestId === undefined ? {} : { "x-request-id": requestId });
   const eventsFor = async (requestId: string) =>
-    (await readRecords(env.custos.db, "acme", 0, 1_000_000)).concat(await readRecords(env.custos.db, "platform", 0, 1_000_000)).filter((e) => e.request_id === requestId);
+    (await readRecords(env.custos.db, "acme", 0, 1_000_000)).concat(await readRecords(env.custos.db, "platform", 0, 1_000_000)).filter((e) => e.request_id === serverRequestIds.get(requestId));
   async function enroll(name: string): Promise<EnrolledNode> {
     const response = await call("POST", "/v1/domains/acme/nodes", admin, { name });
     expect(response.status).toBe(201);

@@ -1,13 +1,15 @@
 import express, { type Express, type RequestHandler } from "express";
 import { CustosError } from "../platform/errors.ts";
+import type { TrustProxy } from "../platform/config.ts";
 import type { Logger } from "../platform/logging.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { ReadinessProbe } from "../platform/readiness.ts";
+import { closeAfterResponse, jsonBody, payloadTooLarge } from "./json-body.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { operationsRoutes } from "./operations.routes.ts";
 import { problemErrorHandler } from "./problem.ts";
-import { requestId, requestIdOf } from "./request-id.ts";
-import { mountRoutes, type RouteDefinition } from "./routes.ts";
+import { clientRequestIdOf, requestId, requestIdOf } from "./request-id.ts";
+import { mountRoutes, routeTemplateOf, type RouteDefinition } from "./routes.ts";
 import { securityHeaders } from "./security-headers.ts";
 
 /** Request bodies above this are refused with 413 before a byte of them is parsed. */
@@ -20,18 +22,56 @@ export interface HttpDependencies {
   readonly readiness: readonly ReadinessProbe[];
   readonly warnings?: readonly string[];
   readonly version?: string;
-  /** Behind a TLS-terminating proxy: trust its X-Forwarded-Proto for req.secure. */
-  readonly trustProxy?: boolean;
+  /** Behind a TLS-terminating proxy: whose X-Forwarded-* to believe (CUSTOS_TRUST_PROXY). */
+  readonly trustProxy?: TrustProxy;
+  /** CUSTOS_PUBLIC_URL: when it is https, every answer carries HSTS. */
+  readonly publicUrl?: string | undefined;
 }
 
-/** A declared Content-Length over the cap is refused before the body is read at all. */
-function declaredLengthCap(maxBytes: number): RequestHandler {
+/**
+ * Request targets longer than this are refused before routing: no route needs more, and the
+ * steps after this one (routing, decoding, logging) then only ever see bounded text.
+ */
+export const MAX_REQUEST_TARGET_CHARS = 2048;
+
+/**
+ * The path is checked before any route sees it: bounded in length (414 uri_too_long), and
+ * every percent-escape well formed and decoding to UTF-8 (400 invalid_name). Express would
+ * otherwise throw a URIError while decoding a route parameter, which is no refusal of ours.
+ */
+function requestTargetCheck(): RequestHandler {
   return (req, _res, next) => {
+    if (req.url.length > MAX_REQUEST_TARGET_CHARS) {
+      throw new CustosError("uri_too_long", { detail: `request targets are limited to ${String(MAX_REQUEST_TARGET_CHARS)} characters` });
+    }
+    if (!isDecodablePath(req.path)) {
+      throw new CustosError("invalid_name", { detail: "the path holds a malformed percent-escape" });
+    }
+    next();
+  };
+}
+
+/** Every `%` starts an escape that decodes, with the rest, to UTF-8. Linear: one decode. */
+export function isDecodablePath(path: string): boolean {
+  if (!path.includes("%")) return true;
+  try {
+    decodeURIComponent(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A declared Content-Length over the cap is refused before a byte of the body is read, and
+ * the connection is closed after the answer so that the body is never read at all.
+ */
+function declaredLengthCap(maxBytes: number): RequestHandler {
+  return (req, res, next) => {
     const declared = Number(req.get("content-length") ?? "0");
     if (Number.isFinite(declared) && declared > maxBytes) {
-      // The connection is closed after the answer so the unread body is never consumed.
-      req.headers.connection = "close";
-      throw new CustosError("payload_too_large", { detail: "request bodies are limited to 64 KiB" });
+      closeAfterResponse(res);
+      throw payloadTooLarge(maxBytes);
     }
     next();
   };
@@ -43,12 +83,11 @@ function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
     res.on("finish", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // The route pattern, never the raw path: it keeps labels bounded and ids out of metrics.
-      const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
-      const route = typeof matched === "string" ? matched : "unmatched";
+      const route = routeTemplateOf(req);
       metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
       logger.info(
-        { request_id: requestIdOf(res), method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        { request_id: requestIdOf(res), client_request_id: clientRequestIdOf(res), method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
         "request",
       );
     });
@@ -59,13 +98,16 @@ function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
 export function buildHttpApp(deps: HttpDependencies): Express {
   const app = express();
   app.disable("x-powered-by");
-  app.set("trust proxy", deps.trustProxy ?? false);
+  const trustProxy = deps.trustProxy ?? false;
+  // Express wants a mutable array; the configured list is copied rather than cast.
+  app.set("trust proxy", trustProxy === false || typeof trustProxy === "number" ? trustProxy : [...trustProxy]);
   app.set("json spaces", 0);
   app.use(requestId());
-  app.use(securityHeaders());
+  app.use(securityHeaders({ httpsPublicUrl: deps.publicUrl?.startsWith("https:") === true }));
   app.use(accessLog(deps.logger, deps.metrics));
+  app.use(requestTargetCheck());
   app.use(declaredLengthCap(MAX_BODY_BYTES));
-  app.use(express.json({ limit: MAX_BODY_BYTES, strict: true, type: ["application/json", "application/*+json"] }));
+  app.use(jsonBody(MAX_BODY_BYTES));
 
   const routes: RouteDefinition[] = [];
   const openApiDocument = () => buildOpenApiDocument(routes, deps.version ?? "0.0.0");

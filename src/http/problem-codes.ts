@@ -16,6 +16,7 @@ export const PROBLEM_CODES: Readonly<Record<ErrorCode, { readonly status: number
   not_found: { status: 404, title: "Not found" },
   method_not_allowed: { status: 405, title: "Method not allowed" },
   payload_too_large: { status: 413, title: "The request body is too large" },
+  uri_too_long: { status: 414, title: "The request target is too long" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
   rate_limited: { status: 429, title: "Too many requests" },
   internal: { status: 500, title: "Internal error" },

@@ -1,8 +1,10 @@
 import type { ErrorRequestHandler, Response } from "express";
 import { CustosError, isCustosError, type ErrorCode } from "../platform/errors.ts";
+import { storeUnavailableFrom } from "../platform/db/store-errors.ts";
 import type { Logger } from "../platform/logging.ts";
 import { PROBLEM_CODES, PROBLEM_TYPE_BASE } from "./problem-codes.ts";
 import { requestIdOf } from "./request-id.ts";
+import { routeTemplateOf } from "./routes.ts";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
@@ -35,24 +37,12 @@ export function sendProblem(res: Response, error: CustosError): void {
   res.status(document.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(document));
 }
 
-/** body-parser reports its failures with a `type`; each maps to a stable code. */
-function fromBodyParser(error: unknown): CustosError | undefined {
-  if (error === null || typeof error !== "object" || !("type" in error)) return undefined;
-  switch ((error).type) {
-    case "entity.too.large":
-      return new CustosError("payload_too_large", { detail: "request bodies are limited to 64 KiB" });
-    case "entity.parse.failed":
-      return new CustosError("malformed_body", { detail: "the body could not be parsed as JSON" });
-    case "encoding.unsupported":
-    case "charset.unsupported":
-      return new CustosError("unsupported_media_type", { detail: "the body must be UTF-8 JSON" });
-    case "request.aborted":
-    case "request.size.invalid":
-    case "stream.encoding.set":
-      return new CustosError("invalid_request", { detail: "the request body could not be read" });
-    default:
-      return undefined;
-  }
+/**
+ * The router decodes route parameters and throws a URIError for a malformed escape; the path
+ * check refuses those first, and this keeps any that slip past a 400, not a 500.
+ */
+function fromRouter(error: unknown): CustosError | undefined {
+  return error instanceof URIError ? new CustosError("invalid_name", { detail: "the path holds a malformed percent-escape" }) : undefined;
 }
 
 /**
@@ -65,7 +55,7 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       next(error);
       return;
     }
-    const known = isCustosError(error) ? error : fromBodyParser(error);
+    const known = isCustosError(error) ? error : (fromRouter(error) ?? storeUnavailableFrom(error));
     if (known !== undefined) {
       if (PROBLEM_CODES[known.code].status >= 500) {
         logger.warn({ request_id: requestIdOf(res), code: known.code, err: known.cause ?? known }, "request refused: dependency unavailable");
@@ -73,7 +63,8 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       sendProblem(res, known);
       return;
     }
-    logger.error({ request_id: requestIdOf(res), method: req.method, path: req.path, err: error }, "unexpected error");
+    // The route template, not the raw path: the path is client-chosen text of any length.
+    logger.error({ request_id: requestIdOf(res), method: req.method, route: routeTemplateOf(req), err: error }, "unexpected error");
     sendProblem(res, new CustosError("internal"));
   };
 }

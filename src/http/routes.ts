@@ -1,4 +1,4 @@
-import type { Express, RequestHandler } from "express";
+import type { Express, Request, RequestHandler } from "express";
 import { CustosError } from "../platform/errors.ts";
 
 export type HttpMethod = "get" | "post" | "put" | "delete";
@@ -38,4 +38,14 @@ export function mountRoutes(app: Express, routes: readonly RouteDefinition[]): v
 /** `/v1/domains/:domain` → `/v1/domains/{domain}` */
 export function openApiPath(expressPath: string): string {
   return expressPath.replace(/:([A-Za-z_][A-Za-z0-9_]*)/g, "{$1}");
+}
+
+/**
+ * The route template that matched (`/v1/nodes/:node_id/secrets/:name`), never the raw path:
+ * what reaches logs, metrics and audit records is then a bounded set of developer-written
+ * strings rather than client-chosen text.
+ */
+export function routeTemplateOf(req: Request): string {
+  const matched: unknown = (req.route as { path?: unknown } | undefined)?.path;
+  return typeof matched === "string" ? matched : "unmatched";
 }

@@ -1,3 +1,4 @@
+import { isIP } from "node:net";
 import path from "node:path";
 import { POLICIES_DIR } from "../package-paths.ts";
 
@@ -22,6 +23,7 @@ export interface OpenBaoConfig {
 
 export type RateLimitStoreKind = "memory" | "postgres" | "redis";
 export type NodeEnv = "production" | "development" | "test";
+export type TrustProxy = false | number | readonly string[];
 export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
 
 export interface Config {
@@ -33,6 +35,11 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** The URL browsers reach Custos at (behind a proxy): sign-in callbacks, Secure cookies. */
   readonly publicUrl: string | undefined;
+  /**
+   * Which peers' X-Forwarded-* headers to believe (Express `trust proxy`): false, a hop
+   * count, or a list of addresses, CIDR ranges and the names loopback, linklocal, uniquelocal.
+   */
+  readonly trustProxy: TrustProxy;
   /** Platform operator bearer; absent means platform calls answer 501 not_provisioned. */
   readonly operatorToken: string | undefined;
   readonly spicedb: SpiceDbServerConfig | undefined;
@@ -63,6 +70,13 @@ export class ConfigError extends Error {
 export const MAX_OIDC_LEEWAY_SECONDS = 120;
 
 type Env = Readonly<Record<string, string | undefined>>;
+
+/** `text` without any trailing `character`s; a loop, where a `/x+$/` search would backtrack. */
+function withoutTrailing(text: string, character: string): string {
+  let end = text.length;
+  while (end > 0 && text.charAt(end - 1) === character) end -= 1;
+  return text.slice(0, end);
+}
 
 function optional(env: Env, name: string): string | undefined {
   const value = env[name];
@@ -115,20 +129,112 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
   return raw;
 }
 
+/** How to make a token that passes: printed whenever one is refused. */
+const MAKE_A_TOKEN = "make one with `openssl rand -base64 32` (or `openssl rand -hex 32`)";
+
+/**
+ * Thresholds a random token meets with overwhelming probability and a hand-typed one does
+ * not: 43 random base64 characters show about 31 distinct symbols and 64 random hex
+ * digits about 15, and a repeated or stepping run (`aaaaaa`, `abcdef`) as long as the limit
+ * below turns up by chance less than once in a million tokens.
+ */
+const TOKEN_RANDOMNESS = {
+  base64: { minDistinctSymbols: 16, maxRunLength: 5 },
+  hex: { minDistinctSymbols: 10, maxRunLength: 7 },
+} as const;
+
+/**
+ * The longest run of characters each equal to, or one code point above or below, the one
+ * before it, in the same direction: `aaaa` and `abcd` and `dcba` are runs of 4.
+ */
+export function longestRun(text: string): number {
+  let longest = text.length === 0 ? 0 : 1;
+  let current = 1;
+  let step = 0;
+  for (let i = 1; i < text.length; i += 1) {
+    const delta = text.charCodeAt(i) - text.charCodeAt(i - 1);
+    const continues = Math.abs(delta) <= 1 && (current === 1 || delta === step);
+    current = continues ? current + 1 : Math.abs(delta) <= 1 ? 2 : 1;
+    step = delta;
+    longest = Math.max(longest, current);
+  }
+  return longest;
+}
+
+/**
+ * Why a token that has the right alphabet and length is still obviously not random, or
+ * undefined when nothing gives it away. It cannot prove randomness; it refuses `a` × 43,
+ * `0` × 64, `abab…` and keyboard walks, which the length check alone lets through.
+ */
+export function obviousTokenWeakness(token: string, alphabet: "base64" | "hex"): string | undefined {
+  const limits = TOKEN_RANDOMNESS[alphabet];
+  const distinct = new Set(token).size;
+  if (distinct < limits.minDistinctSymbols) {
+    return `uses only ${String(distinct)} distinct characters (a random one uses at least ${String(limits.minDistinctSymbols)})`;
+  }
+  if (longestRun(token) > limits.maxRunLength) {
+    return `has a run of more than ${String(limits.maxRunLength)} repeated or consecutive characters`;
+  }
+  return undefined;
+}
+
 /**
  * The operator token is a bearer with platform-wide power, so a guessable one is refused:
- * at least 256 bits, written as 43+ base64url characters or 64+ hex digits. It is never echoed.
+ * at least 256 bits, written as 43+ base64 characters (standard, as `openssl rand -base64 32`
+ * prints it, or base64url) or 64+ hex digits, and not obviously patterned. It is never echoed.
  */
 function operatorToken(env: Env): string | undefined {
   const name = "CUSTOS_OPERATOR_TOKEN";
   const raw = optional(env, name);
   if (raw === undefined) return undefined;
-  const base64url = /^[A-Za-z0-9_-]{43,}$/.test(raw);
   const hex = /^[0-9a-fA-F]{64,}$/.test(raw);
-  if (!base64url && !hex) {
-    throw new ConfigError(name, "must be at least 256 random bits: 43+ base64url characters or 64+ hex digits");
+  const base64 = /^[A-Za-z0-9+/_-]{43,}={0,2}$/.test(raw);
+  if (!base64 && !hex) {
+    throw new ConfigError(name, `must be at least 256 random bits: 43+ base64 characters or 64+ hex digits; ${MAKE_A_TOKEN}`);
+  }
+  // Padding is not part of the randomness.
+  const weakness = obviousTokenWeakness(withoutTrailing(raw, "="), hex ? "hex" : "base64");
+  if (weakness !== undefined) {
+    throw new ConfigError(name, `is not random: it ${weakness}; ${MAKE_A_TOKEN}`);
   }
   return raw;
+}
+
+const MAX_PROXY_HOPS = 10;
+const PROXY_RANGE_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+/** One entry of a CUSTOS_TRUST_PROXY list: an IP address, a CIDR range or a range name. */
+export function isTrustedProxyEntry(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const slash = entry.indexOf("/");
+  const address = slash === -1 ? entry : entry.slice(0, slash);
+  const family = isIP(address);
+  if (family === 0) return false;
+  if (slash === -1) return true;
+  const prefix = entry.slice(slash + 1);
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
+/**
+ * CUSTOS_TRUST_PROXY: whose X-Forwarded-For and X-Forwarded-Proto to believe. `true` (believe
+ * anyone) is refused: any client could then choose its own address and claim TLS. Absent or
+ * `false` trusts no proxy.
+ */
+function trustProxy(env: Env): TrustProxy {
+  const name = "CUSTOS_TRUST_PROXY";
+  const raw = optional(env, name);
+  if (raw === undefined || raw === "false" || raw === "0") return false;
+  const explain = `must be false (or 0), a hop count from 1 to ${String(MAX_PROXY_HOPS)}, or a comma-separated list of addresses, CIDR ranges, loopback, linklocal or uniquelocal`;
+  if (raw === "true") throw new ConfigError(name, `${explain} (true would let any client forge its address)`);
+  if (/^\d{1,2}$/.test(raw)) {
+    const hops = Number(raw);
+    if (hops < 1 || hops > MAX_PROXY_HOPS) throw new ConfigError(name, `${explain} (got ${raw})`);
+    return hops;
+  }
+  const entries = raw.split(",").map((entry) => entry.trim());
+  const invalid = entries.find((entry) => !isTrustedProxyEntry(entry));
+  if (invalid !== undefined) throw new ConfigError(name, `${explain} (got ${JSON.stringify(invalid)})`);
+  return entries;
 }
 
 function host(env: Env): string {
@@ -179,6 +285,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
   if (rateLimitStore === "redis" && redisUrl === undefined) {
     throw new ConfigError("REDIS_URL", "is required when CUSTOS_RATE_LIMIT_STORE is redis");
   }
+  const publicUrl = url(env, "CUSTOS_PUBLIC_URL", ["http:", "https:"]);
   const openbaoConfig = openbao(env);
   if (nodeEnv === "production" && openbaoConfig === undefined) {
     throw new ConfigError("OPENBAO_ADDR", "is required under NODE_ENV=production (the local secret backend is for development only)");
@@ -189,7 +296,8 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     port: integerIn(env, "CUSTOS_PORT", 8080, 0, 65535),
     dataDir,
     databaseUrl: url(env, "DATABASE_URL", ["postgres:", "postgresql:"]),
-    publicUrl: url(env, "CUSTOS_PUBLIC_URL", ["http:", "https:"])?.replace(/\/+$/, ""),
+    publicUrl: publicUrl === undefined ? undefined : withoutTrailing(publicUrl, "/"),
+    trustProxy: trustProxy(env),
     operatorToken: operatorToken(env),
     spicedb: spicedb(env),
     openbao: openbaoConfig,

@@ -6,6 +6,7 @@
 export type ErrorCode =
   | "malformed_body"
   | "payload_too_large"
+  | "uri_too_long"
   | "unsupported_media_type"
   | "invalid_request"
   | "invalid_name"

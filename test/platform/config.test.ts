@@ -1,6 +1,7 @@
 import { POLICIES_DIR } from "../../src/package-paths.ts";
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "../../src/platform/config.ts";
+import { randomBytes } from "node:crypto";
+import { ConfigError, loadConfig, longestRun, obviousTokenWeakness } from "../../src/platform/config.ts";
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -12,7 +13,10 @@ function configError(env: Record<string, string>): ConfigError {
   throw new Error("expected a ConfigError");
 }
 
-const STRONG_TOKEN = "k".repeat(43);
+// 32 random bytes, as `openssl rand -base64 32` and `openssl rand -hex 32` print them.
+const STRONG_TOKEN = "q2Jx9vT0aLm3Zp8YwE1RkS7uN4cB6dHfGiOjV5Xy_-A";
+const OPENSSL_BASE64_TOKEN = "3nH0q+Yk1w/9VxJr2sZtLb8cQ5mE7uFa4PgR6dWyN0I=";
+const OPENSSL_HEX_TOKEN = "9f3c2a71e4b80d5f6a1c9e2b7d4f8031c6a5e9b2d7f4081e3c6a9b5d2f7e4a10";
 
 describe("loadConfig", () => {
   it("uses the embedded defaults when nothing is set", () => {
@@ -96,5 +100,59 @@ describe("loadConfig", () => {
 
   it("refuses an unknown rate-limit store", () => {
     expect(configError({ CUSTOS_RATE_LIMIT_STORE: "memcached" }).variable).toBe("CUSTOS_RATE_LIMIT_STORE");
+  });
+
+  it("accepts operator tokens as openssl prints them (base64 with padding, and hex)", () => {
+    expect(loadConfig({ CUSTOS_OPERATOR_TOKEN: OPENSSL_BASE64_TOKEN }).operatorToken).toBe(OPENSSL_BASE64_TOKEN);
+    expect(loadConfig({ CUSTOS_OPERATOR_TOKEN: OPENSSL_HEX_TOKEN }).operatorToken).toBe(OPENSSL_HEX_TOKEN);
+  });
+
+  it.each([
+    ["43 × a", "a".repeat(43)],
+    ["64 × 0", "0".repeat(64)],
+    ["a two-letter pattern", "ab".repeat(22)],
+    ["an alphabet walk", "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopq"],
+    ["a hex walk", "0123456789abcdef".repeat(4)],
+    ["a random token with a long run in it", "q2Jx9vT0aLm3Zp8YwE1RkS7uNaaaaaaGiOjV5Xy_-A0"],
+    ["a repeated short pattern", "Q7x-".repeat(11)],
+  ])("refuses an operator token that is obviously not random (%s), saying how to make one, without echoing it", (_label, token) => {
+    const error = configError({ CUSTOS_OPERATOR_TOKEN: token });
+    expect(error.variable).toBe("CUSTOS_OPERATOR_TOKEN");
+    expect(error.message).toContain("openssl rand -base64 32");
+    expect(error.message).not.toContain(token);
+  });
+
+  it("trusts no proxy by default, and reads a hop count, a list of ranges or false", () => {
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(loadConfig({ CUSTOS_TRUST_PROXY: "false" }).trustProxy).toBe(false);
+    expect(loadConfig({ CUSTOS_TRUST_PROXY: "1" }).trustProxy).toBe(1);
+    expect(loadConfig({ CUSTOS_TRUST_PROXY: "loopback, 10.0.0.0/8,fd00::/8, 192.0.2.7" }).trustProxy).toEqual([
+      "loopback", "10.0.0.0/8", "fd00::/8", "192.0.2.7",
+    ]);
+  });
+
+  it.each(["true", "yes", "11", "10.0.0.0/33", "fd00::/129", "10.0.0/8", "loopback,", "proxy.example.org"])(
+    "refuses CUSTOS_TRUST_PROXY=%s, naming the variable",
+    (value) => {
+      expect(configError({ CUSTOS_TRUST_PROXY: value }).variable).toBe("CUSTOS_TRUST_PROXY");
+    },
+  );
+});
+
+describe("obviousTokenWeakness and longestRun", () => {
+  it("counts repeated and stepping runs, in either direction", () => {
+    expect(longestRun("")).toBe(0);
+    expect(longestRun("x")).toBe(1);
+    expect(longestRun("xaaaay")).toBe(4);
+    expect(longestRun("qabcdez")).toBe(5);
+    expect(longestRun("9876x")).toBe(4);
+    expect(longestRun("abab")).toBe(2);
+  });
+
+  it("finds nothing wrong with random tokens", () => {
+    for (let i = 0; i < 50; i += 1) {
+      expect(obviousTokenWeakness(randomBytes(32).toString("base64url"), "base64")).toBeUndefined();
+      expect(obviousTokenWeakness(randomBytes(32).toString("hex"), "hex")).toBeUndefined();
+    }
   });
 });

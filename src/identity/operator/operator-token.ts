@@ -2,7 +2,9 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Request, RequestHandler } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
 import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
-import { requestIdOf } from "../../http/request-id.ts";
+import { bearerTokenOf } from "../../http/authorization.ts";
+import { clientRequestIdOf, requestIdOf } from "../../http/request-id.ts";
+import { routeTemplateOf } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
 import { setCredential } from "../credential-locals.ts";
@@ -27,11 +29,9 @@ export function operatorTokenMatches(expectedDigest: Buffer, presented: string):
   return timingSafeEqual(expectedDigest, digest(presented));
 }
 
+/** The bearer token of the request; the scheme is case-insensitive (RFC 6750, RFC 7235). */
 export function bearerOf(req: Request): string | undefined {
-  const header = req.get("authorization");
-  if (header === undefined) return undefined;
-  const match = /^Bearer ([\x21-\x7e]+)$/i.exec(header.trim());
-  return match?.[1];
+  return bearerTokenOf(req.get("authorization"));
 }
 
 /**
@@ -46,11 +46,16 @@ export function requireOperator(deps: OperatorTokenDependencies): RequestHandler
       throw new CustosError("not_provisioned", { detail: "this instance has no CUSTOS_OPERATOR_TOKEN; platform calls are disabled" });
     }
     const presented = bearerOf(req);
+    const clientRequestId = clientRequestIdOf(res);
     const matches = presented !== undefined && operatorTokenMatches(expectedDigest, presented);
     const reason = matches ? "ok" : presented === undefined ? "credential_missing" : "operator_token_mismatch";
-    const resource = `${req.method} ${req.path.slice(0, 256)}`;
+    // The route template, not the raw path: the record holds no client-chosen text.
+    const resource = `${req.method} ${routeTemplateOf(req)}`;
     if (matches) {
-      await deps.audit.append({ chain: PLATFORM_CHAIN, actor: "operator", action: "operator.authenticate", resource, decision: "granted", reason, requestId: requestIdOf(res), details: {} });
+      await deps.audit.append({
+        chain: PLATFORM_CHAIN, actor: "operator", action: "operator.authenticate", resource, decision: "granted", reason,
+        requestId: requestIdOf(res), details: clientRequestId === undefined ? {} : { client_request_id: clientRequestId },
+      });
     } else {
       await deps.denials.recordUnverified({ chain: PLATFORM_CHAIN, action: "operator.authenticate", resource, reason, requestId: requestIdOf(res), source: sourceAddressOf(req) });
     }

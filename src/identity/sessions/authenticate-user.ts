@@ -1,6 +1,7 @@
 import type { Request, Response } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
 import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
+import { bearerTokenOf } from "../../http/authorization.ts";
 import { readCookie } from "../../http/cookies.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import { CustosError } from "../../platform/errors.ts";
@@ -48,8 +49,7 @@ export async function authenticateUser(deps: AuthenticateUserDependencies, req: 
 
   const authorization = req.get("authorization");
   if (authorization !== undefined) {
-    const match = /^Bearer ([^\s]+)$/.exec(authorization);
-    const token = match?.[1];
+    const token = bearerTokenOf(authorization);
     if (token === undefined || !JWT_SHAPE.test(token)) return refuse("malformed_authorization", domain.id);
     try {
       const verified = await deps.idTokens.verify(domain, token);

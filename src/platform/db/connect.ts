@@ -8,9 +8,25 @@ import type { AdvisoryLock, Database, Orm, SqlTransaction } from "./database.ts"
 
 const INT8_OID = 20;
 
+/**
+ * Bounds on every database call, so that a stuck store turns into a prompt 503
+ * store_unavailable rather than requests that hang: each statement, each lock wait, each
+ * connection attempt, and a transaction left idle. The audit path has its own, tighter bound
+ * (CUSTOS_AUDIT_TIMEOUT_MS); migrations lift these for themselves.
+ */
+export const DATABASE_TIMEOUTS = {
+  statementMs: 5_000,
+  lockMs: 2_000,
+  idleInTransactionMs: 10_000,
+  connectSeconds: 5,
+} as const;
+
 export interface PostgresOptions {
   readonly url: string;
   readonly maxConnections?: number;
+  /** Tests shorten them; production uses DATABASE_TIMEOUTS. */
+  readonly statementTimeoutMs?: number;
+  readonly lockTimeoutMs?: number;
 }
 
 export function openPostgres(options: PostgresOptions): Database {
@@ -19,7 +35,14 @@ export function openPostgres(options: PostgresOptions): Database {
     onnotice: () => undefined,
     // Sequence numbers and counters are int8; they stay far below 2^53.
     types: { int8: { to: INT8_OID, from: [INT8_OID], serialize: String, parse: Number } },
-    connection: { application_name: "custos" },
+    connect_timeout: DATABASE_TIMEOUTS.connectSeconds,
+    // Sent as startup parameters: they hold for every statement on every connection.
+    connection: {
+      application_name: "custos",
+      statement_timeout: options.statementTimeoutMs ?? DATABASE_TIMEOUTS.statementMs,
+      lock_timeout: options.lockTimeoutMs ?? DATABASE_TIMEOUTS.lockMs,
+      idle_in_transaction_session_timeout: DATABASE_TIMEOUTS.idleInTransactionMs,
+    },
   });
   const orm = drizzlePostgres({ client: sql }) as unknown as Orm;
   return {

@@ -141,6 +141,10 @@ function assertLedgerMatches(applied: readonly AppliedMigration[], migrations: r
 }
 
 async function lockMigrations(tx: SqlTransaction): Promise<void> {
+  // A migration may run long, and may wait for another migrator: the bounds every other
+  // statement has (DATABASE_TIMEOUTS) are lifted for this transaction only.
+  await tx.query("SET LOCAL statement_timeout = 0");
+  await tx.query("SET LOCAL lock_timeout = 0");
   await tx.query("SELECT pg_advisory_xact_lock($1)", [MIGRATION_LOCK_KEY]);
 }
 
