@@ -2,6 +2,7 @@ import type { Command } from "commander";
 import { stopSignal } from "./stop-signal.ts";
 import { buildCustos, listen } from "../custos.ts";
 import { loadConfig } from "../platform/config.ts";
+import { installDriverFaultGuard } from "../platform/db/driver-fault-guard.ts";
 
 export function registerServeCommand(program: Command): void {
   program
@@ -10,6 +11,8 @@ export function registerServeCommand(program: Command): void {
     .action(async () => {
       const config = loadConfig();
       const custos = await buildCustos({ config });
+      // A lost database connection fails the requests that used it, never the process.
+      installDriverFaultGuard(custos.logger);
       const running = await listen(custos, config.host, config.port).catch(async (error: unknown) => {
         await custos.close();
         throw error;

@@ -3,6 +3,7 @@ import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
 import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
+import { CustosError } from "../errors.ts";
 import { lockDataDirectory } from "./data-dir-lock.ts";
 import type { AdvisoryLock, Database, Orm, SqlTransaction } from "./database.ts";
 
@@ -27,6 +28,32 @@ export interface PostgresOptions {
   /** Tests shorten them; production uses DATABASE_TIMEOUTS. */
   readonly statementTimeoutMs?: number;
   readonly lockTimeoutMs?: number;
+  /**
+   * Bound on one query outside a transaction, from call to rows. A server that stops
+   * answering without closing the connection, or a query the driver lost with its
+   * connection, must come back as store_unavailable instead of holding a request forever.
+   */
+  readonly queryTimeoutMs?: number;
+}
+
+/** A little longer than the server's own statement timeout, which answers first when it can. */
+export const DEFAULT_QUERY_TIMEOUT_MS = DATABASE_TIMEOUTS.statementMs + 1000;
+
+function storeUnavailable(detail: string, cause?: unknown): CustosError {
+  return new CustosError("store_unavailable", { detail, cause });
+}
+
+/** Settles with `work`, or rejects with store_unavailable once `ms` have passed. */
+async function withinDeadline<T>(ms: number, work: Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => { reject(storeUnavailable(`the database did not answer within ${String(ms)} ms`)); }, ms);
+  });
+  try {
+    return await Promise.race([work, deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export function openPostgres(options: PostgresOptions): Database {
@@ -45,11 +72,16 @@ export function openPostgres(options: PostgresOptions): Database {
     },
   });
   const orm = drizzlePostgres({ client: sql }) as unknown as Orm;
+  const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   return {
     driver: "postgres",
     orm,
     async query<Row>(text: string, params: readonly unknown[] = []) {
-      return (await sql.unsafe(text, params as never[])) as unknown as Row[];
+      const pending = sql.unsafe(text, params as never[]);
+      // A late rejection after the deadline answered must not become an unhandled one.
+      const settled = pending.then((rows) => rows as unknown as Row[]);
+      settled.catch(() => undefined);
+      return withinDeadline(queryTimeoutMs, settled);
     },
     async transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T> {
       const result = await sql.begin(async (tx) =>
