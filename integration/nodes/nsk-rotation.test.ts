@@ -29,21 +29,33 @@ describe.each(storeKinds())("NSK rotation over HTTP (%s)", (kind) => {
   let env: CustosWithProvider;
   let admin: string;
 
-  const call = (method: string, urlPath: string, token: string, body?: unknown, requestId?: string) =>
-    fetch(`${env.server.url}${urlPath}`, {
+  // The server makes every request id: a test labels its requests and finds their records
+  // through the ids the server answered with.
+  const serverRequestIds = new Map<string, Set<string>>();
+  const call = async (method: string, urlPath: string, token: string, body?: unknown, label?: string) => {
+    const response = await fetch(`${env.server.url}${urlPath}`, {
       method,
       headers: {
         authorization: `Bearer ${token}`,
         ...(body === undefined ? {} : { "content-type": "application/json" }),
-        ...(requestId === undefined ? {} : { "x-request-id": requestId }),
       },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
+    if (label !== undefined) {
+      const ids = serverRequestIds.get(label) ?? new Set<string>();
+      ids.add(response.headers.get("x-request-id") ?? "");
+      serverRequestIds.set(label, ids);
+    }
+    return response;
+  };
   const nowSeconds = () => Math.floor(Date.now() / 1000);
   const rotate = (key: NodeKey, body: unknown, requestId?: string) => call("POST", `/v1/nodes/${key.node_id}/nsk/rotate`, bearerOf(key), body, requestId);
   const proofFor = (key: NodeKey) => newRotationRequestBody(wrapKeyOf(key), key.node_id, key.kid, nowSeconds());
   const keysOf = (key: NodeKey) => createNodeRepository(env.custos.db).listKeys(key.node_id);
-  const eventsFor = async (requestId: string) => (await readRecords(env.custos.db, "acme", 0, 1_000_000)).filter((e) => e.request_id === requestId);
+  const eventsFor = async (label: string) => {
+    const ids = serverRequestIds.get(label) ?? new Set<string>();
+    return (await readRecords(env.custos.db, "acme", 0, 1_000_000)).filter((e) => ids.has(e.request_id));
+  };
   const readSecret = (key: NodeKey) => call("GET", `/v1/nodes/${key.node_id}/secrets/db-password`, bearerOf(key));
 
   async function enroll(name: string): Promise<NodeKey> {
