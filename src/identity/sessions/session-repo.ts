@@ -93,16 +93,19 @@ export function createSessionRepository(db: Database): SessionRepository {
           bounds.source, toTimestamp(bounds.now), bounds.purgeBatch,
         ],
       );
-      // A statement of its own, after the insert committed: it sees this attempt and every one
-      // committed before it, so whichever trim of a source runs last leaves at most
-      // maxPerSource, however many logins from that source ran concurrently. No transaction or
-      // lock: logins from one source are not serialised behind each other.
-      await db.query(
-        `DELETE FROM login_attempts WHERE id_digest IN (
-           SELECT id_digest FROM login_attempts WHERE source = $1 ORDER BY created_at DESC, id_digest DESC OFFSET $2
-           FOR UPDATE SKIP LOCKED)`,
-        [bounds.source, bounds.maxPerSource],
-      );
+      // After the insert committed, and one trim of a source at a time (a transaction-scoped
+      // advisory lock on the source): each trim then sees this attempt and every one committed
+      // before it, and the last leaves at most maxPerSource. Without the lock, concurrent trims
+      // skipping each other's rows counted their OFFSET over different sets and left one too
+      // many. Only logins from the same source wait for each other, and only for one DELETE.
+      await db.transaction(async (tx) => {
+        await tx.query("SELECT pg_advisory_xact_lock(hashtext($1))", [`custos/login-source/${bounds.source}`]);
+        await tx.query(
+          `DELETE FROM login_attempts WHERE id_digest IN (
+             SELECT id_digest FROM login_attempts WHERE source = $1 ORDER BY created_at DESC, id_digest DESC OFFSET $2)`,
+          [bounds.source, bounds.maxPerSource],
+        );
+      });
     },
     async takeLoginAttempt(digest, now) {
       const [row] = await db.query<AttemptRow>(
