@@ -81,6 +81,15 @@ describe.skipIf(redisUrl === "")("the shared Redis rate-limit store (REDIS_URL)"
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect((await b.increment("node-1")).totalHits).toBe(1);
   });
+
+  it("answers store_unavailable, not an internal error, once its Redis connection has gone", async () => {
+    const lost = await connectRedis(url);
+    const store = new RedisRateLimitStore(lost, `test-${randomBytes(6).toString("hex")}:`);
+    store.init({ windowMs: 300 } as Parameters<RedisRateLimitStore["init"]>[0]);
+    expect((await store.increment("node-1")).totalHits).toBe(1);
+    await lost.close();
+    await expect(store.increment("node-1")).rejects.toMatchObject({ code: "store_unavailable" });
+  });
 });
 
 // Needs no Redis: nothing listens on port 1.

@@ -1,3 +1,4 @@
+import { CustosError, isCustosError } from "../platform/errors.ts";
 import { MemoryStore, type ClientRateLimitInfo, type Options, type Store } from "express-rate-limit";
 import type { Database } from "../platform/db/database.ts";
 
@@ -67,6 +68,20 @@ local ttl = redis.call("PTTL", KEYS[1])
 if ttl < 0 then redis.call("PEXPIRE", KEYS[1], ARGV[1]); ttl = tonumber(ARGV[1]) end
 return { hits, ttl }`;
 
+/**
+ * Redis going away after start-up (the client is offline, a socket reset) must answer like
+ * any other store that cannot answer: 503 store_unavailable, never a 500. The request is
+ * still refused: a budget that cannot be counted is not spent.
+ */
+async function sharedStoreCall<T>(call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (isCustosError(error)) throw error;
+    throw new CustosError("store_unavailable", { detail: "the shared rate-limit store cannot answer", cause: error });
+  }
+}
+
 export class RedisRateLimitStore implements Store {
   private windowMs = 60_000;
   readonly localKeys = false;
@@ -78,7 +93,9 @@ export class RedisRateLimitStore implements Store {
   }
 
   async increment(key: string): Promise<ClientRateLimitInfo> {
-    const answer = await this.redis.eval(INCREMENT_SCRIPT, { keys: [`custos:rl:${this.prefix}${key}`], arguments: [String(this.windowMs)] });
+    const answer = await sharedStoreCall(() =>
+      this.redis.eval(INCREMENT_SCRIPT, { keys: [`custos:rl:${this.prefix}${key}`], arguments: [String(this.windowMs)] }),
+    );
     if (!Array.isArray(answer) || typeof answer[0] !== "number" || typeof answer[1] !== "number") {
       throw new Error("the rate-limit counter answer is malformed");
     }
@@ -86,10 +103,10 @@ export class RedisRateLimitStore implements Store {
   }
 
   async decrement(key: string): Promise<void> {
-    await this.redis.decr(`custos:rl:${this.prefix}${key}`);
+    await sharedStoreCall(() => this.redis.decr(`custos:rl:${this.prefix}${key}`));
   }
 
   async resetKey(key: string): Promise<void> {
-    await this.redis.del(`custos:rl:${this.prefix}${key}`);
+    await sharedStoreCall(() => this.redis.del(`custos:rl:${this.prefix}${key}`));
   }
 }

@@ -115,8 +115,11 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
             chain: domain, actor: actorOf(credential), action: "node.enroll", resource, decision: "granted", reason: "ok", requestId,
             details: { name, kid: key.kid },
           });
-          await deps.nodes.insertNode({ id: nodeId, domain, name, status: "active" }, key.record);
+          // The membership before the node: if SpiceDB cannot answer, no node row is left
+          // behind (active, with a key nobody was given); a membership whose node was never
+          // stored names an id nobody can authenticate as.
           await deps.authorizer.writeRelationships([relationship(nodeRef(nodeId), "domain", domainRef(domain))], []);
+          await deps.nodes.insertNode({ id: nodeId, domain, name, status: "active" }, key.record);
           res.status(201).json({ node_id: nodeId, kid: key.kid, nsk: key.nsk });
         },
       ],
