@@ -80,17 +80,28 @@ function declaredLengthCap(maxBytes: number): RequestHandler {
 function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
-    res.on("finish", () => {
+    let logged = false;
+    const log = (outcome: "answered" | "abandoned") => {
+      if (logged) return;
+      logged = true;
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       // The route pattern, never the raw path: it keeps labels bounded and ids out of metrics.
       const route = routeTemplateOf(req);
-      metrics.httpRequests.inc({ method: req.method, route, status: String(res.statusCode) });
+      // A request that never finished (the client went away, a store hung) is logged too,
+      // with no status: otherwise exactly the requests worth looking at would be invisible.
+      const status = outcome === "answered" ? String(res.statusCode) : "abandoned";
+      metrics.httpRequests.inc({ method: req.method, route, status });
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
       logger.info(
-        { request_id: requestIdOf(res), client_request_id: clientRequestIdOf(res), method: req.method, route, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        {
+          request_id: requestIdOf(res), client_request_id: clientRequestIdOf(res), method: req.method, route,
+          ...(outcome === "answered" ? { status: res.statusCode } : { abandoned: true }), ms: Math.round(seconds * 1000),
+        },
         "request",
       );
-    });
+    };
+    res.on("finish", () => { log("answered"); });
+    res.on("close", () => { if (!res.writableFinished) log("abandoned"); });
     next();
   };
 }

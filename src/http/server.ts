@@ -14,11 +14,25 @@ export const HTTP_SERVER_LIMITS = {
   keepAliveTimeoutMs: 5_000,
 } as const;
 
-export function createHttpServer(listener: RequestListener): Server {
-  const server = createServer({ maxHeaderSize: HTTP_SERVER_LIMITS.maxHeaderSize }, listener);
-  server.maxHeadersCount = HTTP_SERVER_LIMITS.maxHeadersCount;
-  server.headersTimeout = HTTP_SERVER_LIMITS.headersTimeoutMs;
-  server.requestTimeout = HTTP_SERVER_LIMITS.requestTimeoutMs;
-  server.keepAliveTimeout = HTTP_SERVER_LIMITS.keepAliveTimeoutMs;
+export type HttpServerLimits = { readonly [K in keyof typeof HTTP_SERVER_LIMITS]: number };
+
+/**
+ * Node enforces the header and request timeouts only when it sweeps its connections, every
+ * 30 s by default: a client sending its headers one byte at a time lived up to 30 s past the
+ * bound. Sweeping at a tenth of the header timeout keeps every socket within it.
+ */
+function sweepIntervalMs(limits: HttpServerLimits): number {
+  return Math.max(50, Math.min(1000, Math.floor(limits.headersTimeoutMs / 10)));
+}
+
+export function createHttpServer(listener: RequestListener, limits: HttpServerLimits = HTTP_SERVER_LIMITS): Server {
+  const server = createServer(
+    { maxHeaderSize: limits.maxHeaderSize, connectionsCheckingInterval: sweepIntervalMs(limits) },
+    listener,
+  );
+  server.maxHeadersCount = limits.maxHeadersCount;
+  server.headersTimeout = limits.headersTimeoutMs;
+  server.requestTimeout = limits.requestTimeoutMs;
+  server.keepAliveTimeout = limits.keepAliveTimeoutMs;
   return server;
 }
