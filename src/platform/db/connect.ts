@@ -44,7 +44,7 @@ function storeUnavailable(detail: string, cause?: unknown): CustosError {
 }
 
 /** Settles with `work`, or rejects with store_unavailable once `ms` have passed. */
-async function withinDeadline<T>(ms: number, work: Promise<T>): Promise<T> {
+export async function withinDeadline<T>(ms: number, work: Promise<T>): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => { reject(storeUnavailable(`the database did not answer within ${String(ms)} ms`)); }, ms);
