@@ -32,7 +32,12 @@ export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
           },
           ["node_id", "action"],
         ),
-        responses: { "201": { description: "the signed grant (EdDSA JWT)" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
+        responses: { "201": {
+          description:
+            "{ grant, expires_at, jti }: grant is a JWS (header typ custos-grant+jwt, alg EdDSA, kid) with claims iss urn:custos:domain:<domain>, " +
+            "aud node:<node_id>, sub and act.sub the admin, action, acr and auth_time of the step-up sign-in, jti, iat, exp (at most 900 s). " +
+            "Verify offline against GET /v1/domains/{domain}/jwks.json, requiring iss, aud, typ and alg EdDSA.",
+        }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
       },
       handlers: [
         deps.requireDomainUser,
