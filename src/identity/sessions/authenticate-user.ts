@@ -41,6 +41,10 @@ export async function authenticateUser(deps: AuthenticateUserDependencies, req: 
     await deps.denials.recordUnverified({
       chain, action: "auth.authenticate", resource: `domain:${domainId}`, reason, requestId: requestIdOf(res), source: sourceAddressOf(req),
     });
+    // The provider's keys could not be had: not the token's fault, and not worth a new one.
+    if (reason === "jwks_unavailable") {
+      throw new CustosError("provider_unavailable", { detail: "the domain's OpenID provider cannot be reached; try again later", headers: { "Retry-After": "5" } });
+    }
     throw invalidToken();
   };
 
