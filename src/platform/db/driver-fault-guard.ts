@@ -1,4 +1,5 @@
 import type { Logger } from "../logging.ts";
+import { isStoreUnavailable } from "./store-errors.ts";
 
 /**
  * postgres.js (the project's driver) can surface a lost connection outside any promise the
@@ -13,21 +14,6 @@ import type { Logger } from "../logging.ts";
  * an unknown failure in a control plane is safer stopped than guessed at.
  */
 
-const CONNECTION_ERROR_CODES = new Set([
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  "CONNECT_TIMEOUT",
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "EPIPE",
-  "ETIMEDOUT",
-  // SQLSTATE admin_shutdown, crash_shutdown, cannot_connect_now: the server went away.
-  "57P01",
-  "57P02",
-  "57P03",
-]);
-
 /** Where the driver's own frames live, whatever the install layout. */
 const DRIVER_FRAME = /[/\\]node_modules[/\\]postgres[/\\]/;
 
@@ -39,8 +25,7 @@ function codeOf(error: unknown): string | undefined {
 
 /** True for a connection loss reported by the driver, and for the driver's write-after-close TypeError. */
 export function isDriverConnectionFault(error: unknown): boolean {
-  const code = codeOf(error);
-  if (code !== undefined && CONNECTION_ERROR_CODES.has(code)) return true;
+  if (isStoreUnavailable(error)) return true;
   if (!(error instanceof TypeError)) return false;
   // Only the top frame counts: a TypeError in Custos code that merely called the driver is a bug.
   const firstFrame = (error.stack ?? "").split("\n").find((line) => line.trimStart().startsWith("at "));
