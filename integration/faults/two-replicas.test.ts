@@ -3,6 +3,7 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startServeProcess, type ServeProcess } from "../support/serve-process.ts";
+import { startSpiceDbGrpcFixture } from "../support/spicedb-grpc-fixture.ts";
 import { createIsolatedStore, type IsolatedStore } from "../support/stores.ts";
 import { DOMAIN, SECRET, startReplicaDeployment, tally, type EnrolledNode, type ReplicaDeployment } from "./replica-deployment.ts";
 
@@ -72,7 +73,28 @@ describe.skipIf(!onServer)("two custos serve replicas on one database and one Sp
       expect(await deployment.readSecret(b, node)).toBe(200);
     }
   });
+
+  // Such a replica would answer from an engine of its own, empty of every grant, and a revoke
+  // made through it would answer 204 while the shared server still grants.
+  it("refuses to start a replica without SPICEDB_ENDPOINT beside them, naming SPICEDB_ENDPOINT", async () => {
+    const refusal = await startFailure(deployment.addReplica({ SPICEDB_ENDPOINT: "", SPICEDB_TOKEN: "", SPICEDB_INSECURE: "" }));
+    expect(refusal).toMatch(/exited [1-9]\d* before serving/);
+    expect(refusal).toMatch(/SPICEDB_ENDPOINT/);
+    expect(await deployment.readSecret(a, node)).toBe(200);
+    expect(await deployment.readSecret(b, node)).toBe(200);
+  });
 });
+
+/** Why a replica did not start (its last words), or a note that it did (and is stopped). */
+function startFailure(starting: Promise<ServeProcess>): Promise<string> {
+  return starting.then(
+    async (started) => {
+      await started.stop();
+      return "the replica started";
+    },
+    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+  );
+}
 
 /**
  * The embedded engine keeps relationships in one process: a second replica started without
@@ -96,16 +118,22 @@ describe.skipIf(!onServer)("a second embedded-engine replica on the same databas
   });
 
   it("exits non-zero before serving, naming SPICEDB_ENDPOINT, and the first keeps serving", async () => {
-    const refusal = await startServeProcess({ ...store.env, CUSTOS_DATA_DIR: path.join(scratch, "second") }).then(
-      async (second) => {
-        await second.stop();
-        return "the second replica started";
-      },
-      (error: unknown) => (error instanceof Error ? error.message : String(error)),
-    );
+    const refusal = await startFailure(startServeProcess({ ...store.env, CUSTOS_DATA_DIR: path.join(scratch, "second") }));
     expect(refusal).toMatch(/exited [1-9]\d* before serving/);
     expect(refusal).toMatch(/SPICEDB_ENDPOINT/);
     expect(first.alive()).toBe(true);
     expect((await fetch(`${first.url}/readyz`)).status).toBe(200);
+  });
+
+  it("refuses a replica with SPICEDB_ENDPOINT beside it too: the embedded engine's grants are not on that server", async () => {
+    const spicedb = await startSpiceDbGrpcFixture();
+    try {
+      const refusal = await startFailure(startServeProcess({ ...store.env, ...spicedb.env, CUSTOS_DATA_DIR: path.join(scratch, "third") }));
+      expect(refusal).toMatch(/exited [1-9]\d* before serving/);
+      expect(refusal).toMatch(/embedded SpiceDB engine/);
+    } finally {
+      await spicedb.close();
+    }
+    expect(first.alive()).toBe(true);
   });
 });
