@@ -74,6 +74,16 @@ describe.skipIf(!onServer)("two custos serve replicas on one database and one Sp
     }
   });
 
+  it("refuses the very next read through A after a quarantine through B, and serves it again once lifted through A", async () => {
+    const admin = await deployment.adminToken();
+    const quarantine = `/v1/domains/${DOMAIN}/nodes/${node.node_id}/quarantine`;
+    expect((await deployment.call(b, "POST", quarantine, admin)).status).toBe(204);
+    expect(await deployment.readSecret(a, node)).toBe(403);
+    expect((await deployment.call(a, "DELETE", quarantine, admin)).status).toBe(204);
+    expect(await deployment.readSecret(b, node)).toBe(200);
+    expect(await deployment.readSecret(a, node)).toBe(200);
+  });
+
   // Such a replica would answer from an engine of its own, empty of every grant, and a revoke
   // made through it would answer 204 while the shared server still grants.
   it("refuses to start a replica without SPICEDB_ENDPOINT beside them, naming SPICEDB_ENDPOINT", async () => {
