@@ -59,7 +59,7 @@ try {
   line(describeSummary("  before the kill", summarise(beforeKill, killedAt / 1000)));
   line(describeSummary("  after the kill", summarise(afterKill, load.seconds - killedAt / 1000)));
   line(`B: errors (not 200)   : ${String(bErrors)} of ${String(onB.length)}; 200s after the kill ${String(bAfterKill)}; alive ${String(b.alive())}`);
-  line(`A: failed requests    : ${String(aFailures.length)} (statuses ${JSON.stringify(summarise(aFailures, 1).statuses)}), all in flight at the kill or just after`);
+  line(`A: failed requests    : ${String(aFailures.length)} (statuses ${JSON.stringify(summarise(aFailures, 1).statuses)}): in flight at the kill, or sent before A's first failure took it out of the rotation`);
   line(`200 answers ${String(all.ok)} vs granted secret.read records ${String(granted)}: ${granted >= all.ok ? `every 200 has its record; ${String(granted - all.ok)} record(s) for reads A committed but never delivered` : "200s WITHOUT A RECORD"}`);
   line(`replacement replica   : first read ${String(replacementStatus)}`);
   line(`audit chain           : ${verified.ok && verified.code === 0 ? "verifies" : `FAILS (exit ${String(verified.code)}): ${verified.output}`} (${String(verified.rows)} rows)`);
