@@ -95,6 +95,45 @@ describe.skipIf(!onServer)("two custos serve replicas on one database and one Sp
   });
 });
 
+/**
+ * The shared SpiceDB server goes away under two serving replicas: every read is refused (503
+ * authz_unavailable, never a 200 without its check), nothing is audited as granted, both
+ * processes stay up, and /readyz says they cannot serve. Bounded: a fixed number of reads.
+ */
+describe.skipIf(!onServer)("two replicas when their SpiceDB server goes away", () => {
+  let deployment: ReplicaDeployment;
+  let node: EnrolledNode;
+
+  beforeAll(async () => {
+    deployment = await startReplicaDeployment({ replicas: 2 });
+    node = await deployment.provision(deployment.replicas[0]!);
+  });
+  afterAll(async () => {
+    await deployment.close();
+  });
+
+  it("refuses every read with 503 on both replicas, audits no grant, stays up and reports not ready", { timeout: 120_000 }, async () => {
+    const [a, b] = deployment.replicas as [ServeProcess, ServeProcess];
+    expect(await deployment.readSecret(a, node)).toBe(200);
+    expect(await deployment.readSecret(b, node)).toBe(200);
+    await deployment.spicedb.close();
+    const before = await deployment.grantedReads();
+
+    const statuses = await Promise.all(Array.from({ length: 40 }, (_, index) => deployment.readSecret(index % 2 === 0 ? a : b, node)));
+    expect(tally(statuses)).toEqual({ "503": 40 });
+    expect(await deployment.grantedReads()).toBe(before);
+    for (const replica of [a, b]) {
+      expect(replica.alive(), replica.stderr()).toBe(true);
+      const ready = await fetch(`${replica.url}/readyz`);
+      expect(ready.status).toBe(503);
+      const report = (await ready.json()) as { checks: Record<string, string> };
+      expect(report.checks).toMatchObject({ authorizer: "unavailable", database: "ok" });
+    }
+    const verified = await deployment.verifyChain();
+    expect(verified.code, verified.output).toBe(0);
+  });
+});
+
 /** Why a replica did not start (its last words), or a note that it did (and is stopped). */
 function startFailure(starting: Promise<ServeProcess>): Promise<string> {
   return starting.then(
