@@ -10,7 +10,7 @@ import { MAX_GRANT_TTL_SECONDS } from "./access/issue-grant.ts";
 import { loadStepUpPolicy, STEP_UP_POLICY_FILE, type StepUpPolicy } from "./access/step-up-policy.ts";
 import { createDenialRecorder, type DenialRecorder } from "./audit/denial-summariser.ts";
 import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
-import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, restoreRelationships } from "./authz/durable-relationships.ts";
+import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, EmbeddedEngineServing, restoreRelationships } from "./authz/durable-relationships.ts";
 import { buildHttpApp } from "./http/app.ts";
 import { createHttpServer } from "./http/server.ts";
 import { requireChainReader, requireDomainPermission, requireDomainUser } from "./identity/domain-access.ts";
@@ -126,13 +126,13 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const rateLimitStore = rateLimitStoreFactory(config.rateLimitStore, db, redis);
 
     const engineIsEmbedded = config.spicedb === undefined;
-    if (engineIsEmbedded) {
-      // The embedded engine answers for one process only: a second replica on the same
-      // database would never see this one's writes, so it must not start.
-      const owner = await db.holdAdvisoryLock(EMBEDDED_ENGINE_LOCK_KEY);
-      if (owner === undefined) throw new EmbeddedEngineInUse();
-      closers.push(() => owner.release());
-    }
+    // The embedded engine answers for one process only: a second replica on the same database
+    // would never see this one's writes, so it must not start. Replicas with a SpiceDB server
+    // share the lock: an embedded-engine process beside them would answer from grants they
+    // never see (and its revokes would not reach the server), nor may they join one.
+    const owner = await db.holdAdvisoryLock(EMBEDDED_ENGINE_LOCK_KEY, engineIsEmbedded ? "exclusive" : "shared");
+    if (owner === undefined) throw engineIsEmbedded ? new EmbeddedEngineInUse() : new EmbeddedEngineServing();
+    closers.push(() => owner.release());
     const spicedb = await openSpiceDbAuthorizer({ server: config.spicedb, policiesDir: config.policiesDir });
     closers.push(() => {
       spicedb.close();

@@ -133,10 +133,21 @@ export const EMBEDDED_ENGINE_LOCK_KEY = 0x637573746f73;
 export class EmbeddedEngineInUse extends Error {
   constructor() {
     super(
-      "another custos process already serves this database with the embedded SpiceDB engine, " +
-        "which holds relationships in one process only: to run several replicas, set SPICEDB_ENDPOINT " +
+      "another custos process already serves this database (with the embedded SpiceDB engine, or with a SpiceDB server); " +
+        "the embedded engine holds relationships in one process only: to run several replicas, set SPICEDB_ENDPOINT " +
         "(and SPICEDB_TOKEN) to a SpiceDB server that every replica shares",
     );
     this.name = "EmbeddedEngineInUse";
+  }
+}
+
+/** A replica configured with a SpiceDB server, refused while an embedded-engine process serves the database. */
+export class EmbeddedEngineServing extends Error {
+  constructor() {
+    super(
+      "a custos process with the embedded SpiceDB engine serves this database: its relationships are not on the " +
+        "SpiceDB server at SPICEDB_ENDPOINT, so replicas cannot join it; stop it first (every replica then uses SPICEDB_ENDPOINT)",
+    );
+    this.name = "EmbeddedEngineServing";
   }
 }

@@ -96,10 +96,11 @@ export function openPostgres(options: PostgresOptions): Database {
       );
       return result as T;
     },
-    async holdAdvisoryLock(key: number): Promise<AdvisoryLock | undefined> {
+    async holdAdvisoryLock(key: number, mode: "exclusive" | "shared" = "exclusive"): Promise<AdvisoryLock | undefined> {
+      const suffix = mode === "shared" ? "_shared" : "";
       const reserved = await sql.reserve();
       try {
-        const [row] = await reserved.unsafe<{ locked: boolean }[]>("SELECT pg_try_advisory_lock($1) AS locked", [key]);
+        const [row] = await reserved.unsafe<{ locked: boolean }[]>(`SELECT pg_try_advisory_lock${suffix}($1) AS locked`, [key]);
         if (row?.locked !== true) {
           reserved.release();
           return undefined;
@@ -110,7 +111,7 @@ export function openPostgres(options: PostgresOptions): Database {
       }
       return {
         async release() {
-          await reserved.unsafe("SELECT pg_advisory_unlock($1)", [key]).catch(() => undefined);
+          await reserved.unsafe(`SELECT pg_advisory_unlock${suffix}($1)`, [key]).catch(() => undefined);
           reserved.release();
         },
       };

@@ -24,9 +24,10 @@ export interface Database extends SqlSession {
   transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
   /**
    * A session-level advisory lock on a connection kept for it until released, or undefined
-   * at once when another session holds it. PGlite serves a single process: always granted.
+   * at once when another session holds it in a conflicting mode (`shared` holders exclude only
+   * an `exclusive` one). PGlite serves a single process: always granted.
    */
-  holdAdvisoryLock(key: number): Promise<AdvisoryLock | undefined>;
+  holdAdvisoryLock(key: number, mode?: "exclusive" | "shared"): Promise<AdvisoryLock | undefined>;
   close(): Promise<void>;
 }
 
