@@ -16,10 +16,11 @@ export function stopSignal(): Promise<NodeJS.Signals> {
  * handlers are gone, so the re-raised signal takes its default action (exit status 130 for
  * SIGINT, 143 for SIGTERM, as for any program stopped by a signal).
  *
- * Why not let the event loop drain, or call process.exit(): after the embedded SpiceDB engine
- * (a Go library loaded in process) has written relationships, Node's own exit sequence waits
- * about six seconds on a thread of it, after Custos has nothing left to do. The default action
- * of the signal does not wait.
+ * Why not let the event loop drain, or call process.exit(): once `custos dev` has seeded its
+ * demo, Node's own exit sequence (process.exit included) sleeps about six seconds in a thread
+ * join after Custos has closed everything. Which thread was not pinned down; the suspects are
+ * the embedded components' native code (the SpiceDB engine is a Go library loaded in process).
+ * Without the seed it exits at once. The default action of the signal does not wait.
  */
 export function endBySignal(signal: NodeJS.Signals): void {
   process.kill(process.pid, signal);
