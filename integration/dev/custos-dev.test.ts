@@ -76,10 +76,10 @@ async function startDev(dir: string, options: { pollReadiness?: boolean } = {}):
   return { child, facts, output: () => output, factsWhenFirstReady };
 }
 
-async function stopDev(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+async function stopDev(child: ChildProcess, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise((resolve) => child.once("exit", resolve));
-  child.kill("SIGTERM");
+  child.kill(signal);
   await exited;
 }
 
@@ -102,6 +102,25 @@ async function nodeFetchesItsSecret(facts: DevFacts): Promise<void> {
   expect(response.status).toBe(200);
   const { jwe } = (await response.json()) as { jwe: string };
   expect((await unwrapOnNode(jwe, deriveWrapKey(nsk), facts.kid)).toString()).toBe("correct horse battery staple");
+}
+
+/** `custos node fetch` as a node runs it: the right kid works; a wrong kid or secret name says what to check. */
+async function cliRefusalsSayWhatToCheck(facts: DevFacts): Promise<void> {
+  const fetchWith = (kid: string, name: string) =>
+    runCli(["node", "fetch", "--url", facts.base_url, "--node-id", facts.node_id, "--kid", kid, "--nsk-file", facts.nsk_file, name]);
+  const right = await fetchWith(facts.kid, facts.secret_name);
+  expect(right.code, right.stderr).toBe(0);
+  expect(right.stdout).toBe("correct horse battery staple");
+
+  const wrongKid = await fetchWith(`${facts.kid.slice(0, -1)}${facts.kid.endsWith("A") ? "B" : "A"}`, facts.secret_name);
+  expect(wrongKid.code).toBe(1);
+  expect(wrongKid.stderr).toContain("HTTP 401 invalid_token");
+  expect(wrongKid.stderr).toContain("check --kid");
+
+  const wrongName = await fetchWith(facts.kid, "Database-Password");
+  expect(wrongName.code).toBe(1);
+  expect(wrongName.stderr).toContain("HTTP 403 permission_denied");
+  expect(wrongName.stderr).toContain('check the secret name "Database-Password"');
 }
 
 /** Journey 2: a password-only admin is sent back to step up, signs in with the second factor, and gets the grant. */
@@ -134,7 +153,10 @@ async function auditorVerifies(run: DevRun, dir: string): Promise<void> {
   const platform = await fetch(`${facts.base_url}/v1/domains/platform/audit/verify`, { headers: { authorization: `Bearer ${facts.operator_token}` } });
   expect(await platform.json()).toMatchObject({ ok: true });
 
-  await stopDev(run.child);
+  // Ctrl-C, as a person stops it: it says so, and ends by that signal once everything is closed.
+  await stopDev(run.child, "SIGINT");
+  expect(run.output()).toMatch(/custos dev stopped in \d+ ms/);
+  expect(run.child.signalCode).toBe("SIGINT");
   const verified = await runCli(["audit", "verify", facts.domain, "--json"], { CUSTOS_DATA_DIR: dir });
   expect(verified.code, verified.stderr).toBe(0);
   expect(JSON.parse(verified.stdout)).toMatchObject({ ok: true });
@@ -163,7 +185,11 @@ describe("custos dev", () => {
     expect(ready.status).toBe("ready");
     expect(ready.warnings.join(" ")).toContain("development mode");
 
+    // Start-up output holds nothing a user cannot act on: oidc-provider's runtime warning is gone.
+    expect(output).not.toContain("oidc-provider WARNING");
+
     await nodeFetchesItsSecret(run.facts);
+    await cliRefusalsSayWhatToCheck(run.facts);
     await adminStepsUp(run.facts);
     await auditorVerifies(run, dir);
   });

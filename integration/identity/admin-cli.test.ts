@@ -28,7 +28,7 @@ describe("the administering commands", () => {
     expect(await env.custos.authorizer.check({ resource: domainRef("initech"), permission: "administer", subject: userRef("oidc:initech:alice") })).toBe(true);
 
     const missing = await runCli(args);
-    expect(missing.code).toBe(1);
+    expect(missing.code).toBe(2);
     expect(missing.stderr).toContain("CUSTOS_OPERATOR_TOKEN");
     const wrong = await runCli(args, { CUSTOS_OPERATOR_TOKEN: "x".repeat(43) });
     expect(wrong.code).toBe(1);

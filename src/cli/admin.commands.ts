@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import { isDomainId } from "../platform/names.ts";
-import { CommandRefused, callApi } from "./api-client.ts";
+import { CommandRefused, CommandUsageError, callApi } from "./api-client.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -32,7 +32,12 @@ async function readTrimmed(file: string, what: string): Promise<string> {
 
 function operatorToken(): string {
   const token = process.env.CUSTOS_OPERATOR_TOKEN;
-  if (token === undefined || token === "") throw new CommandRefused("set CUSTOS_OPERATOR_TOKEN to the operator token of the Custos at --url");
+  if (token === undefined || token === "") {
+    throw new CommandUsageError(
+      "set CUSTOS_OPERATOR_TOKEN to the operator token of the Custos at --url; with custos dev running, it is the operator_token in .custos/dev.json: " +
+        "CUSTOS_OPERATOR_TOKEN=\"$(jq -r .operator_token .custos/dev.json)\"",
+    );
+  }
   return token;
 }
 
@@ -76,7 +81,9 @@ export function registerAdminCommands(program: Command): void {
     const value = await readFile(options.valueFile, "utf8").catch((error: unknown) => {
       throw new CommandRefused(`cannot read the value file ${options.valueFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
     });
-    const { body } = await callApi(options.url, "PUT", `/v1/domains/${id}/secrets/${name}`, await readTrimmed(options.idTokenFile, "id_token"), { value });
+    const { body } = await callApi(options.url, "PUT", `/v1/domains/${id}/secrets/${name}`, await readTrimmed(options.idTokenFile, "id_token"), { value }, {
+      hint: (refusal) => (refusal.code === "not_found" ? `check the domain "${id}": no such domain at ${options.url}` : undefined),
+    });
     console.log(JSON.stringify(body));
   });
 
@@ -89,7 +96,12 @@ export function registerAdminCommands(program: Command): void {
         .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name"))
         .argument("<node-id>", "the node's id", pattern(NODE_ID, "node id (a lowercase UUID)")),
     ).action(async (id: string, name: string, nodeId: string, options: { idTokenFile: string; url: string }) => {
-      await callApi(options.url, method, `/v1/domains/${id}/secrets/${name}/readers/${nodeId}`, await readTrimmed(options.idTokenFile, "id_token"));
+      await callApi(options.url, method, `/v1/domains/${id}/secrets/${name}/readers/${nodeId}`, await readTrimmed(options.idTokenFile, "id_token"), undefined, {
+        hint: (refusal) =>
+          refusal.code === "not_found"
+            ? `check the secret name "${name}" (names are case-sensitive; \`custos secret put\` creates a secret) and the node id ${nodeId} in domain ${id}`
+            : undefined,
+      });
       console.error(`custos: ${verb === "grant" ? "granted" : "revoked"} ${nodeId} on ${id}/${name}`);
     });
   }

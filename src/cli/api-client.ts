@@ -10,7 +10,29 @@ export class CommandRefused extends Error {
   }
 }
 
-export async function callApi(baseUrl: string, method: string, path: string, bearer: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+/**
+ * A command that is missing something it needs before it can call anything (a setting such as
+ * CUSTOS_OPERATOR_TOKEN): exit status 2, like any other usage or configuration error.
+ */
+export class CommandUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CommandUsageError";
+  }
+}
+
+/** What a refusal looked like, for a command to say what its user should check. */
+export interface Refusal {
+  readonly status: number;
+  readonly code: string | undefined;
+}
+
+export interface CallOptions {
+  /** Words of advice added to the message of a refusal; the HTTP answer itself is unchanged. */
+  readonly hint?: (refusal: Refusal) => string | undefined;
+}
+
+export async function callApi(baseUrl: string, method: string, path: string, bearer: string, body?: unknown, options: CallOptions = {}): Promise<{ status: number; body: unknown }> {
   let response: Response;
   try {
     response = await fetch(`${baseUrl.replace(/\/$/, "")}${path}`, {
@@ -37,7 +59,10 @@ export async function callApi(baseUrl: string, method: string, path: string, bea
       problem.code === "step_up_required" && challenge !== null ? ` (${challenge})`
       : response.status === 429 && retryAfter !== null ? ` (retry after ${retryAfter} s)`
       : "";
-    throw new CommandRefused(`refused: HTTP ${String(response.status)} ${problem.code ?? ""}${problem.detail === undefined ? "" : `: ${problem.detail}`}${hint}`);
+    const advice = options.hint?.({ status: response.status, code: problem.code });
+    throw new CommandRefused(
+      `refused: HTTP ${String(response.status)} ${problem.code ?? ""}${problem.detail === undefined ? "" : `: ${problem.detail}`}${hint}${advice === undefined ? "" : `\n  ${advice}`}`,
+    );
   }
   return { status: response.status, body: parsed };
 }

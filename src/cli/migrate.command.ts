@@ -1,16 +1,6 @@
 import type { Command } from "commander";
-import { MIGRATIONS_DIR } from "../package-paths.ts";
-import { withDatabase } from "./cli-database.ts";
-import { randomUUID } from "node:crypto";
-import os from "node:os";
-import { appendInTransaction } from "../audit/append-in-transaction.ts";
-import { describeDataLoss, loadMigrations, migrateDown, migrateUp, migrationStatus } from "../platform/db/migrate.ts";
-import { PLATFORM_CHAIN } from "../platform/names.ts";
 
-function migrationsDir(): string {
-  return process.env.CUSTOS_MIGRATIONS_DIR ?? MIGRATIONS_DIR;
-}
-
+/** Registration only: the database drivers are imported when a subcommand runs (migrate.action.ts). */
 export function registerMigrateCommand(program: Command): void {
   const migrate = program
     .command("migrate")
@@ -20,12 +10,8 @@ export function registerMigrateCommand(program: Command): void {
     .command("up")
     .description("Apply every pending migration, each in its own transaction")
     .action(async () => {
-      await withDatabase(async (db) => {
-        const applied = await migrateUp(db, await loadMigrations(migrationsDir()), (m) => {
-          console.error(`applied ${String(m.version).padStart(4, "0")}_${m.name}`);
-        });
-        console.error(applied.length === 0 ? "nothing to apply: the schema is up to date" : `${applied.length} migration(s) applied`);
-      });
+      const { runMigrateUp } = await import("./migrate.action.ts");
+      await runMigrateUp();
     });
 
   migrate
@@ -33,20 +19,8 @@ export function registerMigrateCommand(program: Command): void {
     .description("Reverse the newest applied migration (refused, SQLSTATE 0A000, when it would destroy data or guards the audit log)")
     .option("--allow-data-loss", "reverse it even though it drops tables or columns that hold data (recorded on the platform audit chain)")
     .action(async (options: { allowDataLoss?: boolean }) => {
-      await withDatabase(async (db) => {
-        const reversed = await migrateDown(db, await loadMigrations(migrationsDir()), {
-          allowDataLoss: options.allowDataLoss === true,
-          // Recorded in the down's own transaction: no record, no data loss.
-          onDataLoss: async (tx, migration, loss) => {
-            await appendInTransaction(tx, {
-              chain: PLATFORM_CHAIN, actor: `operator:${os.userInfo().username}`, action: "migration.down", resource: `migration:${migration.version}_${migration.name}`,
-              decision: "granted", reason: "data_loss_allowed", requestId: `cli-${randomUUID()}`, details: { destroyed: describeDataLoss(loss) },
-            });
-            console.error(`custos: --allow-data-loss: destroying ${describeDataLoss(loss)} (recorded on the platform audit chain)`);
-          },
-        });
-        console.error(reversed === undefined ? "nothing to reverse" : `reversed ${String(reversed.version).padStart(4, "0")}_${reversed.name}`);
-      });
+      const { runMigrateDown } = await import("./migrate.action.ts");
+      await runMigrateDown(options);
     });
 
   migrate
@@ -54,16 +28,7 @@ export function registerMigrateCommand(program: Command): void {
     .description("List migrations and whether each is applied, pending or edited since")
     .option("--json", "print the list as JSON")
     .action(async (options: { json?: boolean }) => {
-      await withDatabase(async (db) => {
-        const entries = await migrationStatus(db, await loadMigrations(migrationsDir()));
-        if (options.json === true) {
-          console.log(JSON.stringify(entries, null, 2));
-          return;
-        }
-        for (const entry of entries) {
-          console.log(`${String(entry.version).padStart(4, "0")}_${entry.name}  ${entry.state}${entry.appliedAt === undefined ? "" : `  ${entry.appliedAt}`}`);
-        }
-        if (entries.length === 0) console.log("no migrations");
-      });
+      const { runMigrateStatus } = await import("./migrate.action.ts");
+      await runMigrateStatus(options);
     });
 }

@@ -10,3 +10,18 @@ export function stopSignal(): Promise<NodeJS.Signals> {
     process.once("SIGTERM", stop);
   });
 }
+
+/**
+ * Ends the process the way the signal asked, once everything has been closed and flushed: the
+ * handlers are gone, so the re-raised signal takes its default action (exit status 130 for
+ * SIGINT, 143 for SIGTERM, as for any program stopped by a signal).
+ *
+ * Why not let the event loop drain, or call process.exit(): once `custos dev` has seeded its
+ * demo, Node's own exit sequence (process.exit included) sleeps about six seconds in a thread
+ * join after Custos has closed everything. Which thread was not pinned down; the suspects are
+ * the embedded components' native code (the SpiceDB engine is a Go library loaded in process).
+ * Without the seed it exits at once. The default action of the signal does not wait.
+ */
+export function endBySignal(signal: NodeJS.Signals): void {
+  process.kill(process.pid, signal);
+}

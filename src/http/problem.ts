@@ -2,6 +2,9 @@ import type { ErrorRequestHandler, Response } from "express";
 import { CustosError, isCustosError, type ErrorCode } from "../platform/errors.ts";
 import { storeUnavailableFrom } from "../platform/db/store-errors.ts";
 import type { Logger } from "../platform/logging.ts";
+import { isDomainId } from "../platform/names.ts";
+import { isBrowserNavigation, sendHtml } from "./html.ts";
+import { renderProblemPage } from "./landing-page.ts";
 import { PROBLEM_CODES, PROBLEM_TYPE_BASE } from "./problem-codes.ts";
 import { requestIdOf } from "./request-id.ts";
 import { routeTemplateOf } from "./routes.ts";
@@ -34,7 +37,21 @@ export function problemDocument(error: CustosError, requestId: string): ProblemD
 export function sendProblem(res: Response, error: CustosError): void {
   const document = problemDocument(error, requestIdOf(res));
   for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  // A person's browser gets a page with a way on; every API client keeps problem+json.
+  if (isBrowserNavigation(res.req)) {
+    sendHtml(res, document.status, renderProblemPage(document, nextStepFor(res.req.path)));
+    return;
+  }
   res.status(document.status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(document));
+}
+
+const CALLBACK_PATH = /^\/auth\/([a-z0-9][a-z0-9-]{0,62})\/callback$/;
+
+/** Where a refused browser goes on: a failed or cancelled sign-in starts again; anything else, the start page. */
+function nextStepFor(path: string): { href: string; text: string } {
+  const domain = CALLBACK_PATH.exec(path)?.[1];
+  if (domain !== undefined && isDomainId(domain)) return { href: `/auth/${domain}/login`, text: `Sign in to ${domain} again` };
+  return { href: "/", text: "Go to the Custos start page" };
 }
 
 /**

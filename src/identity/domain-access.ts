@@ -1,13 +1,35 @@
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler, Response } from "express";
 import type { AuditAppender } from "../audit/audit-port.ts";
 import type { Authorizer, Permission } from "../authz/authorizer.ts";
 import { domainRef, userRef } from "../authz/object-ids.ts";
+import { isBrowserNavigation } from "../http/html.ts";
 import { requestIdOf } from "../http/request-id.ts";
-import { CustosError } from "../platform/errors.ts";
+import { CustosError, isCustosError } from "../platform/errors.ts";
 import { parseDomainId, PLATFORM_CHAIN } from "../platform/names.ts";
 import { setCredential } from "./credential-locals.ts";
 import type { UserCredential } from "./admin-credential.ts";
 import { authenticateUser, type AuthenticateUserDependencies } from "./sessions/authenticate-user.ts";
+
+/** return_to is refused beyond this length (parseReturnTo); a longer target signs in to the start page. */
+const MAX_RETURN_TO_CHARS = 1024;
+
+/**
+ * authenticateUser, but a person's browser (a GET navigation asking for HTML, with no
+ * Authorization header) that is not signed in to a domain that exists is sent to sign in and
+ * brought back here, instead of a bare 401. The refusal has been recorded as for any client;
+ * API clients still get 401 invalid_token.
+ */
+async function authenticateOrSignIn(deps: AuthenticateUserDependencies, req: Request, res: Response, domain: string): Promise<UserCredential | undefined> {
+  try {
+    return await authenticateUser(deps, req, res, domain);
+  } catch (error) {
+    if (!isCustosError(error) || error.code !== "invalid_token" || !isBrowserNavigation(req) || req.get("authorization") !== undefined) throw error;
+    if ((await deps.domains.find(domain)) === undefined) throw error;
+    const returnTo = req.originalUrl.length <= MAX_RETURN_TO_CHARS ? `?return_to=${encodeURIComponent(req.originalUrl)}` : "";
+    res.redirect(303, `/auth/${domain}/login${returnTo}`);
+    return undefined;
+  }
+}
 
 export interface DomainAccessDependencies extends AuthenticateUserDependencies {
   readonly authorizer: Authorizer;
@@ -24,7 +46,8 @@ export function requireDomainPermission(deps: DomainAccessDependencies, anyOf: P
   const permission = permissions.join("_or_");
   return async (req, res, next) => {
     const domain = parseDomainId(req.params.domain);
-    const credential = await authenticateUser(deps, req, res, domain);
+    const credential = await authenticateOrSignIn(deps, req, res, domain);
+    if (credential === undefined) return;
     const answers = await Promise.all(
       permissions.map((each) => deps.authorizer.check({ resource: domainRef(domain), permission: each, subject: userRef(credential.subject) })),
     );
@@ -61,7 +84,9 @@ export function requireChainReader(operator: RequestHandler, auditor: RequestHan
 export function requireDomainUser(deps: AuthenticateUserDependencies): RequestHandler {
   return async (req, res, next) => {
     const domain = parseDomainId(req.params.domain);
-    setCredential(res, await authenticateUser(deps, req, res, domain));
+    const credential = await authenticateOrSignIn(deps, req, res, domain);
+    if (credential === undefined) return;
+    setCredential(res, credential);
     next();
   };
 }

@@ -14,6 +14,7 @@ import {
   type DevAccount,
   type DevStrength,
 } from "./interaction-page.ts";
+import { importOidcProvider } from "./quiet-import.ts";
 import { newDevSigningKey, type DevSigningAlgorithm, type DevSigningKey } from "./signing-keys.ts";
 
 export { DEV_ACR_MFA, DEV_ACR_PASSWORD, DEV_STRENGTHS, type DevAccount, type DevStrength };
@@ -372,7 +373,7 @@ export async function startDevProvider(options: DevProviderOptions): Promise<Dev
   const host = options.host ?? "127.0.0.1";
   checkStartable(options, host);
   // Loaded only here, so nothing outside `custos dev` and the tests ever loads oidc-provider.
-  const oidc = await import("oidc-provider");
+  const oidc = await importOidcProvider();
   const settings: Settings = { options, alg: options.signingAlg ?? "ES256", store: createDevStore(), cookieKey: randomBytes(32).toString("base64url") };
 
   let current: Instance | undefined;

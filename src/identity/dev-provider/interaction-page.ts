@@ -28,7 +28,7 @@ export interface StrengthDefinition {
  * gate can be tried against a real provider.
  */
 export const DEV_STRENGTHS: Readonly<Record<DevStrength, StrengthDefinition>> = {
-  password: { label: "Password", acr: DEV_ACR_PASSWORD, amr: ["pwd"] },
+  password: { label: "Password only", acr: DEV_ACR_PASSWORD, amr: ["pwd"] },
   mfa: { label: "Password + one-time code", acr: DEV_ACR_MFA, amr: ["pwd", "otp"] },
   "otp-amr-only": { label: "One-time code, reported as amr only (no acr)", acr: undefined, amr: ["otp"] },
   "mfa-acr-pwd-amr": { label: "Strong acr, but amr says password only", acr: DEV_ACR_MFA, amr: ["pwd"] },
@@ -42,7 +42,10 @@ export function isDevStrength(value: unknown): value is DevStrength {
 export interface DevAccount {
   /** Becomes the id_token `sub`. */
   readonly id: string;
+  /** A person's name, as the `name` claim: "Alice". */
   readonly name: string;
+  /** What the account is for, shown beside the name on the sign-in page: "demo admin". */
+  readonly role?: string;
 }
 
 export interface LoginPageModel {
@@ -70,22 +73,61 @@ function radio(name: string, value: string, label: string, checked: boolean): st
   return `<div><input type="radio" id="${escapeHtml(id)}" name="${name}" value="${escapeHtml(value)}"${checked ? " checked" : ""}> <label for="${escapeHtml(id)}">${escapeHtml(label)}</label></div>`;
 }
 
+/** "Alice, the demo admin (signs in as alice)": a name, what the account is for, and its id. */
+export function accountLabel(account: DevAccount): string {
+  const role = account.role === undefined ? "" : `, the ${account.role}`;
+  return account.name === account.id ? `${account.name}${role}` : `${account.name}${role} (signs in as ${account.id})`;
+}
+
 function accountChoices(model: LoginPageModel): string {
   const selected = model.selectedAccount ?? model.accounts[0]?.id;
-  return model.accounts.map((account) => radio("account", account.id, `${account.name} (${account.id})`, account.id === selected)).join("\n");
+  return model.accounts.map((account) => radio("account", account.id, accountLabel(account), account.id === selected)).join("\n");
 }
 
 function strengthChoices(model: LoginPageModel): string {
   return (Object.keys(DEV_STRENGTHS) as DevStrength[])
-    .map((strength) => radio("strength", strength, `${DEV_STRENGTHS[strength].label} — acr ${DEV_STRENGTHS[strength].acr ?? "(none)"}`, strength === model.selectedStrength))
+    .map((strength) => {
+      const { label, acr, amr } = DEV_STRENGTHS[strength];
+      const asserted = `the id_token says acr ${acr ?? "(none)"}, amr ${amr.length === 0 ? "(none)" : amr.join(" + ")}`;
+      return radio("strength", strength, `${label} — ${asserted}`, strength === model.selectedStrength);
+    })
     .join("\n");
 }
 
+/**
+ * Why the provider shows the page, in words: oidc-provider's prompt reasons are identifiers
+ * (`no_session`, `max_age`, …). An unknown one is shown as itself, after the known ones.
+ */
+const REASON_TEXT: Readonly<Record<string, string>> = {
+  no_session: "you are not signed in to this provider yet",
+  login_prompt: "the application asked you to sign in again, whoever was signed in before",
+  max_age: "the application needs a more recent sign-in than the one this provider remembers",
+  max_age_zero: "the application needs a sign-in made just now",
+  acr_values_not_met: "the application needs a stronger sign-in than the one this provider remembers",
+  essential_acr: "the application needs a stronger sign-in than the one this provider remembers",
+  essential_acrs: "the application needs a stronger sign-in than the one this provider remembers",
+  id_token_hint: "the application named a different account",
+};
+
+export function describeReasons(reasons: readonly string[]): string[] {
+  const known = [...new Set(reasons.map((reason) => REASON_TEXT[reason]).filter((text): text is string => text !== undefined))];
+  const unknown = reasons.filter((reason) => REASON_TEXT[reason] === undefined).map((reason) => `the provider's check "${reason}" asked for a sign-in`);
+  return [...known, ...unknown];
+}
+
+function strengthNamesFor(acrValues: string): string {
+  const names: Readonly<Record<string, string>> = { [DEV_ACR_PASSWORD]: "password only", [DEV_ACR_MFA]: "password + one-time code" };
+  return acrValues.split(" ").map((acr) => names[acr] ?? acr).join(" or ");
+}
+
 function requestSummary(model: LoginPageModel): string {
-  const lines = [`client: ${model.clientId}`];
-  if (model.acrValues !== undefined) lines.push(`requested acr_values: ${model.acrValues}`);
-  if (model.maxAge !== undefined) lines.push(`requested max_age: ${model.maxAge}`);
-  if (model.reasons.length > 0) lines.push(`asked because: ${model.reasons.join(", ")}`);
+  const lines = [`Signing in to: ${model.clientId}`];
+  if (model.acrValues !== undefined) lines.push(`It asks for: ${strengthNamesFor(model.acrValues)} (requested acr_values: ${model.acrValues})`);
+  if (model.maxAge !== undefined) {
+    lines.push(model.maxAge === "0" ? "It needs a sign-in made now (max_age 0)" : `It needs a sign-in from the last ${model.maxAge} seconds (max_age ${model.maxAge})`);
+  }
+  const reasons = describeReasons(model.reasons);
+  if (reasons.length > 0) lines.push(`You are asked because ${reasons.join("; ")}.`);
   return lines.map((line) => `<li>${escapeHtml(line)}</li>`).join("");
 }
 

@@ -3,11 +3,13 @@ import type { AuditAppender } from "../../audit/audit-port.ts";
 import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
 import { clearCookie, readCookie, setCookie } from "../../http/cookies.ts";
 import { requestIdOf } from "../../http/request-id.ts";
+import { isBrowserNavigation, sendHtml, sendStylesheet, STYLESHEET_PATH } from "../../http/html.ts";
+import { renderLandingPage, type SignedInPerson } from "../../http/landing-page.ts";
 import { PROBLEM_RESPONSE } from "../../http/openapi.ts";
 import type { RouteDefinition } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
-import { parseDomainId, PLATFORM_CHAIN } from "../../platform/names.ts";
-import type { DomainRepository } from "../domains/domain.ts";
+import { isDomainId, parseDomainId, PLATFORM_CHAIN } from "../../platform/names.ts";
+import { domainSubject, type DomainRepository } from "../domains/domain.ts";
 import { SESSION_COOKIE } from "./authenticate-user.ts";
 import { constantTimeEqual, csrfTokenFor, isWellFormedBrowserSecret, loginAttemptParameters, newBrowserSecret, secretDigest } from "./session-secrets.ts";
 import type { SessionRepository } from "./session-repo.ts";
@@ -138,7 +140,65 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
     });
   };
 
+  /** The signed-in person for the start page, or undefined: a missing or stale cookie is simply "not signed in". */
+  const personOf = async (req: Request): Promise<SignedInPerson | undefined> => {
+    const secret = readCookie(req, SESSION_COOKIE);
+    if (!isWellFormedBrowserSecret(secret)) return undefined;
+    const session = await deps.sessions.findActiveSession(secretDigest(secret), deps.now());
+    if (session === undefined) return undefined;
+    const domain = await deps.domains.find(session.domain);
+    const prefix = domainSubject(session.domain, "");
+    const sub = session.subject.startsWith(prefix) ? session.subject.slice(prefix.length) : session.subject;
+    return {
+      domain: session.domain,
+      sub,
+      acr: session.acr,
+      amr: session.amr,
+      authTime: session.authTime,
+      expiresAt: session.expiresAt,
+      admin: domain?.admins.includes(sub) === true,
+      auditor: domain?.auditors.includes(sub) === true,
+    };
+  };
+
   return [
+    {
+      method: "get",
+      path: "/",
+      doc: {
+        summary: "The start page, for browsers (Accept: text/html): who is signed in and what they can do next; the landing page after sign-in",
+        responses: { "200": { description: "HTML" }, "404": PROBLEM_RESPONSE },
+      },
+      handlers: [
+        async (req, res) => {
+          // API clients keep the answer they always had: there is no resource here.
+          if (!isBrowserNavigation(req)) throw new CustosError("not_found");
+          sendHtml(res, 200, renderLandingPage({ person: await personOf(req) }));
+        },
+      ],
+    },
+    {
+      method: "get",
+      path: "/sign-in",
+      doc: {
+        summary: "The start page's sign-in form: redirects to /auth/{domain}/login",
+        parameters: [{ name: "domain", in: "query", required: true, schema: { type: "string" } }],
+        responses: { "303": { description: "to /auth/{domain}/login" }, "400": PROBLEM_RESPONSE },
+      },
+      handlers: [
+        (req, res) => {
+          const domain = typeof req.query.domain === "string" ? req.query.domain.trim().toLowerCase() : "";
+          if (!isDomainId(domain)) throw invalid("domain must be a domain id (a-z, 0-9, '-', up to 63 characters)");
+          res.redirect(303, `/auth/${domain}/login`);
+        },
+      ],
+    },
+    {
+      method: "get",
+      path: STYLESHEET_PATH,
+      doc: { summary: "The stylesheet of the start page", responses: { "200": { description: "text/css" } } },
+      handlers: [(_req, res) => { sendStylesheet(res); }],
+    },
     {
       method: "get",
       path: "/auth/:domain/login",
@@ -154,7 +214,8 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
       handlers: [
         async (req, res) => {
           const domain = await findDomain(deps, parseDomainId(req.params.domain));
-          const returnTo = parseReturnTo(req.query.return_to, `/auth/session`);
+          // After sign-in a person lands on the start page, which says who they are and what next.
+          const returnTo = parseReturnTo(req.query.return_to, "/");
           const acrValues = parseAcrValues(req.query.acr_values);
           const maxAge = parseMaxAge(req.query.max_age);
           const redirectUri = callbackUri(deps, req, domain.id);
@@ -242,6 +303,11 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
           const secret = readCookie(req, SESSION_COOKIE);
           const session = isWellFormedBrowserSecret(secret) ? await deps.sessions.findActiveSession(secretDigest(secret), deps.now()) : undefined;
           if (session === undefined || secret === undefined) {
+            // A person who opened this URL is sent where signing in starts.
+            if (isBrowserNavigation(req)) {
+              res.redirect(303, "/");
+              return;
+            }
             throw new CustosError("invalid_token", { detail: "not signed in", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
           }
           res.json({
@@ -250,6 +316,8 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
             acr: session.acr ?? null,
             amr: session.amr,
             auth_time: session.authTime ?? null,
+            // The same instant as auth_time (epoch seconds, as in the id_token), in the form of expires_at.
+            authenticated_at: session.authTime === undefined ? null : new Date(session.authTime * 1000).toISOString(),
             expires_at: new Date(session.expiresAt * 1000).toISOString(),
             csrf_token: csrfTokenFor(secret),
           });

@@ -1,0 +1,38 @@
+import { endBySignal, stopSignal } from "./stop-signal.ts";
+import { buildCustos, listen } from "../custos.ts";
+import { loadConfig, type Config } from "../platform/config.ts";
+import { installDriverFaultGuard } from "../platform/db/driver-fault-guard.ts";
+
+/**
+ * What an operator must know about a `custos serve` that runs on defaults: each embedded or
+ * development component it chose because nothing else was configured. Logged at start-up and
+ * listed in /readyz's `warnings`.
+ */
+export function defaultComponentWarnings(config: Config): string[] {
+  const warnings: string[] = [];
+  if (config.databaseUrl === undefined) warnings.push(`embedded database: PGlite under ${config.dataDir} (set DATABASE_URL for a PostgreSQL server)`);
+  if (config.spicedb === undefined) warnings.push("embedded SpiceDB engine in process: one replica only (set SPICEDB_ENDPOINT for a SpiceDB server)");
+  if (config.openbao === undefined) warnings.push("development secret backend: the local backend under the data directory, not for production (set OPENBAO_ADDR for OpenBao)");
+  return warnings;
+}
+
+export async function runServe(): Promise<void> {
+  const config = loadConfig();
+  const warnings = defaultComponentWarnings(config);
+  const custos = await buildCustos({ config, warnings });
+  // A lost database connection fails the requests that used it, never the process.
+  installDriverFaultGuard(custos.logger);
+  const running = await listen(custos, config.host, config.port).catch(async (error: unknown) => {
+    await custos.close();
+    throw error;
+  });
+  for (const warning of warnings) custos.logger.warn(warning);
+  custos.logger.info({ url: running.url, store: custos.db.driver }, "custos is serving");
+  console.error(`custos serving on ${running.url} (store: ${custos.db.driver})`);
+  const signal = await stopSignal();
+  const stopping = Date.now();
+  await running.close();
+  await custos.close();
+  console.error(`custos stopped (${signal}) in ${String(Date.now() - stopping)} ms`);
+  endBySignal(signal);
+}
