@@ -22,8 +22,30 @@ import type { AddressInfo } from "node:net";
 
 export interface OpenBaoDoubleOptions {
   readonly token?: string;
+  /** TTL of `token` in seconds; 0 (the default, like a root token) never expires. */
+  readonly tokenTtlSeconds?: number;
+  /** Whether `token` may renew itself (and up to which total lifetime, 0 = unbounded). */
+  readonly tokenRenewable?: boolean;
+  readonly tokenMaxTtlSeconds?: number;
   readonly kvMount?: string;
   readonly transitMount?: string;
+}
+
+export interface TokenOptions {
+  readonly ttlSeconds: number;
+  readonly renewable?: boolean;
+  /** Total lifetime cap for renewals (explicit_max_ttl / the role's token_max_ttl); 0 = none. */
+  readonly maxTtlSeconds?: number;
+}
+
+export interface AppRoleOptions extends TokenOptions {
+  readonly roleId: string;
+  readonly secretId: string;
+}
+
+export interface KubernetesRoleOptions extends TokenOptions {
+  readonly role: string;
+  readonly jwt: string;
 }
 
 export interface TransitKeyInfo {
@@ -48,6 +70,25 @@ export interface OpenBaoDouble {
   heldRequests(): number;
   createTransitKey(name: string, options: { readonly derived: boolean }): void;
   transitKey(name: string): TransitKeyInfo | undefined;
+  /** The double's clock moves on (token TTLs expire) without the test waiting. */
+  advanceClock(seconds: number): void;
+  /** A token the double accepts, with its own TTL. */
+  issueToken(options: TokenOptions): string;
+  revokeToken(token: string): void;
+  /** Revokes every token but the one the double started with (an operator's revoke-prefix). */
+  revokeIssuedTokens(): void;
+  /** Remaining TTL in seconds (0 = never expires), or undefined for an unknown/expired token. */
+  tokenTtl(token: string): number | undefined;
+  addAppRole(options: AppRoleOptions): void;
+  addKubernetesRole(options: KubernetesRoleOptions): void;
+  /** Logins answered with a token, per method. */
+  readonly logins: { approle: number; kubernetes: number };
+  /**
+   * A standby whose active node is gone: sys/health?standbyok=true still answers 200 with
+   * standby=true, every other call 503 "local node not active but active cluster node not found".
+   */
+  loseActiveNode(): void;
+  restoreActiveNode(): void;
   stop(): Promise<void>;
 }
 
@@ -124,18 +165,164 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
+interface TokenEntry {
+  readonly creationTtl: number;
+  readonly renewable: boolean;
+  readonly issuedAt: number;
+  /** Seconds since the epoch on the double's clock; undefined = never expires. */
+  expiresAt: number | undefined;
+  readonly maxExpiresAt: number | undefined;
+}
+
+const NO_ACTIVE_NODE = "local node not active but active cluster node not found";
+
 class DoubleState {
   readonly token: string;
   readonly kvMount: string;
   readonly transitMount: string;
   sealed = false;
+  activeNodeLost = false;
+  clockOffsetSeconds = 0;
   readonly kv = new Map<string, KvVersion[]>();
   readonly keys = new Map<string, TransitKey>();
+  readonly tokens = new Map<string, TokenEntry>();
+  readonly appRoles = new Map<string, AppRoleOptions>();
+  readonly kubernetesRoles = new Map<string, KubernetesRoleOptions>();
+  readonly logins = { approle: 0, kubernetes: 0 };
 
   constructor(options: OpenBaoDoubleOptions) {
     this.token = options.token ?? `s.${randomBytes(18).toString("base64url")}`;
     this.kvMount = options.kvMount ?? "secret";
     this.transitMount = options.transitMount ?? "transit";
+    this.addToken(this.token, {
+      ttlSeconds: options.tokenTtlSeconds ?? 0,
+      renewable: options.tokenRenewable ?? (options.tokenTtlSeconds ?? 0) > 0,
+      maxTtlSeconds: options.tokenMaxTtlSeconds ?? 0,
+    });
+  }
+
+  now(): number {
+    return Date.now() / 1000 + this.clockOffsetSeconds;
+  }
+
+  // ---- tokens and auth methods -------------------------------------------------------------
+
+  addToken(token: string, options: TokenOptions): void {
+    const now = this.now();
+    const max = options.maxTtlSeconds ?? 0;
+    this.tokens.set(token, {
+      creationTtl: options.ttlSeconds,
+      renewable: options.renewable ?? true,
+      issuedAt: now,
+      expiresAt: options.ttlSeconds > 0 ? now + options.ttlSeconds : undefined,
+      maxExpiresAt: max > 0 ? now + max : undefined,
+    });
+  }
+
+  issue(options: TokenOptions): string {
+    const token = `s.${randomBytes(18).toString("base64url")}`;
+    this.addToken(token, options);
+    return token;
+  }
+
+  /** The live entry for a token, dropping it once expired (OpenBao revokes expired tokens). */
+  live(token: string | undefined): TokenEntry | undefined {
+    if (token === undefined) return undefined;
+    const entry = this.tokens.get(token);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt !== undefined && entry.expiresAt <= this.now()) {
+      this.tokens.delete(token);
+      return undefined;
+    }
+    return entry;
+  }
+
+  ttlOf(entry: TokenEntry): number {
+    return entry.expiresAt === undefined ? 0 : Math.max(0, Math.floor(entry.expiresAt - this.now()));
+  }
+
+  lookupSelf(token: string, entry: TokenEntry): HttpAnswer {
+    return envelope({
+      accessor: randomBytes(12).toString("base64url"),
+      creation_time: Math.floor(entry.issuedAt),
+      creation_ttl: entry.creationTtl,
+      display_name: "token",
+      entity_id: "",
+      expire_time: entry.expiresAt === undefined ? null : new Date(entry.expiresAt * 1000).toISOString(),
+      explicit_max_ttl: 0,
+      id: token,
+      issue_time: new Date(entry.issuedAt * 1000).toISOString(),
+      meta: null,
+      num_uses: 0,
+      orphan: true,
+      path: "auth/token/create",
+      policies: ["custos", "default"],
+      renewable: entry.renewable,
+      ttl: this.ttlOf(entry),
+      type: "service",
+    });
+  }
+
+  authAnswer(token: string, entry: TokenEntry, warnings: string[] | null = null): HttpAnswer {
+    return new HttpAnswer(200, {
+      request_id: randomUUID(),
+      lease_id: "",
+      renewable: false,
+      lease_duration: 0,
+      data: null,
+      wrap_info: null,
+      warnings,
+      auth: {
+        client_token: token,
+        accessor: randomBytes(12).toString("base64url"),
+        policies: ["custos", "default"],
+        token_policies: ["custos", "default"],
+        metadata: null,
+        lease_duration: this.ttlOf(entry),
+        renewable: entry.renewable,
+        entity_id: "",
+        token_type: "service",
+        orphan: true,
+      },
+    });
+  }
+
+  renewSelf(token: string, entry: TokenEntry, body: unknown): HttpAnswer {
+    if (!entry.renewable || entry.expiresAt === undefined) return errors(400, "lease is not renewable");
+    const params = isRecord(body) ? body : {};
+    const increment = typeof params.increment === "number" && params.increment > 0 ? params.increment : entry.creationTtl;
+    let expiresAt = this.now() + increment;
+    const warnings: string[] = [];
+    if (entry.maxExpiresAt !== undefined && expiresAt > entry.maxExpiresAt) {
+      expiresAt = entry.maxExpiresAt;
+      warnings.push("TTL of the token exceeded the effective max_ttl; TTL value is capped accordingly");
+    }
+    entry.expiresAt = expiresAt;
+    return this.authAnswer(token, entry, warnings.length === 0 ? null : warnings);
+  }
+
+  login(method: "approle" | "kubernetes", body: unknown): HttpAnswer {
+    const params = isRecord(body) ? body : {};
+    let role: TokenOptions | undefined;
+    if (method === "approle") {
+      if (typeof params.role_id !== "string" || params.role_id === "") return errors(400, "missing role_id");
+      const found = this.appRoles.get(params.role_id);
+      if (found === undefined) return errors(400, "invalid role or secret ID");
+      if (params.secret_id !== found.secretId) return errors(400, "invalid role or secret ID");
+      role = found;
+    } else {
+      if (typeof params.role !== "string" || params.role === "") return errors(400, "missing role");
+      if (typeof params.jwt !== "string" || params.jwt === "") return errors(400, "missing jwt");
+      const found = this.kubernetesRoles.get(params.role);
+      if (found === undefined) return errors(400, `invalid role name "${params.role}"`);
+      if (params.jwt !== found.jwt) return errors(403, "permission denied");
+      role = found;
+    }
+    this.logins[method] += 1;
+    const token = this.issue(role);
+    const entry = this.tokens.get(token);
+    if (entry === undefined) return errors(500, "internal error");
+    return this.authAnswer(token, entry);
   }
 
   // ---- sys -------------------------------------------------------------------------------
@@ -144,7 +331,7 @@ class DoubleState {
     const body = {
       initialized: true,
       sealed: this.sealed,
-      standby: false,
+      standby: this.activeNodeLost,
       performance_standby: false,
       replication_performance_mode: "disabled",
       replication_dr_mode: "disabled",
@@ -340,7 +527,7 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     if (path === "sys/health") return state.health();
     if (path === "sys/seal-status") return state.sealStatus();
     if (state.sealed) return errors(503, "Vault is sealed");
-    if (req.headers["x-vault-token"] !== state.token) return errors(403, "permission denied");
+    if (state.activeNodeLost) return errors(503, NO_ACTIVE_NODE);
     let body: unknown = undefined;
     const raw = await readBody(req);
     if (raw.length > 0) {
@@ -350,6 +537,17 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
         return errors(400, "failed to parse JSON input");
       }
     }
+    // Login paths are unauthenticated; a token header sent with them is not looked at here.
+    if (method === "POST" || method === "PUT") {
+      if (path === "auth/approle/login") return state.login("approle", body);
+      if (path === "auth/kubernetes/login") return state.login("kubernetes", body);
+    }
+    const header = req.headers["x-vault-token"];
+    const token = typeof header === "string" ? header : undefined;
+    const entry = state.live(token);
+    if (token === undefined || entry === undefined) return errors(403, "permission denied");
+    if (path === "auth/token/lookup-self" && method === "GET") return state.lookupSelf(token, entry);
+    if (path === "auth/token/renew-self" && (method === "POST" || method === "PUT")) return state.renewSelf(token, entry, body);
     return state.route(method, path, url.searchParams, body);
   }
 
@@ -401,6 +599,33 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     transitKey: (name) => {
       const key = state.keys.get(name);
       return key === undefined ? undefined : { derived: key.derived, latestVersion: key.versions.length };
+    },
+    advanceClock: (seconds) => {
+      state.clockOffsetSeconds += seconds;
+    },
+    issueToken: (tokenOptions) => state.issue(tokenOptions),
+    revokeToken: (token) => {
+      state.tokens.delete(token);
+    },
+    revokeIssuedTokens: () => {
+      for (const token of [...state.tokens.keys()]) if (token !== state.token) state.tokens.delete(token);
+    },
+    tokenTtl: (token) => {
+      const entry = state.live(token);
+      return entry === undefined ? undefined : state.ttlOf(entry);
+    },
+    addAppRole: (role) => {
+      state.appRoles.set(role.roleId, role);
+    },
+    addKubernetesRole: (role) => {
+      state.kubernetesRoles.set(role.role, role);
+    },
+    logins: state.logins,
+    loseActiveNode: () => {
+      state.activeNodeLost = true;
+    },
+    restoreActiveNode: () => {
+      state.activeNodeLost = false;
     },
     stop: async () => {
       release();

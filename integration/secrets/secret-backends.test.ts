@@ -21,7 +21,7 @@ async function tempDir(): Promise<string> {
 }
 
 function baoConfig(addr: string, token: string, overrides: Partial<OpenBaoConfig> = {}): OpenBaoConfig {
-  return { addr, token, kvMount: "secret", transitMount: "transit", transitKey: "custos", ...overrides };
+  return { addr, auth: { method: "token", token }, kvMount: "secret", transitMount: "transit", transitKey: "custos", timeoutMs: 2_000, ...overrides };
 }
 
 /** Resolves to the rejection (or fails the test if the promise resolved). */

@@ -1,8 +1,9 @@
+import { readFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import vault from "node-vault";
 import { z } from "zod";
-import type { OpenBaoConfig } from "../../platform/config.ts";
+import type { OpenBaoAuth, OpenBaoConfig } from "../../platform/config.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { parseDomainId, parseSecretName } from "../../platform/names.ts";
 import type { ReadinessProbe } from "../../platform/readiness.ts";
@@ -31,10 +32,27 @@ import type { SecretBackend, StoredSecret, WrittenSecret } from "../secret-backe
 
 export const DEFAULT_OPENBAO_TIMEOUT_MS = 2_000;
 
-export interface OpenBaoBackendOptions {
-  /** Upper bound on one backend call; a hung OpenBao fails closed after this long. */
-  readonly timeoutMs?: number;
+/** The part of pino's Logger the adapter writes to: operator-facing lines, never a value or token. */
+export interface BackendLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
 }
+
+const SILENT_LOG: BackendLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export interface OpenBaoBackendOptions {
+  /** Upper bound on one backend call; a hung OpenBao fails closed after this long. Overrides config.timeoutMs. */
+  readonly timeoutMs?: number;
+  readonly log?: BackendLog;
+  /** Milliseconds since the epoch; tests move it to expire tokens without waiting. */
+  readonly now?: () => number;
+}
+
+/** A token is renewed (or replaced by a new login) once this share of its TTL has passed. */
+const RENEW_AT_FRACTION = 2 / 3;
+/** A token this close to its expiry is not used: the call would race it. */
+const EXPIRY_MARGIN_MS = 1_000;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const base64 = z.string().regex(BASE64);
@@ -51,7 +69,16 @@ const kvWriteAnswer = z.object({ data: z.object({ version: z.number().int().posi
 const encryptAnswer = z.object({ data: z.object({ ciphertext: z.string().regex(TRANSIT_CIPHERTEXT) }) });
 const decryptAnswer = z.object({ data: z.object({ plaintext: base64 }) });
 const transitKeyAnswer = z.object({ data: z.object({ derived: z.boolean() }) });
-const healthAnswer = z.object({ initialized: z.boolean(), sealed: z.boolean() });
+// auth/token/lookup-self: `ttl` is the remaining seconds, 0 for a token that never expires.
+const lookupSelfAnswer = z.object({ data: z.object({ ttl: z.number().int().nonnegative(), renewable: z.boolean() }) });
+// Logins and auth/token/renew-self answer in `auth`, not `data`.
+const authAnswer = z.object({
+  auth: z.object({
+    client_token: z.string().min(1),
+    lease_duration: z.number().int().nonnegative(),
+    renewable: z.boolean(),
+  }),
+});
 
 /** The error shape node-vault rejects with for a non-2xx answer (ApiResponseError). */
 const apiResponseError = z.object({
@@ -84,6 +111,8 @@ function classifyStatus(status: number, body: unknown): SecretBackendFailure {
 /** Turns whatever node-vault or axios threw into a SecretBackendFailure holding safe facts only. */
 function classify(error: unknown): SecretBackendFailure {
   if (error instanceof SecretBackendFailure) return error;
+  // Authentication failed before the call was sent: its cause says how.
+  if (error instanceof CustosError && error.cause instanceof SecretBackendFailure) return error.cause;
   const answered = apiResponseError.safeParse(error);
   if (answered.success) return classifyStatus(answered.data.response.statusCode, answered.data.response.body);
   const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
@@ -92,6 +121,22 @@ function classify(error: unknown): SecretBackendFailure {
   }
   // Only the error code: axios's message may quote the URL, its config the token and body.
   return new SecretBackendFailure("unreachable", code === "" ? "the request failed" : `the request failed (${code})`);
+}
+
+/**
+ * Transit decrypt answers 400 for a bad ciphertext and for operator-side states alike. Only
+ * these say the ciphertext itself is bad (tampered, truncated, not a Transit ciphertext); a
+ * version below min_decryption_version ("too old"), above the key's latest ("too new"), a
+ * missing or soft-deleted key, a key that lost derivation: those are the backend's state,
+ * fixed by an operator, and must not read as tampering.
+ */
+const CIPHERTEXT_AT_FAULT = [
+  /message authentication failed/,
+  /^invalid ciphertext: (no prefix|wrong number of fields|could not decode base64|version number could not be decoded|unable to decrypt)/,
+];
+
+export function decryptRefusalIsTampering(message: string): boolean {
+  return CIPHERTEXT_AT_FAULT.some((pattern) => pattern.test(message)) && !/too (old|new)/.test(message);
 }
 
 function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
@@ -116,24 +161,62 @@ function toBase64(bytes: Uint8Array | string): string {
   return (typeof bytes === "string" ? Buffer.from(bytes, "utf8") : Buffer.from(bytes)).toString("base64");
 }
 
+/** node-vault request options carrying one call's token. */
+interface TokenHeader {
+  readonly headers: Record<string, string>;
+}
+
+/** The token in use and what OpenBao said about it. */
+interface HeldToken {
+  readonly token: string;
+  /** Milliseconds since the epoch (the adapter's clock); undefined for a token that never expires. */
+  readonly expiresAt: number | undefined;
+  /** When to renew or log in again; undefined when there is nothing to do. */
+  readonly refreshAt: number | undefined;
+  readonly renewable: boolean;
+}
+
+async function readCredentialFile(file: string, variable: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "error";
+    throw new SecretBackendFailure("rejected", `cannot read ${variable} (${file}): ${code}`);
+  }
+  const value = text.trim();
+  if (value === "") throw new SecretBackendFailure("rejected", `${variable} (${file}) is empty`);
+  return value;
+}
+
 export class OpenBaoSecretBackend implements SecretBackend {
   readonly readiness: ReadinessProbe;
   readonly #config: OpenBaoConfig;
   readonly #timeoutMs: number;
+  readonly #log: BackendLog;
+  readonly #now: () => number;
   readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
   readonly #client: vault.client;
+  #held: HeldToken | undefined;
+  /** The one login or renewal in flight; concurrent callers share it. */
+  #refreshing: Promise<HeldToken> | undefined;
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(config: OpenBaoConfig, options: OpenBaoBackendOptions = {}) {
     this.#config = config;
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_OPENBAO_TIMEOUT_MS;
+    this.#timeoutMs = options.timeoutMs ?? config.timeoutMs;
+    this.#log = options.log ?? SILENT_LOG;
+    this.#now = options.now ?? Date.now;
     // Own agents, so close() can drop the keep-alive sockets (the global agent keeps them).
     this.#httpAgent = new http.Agent({ keepAlive: true });
     this.#httpsAgent = new https.Agent({ keepAlive: true });
     // `rpDefaults` is read by node-vault (src/index.js) but missing from its type definitions.
+    // No token here: each call carries the current one in its own header (see #request), so a
+    // login never sends a stale token and a renewal never races a call in flight.
     const clientOptions: vault.VaultOptions & { readonly rpDefaults: { readonly strictSSL: boolean } } = {
       endpoint: config.addr,
-      token: config.token,
       // node-vault's debug() prints request bodies (plaintexts, values); never enable it.
       debug: () => undefined,
       // node-vault turns TLS verification off when VAULT_SKIP_VERIFY is set; Custos does not.
@@ -149,8 +232,8 @@ export class OpenBaoSecretBackend implements SecretBackend {
 
   async writeSecret(domain: string, name: string, value: Buffer): Promise<WrittenSecret> {
     const path = this.#kvPath(domain, name);
-    const body = await this.#send("store the secret", (client) =>
-      client.write(path, { data: { value: value.toString("base64") } }),
+    const body = await this.#send("store the secret", (client, token) =>
+      client.write(path, { data: { value: value.toString("base64") } }, token),
     );
     return { version: this.#parse(kvWriteAnswer, body, "store the secret").data.version };
   }
@@ -159,7 +242,7 @@ export class OpenBaoSecretBackend implements SecretBackend {
     const path = this.#kvPath(domain, name);
     let body: unknown;
     try {
-      body = await this.#request((client) => client.read(path));
+      body = await this.#request((client, token) => client.read(path, token));
     } catch (error) {
       const failure = classify(error);
       if (failure.kind === "not_found") return undefined;
@@ -171,8 +254,8 @@ export class OpenBaoSecretBackend implements SecretBackend {
 
   async wrap(plaintext: Uint8Array, context: string): Promise<string> {
     const path = `${this.#config.transitMount}/encrypt/${this.#config.transitKey}`;
-    const body = await this.#send("wrap key material", (client) =>
-      client.write(path, { plaintext: toBase64(plaintext), context: toBase64(context) }),
+    const body = await this.#send("wrap key material", (client, token) =>
+      client.write(path, { plaintext: toBase64(plaintext), context: toBase64(context) }, token),
     );
     return this.#parse(encryptAnswer, body, "wrap key material").data.ciphertext;
   }
@@ -185,15 +268,31 @@ export class OpenBaoSecretBackend implements SecretBackend {
     const path = `${this.#config.transitMount}/decrypt/${this.#config.transitKey}`;
     let body: unknown;
     try {
-      body = await this.#request((client) => client.write(path, { ciphertext: wrapped, context: toBase64(context) }));
+      body = await this.#request((client, token) => client.write(path, { ciphertext: wrapped, context: toBase64(context) }, token));
     } catch (error) {
       const failure = classify(error);
-      // 400 is Transit refusing this ciphertext under this context (authentication failed,
-      // bad version, bad encoding): the ciphertext is at fault, not the backend.
-      if (failure.kind === "rejected" && failure.status === 400) throw unwrapRejected(failure);
+      if (failure.kind === "rejected" && failure.status === 400) {
+        // Only an authentication failure (or a ciphertext that does not parse) is the
+        // ciphertext's fault; every other 400 is the key's state, for an operator to fix.
+        if (decryptRefusalIsTampering(failure.message)) throw unwrapRejected(failure);
+        this.#log.error(
+          { backend: "openbao", transit_mount: this.#config.transitMount, transit_key: this.#config.transitKey, cause: failure.message },
+          `OpenBao Transit refused to decrypt with key ${this.#config.transitKey}: ${failure.message}. This is the key's state (min_decryption_version, a deleted, soft-deleted or replaced key), not tampering; fix the key, then retry`,
+        );
+        throw backendUnavailable("unwrap key material", new SecretBackendFailure("storage", failure.message, failure.status));
+      }
       throw backendUnavailable("unwrap key material", failure);
     }
     return Buffer.from(this.#parse(decryptAnswer, body, "unwrap key material").data.plaintext, "base64");
+  }
+
+  /**
+   * Authenticates (logs in, or looks the static token up to learn its TTL) and schedules its
+   * renewal. Call once at start-up; calls made before it authenticate on first use.
+   * Throws secret_backend_unavailable when OpenBao refuses the credentials.
+   */
+  async start(): Promise<void> {
+    await this.#currentToken();
   }
 
   /**
@@ -205,12 +304,12 @@ export class OpenBaoSecretBackend implements SecretBackend {
     const path = `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
     let body: unknown;
     try {
-      body = await this.#request((client) => client.read(path));
+      body = await this.#request((client, token) => client.read(path, token));
     } catch (error) {
       const failure = classify(error);
       if (failure.kind !== "not_found") throw backendUnavailable("read the wrapping key", failure);
-      await this.#send("create the wrapping key", (client) =>
-        client.write(path, { type: "aes256-gcm96", derived: true }),
+      await this.#send("create the wrapping key", (client, token) =>
+        client.write(path, { type: "aes256-gcm96", derived: true }, token),
       );
       return;
     }
@@ -226,18 +325,19 @@ export class OpenBaoSecretBackend implements SecretBackend {
   }
 
   close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#refreshTimer);
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
     return Promise.resolve();
   }
 
   async #checkReady(): Promise<void> {
-    // sys/health needs no token; standbyok because a standby forwards requests to the active node.
-    const body = await this.#send("answer its health check", (client) => client.health({ standbyok: true }));
-    const health = this.#parse(healthAnswer, body, "answer its health check");
-    if (!health.initialized || health.sealed) {
-      throw backendUnavailable("serve: it is sealed or not initialised", new SecretBackendFailure("sealed", "sealed or not initialised"));
-    }
+    // Authenticated, unlike sys/health: it fails exactly when reads and writes would — an
+    // expired or revoked token (403), a sealed node, a standby with no active node (503).
+    const body = await this.#send("confirm its token", (client, token) => client.tokenLookupSelf({ requestOptions: token }));
+    const { data } = this.#parse(lookupSelfAnswer, body, "confirm its token");
+    if (this.#held !== undefined && data.ttl > 0) this.#held = this.#heldFrom(this.#held.token, data.ttl, data.renewable);
   }
 
   #kvPath(domain: string, name: string): string {
@@ -245,16 +345,163 @@ export class OpenBaoSecretBackend implements SecretBackend {
     return `${this.#config.kvMount}/data/custos/${parseDomainId(domain)}/${parseSecretName(name)}`;
   }
 
-  /** One call, bounded in time; rejects with whatever failed (classified by the caller). */
-  #request(call: (client: vault.client) => Promise<unknown>): Promise<unknown> {
+  // ---- the token ---------------------------------------------------------------------------
+
+  #heldFrom(token: string, ttlSeconds: number, renewable: boolean): HeldToken {
+    if (ttlSeconds === 0) return { token, expiresAt: undefined, refreshAt: undefined, renewable };
+    const now = this.#now();
+    const ttlMs = ttlSeconds * 1000;
+    const canRefresh = renewable || this.#config.auth.method !== "token";
+    return { token, expiresAt: now + ttlMs, refreshAt: canRefresh ? now + ttlMs * RENEW_AT_FRACTION : undefined, renewable };
+  }
+
+  /** The token to send now: authenticates first when there is none or it has (nearly) expired. */
+  async #currentToken(): Promise<string> {
+    const held = this.#held;
+    const now = this.#now();
+    if (held === undefined || (held.expiresAt !== undefined && now >= held.expiresAt - EXPIRY_MARGIN_MS)) {
+      return (await this.#refresh()).token;
+    }
+    if (held.refreshAt !== undefined && now >= held.refreshAt) {
+      // Still valid: this call goes ahead with it while the renewal runs.
+      this.#refresh().catch(() => undefined);
+    }
+    return held.token;
+  }
+
+  #refresh(): Promise<HeldToken> {
+    this.#refreshing ??= this.#obtainToken().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #obtainToken(): Promise<HeldToken> {
+    const auth = this.#config.auth;
+    const previous = this.#held;
+    let next: HeldToken;
+    if (previous !== undefined && previous.renewable && previous.expiresAt !== undefined && this.#now() < previous.expiresAt) {
+      next = await this.#renew(previous, auth);
+    } else if (auth.method === "token") {
+      next = await this.#lookUpStaticToken(auth.token);
+    } else {
+      next = await this.#login(auth);
+    }
+    this.#held = next;
+    this.#schedule(next);
+    return next;
+  }
+
+  async #lookUpStaticToken(token: string): Promise<HeldToken> {
+    let body: unknown;
+    try {
+      body = await this.#call((client) => client.tokenLookupSelf({ requestOptions: { headers: { "X-Vault-Token": token } } }));
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind === "permission_denied") {
+        this.#log.error({ backend: "openbao", auth: "token" }, "OpenBao refused OPENBAO_TOKEN (expired or revoked): every secret call fails until it is replaced; use OPENBAO_AUTH=approle or kubernetes so Custos can log in again");
+      }
+      throw backendUnavailable("authenticate", failure);
+    }
+    const { data } = this.#parse(lookupSelfAnswer, body, "authenticate");
+    if (data.ttl > 0 && !data.renewable) {
+      this.#log.warn({ backend: "openbao", auth: "token", ttl_seconds: data.ttl }, `OPENBAO_TOKEN is not renewable and expires in ${String(data.ttl)} s; Custos cannot extend it`);
+    }
+    return this.#heldFrom(token, data.ttl, data.renewable);
+  }
+
+  async #login(auth: Exclude<OpenBaoAuth, { method: "token" }>): Promise<HeldToken> {
+    let body: unknown;
+    try {
+      if (auth.method === "approle") {
+        const secretId = "value" in auth.secretId ? auth.secretId.value : await readCredentialFile(auth.secretId.file, "OPENBAO_SECRET_ID_FILE");
+        body = await this.#call((client) => client.approleLogin({ mount_point: auth.mount, role_id: auth.roleId, secret_id: secretId }));
+      } else {
+        const jwt = await readCredentialFile(auth.jwtFile, "OPENBAO_K8S_JWT_FILE");
+        body = await this.#call((client) => client.kubernetesLogin({ mount_point: auth.mount, role: auth.role, jwt }));
+      }
+    } catch (error) {
+      const classified = classify(error);
+      // A refused login is 400 ("invalid role or secret ID") or 403: the credentials, not the call.
+      const failure = classified.kind === "rejected" ? new SecretBackendFailure("permission_denied", classified.message, classified.status) : classified;
+      this.#log.error({ backend: "openbao", auth: auth.method, cause: failure.message }, `OpenBao ${auth.method} login failed: ${failure.message}`);
+      throw backendUnavailable("authenticate", failure);
+    } finally {
+      // node-vault keeps a login's token on the client; Custos sends its own per call.
+      this.#client.token = "";
+    }
+    const answer = this.#parse(authAnswer, body, "authenticate").auth;
+    this.#log.info({ backend: "openbao", auth: auth.method, ttl_seconds: answer.lease_duration }, `logged in to OpenBao (${auth.method})`);
+    return this.#heldFrom(answer.client_token, answer.lease_duration, answer.renewable);
+  }
+
+  /** renew-self; a login method logs in again when renewal fails or the token nears its max TTL. */
+  async #renew(previous: HeldToken, auth: OpenBaoAuth): Promise<HeldToken> {
+    let renewed: HeldToken | undefined;
+    try {
+      const body = await this.#call((client) => client.tokenRenewSelf({ requestOptions: { headers: { "X-Vault-Token": previous.token } } }));
+      const answer = this.#parse(authAnswer, body, "renew its token").auth;
+      renewed = this.#heldFrom(previous.token, answer.lease_duration, answer.renewable);
+    } catch (error) {
+      const failure = error instanceof CustosError && error.cause instanceof SecretBackendFailure ? error.cause : classify(error);
+      this.#log.warn({ backend: "openbao", auth: auth.method, cause: failure.message }, `renewing the OpenBao token failed: ${failure.message}`);
+      if (auth.method === "token") {
+        // Keep the token until it expires: renewal is retried at the next call.
+        return { ...previous, refreshAt: this.#now() + Math.max(EXPIRY_MARGIN_MS, ((previous.expiresAt ?? this.#now()) - this.#now()) / 3) };
+      }
+      return this.#login(auth);
+    }
+    const previousLeft = (previous.expiresAt ?? 0) - this.#now();
+    // Capped by the max TTL: the renewal no longer extends the token.
+    const capped = renewed.expiresAt !== undefined && renewed.expiresAt - this.#now() <= previousLeft + EXPIRY_MARGIN_MS;
+    if (!capped) return renewed;
+    if (auth.method !== "token") return this.#login(auth);
+    this.#log.error({ backend: "openbao", auth: "token" }, "OPENBAO_TOKEN has reached its max TTL and will expire; replace it, or use OPENBAO_AUTH=approle or kubernetes");
+    return { ...renewed, refreshAt: undefined };
+  }
+
+  #schedule(held: HeldToken): void {
+    clearTimeout(this.#refreshTimer);
+    if (held.refreshAt === undefined || this.#closed) return;
+    const delay = Math.max(0, held.refreshAt - this.#now());
+    this.#refreshTimer = setTimeout(() => {
+      if (this.#closed) return;
+      this.#refresh().catch(() => undefined);
+    }, Math.min(delay, 2 ** 31 - 1));
+    // A pending renewal never keeps the process alive.
+    this.#refreshTimer.unref();
+  }
+
+  // ---- calls -------------------------------------------------------------------------------
+
+  /** One call without the adapter's token (logins, or one that passes its own), bounded in time. */
+  #call(call: (client: vault.client) => Promise<unknown>): Promise<unknown> {
     return withDeadline(call(this.#client), this.#timeoutMs);
   }
 
-  /** One call whose every failure is `secret_backend_unavailable`. */
-  async #send(operation: string, call: (client: vault.client) => Promise<unknown>): Promise<unknown> {
+  /**
+   * One authenticated call, bounded in time; rejects with whatever failed (classified by the
+   * caller). A login method whose token was refused (revoked, expired early) logs in again
+   * and retries once.
+   */
+  async #request(call: (client: vault.client, token: TokenHeader) => Promise<unknown>): Promise<unknown> {
+    const send = (token: string): Promise<unknown> => this.#call((client) => call(client, { headers: { "X-Vault-Token": token } }));
+    const token = await this.#currentToken();
+    try {
+      return await send(token);
+    } catch (error) {
+      if (this.#config.auth.method === "token" || classify(error).kind !== "permission_denied") throw error;
+      if (this.#held?.token === token) this.#held = undefined;
+      return send(await this.#currentToken());
+    }
+  }
+
+  /** One authenticated call whose every failure is `secret_backend_unavailable`. */
+  async #send(operation: string, call: (client: vault.client, token: TokenHeader) => Promise<unknown>): Promise<unknown> {
     try {
       return await this.#request(call);
     } catch (error) {
+      if (error instanceof CustosError) throw error;
       throw backendUnavailable(operation, classify(error));
     }
   }
