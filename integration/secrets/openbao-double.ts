@@ -68,7 +68,12 @@ export interface OpenBaoDouble {
   readonly hanging: boolean;
   /** Requests held by hang() and not released yet. */
   heldRequests(): number;
-  createTransitKey(name: string, options: { readonly derived: boolean }): void;
+  createTransitKey(name: string, options: { readonly derived: boolean; readonly convergent?: boolean }): void;
+  /** Operator changes to a key: rotate, raise min_decryption_version, soft-delete, delete. */
+  rotateTransitKey(name: string): void;
+  setMinDecryptionVersion(name: string, version: number): void;
+  softDeleteTransitKey(name: string, deleted?: boolean): void;
+  deleteTransitKey(name: string): void;
   transitKey(name: string): TransitKeyInfo | undefined;
   /** The double's clock moves on (token TTLs expire) without the test waiting. */
   advanceClock(seconds: number): void;
@@ -106,6 +111,9 @@ interface TransitKey {
   readonly derived: boolean;
   readonly versions: Buffer[];
   readonly createdAt: number[];
+  convergent: boolean;
+  softDeleted: boolean;
+  minDecryptionVersion: number;
 }
 
 class HttpAnswer {
@@ -174,6 +182,8 @@ interface TokenEntry {
   readonly maxExpiresAt: number | undefined;
 }
 
+// The wording is the double's: a soft-deleted key refuses use; Custos treats any such 400 as the key's state.
+const SOFT_DELETED = "key is soft deleted";
 const NO_ACTIVE_NODE = "local node not active but active cluster node not found";
 
 class DoubleState {
@@ -390,32 +400,51 @@ class DoubleState {
 
   // ---- Transit ---------------------------------------------------------------------------
 
-  createKey(name: string, derived: boolean): void {
-    if (this.keys.has(name)) return;
-    this.keys.set(name, { derived, versions: [randomBytes(32)], createdAt: [Math.floor(Date.now() / 1000)] });
+  createKey(name: string, derived: boolean, convergent = false): boolean {
+    if (this.keys.has(name)) return false;
+    this.keys.set(name, {
+      derived,
+      versions: [randomBytes(32)],
+      createdAt: [Math.floor(Date.now() / 1000)],
+      convergent,
+      softDeleted: false,
+      minDecryptionVersion: 1,
+    });
+    return true;
   }
 
+  /**
+   * transit/keys/<name> create: OpenBao answers 200 with the key, as a read would; creating a
+   * key that exists changes nothing and warns "key <name> already existed".
+   */
   keyWrite(name: string, body: unknown): HttpAnswer {
     const params = isRecord(body) ? body : {};
     const type = params.type ?? "aes256-gcm96";
     if (type !== "aes256-gcm96") return errors(400, `unknown key type: ${JSON.stringify(type)}`);
-    this.createKey(name, params.derived === true);
-    return new HttpAnswer(204, undefined);
+    const created = this.createKey(name, params.derived === true, params.convergent_encryption === true);
+    const answer = this.keyRead(name);
+    if (!created && isRecord(answer.body)) answer.body.warnings = [`key ${name} already existed`];
+    return answer;
   }
 
   keyRead(name: string): HttpAnswer {
     const key = this.keys.get(name);
     if (key === undefined) return errors(404);
-    const keys = Object.fromEntries(key.createdAt.map((at, index) => [String(index + 1), at]));
+    const keys: Record<string, number> = {};
+    key.createdAt.forEach((at, index) => {
+      if (index + 1 >= key.minDecryptionVersion) keys[String(index + 1)] = at;
+    });
     return envelope({
       name,
       type: "aes256-gcm96",
       derived: key.derived,
       ...(key.derived ? { kdf: "hkdf_sha256" } : {}),
+      ...(key.convergent ? { convergent_encryption: true, convergent_encryption_version: 2 } : {}),
+      soft_deleted: key.softDeleted,
       keys,
       latest_version: key.versions.length,
       min_available_version: 0,
-      min_decryption_version: 1,
+      min_decryption_version: key.minDecryptionVersion,
       min_encryption_version: 0,
       deletion_allowed: false,
       exportable: false,
@@ -429,6 +458,8 @@ class DoubleState {
 
   /** The key for one version and context, or the error OpenBao answers. */
   private keyFor(key: TransitKey, version: number, context: Buffer | undefined): Buffer | HttpAnswer {
+    if (version > key.versions.length) return errors(400, "invalid ciphertext: version is too new");
+    if (version < key.minDecryptionVersion) return errors(400, "ciphertext or signature version is disallowed by policy (too old)");
     const material = key.versions[version - 1];
     if (material === undefined) return errors(400, "invalid key version");
     if (!key.derived) return material;
@@ -447,6 +478,7 @@ class DoubleState {
     this.createKey(name, context !== undefined && context.length > 0);
     const key = this.keys.get(name);
     if (key === undefined) return errors(500, "internal error");
+    if (key.softDeleted) return errors(400, SOFT_DELETED);
     const version = key.versions.length;
     const secret = this.keyFor(key, version, context);
     if (secret instanceof HttpAnswer) return secret;
@@ -460,6 +492,7 @@ class DoubleState {
     const params = isRecord(body) ? body : {};
     const key = this.keys.get(name);
     if (key === undefined) return errors(400, "encryption key not found");
+    if (key.softDeleted) return errors(400, SOFT_DELETED);
     if (typeof params.ciphertext !== "string") return errors(400, "missing ciphertext to decrypt");
     const context = params.context === undefined ? undefined : decodeBase64(params.context);
     if (params.context !== undefined && context === undefined) return errors(400, "failed to base64-decode context");
@@ -593,8 +626,27 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
       return hanging;
     },
     heldRequests: () => held.length,
-    createTransitKey: (name, { derived }) => {
-      state.createKey(name, derived);
+    createTransitKey: (name, { derived, convergent }) => {
+      state.createKey(name, derived, convergent ?? false);
+    },
+    rotateTransitKey: (name) => {
+      const key = state.keys.get(name);
+      if (key === undefined) throw new Error(`no transit key ${name}`);
+      key.versions.push(randomBytes(32));
+      key.createdAt.push(Math.floor(Date.now() / 1000));
+    },
+    setMinDecryptionVersion: (name, version) => {
+      const key = state.keys.get(name);
+      if (key === undefined) throw new Error(`no transit key ${name}`);
+      key.minDecryptionVersion = version;
+    },
+    softDeleteTransitKey: (name, deleted = true) => {
+      const key = state.keys.get(name);
+      if (key === undefined) throw new Error(`no transit key ${name}`);
+      key.softDeleted = deleted;
+    },
+    deleteTransitKey: (name) => {
+      state.keys.delete(name);
     },
     transitKey: (name) => {
       const key = state.keys.get(name);

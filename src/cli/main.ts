@@ -6,6 +6,7 @@ import { MigrationError } from "../platform/db/migrate.ts";
 import { registerAdminCommands } from "./admin.commands.ts";
 import { CommandRefused } from "./api-client.ts";
 import { registerAuditCommand } from "./audit.command.ts";
+import { registerBackendCommand } from "./backend.command.ts";
 import { registerDevCommand } from "./dev.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
 import { registerNodeCommand } from "./node.command.ts";
@@ -27,6 +28,7 @@ registerMigrateCommand(program);
 registerAuditCommand(program);
 registerNodeCommand(program);
 registerAdminCommands(program);
+registerBackendCommand(program);
 
 try {
   await program.parseAsync(process.argv);

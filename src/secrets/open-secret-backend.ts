@@ -6,8 +6,8 @@ import type { SecretBackend } from "./secret-backend.ts";
 
 /**
  * Picks the adapter from configuration, for the composition root: OpenBao when OPENBAO_ADDR
- * is set (authenticating per OPENBAO_AUTH, then checking its Transit key is derived, creating
- * it when missing), the local development backend otherwise — which itself refuses
+ * is set (authenticating per OPENBAO_AUTH, then checking its Transit key exists and is fit;
+ * never creating it: that is `custos backend init`), the local development backend otherwise — which itself refuses
  * NODE_ENV=production. Throws secret_backend_unavailable when OpenBao cannot be reached or
  * refuses the credentials at start-up.
  */
@@ -24,7 +24,7 @@ export async function openSecretBackend(
   });
   try {
     await backend.start();
-    await backend.ensureTransitKey();
+    await backend.checkTransitKey();
   } catch (error) {
     await backend.close();
     throw error;

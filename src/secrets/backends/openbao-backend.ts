@@ -68,7 +68,30 @@ const kvReadAnswer = z.object({
 const kvWriteAnswer = z.object({ data: z.object({ version: z.number().int().positive() }) });
 const encryptAnswer = z.object({ data: z.object({ ciphertext: z.string().regex(TRANSIT_CIPHERTEXT) }) });
 const decryptAnswer = z.object({ data: z.object({ plaintext: base64 }) });
-const transitKeyAnswer = z.object({ data: z.object({ derived: z.boolean() }) });
+// transit/keys/<name> (read, and the answer to creating it): what decides whether Custos may
+// wrap with the key. `convergent_encryption` and `soft_deleted` are absent on older servers.
+const transitKeyAnswer = z.object({
+  data: z.object({
+    type: z.string(),
+    derived: z.boolean(),
+    convergent_encryption: z.boolean().optional(),
+    soft_deleted: z.boolean().optional(),
+    supports_encryption: z.boolean(),
+    supports_decryption: z.boolean(),
+    latest_version: z.number().int().positive(),
+  }),
+  warnings: z.array(z.string()).nullish(),
+});
+type TransitKeyFacts = z.infer<typeof transitKeyAnswer>["data"];
+
+/** Why a Transit key must not wrap Custos's key material, or undefined when it may. */
+export function transitKeyProblem(key: TransitKeyFacts): string | undefined {
+  if (!key.derived) return "was created with derived=false: it ignores the wrapping context, so a ciphertext moved to another row would unwrap there";
+  if (key.convergent_encryption === true) return "uses convergent_encryption: equal key material would wrap to equal ciphertexts";
+  if (key.soft_deleted === true) return "is soft-deleted: restore it";
+  if (!key.supports_encryption || !key.supports_decryption) return `(type ${key.type}) does not support both encrypt and decrypt`;
+  return undefined;
+}
 // auth/token/lookup-self: `ttl` is the remaining seconds, 0 for a token that never expires.
 const lookupSelfAnswer = z.object({ data: z.object({ ttl: z.number().int().nonnegative(), renewable: z.boolean() }) });
 // Logins and auth/token/renew-self answer in `auth`, not `data`.
@@ -296,32 +319,87 @@ export class OpenBaoSecretBackend implements SecretBackend {
   }
 
   /**
-   * Makes sure the Transit key exists and is derived, creating it (derived) when missing.
-   * Call once at start-up: a non-derived key would ignore the wrapping context, so a
-   * ciphertext copied to another row would unwrap there. Throws secret_backend_unavailable.
+   * Checks, at start-up, that the Transit key exists and is fit to wrap: derived, not
+   * convergent, not soft-deleted, able to encrypt and decrypt. It never creates one: a new key
+   * under the configured name (a typo, a restored cluster, a deleted key) would unwrap none of
+   * the material already wrapped, so a missing key stops start-up. The first key is made by
+   * `custos backend init` (initTransitKey). Throws secret_backend_unavailable.
    */
-  async ensureTransitKey(): Promise<void> {
+  async checkTransitKey(): Promise<void> {
+    const key = await this.#readTransitKey();
+    if (key === undefined) {
+      throw this.#unfitKey(
+        "is missing",
+        `Transit key ${this.#describeKey()} does not exist. On a first install run \`custos backend init\`; otherwise check OPENBAO_TRANSIT_MOUNT and OPENBAO_TRANSIT_KEY, or restore the key: a new key would unwrap none of the material already wrapped`,
+      );
+    }
+    this.#requireFit(key);
+  }
+
+  /**
+   * `custos backend init`: creates the Transit key (aes256-gcm96, derived) when it is missing
+   * and `wrappedMaterial` is empty, and checks the creation answer. An existing fit key is left
+   * alone ("exists"). Refuses, naming what it found, when the key is missing while wrapped
+   * material exists. Throws secret_backend_unavailable.
+   */
+  async initTransitKey(wrappedMaterial: readonly string[]): Promise<"created" | "exists"> {
+    const existing = await this.#readTransitKey();
+    if (existing !== undefined) {
+      this.#requireFit(existing);
+      return "exists";
+    }
+    if (wrappedMaterial.length > 0) {
+      throw this.#unfitKey(
+        "is missing while wrapped material exists",
+        `Transit key ${this.#describeKey()} does not exist, but ${wrappedMaterial.join(", ")} exist wrapped by a key of that name; a new key would not unwrap them: restore the original key (or fix OPENBAO_TRANSIT_MOUNT / OPENBAO_TRANSIT_KEY)`,
+      );
+    }
+    const path = `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
+    const body = await this.#send("create the wrapping key", (client, token) =>
+      client.write(path, { type: "aes256-gcm96", derived: true }, token),
+    );
+    // OpenBao answers creation with the key (older servers: 204 and no body; then read it back).
+    const created = body === undefined || body === "" ? await this.#readTransitKey() : this.#parse(transitKeyAnswer, body, "create the wrapping key");
+    if (created === undefined) throw this.#unfitKey("was not created", `creating Transit key ${this.#describeKey()} answered, but the key cannot be read back`);
+    const facts = "data" in created ? created.data : created;
+    const warnings = "warnings" in created ? created.warnings ?? [] : [];
+    if (warnings.some((warning) => warning.includes("already existed"))) {
+      throw this.#unfitKey("appeared while it was being created", `Transit key ${this.#describeKey()} already existed when init created it (another init ran at the same time?); run init again to check it`);
+    }
+    this.#requireFit(facts);
+    this.#log.info({ backend: "openbao", transit_key: this.#describeKey() }, `created Transit key ${this.#describeKey()} (aes256-gcm96, derived)`);
+    return "created";
+  }
+
+  /** The key's facts, or undefined when OpenBao says it does not exist. */
+  async #readTransitKey(): Promise<TransitKeyFacts | undefined> {
     const path = `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
     let body: unknown;
     try {
       body = await this.#request((client, token) => client.read(path, token));
     } catch (error) {
       const failure = classify(error);
-      if (failure.kind !== "not_found") throw backendUnavailable("read the wrapping key", failure);
-      await this.#send("create the wrapping key", (client, token) =>
-        client.write(path, { type: "aes256-gcm96", derived: true }, token),
-      );
-      return;
+      if (failure.kind === "not_found") return undefined;
+      throw backendUnavailable("read the wrapping key", failure);
     }
-    if (!this.#parse(transitKeyAnswer, body, "read the wrapping key").data.derived) {
-      throw new CustosError("secret_backend_unavailable", {
-        detail: "the secret backend's wrapping key is not set up for per-context derivation",
-        cause: new SecretBackendFailure(
-          "rejected",
-          `Transit key ${this.#config.transitKey} was created with derived=false; create it with derived=true`,
-        ),
-      });
-    }
+    return this.#parse(transitKeyAnswer, body, "read the wrapping key").data;
+  }
+
+  #requireFit(key: TransitKeyFacts): void {
+    const problem = transitKeyProblem(key);
+    if (problem !== undefined) throw this.#unfitKey("is not fit for wrapping", `Transit key ${this.#describeKey()} ${problem}`);
+  }
+
+  #describeKey(): string {
+    return `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
+  }
+
+  #unfitKey(what: string, operatorMessage: string): CustosError {
+    this.#log.error({ backend: "openbao", transit_key: this.#describeKey() }, operatorMessage);
+    return new CustosError("secret_backend_unavailable", {
+      detail: `the secret backend's wrapping key ${what}`,
+      cause: new SecretBackendFailure("rejected", operatorMessage),
+    });
   }
 
   close(): Promise<void> {
