@@ -28,7 +28,24 @@ export interface OpenBaoDoubleOptions {
   readonly tokenRenewable?: boolean;
   readonly tokenMaxTtlSeconds?: number;
   readonly kvMount?: string;
+  /** The KV mount's cas_required: every write must carry options.cas. */
+  readonly kvCasRequired?: boolean;
+  /** Serve the KV mount as version 1 (no data/, metadata/ or config paths). */
+  readonly kvVersion1?: boolean;
   readonly transitMount?: string;
+}
+
+/** A canned failure for the next matching requests (see OpenBaoDouble.inject). */
+export interface InjectedFailure {
+  /** Requests whose "METHOD /v1/path" matches; every request when absent. */
+  readonly match?: RegExp;
+  readonly times: number;
+  /** An HTTP answer, or "drop": the socket is destroyed before any answer. */
+  readonly status: number | "drop";
+  readonly errors?: readonly string[];
+  readonly retryAfter?: string;
+  /** The request is carried out first, then its answer is lost (socket destroyed). */
+  readonly afterApplying?: boolean;
 }
 
 export interface TokenOptions {
@@ -75,6 +92,10 @@ export interface OpenBaoDouble {
   softDeleteTransitKey(name: string, deleted?: boolean): void;
   deleteTransitKey(name: string): void;
   transitKey(name: string): TransitKeyInfo | undefined;
+  /** The next `times` matching requests fail as described (one queue, first match wins). */
+  inject(failure: InjectedFailure): void;
+  /** KV versions stored for `custos/<domain>/<name>`. */
+  kvVersions(key: string): number;
   /** The double's clock moves on (token TTLs expire) without the test waiting. */
   advanceClock(seconds: number): void;
   /** A token the double accepts, with its own TTL. */
@@ -194,6 +215,8 @@ class DoubleState {
   activeNodeLost = false;
   clockOffsetSeconds = 0;
   readonly kv = new Map<string, KvVersion[]>();
+  readonly kvCasRequired: boolean;
+  readonly kvVersion1: boolean;
   readonly keys = new Map<string, TransitKey>();
   readonly tokens = new Map<string, TokenEntry>();
   readonly appRoles = new Map<string, AppRoleOptions>();
@@ -204,6 +227,8 @@ class DoubleState {
     this.token = options.token ?? `s.${randomBytes(18).toString("base64url")}`;
     this.kvMount = options.kvMount ?? "secret";
     this.transitMount = options.transitMount ?? "transit";
+    this.kvCasRequired = options.kvCasRequired ?? false;
+    this.kvVersion1 = options.kvVersion1 ?? false;
     this.addToken(this.token, {
       ttlSeconds: options.tokenTtlSeconds ?? 0,
       renewable: options.tokenRenewable ?? (options.tokenTtlSeconds ?? 0) > 0,
@@ -389,6 +414,7 @@ class DoubleState {
     if (!isRecord(body) || !isRecord(body.data)) return errors(400, "no data provided");
     const versions = this.kv.get(key) ?? [];
     const cas = isRecord(body.options) ? body.options.cas : undefined;
+    if (cas === undefined && this.kvCasRequired) return errors(400, "check-and-set parameter required for this call");
     if (cas !== undefined && cas !== versions.length) {
       return errors(400, "check-and-set parameter did not match the current version");
     }
@@ -396,6 +422,22 @@ class DoubleState {
     versions.push({ data: structuredClone(body.data), createdTime });
     this.kv.set(key, versions);
     return envelope({ created_time: createdTime, custom_metadata: null, deletion_time: "", destroyed: false, version: versions.length });
+  }
+
+  kvMetadata(key: string): HttpAnswer {
+    const versions = this.kv.get(key);
+    if (versions === undefined || versions.length === 0) return errors(404);
+    return envelope({
+      cas_required: this.kvCasRequired,
+      created_time: versions[0]?.createdTime,
+      current_version: versions.length,
+      custom_metadata: null,
+      delete_version_after: "0s",
+      max_versions: 0,
+      oldest_version: 0,
+      updated_time: versions[versions.length - 1]?.createdTime,
+      versions: Object.fromEntries(versions.map((entry, index) => [String(index + 1), { created_time: entry.createdTime, deletion_time: "", destroyed: false }])),
+    });
   }
 
   // ---- Transit ---------------------------------------------------------------------------
@@ -516,6 +558,15 @@ class DoubleState {
   // ---- routing ---------------------------------------------------------------------------
 
   route(method: string, path: string, query: URLSearchParams, body: unknown): HttpAnswer {
+    if (this.kvVersion1 && path.startsWith(`${this.kvMount}/`)) {
+      // A KV v1 mount: every path is a secret; nothing is stored in this double's v1.
+      return method === "GET" ? errors(404) : new HttpAnswer(204, undefined);
+    }
+    if (path === `${this.kvMount}/config` && method === "GET") {
+      return envelope({ cas_required: this.kvCasRequired, delete_version_after: "0s", max_versions: 0 });
+    }
+    const kvMetadata = `${this.kvMount}/metadata/`;
+    if (path.startsWith(kvMetadata) && path.length > kvMetadata.length && method === "GET") return this.kvMetadata(path.slice(kvMetadata.length));
     const kvData = `${this.kvMount}/data/`;
     if (path.startsWith(kvData) && path.length > kvData.length) {
       const key = path.slice(kvData.length);
@@ -551,7 +602,16 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
   const state = new DoubleState(options);
   const requests: string[] = [];
   const held: http.ServerResponse[] = [];
+  const injected: { failure: InjectedFailure; left: number }[] = [];
   let hanging = false;
+
+  /** The injected failure for this request, counting it down. */
+  function injectedFor(request: string): InjectedFailure | undefined {
+    const entry = injected.find((candidate) => candidate.left > 0 && (candidate.failure.match?.test(request) ?? true));
+    if (entry === undefined) return undefined;
+    entry.left -= 1;
+    return entry.failure;
+  }
 
   /** The answer OpenBao would give, in its order: unauthenticated sys paths, seal, token, route. */
   async function answer(req: http.IncomingMessage, url: URL, method: string): Promise<HttpAnswer> {
@@ -587,9 +647,30 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://double.invalid");
     const method = req.method ?? "GET";
-    requests.push(`${method} ${url.pathname}`);
+    const request = `${method} ${url.pathname}`;
+    requests.push(request);
     if (hanging) {
       held.push(res);
+      return;
+    }
+    const failure = injectedFor(request);
+    if (failure?.afterApplying === true) {
+      await answer(req, url, method);
+      res.destroy();
+      return;
+    }
+    if (failure?.status === "drop") {
+      res.destroy();
+      return;
+    }
+    if (failure !== undefined) {
+      const payload = JSON.stringify({ errors: failure.errors ?? [] });
+      res.writeHead(failure.status, {
+        "Content-Type": "application/json",
+        "Content-Length": Buffer.byteLength(payload),
+        ...(failure.retryAfter === undefined ? {} : { "Retry-After": failure.retryAfter }),
+      });
+      res.end(payload);
       return;
     }
     send(res, await answer(req, url, method));
@@ -652,6 +733,10 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
       const key = state.keys.get(name);
       return key === undefined ? undefined : { derived: key.derived, latestVersion: key.versions.length };
     },
+    inject: (failure) => {
+      injected.push({ failure, left: failure.times });
+    },
+    kvVersions: (key) => state.kv.get(key)?.length ?? 0,
     advanceClock: (seconds) => {
       state.clockOffsetSeconds += seconds;
     },

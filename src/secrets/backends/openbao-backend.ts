@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
@@ -65,6 +66,7 @@ const kvReadAnswer = z.object({
     metadata: z.object({ version: z.number().int().positive() }),
   }),
 });
+const kvMetadataAnswer = z.object({ data: z.object({ current_version: z.number().int().nonnegative() }) });
 const kvWriteAnswer = z.object({ data: z.object({ version: z.number().int().positive() }) });
 const encryptAnswer = z.object({ data: z.object({ ciphertext: z.string().regex(TRANSIT_CIPHERTEXT) }) });
 const decryptAnswer = z.object({ data: z.object({ plaintext: base64 }) });
@@ -108,6 +110,8 @@ const apiResponseError = z.object({
   response: z.object({
     statusCode: z.number(),
     body: z.unknown(),
+    // Added by the adapter (node-vault drops the headers): see the constructor.
+    retryAfter: z.string().optional(),
   }),
 });
 const errorsBody = z.object({ errors: z.array(z.unknown()) });
@@ -118,7 +122,15 @@ function backendErrors(body: unknown): string[] | undefined {
   return parsed.data.errors.filter((entry): entry is string => typeof entry === "string");
 }
 
-function classifyStatus(status: number, body: unknown): SecretBackendFailure {
+/** Retry-After as milliseconds: delta-seconds or an HTTP date. */
+function retryAfterMs(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function classifyStatus(status: number, body: unknown, retryAfter?: string): SecretBackendFailure {
   const errors = backendErrors(body);
   const said = errors?.[0] ?? `status ${status}`;
   // KV v2 answers a missing secret (or a deleted latest version) with 404 and no error text;
@@ -126,10 +138,54 @@ function classifyStatus(status: number, body: unknown): SecretBackendFailure {
   if (status === 404 && (errors === undefined || errors.length === 0)) {
     return new SecretBackendFailure("not_found", "not found", status);
   }
-  if (status === 503) return new SecretBackendFailure("sealed", said, status);
+  if (status === 429) return new SecretBackendFailure("rate_limited", said, status, retryAfterMs(retryAfter));
+  if (status === 503) {
+    // Each 503 named for what it is: only "sealed" is sealed.
+    if (/sealed/i.test(said)) return new SecretBackendFailure("sealed", said, status);
+    if (/active (cluster )?node|standby/i.test(said)) return new SecretBackendFailure("no_active_node", said, status);
+    if (/rate limit|quota/i.test(said)) return new SecretBackendFailure("rate_limited", said, status, retryAfterMs(retryAfter));
+    return new SecretBackendFailure("server_error", said, status, retryAfterMs(retryAfter));
+  }
+  if (status === 500 || status === 502 || status === 504) return new SecretBackendFailure("server_error", said, status);
   if (status === 403) return new SecretBackendFailure("permission_denied", said, status);
+  if (status === 400 && /check-and-set/.test(said)) return new SecretBackendFailure("conflict", said, status);
   return new SecretBackendFailure("rejected", said, status);
 }
+
+/** Marks each attempt so the agents can note its Retry-After (node-vault drops response headers). */
+const ATTEMPT_HEADER = "X-Custos-Attempt";
+
+type AddRequest = (this: http.Agent, request: http.ClientRequest, options: unknown) => void;
+
+/** Notes the Retry-After of every answer to a marked request; `addRequest` is how Node's agents receive requests. */
+function watchRetryAfter<A extends http.Agent>(agent: A, note: (attempt: string, value: string) => void): A {
+  const hooks = agent as unknown as { addRequest: AddRequest };
+  const original = hooks.addRequest;
+  hooks.addRequest = function addRequest(this: http.Agent, request: http.ClientRequest, options: unknown): void {
+    const attempt = request.getHeader(ATTEMPT_HEADER);
+    if (typeof attempt === "string") {
+      request.once("response", (response: http.IncomingMessage) => {
+        const value = response.headers["retry-after"];
+        if (typeof value === "string") note(attempt, value);
+      });
+    }
+    original.call(this, request, options);
+  };
+  return agent;
+}
+
+function withRetryAfter(failure: SecretBackendFailure, header: string): SecretBackendFailure {
+  const delay = retryAfterMs(header);
+  if (delay === undefined || (failure.kind !== "rate_limited" && failure.kind !== "server_error")) return failure;
+  return new SecretBackendFailure(failure.kind, failure.message, failure.status, delay);
+}
+
+/** Failures a later attempt may not meet. A timeout is not: the attempt used the deadline. */
+const RETRYABLE = new Set(["rate_limited", "server_error", "no_active_node", "unreachable"]);
+const MAX_ATTEMPTS = 4;
+const BACKOFF_BASE_MS = 50;
+/** No attempt is started with less time than this before the deadline. */
+const MIN_ATTEMPT_MS = 50;
 
 /** Turns whatever node-vault or axios threw into a SecretBackendFailure holding safe facts only. */
 function classify(error: unknown): SecretBackendFailure {
@@ -137,7 +193,7 @@ function classify(error: unknown): SecretBackendFailure {
   // Authentication failed before the call was sent: its cause says how.
   if (error instanceof CustosError && error.cause instanceof SecretBackendFailure) return error.cause;
   const answered = apiResponseError.safeParse(error);
-  if (answered.success) return classifyStatus(answered.data.response.statusCode, answered.data.response.body);
+  if (answered.success) return classifyStatus(answered.data.response.statusCode, answered.data.response.body, answered.data.response.retryAfter);
   const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
   if (code === "ECONNABORTED" || code === "ETIMEDOUT") {
     return new SecretBackendFailure("timeout", "the request timed out");
@@ -221,6 +277,8 @@ export class OpenBaoSecretBackend implements SecretBackend {
   readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
   readonly #client: vault.client;
+  /** Retry-After values by attempt id, noted by the agents, taken by #request. */
+  readonly #retryAfter = new Map<string, string>();
   #held: HeldToken | undefined;
   /** The one login or renewal in flight; concurrent callers share it. */
   #refreshing: Promise<HeldToken> | undefined;
@@ -233,8 +291,12 @@ export class OpenBaoSecretBackend implements SecretBackend {
     this.#log = options.log ?? SILENT_LOG;
     this.#now = options.now ?? Date.now;
     // Own agents, so close() can drop the keep-alive sockets (the global agent keeps them).
-    this.#httpAgent = new http.Agent({ keepAlive: true });
-    this.#httpsAgent = new https.Agent({ keepAlive: true });
+    // node-vault drops response headers; the agents note Retry-After per attempt (see watchRetryAfter).
+    const noteRetryAfter = (attempt: string, value: string): void => {
+      this.#retryAfter.set(attempt, value);
+    };
+    this.#httpAgent = watchRetryAfter(new http.Agent({ keepAlive: true }), noteRetryAfter);
+    this.#httpsAgent = watchRetryAfter(new https.Agent({ keepAlive: true }), noteRetryAfter);
     // `rpDefaults` is read by node-vault (src/index.js) but missing from its type definitions.
     // No token here: each call carries the current one in its own header (see #request), so a
     // login never sends a stale token and a renewal never races a call in flight.
@@ -253,12 +315,40 @@ export class OpenBaoSecretBackend implements SecretBackend {
     this.readiness = { name: "secret_backend", check: () => this.#checkReady() };
   }
 
+  /**
+   * Writes with check-and-set (`options.cas` = the current version, 0 for a new secret): a
+   * mount with cas_required accepts it, and a retried write cannot add a second version. When
+   * the check fails, the latest version is read: if it is this value at cas + 1, an earlier
+   * attempt landed and its answer was lost; otherwise another write came first (conflict).
+   */
   async writeSecret(domain: string, name: string, value: Buffer): Promise<WrittenSecret> {
     const path = this.#kvPath(domain, name);
-    const body = await this.#send("store the secret", (client, token) =>
-      client.write(path, { data: { value: value.toString("base64") } }, token),
-    );
+    const cas = await this.#currentVersion(domain, name);
+    let body: unknown;
+    try {
+      body = await this.#request((client, token) => client.write(path, { options: { cas }, data: { value: value.toString("base64") } }, token));
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind !== "conflict") throw backendUnavailable("store the secret", failure);
+      const latest = await this.readSecret(domain, name);
+      if (latest !== undefined && latest.version === cas + 1 && latest.value.equals(value)) return { version: latest.version };
+      throw backendUnavailable("store the secret (another write changed it first; try again)", failure);
+    }
     return { version: this.#parse(kvWriteAnswer, body, "store the secret").data.version };
+  }
+
+  /** KV v2 metadata's current_version, 0 when the secret has never been written. */
+  async #currentVersion(domain: string, name: string): Promise<number> {
+    const path = `${this.#config.kvMount}/metadata/custos/${parseDomainId(domain)}/${parseSecretName(name)}`;
+    let body: unknown;
+    try {
+      body = await this.#request((client, token) => client.read(path, token));
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind === "not_found") return 0;
+      throw backendUnavailable("store the secret", failure);
+    }
+    return this.#parse(kvMetadataAnswer, body, "store the secret").data.current_version;
   }
 
   async readSecret(domain: string, name: string): Promise<StoredSecret | undefined> {
@@ -357,6 +447,8 @@ export class OpenBaoSecretBackend implements SecretBackend {
     const path = `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
     const body = await this.#send("create the wrapping key", (client, token) =>
       client.write(path, { type: "aes256-gcm96", derived: true }, token),
+      // Not repeated: a creation that landed would answer "already existed" to its retry.
+      { retry: false },
     );
     // OpenBao answers creation with the key (older servers: 204 and no body; then read it back).
     const created = body === undefined || body === "" ? await this.#readTransitKey() : this.#parse(transitKeyAnswer, body, "create the wrapping key");
@@ -558,26 +650,48 @@ export class OpenBaoSecretBackend implements SecretBackend {
   }
 
   /**
-   * One authenticated call, bounded in time; rejects with whatever failed (classified by the
-   * caller). A login method whose token was refused (revoked, expired early) logs in again
-   * and retries once.
+   * One authenticated call, retried, all inside one deadline (timeoutMs); rejects with the
+   * last failure (classified by the caller). Retried, with full-jitter exponential backoff:
+   * 429 (waiting at least its Retry-After), 500, 502, 504, a 503 that is not "sealed", and
+   * socket errors; never a timeout (it used the deadline), a 4xx, or a sealed node. A call
+   * that is not safe to repeat passes `retry: false`. A login method whose token was refused
+   * (revoked, expired early) logs in again once.
    */
-  async #request(call: (client: vault.client, token: TokenHeader) => Promise<unknown>): Promise<unknown> {
-    const send = (token: string): Promise<unknown> => this.#call((client) => call(client, { headers: { "X-Vault-Token": token } }));
-    const token = await this.#currentToken();
-    try {
-      return await send(token);
-    } catch (error) {
-      if (this.#config.auth.method === "token" || classify(error).kind !== "permission_denied") throw error;
-      if (this.#held?.token === token) this.#held = undefined;
-      return send(await this.#currentToken());
+  async #request(call: (client: vault.client, token: TokenHeader) => Promise<unknown>, options: { readonly retry?: boolean } = {}): Promise<unknown> {
+    const deadline = Date.now() + this.#timeoutMs;
+    let loggedInAgain = false;
+    for (let attempt = 1; ; attempt += 1) {
+      const token = await this.#currentToken();
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new SecretBackendFailure("timeout", `no answer within ${String(this.#timeoutMs)} ms`);
+      const attemptId = randomUUID();
+      try {
+        return await withDeadline(call(this.#client, { headers: { "X-Vault-Token": token, [ATTEMPT_HEADER]: attemptId } }), remaining);
+      } catch (thrown) {
+        const retryAfter = this.#retryAfter.get(attemptId);
+        const failure = retryAfter === undefined ? classify(thrown) : withRetryAfter(classify(thrown), retryAfter);
+        const error: unknown = retryAfter === undefined ? thrown : failure;
+        if (failure.kind === "permission_denied" && this.#config.auth.method !== "token" && !loggedInAgain) {
+          loggedInAgain = true;
+          if (this.#held?.token === token) this.#held = undefined;
+          continue;
+        }
+        if (options.retry === false || !RETRYABLE.has(failure.kind) || attempt >= MAX_ATTEMPTS) throw error;
+        const backoff = Math.random() * BACKOFF_BASE_MS * 2 ** attempt;
+        const delay = Math.max(backoff, failure.retryAfterMs ?? 0);
+        // A wait that would not leave time for another attempt fails now, honestly named.
+        if (Date.now() + delay + MIN_ATTEMPT_MS > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      } finally {
+        this.#retryAfter.delete(attemptId);
+      }
     }
   }
 
   /** One authenticated call whose every failure is `secret_backend_unavailable`. */
-  async #send(operation: string, call: (client: vault.client, token: TokenHeader) => Promise<unknown>): Promise<unknown> {
+  async #send(operation: string, call: (client: vault.client, token: TokenHeader) => Promise<unknown>, options: { readonly retry?: boolean } = {}): Promise<unknown> {
     try {
-      return await this.#request(call);
+      return await this.#request(call, options);
     } catch (error) {
       if (error instanceof CustosError) throw error;
       throw backendUnavailable(operation, classify(error));
