@@ -562,6 +562,15 @@ class DoubleState {
       // A KV v1 mount: every path is a secret; nothing is stored in this double's v1.
       return method === "GET" ? errors(404) : new HttpAnswer(204, undefined);
     }
+    const mounts = "sys/internal/ui/mounts/";
+    if (path.startsWith(mounts) && method === "GET") {
+      const mount = path.slice(mounts.length).replace(/\/$/, "");
+      if (mount === this.kvMount) {
+        return envelope({ path: `${mount}/`, type: "kv", description: "", options: this.kvVersion1 ? { version: "1" } : { version: "2" } });
+      }
+      if (mount === this.transitMount) return envelope({ path: `${mount}/`, type: "transit", description: "", options: null });
+      return errors(403, `preflight capability check returned 403, please ensure client's policies grant access to path "${mount}/"`);
+    }
     if (path === `${this.kvMount}/config` && method === "GET") {
       return envelope({ cas_required: this.kvCasRequired, delete_version_after: "0s", max_versions: 0 });
     }

@@ -52,6 +52,7 @@ export function registerBackendCommand(program: Command): void {
       const config = loadConfig();
       const openbao = requireOpenBao(config, "check");
       await withOpenBao(config, openbao, async (bao) => {
+        await bao.checkKvMount();
         await bao.checkTransitKey();
         await bao.readiness.check();
       });

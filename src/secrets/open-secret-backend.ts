@@ -24,6 +24,7 @@ export async function openSecretBackend(
   });
   try {
     await backend.start();
+    await backend.checkKvMount();
     await backend.checkTransitKey();
   } catch (error) {
     await backend.close();

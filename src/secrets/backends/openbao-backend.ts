@@ -66,6 +66,9 @@ const kvReadAnswer = z.object({
     metadata: z.object({ version: z.number().int().positive() }),
   }),
 });
+const mountAnswer = z.object({
+  data: z.object({ type: z.string(), options: z.object({ version: z.string().optional() }).nullish() }),
+});
 const kvMetadataAnswer = z.object({ data: z.object({ current_version: z.number().int().nonnegative() }) });
 const kvWriteAnswer = z.object({ data: z.object({ version: z.number().int().positive() }) });
 const encryptAnswer = z.object({ data: z.object({ ciphertext: z.string().regex(TRANSIT_CIPHERTEXT) }) });
@@ -351,8 +354,10 @@ export class OpenBaoSecretBackend implements SecretBackend {
     return this.#parse(kvMetadataAnswer, body, "store the secret").data.current_version;
   }
 
-  async readSecret(domain: string, name: string): Promise<StoredSecret | undefined> {
-    const path = this.#kvPath(domain, name);
+  async readSecret(domain: string, name: string, version?: number): Promise<StoredSecret | undefined> {
+    if (version !== undefined && (!Number.isSafeInteger(version) || version < 1)) return undefined;
+    // ?version=0 would be the latest: only a positive version is ever asked for.
+    const path = `${this.#kvPath(domain, name)}${version === undefined ? "" : `?version=${String(version)}`}`;
     let body: unknown;
     try {
       body = await this.#request((client, token) => client.read(path, token));
@@ -362,6 +367,9 @@ export class OpenBaoSecretBackend implements SecretBackend {
       throw backendUnavailable("read the secret", failure);
     }
     const { data } = this.#parse(kvReadAnswer, body, "read the secret");
+    if (version !== undefined && data.metadata.version !== version) {
+      throw backendUnavailable("read the secret", new SecretBackendFailure("malformed_answer", `asked for version ${String(version)}, got ${String(data.metadata.version)}`));
+    }
     return { value: Buffer.from(data.data.value, "base64"), version: data.metadata.version };
   }
 
@@ -406,6 +414,27 @@ export class OpenBaoSecretBackend implements SecretBackend {
    */
   async start(): Promise<void> {
     await this.#currentToken();
+  }
+
+  /**
+   * Checks, at start-up, that OPENBAO_KV_MOUNT is a KV version 2 mount, as the OpenBao CLI
+   * does (sys/internal/ui/mounts/<mount>, answered to any token with a capability under it).
+   * On a KV v1 mount the data/ paths would be ordinary secret names. Throws secret_backend_unavailable.
+   */
+  async checkKvMount(): Promise<void> {
+    const mount = this.#config.kvMount;
+    const body = await this.#send("describe the KV mount", (client, token) => client.read(`sys/internal/ui/mounts/${mount}`, token));
+    const { data } = this.#parse(mountAnswer, body, "describe the KV mount");
+    const version = data.options?.version;
+    if (data.type !== "kv" || version !== "2") {
+      const is = data.type === "kv" ? `KV version ${version ?? "1"}` : `a ${data.type} mount`;
+      const message = `OPENBAO_KV_MOUNT ${mount} is ${is}, not KV version 2: enable one with \`bao secrets enable -path=${mount} kv-v2\` (or \`bao kv enable-versioning ${mount}\`)`;
+      this.#log.error({ backend: "openbao", kv_mount: mount }, message);
+      throw new CustosError("secret_backend_unavailable", {
+        detail: "the secret backend's KV mount is not KV version 2",
+        cause: new SecretBackendFailure("rejected", message),
+      });
+    }
   }
 
   /**
