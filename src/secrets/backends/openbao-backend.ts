@@ -20,15 +20,10 @@ import type { SecretBackend, StoredSecret, WrittenSecret } from "../secret-backe
  *   context as the key-derivation `context`, so a ciphertext only unwraps for its own purpose.
  *   That binding holds only for a *derived* key: a non-derived key ignores the context.
  *
- * Operator setup (once; `ensureTransitKey()` also creates the key when the token may):
- *
- *     bao secrets enable -path=secret kv-v2        # usually present already
- *     bao secrets enable transit
- *     bao write transit/keys/custos type=aes256-gcm96 derived=true
- *
- * and a token whose policy allows: create/update/read on `secret/data/custos/*`, update on
- * `transit/encrypt/custos` and `transit/decrypt/custos`, read (and create, for
- * `ensureTransitKey`) on `transit/keys/custos`. `sys/health` needs no token.
+ * Operator setup, the least-privilege policy and the runbook: docs/openbao.md. In short: a
+ * KV v2 mount, a Transit mount, the key created once by `custos backend init` (start-up only
+ * checks it, see checkTransitKey), and a token from OPENBAO_AUTH (static, AppRole or
+ * Kubernetes) that the adapter renews or replaces before it expires.
  */
 
 export const DEFAULT_OPENBAO_TIMEOUT_MS = 2_000;
