@@ -111,7 +111,7 @@ export interface OpenBaoDouble {
   readonly logins: { approle: number; kubernetes: number };
   /**
    * A standby whose active node is gone: sys/health?standbyok=true still answers 200 with
-   * standby=true, every other call 503 "local node not active but active cluster node not found".
+   * standby=true, every other call 500 "local node not active but active cluster node not found".
    */
   loseActiveNode(): void;
   restoreActiveNode(): void;
@@ -203,8 +203,8 @@ interface TokenEntry {
   readonly maxExpiresAt: number | undefined;
 }
 
-// The wording is the double's: a soft-deleted key refuses use; Custos treats any such 400 as the key's state.
-const SOFT_DELETED = "key is soft deleted";
+// sdk/helper/keysutil/policy.go ErrSoftDeleted.
+const SOFT_DELETED = "refusing to use soft-deleted key";
 const NO_ACTIVE_NODE = "local node not active but active cluster node not found";
 
 class DoubleState {
@@ -629,7 +629,8 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     if (path === "sys/health") return state.health();
     if (path === "sys/seal-status") return state.sealStatus();
     if (state.sealed) return errors(503, "Vault is sealed");
-    if (state.activeNodeLost) return errors(503, NO_ACTIVE_NODE);
+    // internal/http/handler.go forwardRequest: a standby whose leader is unknown answers 500.
+    if (state.activeNodeLost) return errors(500, NO_ACTIVE_NODE);
     let body: unknown = undefined;
     const raw = await readBody(req);
     if (raw.length > 0) {

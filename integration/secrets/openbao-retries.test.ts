@@ -64,7 +64,7 @@ describe("retries", () => {
     expect(count(KV_READ)).toBe(1);
   });
 
-  it("500, 502, a dropped socket and a 503 with no active node are retried", async () => {
+  it("500, 502, a dropped socket and a standby without an active node are retried", async () => {
     await start();
     await backend.writeSecret("acme", "db", Buffer.from("v1"));
     double.inject({ match: KV_READ, times: 1, status: 500, errors: ["internal error"] });
@@ -73,7 +73,8 @@ describe("retries", () => {
     expect((await backend.readSecret("acme", "db"))?.value.toString()).toBe("v1");
     expect(count(KV_READ)).toBe(4);
 
-    double.inject({ match: /transit\/encrypt/, times: 2, status: 503, errors: ["local node not active but active cluster node not found"] });
+    double.inject({ match: /transit\/encrypt/, times: 1, status: 500, errors: ["local node not active but active cluster node not found"] });
+    double.inject({ match: /transit\/encrypt/, times: 1, status: 503, errors: ["no active Vault instance found"] });
     const wrapped = await backend.wrap(Buffer.from("k"), "ctx");
     expect((await backend.unwrap(wrapped, "ctx")).toString()).toBe("k");
   });
@@ -84,8 +85,8 @@ describe("retries", () => {
     expect((await rejection(backend.readSecret("acme", "db"))).cause).toMatchObject({ kind: "sealed" });
     expect(count(KV_READ)).toBe(1);
 
-    double.inject({ match: KV_READ, times: 50, status: 503, errors: ["local node not active but active cluster node not found"] });
-    expect((await rejection(backend.readSecret("acme", "db"))).cause).toMatchObject({ kind: "no_active_node" });
+    double.inject({ match: KV_READ, times: 50, status: 503, errors: ["no active Vault instance found"] });
+    expect((await rejection(backend.readSecret("acme", "db"))).cause).toMatchObject({ kind: "no_active_node", status: 503 });
   });
 
   it("a persistent 500 gives up within the deadline after at most 4 attempts", async () => {

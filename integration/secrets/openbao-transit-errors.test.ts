@@ -74,7 +74,7 @@ describe("Transit decrypt refusals: the key's state is unavailable, not tamperin
   it("the key is soft-deleted", async () => {
     const wrapped = await backend.wrap(randomBytes(32), "ctx");
     double.softDeleteTransitKey("custos");
-    await expectOperatorCause(wrapped, "soft deleted");
+    await expectOperatorCause(wrapped, "soft-deleted");
   });
 
   it("still internal for a tampered ciphertext and a wrong context, which fail authentication", async () => {

@@ -137,10 +137,15 @@ function classifyStatus(status: number, body: unknown, retryAfter?: string): Sec
     return new SecretBackendFailure("not_found", "not found", status);
   }
   if (status === 429) return new SecretBackendFailure("rate_limited", said, status, retryAfterMs(retryAfter));
+  // A standby that cannot forward: 500 "local node not active but active cluster node not
+  // found" (internal/http/handler.go forwardRequest), 503 "no active Vault instance found" or
+  // "node is not active" (respondStandby).
+  if ((status === 500 || status === 503) && /active cluster node not found|no active vault instance|node is not active/i.test(said)) {
+    return new SecretBackendFailure("no_active_node", said, status);
+  }
   if (status === 503) {
     // Each 503 named for what it is: only "sealed" is sealed.
     if (/sealed/i.test(said)) return new SecretBackendFailure("sealed", said, status);
-    if (/active (cluster )?node|standby/i.test(said)) return new SecretBackendFailure("no_active_node", said, status);
     if (/rate limit|quota/i.test(said)) return new SecretBackendFailure("rate_limited", said, status, retryAfterMs(retryAfter));
     return new SecretBackendFailure("server_error", said, status, retryAfterMs(retryAfter));
   }
@@ -530,8 +535,9 @@ export class OpenBaoSecretBackend implements SecretBackend {
     // Authenticated, unlike sys/health: it fails exactly when reads and writes would — an
     // expired or revoked token (403), a sealed node, a standby with no active node (503).
     const body = await this.#send("confirm its token", (client, token) => client.tokenLookupSelf({ requestOptions: token }));
-    const { data } = this.#parse(lookupSelfAnswer, body, "confirm its token");
-    if (this.#held !== undefined && data.ttl > 0) this.#held = this.#heldFrom(this.#held.token, data.ttl, data.renewable);
+    // Only the answer's shape is checked: re-deriving the renewal time from each probe's
+    // remaining TTL would keep pushing it back. Renewal is due per the TTL at issue/renewal.
+    this.#parse(lookupSelfAnswer, body, "confirm its token");
   }
 
   #kvPath(domain: string, name: string): string {
