@@ -112,6 +112,32 @@ describe("initTransitKey()", () => {
     }
   });
 
+  it("checks the creation answer: a key that 'already existed' (created meanwhile) is refused", async () => {
+    // The read sees no key; by the time init creates it, a non-derived one exists (a race).
+    double.createTransitKey("custos", { derived: false });
+    double.inject({ match: /^GET \/v1\/transit\/keys\/custos$/, times: 1, status: 404 });
+    const backend = createOpenBaoBackend(config());
+    try {
+      const error = await rejection(backend.initTransitKey([]));
+      expect(error.code).toBe("secret_backend_unavailable");
+      expect((error.cause as Error).message).toContain("already existed");
+      expect(double.transitKey("custos")).toEqual({ derived: false, latestVersion: 1 });
+    } finally {
+      await backend.close();
+    }
+  });
+
+  it("key creation is never repeated: a failed creation fails init", async () => {
+    double.inject({ match: /^(POST|PUT) \/v1\/transit\/keys\/custos$/, times: 1, status: 502 });
+    const backend = createOpenBaoBackend(config());
+    try {
+      expect((await rejection(backend.initTransitKey([]))).cause).toMatchObject({ kind: "server_error", status: 502 });
+      expect(KEY_CREATIONS(double)).toBe(1);
+    } finally {
+      await backend.close();
+    }
+  });
+
   it("an existing unfit key is refused, not accepted as initialised", async () => {
     double.createTransitKey("custos", { derived: false });
     const backend = createOpenBaoBackend(config());
