@@ -22,8 +22,47 @@ import type { AddressInfo } from "node:net";
 
 export interface OpenBaoDoubleOptions {
   readonly token?: string;
+  /** TTL of `token` in seconds; 0 (the default, like a root token) never expires. */
+  readonly tokenTtlSeconds?: number;
+  /** Whether `token` may renew itself (and up to which total lifetime, 0 = unbounded). */
+  readonly tokenRenewable?: boolean;
+  readonly tokenMaxTtlSeconds?: number;
   readonly kvMount?: string;
+  /** The KV mount's cas_required: every write must carry options.cas. */
+  readonly kvCasRequired?: boolean;
+  /** Serve the KV mount as version 1 (no data/, metadata/ or config paths). */
+  readonly kvVersion1?: boolean;
   readonly transitMount?: string;
+}
+
+/** A canned failure for the next matching requests (see OpenBaoDouble.inject). */
+export interface InjectedFailure {
+  /** Requests whose "METHOD /v1/path" matches; every request when absent. */
+  readonly match?: RegExp;
+  readonly times: number;
+  /** An HTTP answer, or "drop": the socket is destroyed before any answer. */
+  readonly status: number | "drop";
+  readonly errors?: readonly string[];
+  readonly retryAfter?: string;
+  /** The request is carried out first, then its answer is lost (socket destroyed). */
+  readonly afterApplying?: boolean;
+}
+
+export interface TokenOptions {
+  readonly ttlSeconds: number;
+  readonly renewable?: boolean;
+  /** Total lifetime cap for renewals (explicit_max_ttl / the role's token_max_ttl); 0 = none. */
+  readonly maxTtlSeconds?: number;
+}
+
+export interface AppRoleOptions extends TokenOptions {
+  readonly roleId: string;
+  readonly secretId: string;
+}
+
+export interface KubernetesRoleOptions extends TokenOptions {
+  readonly role: string;
+  readonly jwt: string;
 }
 
 export interface TransitKeyInfo {
@@ -46,8 +85,36 @@ export interface OpenBaoDouble {
   readonly hanging: boolean;
   /** Requests held by hang() and not released yet. */
   heldRequests(): number;
-  createTransitKey(name: string, options: { readonly derived: boolean }): void;
+  createTransitKey(name: string, options: { readonly derived: boolean; readonly convergent?: boolean }): void;
+  /** Operator changes to a key: rotate, raise min_decryption_version, soft-delete, delete. */
+  rotateTransitKey(name: string): void;
+  setMinDecryptionVersion(name: string, version: number): void;
+  softDeleteTransitKey(name: string, deleted?: boolean): void;
+  deleteTransitKey(name: string): void;
   transitKey(name: string): TransitKeyInfo | undefined;
+  /** The next `times` matching requests fail as described (one queue, first match wins). */
+  inject(failure: InjectedFailure): void;
+  /** KV versions stored for `custos/<domain>/<name>`. */
+  kvVersions(key: string): number;
+  /** The double's clock moves on (token TTLs expire) without the test waiting. */
+  advanceClock(seconds: number): void;
+  /** A token the double accepts, with its own TTL. */
+  issueToken(options: TokenOptions): string;
+  revokeToken(token: string): void;
+  /** Revokes every token but the one the double started with (an operator's revoke-prefix). */
+  revokeIssuedTokens(): void;
+  /** Remaining TTL in seconds (0 = never expires), or undefined for an unknown/expired token. */
+  tokenTtl(token: string): number | undefined;
+  addAppRole(options: AppRoleOptions): void;
+  addKubernetesRole(options: KubernetesRoleOptions): void;
+  /** Logins answered with a token, per method. */
+  readonly logins: { approle: number; kubernetes: number };
+  /**
+   * A standby whose active node is gone: sys/health?standbyok=true still answers 200 with
+   * standby=true, every other call 500 "local node not active but active cluster node not found".
+   */
+  loseActiveNode(): void;
+  restoreActiveNode(): void;
   stop(): Promise<void>;
 }
 
@@ -65,6 +132,9 @@ interface TransitKey {
   readonly derived: boolean;
   readonly versions: Buffer[];
   readonly createdAt: number[];
+  convergent: boolean;
+  softDeleted: boolean;
+  minDecryptionVersion: number;
 }
 
 class HttpAnswer {
@@ -124,18 +194,170 @@ function readBody(req: http.IncomingMessage): Promise<Buffer> {
   });
 }
 
+interface TokenEntry {
+  readonly creationTtl: number;
+  readonly renewable: boolean;
+  readonly issuedAt: number;
+  /** Seconds since the epoch on the double's clock; undefined = never expires. */
+  expiresAt: number | undefined;
+  readonly maxExpiresAt: number | undefined;
+}
+
+// sdk/helper/keysutil/policy.go ErrSoftDeleted.
+const SOFT_DELETED = "refusing to use soft-deleted key";
+const NO_ACTIVE_NODE = "local node not active but active cluster node not found";
+
 class DoubleState {
   readonly token: string;
   readonly kvMount: string;
   readonly transitMount: string;
   sealed = false;
+  activeNodeLost = false;
+  clockOffsetSeconds = 0;
   readonly kv = new Map<string, KvVersion[]>();
+  readonly kvCasRequired: boolean;
+  readonly kvVersion1: boolean;
   readonly keys = new Map<string, TransitKey>();
+  readonly tokens = new Map<string, TokenEntry>();
+  readonly appRoles = new Map<string, AppRoleOptions>();
+  readonly kubernetesRoles = new Map<string, KubernetesRoleOptions>();
+  readonly logins = { approle: 0, kubernetes: 0 };
 
   constructor(options: OpenBaoDoubleOptions) {
     this.token = options.token ?? `s.${randomBytes(18).toString("base64url")}`;
     this.kvMount = options.kvMount ?? "secret";
     this.transitMount = options.transitMount ?? "transit";
+    this.kvCasRequired = options.kvCasRequired ?? false;
+    this.kvVersion1 = options.kvVersion1 ?? false;
+    this.addToken(this.token, {
+      ttlSeconds: options.tokenTtlSeconds ?? 0,
+      renewable: options.tokenRenewable ?? (options.tokenTtlSeconds ?? 0) > 0,
+      maxTtlSeconds: options.tokenMaxTtlSeconds ?? 0,
+    });
+  }
+
+  now(): number {
+    return Date.now() / 1000 + this.clockOffsetSeconds;
+  }
+
+  // ---- tokens and auth methods -------------------------------------------------------------
+
+  addToken(token: string, options: TokenOptions): void {
+    const now = this.now();
+    const max = options.maxTtlSeconds ?? 0;
+    this.tokens.set(token, {
+      creationTtl: options.ttlSeconds,
+      renewable: options.renewable ?? true,
+      issuedAt: now,
+      expiresAt: options.ttlSeconds > 0 ? now + options.ttlSeconds : undefined,
+      maxExpiresAt: max > 0 ? now + max : undefined,
+    });
+  }
+
+  issue(options: TokenOptions): string {
+    const token = `s.${randomBytes(18).toString("base64url")}`;
+    this.addToken(token, options);
+    return token;
+  }
+
+  /** The live entry for a token, dropping it once expired (OpenBao revokes expired tokens). */
+  live(token: string | undefined): TokenEntry | undefined {
+    if (token === undefined) return undefined;
+    const entry = this.tokens.get(token);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt !== undefined && entry.expiresAt <= this.now()) {
+      this.tokens.delete(token);
+      return undefined;
+    }
+    return entry;
+  }
+
+  ttlOf(entry: TokenEntry): number {
+    return entry.expiresAt === undefined ? 0 : Math.max(0, Math.floor(entry.expiresAt - this.now()));
+  }
+
+  lookupSelf(token: string, entry: TokenEntry): HttpAnswer {
+    return envelope({
+      accessor: randomBytes(12).toString("base64url"),
+      creation_time: Math.floor(entry.issuedAt),
+      creation_ttl: entry.creationTtl,
+      display_name: "token",
+      entity_id: "",
+      expire_time: entry.expiresAt === undefined ? null : new Date(entry.expiresAt * 1000).toISOString(),
+      explicit_max_ttl: 0,
+      id: token,
+      issue_time: new Date(entry.issuedAt * 1000).toISOString(),
+      meta: null,
+      num_uses: 0,
+      orphan: true,
+      path: "auth/token/create",
+      policies: ["custos", "default"],
+      renewable: entry.renewable,
+      ttl: this.ttlOf(entry),
+      type: "service",
+    });
+  }
+
+  authAnswer(token: string, entry: TokenEntry, warnings: string[] | null = null): HttpAnswer {
+    return new HttpAnswer(200, {
+      request_id: randomUUID(),
+      lease_id: "",
+      renewable: false,
+      lease_duration: 0,
+      data: null,
+      wrap_info: null,
+      warnings,
+      auth: {
+        client_token: token,
+        accessor: randomBytes(12).toString("base64url"),
+        policies: ["custos", "default"],
+        token_policies: ["custos", "default"],
+        metadata: null,
+        lease_duration: this.ttlOf(entry),
+        renewable: entry.renewable,
+        entity_id: "",
+        token_type: "service",
+        orphan: true,
+      },
+    });
+  }
+
+  renewSelf(token: string, entry: TokenEntry, body: unknown): HttpAnswer {
+    if (!entry.renewable || entry.expiresAt === undefined) return errors(400, "lease is not renewable");
+    const params = isRecord(body) ? body : {};
+    const increment = typeof params.increment === "number" && params.increment > 0 ? params.increment : entry.creationTtl;
+    let expiresAt = this.now() + increment;
+    const warnings: string[] = [];
+    if (entry.maxExpiresAt !== undefined && expiresAt > entry.maxExpiresAt) {
+      expiresAt = entry.maxExpiresAt;
+      warnings.push("TTL of the token exceeded the effective max_ttl; TTL value is capped accordingly");
+    }
+    entry.expiresAt = expiresAt;
+    return this.authAnswer(token, entry, warnings.length === 0 ? null : warnings);
+  }
+
+  login(method: "approle" | "kubernetes", body: unknown): HttpAnswer {
+    const params = isRecord(body) ? body : {};
+    let role: TokenOptions | undefined;
+    if (method === "approle") {
+      if (typeof params.role_id !== "string" || params.role_id === "") return errors(400, "missing role_id");
+      const found = this.appRoles.get(params.role_id);
+      if (found === undefined) return errors(400, "invalid role or secret ID");
+      if (params.secret_id !== found.secretId) return errors(400, "invalid role or secret ID");
+      role = found;
+    } else {
+      if (typeof params.role !== "string" || params.role === "") return errors(400, "missing role");
+      if (typeof params.jwt !== "string" || params.jwt === "") return errors(400, "missing jwt");
+      const found = this.kubernetesRoles.get(params.role);
+      if (found === undefined) return errors(400, `invalid role name "${params.role}"`);
+      if (params.jwt !== found.jwt) return errors(403, "permission denied");
+      role = found;
+    }
+    this.logins[method] += 1;
+    const token = this.issue(role);
+    const entry = this.tokens.get(token);
+    if (entry === undefined) return errors(500, "internal error");
+    return this.authAnswer(token, entry);
   }
 
   // ---- sys -------------------------------------------------------------------------------
@@ -144,7 +366,7 @@ class DoubleState {
     const body = {
       initialized: true,
       sealed: this.sealed,
-      standby: false,
+      standby: this.activeNodeLost,
       performance_standby: false,
       replication_performance_mode: "disabled",
       replication_dr_mode: "disabled",
@@ -192,6 +414,7 @@ class DoubleState {
     if (!isRecord(body) || !isRecord(body.data)) return errors(400, "no data provided");
     const versions = this.kv.get(key) ?? [];
     const cas = isRecord(body.options) ? body.options.cas : undefined;
+    if (cas === undefined && this.kvCasRequired) return errors(400, "check-and-set parameter required for this call");
     if (cas !== undefined && cas !== versions.length) {
       return errors(400, "check-and-set parameter did not match the current version");
     }
@@ -201,34 +424,69 @@ class DoubleState {
     return envelope({ created_time: createdTime, custom_metadata: null, deletion_time: "", destroyed: false, version: versions.length });
   }
 
-  // ---- Transit ---------------------------------------------------------------------------
-
-  createKey(name: string, derived: boolean): void {
-    if (this.keys.has(name)) return;
-    this.keys.set(name, { derived, versions: [randomBytes(32)], createdAt: [Math.floor(Date.now() / 1000)] });
+  kvMetadata(key: string): HttpAnswer {
+    const versions = this.kv.get(key);
+    if (versions === undefined || versions.length === 0) return errors(404);
+    return envelope({
+      cas_required: this.kvCasRequired,
+      created_time: versions[0]?.createdTime,
+      current_version: versions.length,
+      custom_metadata: null,
+      delete_version_after: "0s",
+      max_versions: 0,
+      oldest_version: 0,
+      updated_time: versions[versions.length - 1]?.createdTime,
+      versions: Object.fromEntries(versions.map((entry, index) => [String(index + 1), { created_time: entry.createdTime, deletion_time: "", destroyed: false }])),
+    });
   }
 
+  // ---- Transit ---------------------------------------------------------------------------
+
+  createKey(name: string, derived: boolean, convergent = false): boolean {
+    if (this.keys.has(name)) return false;
+    this.keys.set(name, {
+      derived,
+      versions: [randomBytes(32)],
+      createdAt: [Math.floor(Date.now() / 1000)],
+      convergent,
+      softDeleted: false,
+      minDecryptionVersion: 1,
+    });
+    return true;
+  }
+
+  /**
+   * transit/keys/<name> create: OpenBao answers 200 with the key, as a read would; creating a
+   * key that exists changes nothing and warns "key <name> already existed".
+   */
   keyWrite(name: string, body: unknown): HttpAnswer {
     const params = isRecord(body) ? body : {};
     const type = params.type ?? "aes256-gcm96";
     if (type !== "aes256-gcm96") return errors(400, `unknown key type: ${JSON.stringify(type)}`);
-    this.createKey(name, params.derived === true);
-    return new HttpAnswer(204, undefined);
+    const created = this.createKey(name, params.derived === true, params.convergent_encryption === true);
+    const answer = this.keyRead(name);
+    if (!created && isRecord(answer.body)) answer.body.warnings = [`key ${name} already existed`];
+    return answer;
   }
 
   keyRead(name: string): HttpAnswer {
     const key = this.keys.get(name);
     if (key === undefined) return errors(404);
-    const keys = Object.fromEntries(key.createdAt.map((at, index) => [String(index + 1), at]));
+    const keys: Record<string, number> = {};
+    key.createdAt.forEach((at, index) => {
+      if (index + 1 >= key.minDecryptionVersion) keys[String(index + 1)] = at;
+    });
     return envelope({
       name,
       type: "aes256-gcm96",
       derived: key.derived,
       ...(key.derived ? { kdf: "hkdf_sha256" } : {}),
+      ...(key.convergent ? { convergent_encryption: true, convergent_encryption_version: 2 } : {}),
+      soft_deleted: key.softDeleted,
       keys,
       latest_version: key.versions.length,
       min_available_version: 0,
-      min_decryption_version: 1,
+      min_decryption_version: key.minDecryptionVersion,
       min_encryption_version: 0,
       deletion_allowed: false,
       exportable: false,
@@ -242,6 +500,8 @@ class DoubleState {
 
   /** The key for one version and context, or the error OpenBao answers. */
   private keyFor(key: TransitKey, version: number, context: Buffer | undefined): Buffer | HttpAnswer {
+    if (version > key.versions.length) return errors(400, "invalid ciphertext: version is too new");
+    if (version < key.minDecryptionVersion) return errors(400, "ciphertext or signature version is disallowed by policy (too old)");
     const material = key.versions[version - 1];
     if (material === undefined) return errors(400, "invalid key version");
     if (!key.derived) return material;
@@ -260,6 +520,7 @@ class DoubleState {
     this.createKey(name, context !== undefined && context.length > 0);
     const key = this.keys.get(name);
     if (key === undefined) return errors(500, "internal error");
+    if (key.softDeleted) return errors(400, SOFT_DELETED);
     const version = key.versions.length;
     const secret = this.keyFor(key, version, context);
     if (secret instanceof HttpAnswer) return secret;
@@ -273,6 +534,7 @@ class DoubleState {
     const params = isRecord(body) ? body : {};
     const key = this.keys.get(name);
     if (key === undefined) return errors(400, "encryption key not found");
+    if (key.softDeleted) return errors(400, SOFT_DELETED);
     if (typeof params.ciphertext !== "string") return errors(400, "missing ciphertext to decrypt");
     const context = params.context === undefined ? undefined : decodeBase64(params.context);
     if (params.context !== undefined && context === undefined) return errors(400, "failed to base64-decode context");
@@ -296,6 +558,24 @@ class DoubleState {
   // ---- routing ---------------------------------------------------------------------------
 
   route(method: string, path: string, query: URLSearchParams, body: unknown): HttpAnswer {
+    if (this.kvVersion1 && path.startsWith(`${this.kvMount}/`)) {
+      // A KV v1 mount: every path is a secret; nothing is stored in this double's v1.
+      return method === "GET" ? errors(404) : new HttpAnswer(204, undefined);
+    }
+    const mounts = "sys/internal/ui/mounts/";
+    if (path.startsWith(mounts) && method === "GET") {
+      const mount = path.slice(mounts.length).replace(/\/$/, "");
+      if (mount === this.kvMount) {
+        return envelope({ path: `${mount}/`, type: "kv", description: "", options: this.kvVersion1 ? { version: "1" } : { version: "2" } });
+      }
+      if (mount === this.transitMount) return envelope({ path: `${mount}/`, type: "transit", description: "", options: null });
+      return errors(403, `preflight capability check returned 403, please ensure client's policies grant access to path "${mount}/"`);
+    }
+    if (path === `${this.kvMount}/config` && method === "GET") {
+      return envelope({ cas_required: this.kvCasRequired, delete_version_after: "0s", max_versions: 0 });
+    }
+    const kvMetadata = `${this.kvMount}/metadata/`;
+    if (path.startsWith(kvMetadata) && path.length > kvMetadata.length && method === "GET") return this.kvMetadata(path.slice(kvMetadata.length));
     const kvData = `${this.kvMount}/data/`;
     if (path.startsWith(kvData) && path.length > kvData.length) {
       const key = path.slice(kvData.length);
@@ -331,7 +611,16 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
   const state = new DoubleState(options);
   const requests: string[] = [];
   const held: http.ServerResponse[] = [];
+  const injected: { failure: InjectedFailure; left: number }[] = [];
   let hanging = false;
+
+  /** The injected failure for this request, counting it down. */
+  function injectedFor(request: string): InjectedFailure | undefined {
+    const entry = injected.find((candidate) => candidate.left > 0 && (candidate.failure.match?.test(request) ?? true));
+    if (entry === undefined) return undefined;
+    entry.left -= 1;
+    return entry.failure;
+  }
 
   /** The answer OpenBao would give, in its order: unauthenticated sys paths, seal, token, route. */
   async function answer(req: http.IncomingMessage, url: URL, method: string): Promise<HttpAnswer> {
@@ -340,7 +629,8 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     if (path === "sys/health") return state.health();
     if (path === "sys/seal-status") return state.sealStatus();
     if (state.sealed) return errors(503, "Vault is sealed");
-    if (req.headers["x-vault-token"] !== state.token) return errors(403, "permission denied");
+    // internal/http/handler.go forwardRequest: a standby whose leader is unknown answers 500.
+    if (state.activeNodeLost) return errors(500, NO_ACTIVE_NODE);
     let body: unknown = undefined;
     const raw = await readBody(req);
     if (raw.length > 0) {
@@ -350,15 +640,47 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
         return errors(400, "failed to parse JSON input");
       }
     }
+    // Login paths are unauthenticated; a token header sent with them is not looked at here.
+    if (method === "POST" || method === "PUT") {
+      if (path === "auth/approle/login") return state.login("approle", body);
+      if (path === "auth/kubernetes/login") return state.login("kubernetes", body);
+    }
+    const header = req.headers["x-vault-token"];
+    const token = typeof header === "string" ? header : undefined;
+    const entry = state.live(token);
+    if (token === undefined || entry === undefined) return errors(403, "permission denied");
+    if (path === "auth/token/lookup-self" && method === "GET") return state.lookupSelf(token, entry);
+    if (path === "auth/token/renew-self" && (method === "POST" || method === "PUT")) return state.renewSelf(token, entry, body);
     return state.route(method, path, url.searchParams, body);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://double.invalid");
     const method = req.method ?? "GET";
-    requests.push(`${method} ${url.pathname}`);
+    const request = `${method} ${url.pathname}`;
+    requests.push(request);
     if (hanging) {
       held.push(res);
+      return;
+    }
+    const failure = injectedFor(request);
+    if (failure?.afterApplying === true) {
+      await answer(req, url, method);
+      res.destroy();
+      return;
+    }
+    if (failure?.status === "drop") {
+      res.destroy();
+      return;
+    }
+    if (failure !== undefined) {
+      const payload = JSON.stringify({ errors: failure.errors ?? [] });
+      res.writeHead(failure.status, {
+        "Content-Type": "application/json",
+        "Content-Length": Buffer.byteLength(payload),
+        ...(failure.retryAfter === undefined ? {} : { "Retry-After": failure.retryAfter }),
+      });
+      res.end(payload);
       return;
     }
     send(res, await answer(req, url, method));
@@ -395,12 +717,62 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
       return hanging;
     },
     heldRequests: () => held.length,
-    createTransitKey: (name, { derived }) => {
-      state.createKey(name, derived);
+    createTransitKey: (name, { derived, convergent }) => {
+      state.createKey(name, derived, convergent ?? false);
+    },
+    rotateTransitKey: (name) => {
+      const key = state.keys.get(name);
+      if (key === undefined) throw new Error(`no transit key ${name}`);
+      key.versions.push(randomBytes(32));
+      key.createdAt.push(Math.floor(Date.now() / 1000));
+    },
+    setMinDecryptionVersion: (name, version) => {
+      const key = state.keys.get(name);
+      if (key === undefined) throw new Error(`no transit key ${name}`);
+      key.minDecryptionVersion = version;
+    },
+    softDeleteTransitKey: (name, deleted = true) => {
+      const key = state.keys.get(name);
+      if (key === undefined) throw new Error(`no transit key ${name}`);
+      key.softDeleted = deleted;
+    },
+    deleteTransitKey: (name) => {
+      state.keys.delete(name);
     },
     transitKey: (name) => {
       const key = state.keys.get(name);
       return key === undefined ? undefined : { derived: key.derived, latestVersion: key.versions.length };
+    },
+    inject: (failure) => {
+      injected.push({ failure, left: failure.times });
+    },
+    kvVersions: (key) => state.kv.get(key)?.length ?? 0,
+    advanceClock: (seconds) => {
+      state.clockOffsetSeconds += seconds;
+    },
+    issueToken: (tokenOptions) => state.issue(tokenOptions),
+    revokeToken: (token) => {
+      state.tokens.delete(token);
+    },
+    revokeIssuedTokens: () => {
+      for (const token of [...state.tokens.keys()]) if (token !== state.token) state.tokens.delete(token);
+    },
+    tokenTtl: (token) => {
+      const entry = state.live(token);
+      return entry === undefined ? undefined : state.ttlOf(entry);
+    },
+    addAppRole: (role) => {
+      state.appRoles.set(role.roleId, role);
+    },
+    addKubernetesRole: (role) => {
+      state.kubernetesRoles.set(role.role, role);
+    },
+    logins: state.logins,
+    loseActiveNode: () => {
+      state.activeNodeLost = true;
+    },
+    restoreActiveNode: () => {
+      state.activeNodeLost = false;
     },
     stop: async () => {
       release();

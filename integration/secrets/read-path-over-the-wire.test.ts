@@ -61,6 +61,7 @@ describe("reading a secret over HTTP", () => {
 
   beforeAll(async () => {
     bao = await startOpenBaoDouble();
+    bao.createTransitKey("custos", { derived: true }); // what `custos backend init` does on a first install
     env = await startCustosWithProvider({ env: { OPENBAO_ADDR: bao.addr, OPENBAO_TOKEN: bao.token } });
     admin = await env.idToken("alice", "mfa");
     nodeA = await enroll("web-1");

@@ -51,6 +51,17 @@ export function describeSecretBackendContract(name: string, open: () => Promise<
       expect(await backend.readSecret(domain, secret)).toEqual({ value: Buffer.from("second value"), version: second.version });
     });
 
+    it("readSecret() with a version returns that version; a version never written is undefined", async () => {
+      const secret = unique("versioned");
+      const first = await backend.writeSecret(domain, secret, Buffer.from("first"));
+      const second = await backend.writeSecret(domain, secret, Buffer.from("second"));
+      expect(await backend.readSecret(domain, secret, first.version)).toEqual({ value: Buffer.from("first"), version: first.version });
+      expect(await backend.readSecret(domain, secret, second.version)).toEqual({ value: Buffer.from("second"), version: second.version });
+      expect(await backend.readSecret(domain, secret, second.version + 5)).toBeUndefined();
+      expect(await backend.readSecret(domain, secret, 0)).toBeUndefined();
+      expect(await backend.readSecret(domain, unique("never-written"), 1)).toBeUndefined();
+    });
+
     it("readSecret() is undefined for a secret never written", async () => {
       expect(await backend.readSecret(domain, unique("never-written"))).toBeUndefined();
       expect(await backend.readSecret(unique("other-domain"), "anything")).toBeUndefined();

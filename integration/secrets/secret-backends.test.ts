@@ -21,7 +21,7 @@ async function tempDir(): Promise<string> {
 }
 
 function baoConfig(addr: string, token: string, overrides: Partial<OpenBaoConfig> = {}): OpenBaoConfig {
-  return { addr, token, kvMount: "secret", transitMount: "transit", transitKey: "custos", ...overrides };
+  return { addr, auth: { method: "token", token }, kvMount: "secret", transitMount: "transit", transitKey: "custos", timeoutMs: 2_000, ...overrides };
 }
 
 /** Resolves to the rejection (or fails the test if the promise resolved). */
@@ -60,7 +60,7 @@ describeSecretBackendContract("local backend (temp dir)", async () => {
 describeSecretBackendContract("OpenBao adapter against the OpenBao double", async () => {
   const double = await startOpenBaoDouble();
   const backend = createOpenBaoBackend(baoConfig(double.addr, double.token));
-  await backend.ensureTransitKey();
+  await backend.initTransitKey([]);
   return {
     backend,
     dispose: async () => {
@@ -100,7 +100,7 @@ describe("OpenBao adapter failures, against the double", () => {
   beforeEach(async () => {
     double = await startOpenBaoDouble();
     backend = createOpenBaoBackend(baoConfig(double.addr, double.token), { timeoutMs: 300 });
-    await backend.ensureTransitKey();
+    await backend.initTransitKey([]);
     await backend.writeSecret(domain, name, Buffer.from("hunter2"));
     wrapped = await backend.wrap(Buffer.from("key material"), "ctx");
   });
@@ -210,12 +210,12 @@ describe("OpenBao adapter failures, against the double", () => {
     }
   });
 
-  it("ensureTransitKey() creates a derived key, and refuses an existing non-derived one", async () => {
+  it("initTransitKey() creates a derived key, and checkTransitKey() refuses an existing non-derived one", async () => {
     expect(double.transitKey("custos")).toEqual({ derived: true, latestVersion: 1 });
     double.createTransitKey("plain", { derived: false });
     const plain = createOpenBaoBackend(baoConfig(double.addr, double.token, { transitKey: "plain" }));
     try {
-      expect((await rejection(plain.ensureTransitKey())).code).toBe("secret_backend_unavailable");
+      expect((await rejection(plain.checkTransitKey())).code).toBe("secret_backend_unavailable");
     } finally {
       await plain.close();
     }
@@ -247,7 +247,7 @@ describe("errors carry no secret value, token or plaintext", () => {
     const intruder = createOpenBaoBackend(baoConfig(double.addr, "s.wrong-token-value"), { timeoutMs: 300 });
     const nowhere = createOpenBaoBackend(baoConfig(`http://127.0.0.1:${await closedPort()}`, double.token), { timeoutMs: 1_000 });
     try {
-      await backend.ensureTransitKey();
+      await backend.initTransitKey([]);
       await backend.writeSecret("acme", "canary", Buffer.from(canary));
       const wrapped = await backend.wrap(Buffer.from(canary), "ctx-a");
       const errors: CustosError[] = [await rejection(backend.unwrap(wrapped, "ctx-b"))];

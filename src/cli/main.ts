@@ -4,6 +4,7 @@ import { Command, CommanderError } from "commander";
 import { PACKAGE_ROOT } from "../package-paths.ts";
 import { registerAdminCommands } from "./admin.commands.ts";
 import { registerAuditCommand } from "./audit.command.ts";
+import { registerBackendCommand } from "./backend.command.ts";
 import { registerDevCommand } from "./dev.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
 import { registerNodeCommand } from "./node.command.ts";
@@ -43,6 +44,7 @@ registerMigrateCommand(program);
 registerAuditCommand(program);
 registerNodeCommand(program);
 registerAdminCommands(program);
+registerBackendCommand(program);
 
 try {
   await program.parseAsync(process.argv);

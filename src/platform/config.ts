@@ -13,12 +13,25 @@ export interface SpiceDbServerConfig {
   readonly insecure: boolean;
 }
 
+/** How Custos gets its OpenBao token (OPENBAO_AUTH). Secret ID and JWT files are re-read at each login. */
+export type OpenBaoAuth =
+  | { readonly method: "token"; readonly token: string }
+  | {
+      readonly method: "approle";
+      readonly mount: string;
+      readonly roleId: string;
+      readonly secretId: { readonly value: string } | { readonly file: string };
+    }
+  | { readonly method: "kubernetes"; readonly mount: string; readonly role: string; readonly jwtFile: string };
+
 export interface OpenBaoConfig {
   readonly addr: string;
-  readonly token: string;
+  readonly auth: OpenBaoAuth;
   readonly kvMount: string;
   readonly transitMount: string;
   readonly transitKey: string;
+  /** Upper bound on one OpenBao call (OPENBAO_TIMEOUT_MS). */
+  readonly timeoutMs: number;
 }
 
 export type RateLimitStoreKind = "memory" | "postgres" | "redis";
@@ -257,11 +270,46 @@ function spicedb(env: Env): SpiceDbServerConfig | undefined {
   return { endpoint, token, insecure: booleanFlag(env, "SPICEDB_INSECURE") };
 }
 
+const OPENBAO_CREDENTIAL_VARIABLES = {
+  token: ["OPENBAO_TOKEN"],
+  approle: ["OPENBAO_ROLE_ID", "OPENBAO_SECRET_ID", "OPENBAO_SECRET_ID_FILE"],
+  kubernetes: ["OPENBAO_K8S_ROLE", "OPENBAO_K8S_JWT_FILE"],
+} as const;
+const K8S_SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token";
+
+/** OPENBAO_AUTH and its credentials; another method's credential set alongside is refused, named. */
+function openbaoAuth(env: Env, mount: (name: string, fallback: string) => string): OpenBaoAuth {
+  const method = oneOf(env, "OPENBAO_AUTH", ["token", "approle", "kubernetes"] as const, "token");
+  for (const [other, variables] of Object.entries(OPENBAO_CREDENTIAL_VARIABLES)) {
+    if (other === method) continue;
+    const stray = variables.find((name) => optional(env, name) !== undefined);
+    if (stray !== undefined) throw new ConfigError(stray, `is for OPENBAO_AUTH=${other}, but OPENBAO_AUTH is ${method}`);
+  }
+  if (method === "token") {
+    if (optional(env, "OPENBAO_AUTH_MOUNT") !== undefined) throw new ConfigError("OPENBAO_AUTH_MOUNT", "is for OPENBAO_AUTH=approle or kubernetes");
+    const token = optional(env, "OPENBAO_TOKEN");
+    if (token === undefined) throw new ConfigError("OPENBAO_TOKEN", "is required when OPENBAO_ADDR is set and OPENBAO_AUTH is token");
+    return { method, token };
+  }
+  if (method === "approle") {
+    const roleId = optional(env, "OPENBAO_ROLE_ID");
+    if (roleId === undefined) throw new ConfigError("OPENBAO_ROLE_ID", "is required when OPENBAO_AUTH is approle");
+    const value = optional(env, "OPENBAO_SECRET_ID");
+    const file = optional(env, "OPENBAO_SECRET_ID_FILE");
+    if (value !== undefined && file !== undefined) throw new ConfigError("OPENBAO_SECRET_ID_FILE", "and OPENBAO_SECRET_ID are both set; set one");
+    if (value === undefined && file === undefined) {
+      throw new ConfigError("OPENBAO_SECRET_ID_FILE", "(or OPENBAO_SECRET_ID) is required when OPENBAO_AUTH is approle");
+    }
+    return { method, mount: mount("OPENBAO_AUTH_MOUNT", "approle"), roleId, secretId: file === undefined ? { value: value ?? "" } : { file } };
+  }
+  const role = optional(env, "OPENBAO_K8S_ROLE");
+  if (role === undefined) throw new ConfigError("OPENBAO_K8S_ROLE", "is required when OPENBAO_AUTH is kubernetes");
+  return { method, mount: mount("OPENBAO_AUTH_MOUNT", "kubernetes"), role, jwtFile: optional(env, "OPENBAO_K8S_JWT_FILE") ?? K8S_SERVICE_ACCOUNT_TOKEN };
+}
+
 function openbao(env: Env): OpenBaoConfig | undefined {
   const addr = url(env, "OPENBAO_ADDR", ["http:", "https:"]);
   if (addr === undefined) return undefined;
-  const token = optional(env, "OPENBAO_TOKEN");
-  if (token === undefined) throw new ConfigError("OPENBAO_TOKEN", "is required when OPENBAO_ADDR is set");
   const mount = (name: string, fallback: string): string => {
     const value = optional(env, name) ?? fallback;
     if (!/^[A-Za-z0-9_-][A-Za-z0-9_./-]*$/.test(value)) throw new ConfigError(name, "must be a mount path");
@@ -269,10 +317,11 @@ function openbao(env: Env): OpenBaoConfig | undefined {
   };
   return {
     addr,
-    token,
+    auth: openbaoAuth(env, mount),
     kvMount: mount("OPENBAO_KV_MOUNT", "secret"),
     transitMount: mount("OPENBAO_TRANSIT_MOUNT", "transit"),
     transitKey: mount("OPENBAO_TRANSIT_KEY", "custos"),
+    timeoutMs: integerIn(env, "OPENBAO_TIMEOUT_MS", 2000, 50, 60_000),
   };
 }
 

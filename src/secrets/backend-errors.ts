@@ -6,6 +6,14 @@ export type BackendFailureKind =
   | "unreachable"
   | "not_found"
   | "sealed"
+  /** A standby that cannot reach an active node (503 "active cluster node not found"). */
+  | "no_active_node"
+  /** 429, or a 503 that says it is rate limiting. */
+  | "rate_limited"
+  /** 500, 502, 504, or a 503 that names no other cause. */
+  | "server_error"
+  /** A KV check-and-set that did not match: another write came first. */
+  | "conflict"
   | "permission_denied"
   | "rejected"
   | "malformed_answer"
@@ -20,12 +28,15 @@ export type BackendFailureKind =
 export class SecretBackendFailure extends Error {
   readonly kind: BackendFailureKind;
   readonly status: number | undefined;
+  /** From a Retry-After header, when the backend sent one. */
+  readonly retryAfterMs: number | undefined;
 
-  constructor(kind: BackendFailureKind, summary: string, status?: number) {
+  constructor(kind: BackendFailureKind, summary: string, status?: number, retryAfterMs?: number) {
     super(summary.slice(0, 300));
     this.name = "SecretBackendFailure";
     this.kind = kind;
     this.status = status;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 

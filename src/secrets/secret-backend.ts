@@ -31,8 +31,11 @@ export interface StoredSecret {
 export interface SecretBackend extends KeyWrapper {
   /** Stores `value` as a new version of `<domain>/<name>`. */
   writeSecret(domain: string, name: string, value: Buffer): Promise<WrittenSecret>;
-  /** The latest version of `<domain>/<name>`, or undefined when there is none. */
-  readSecret(domain: string, name: string): Promise<StoredSecret | undefined>;
+  /**
+   * The latest version of `<domain>/<name>`, or, with `version`, that version (the one Custos
+   * recorded when it wrote); undefined when there is none.
+   */
+  readSecret(domain: string, name: string, version?: number): Promise<StoredSecret | undefined>;
   /** For /readyz: resolves when the backend is reachable and unsealed. */
   readonly readiness: ReadinessProbe;
   /** Releases connections and key material; the backend is not used afterwards. */

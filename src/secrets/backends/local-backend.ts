@@ -196,12 +196,13 @@ class LocalSecretBackend implements SecretBackend {
     }
   }
 
-  async readSecret(domain: string, name: string): Promise<StoredSecret | undefined> {
+  async readSecret(domain: string, name: string, wanted?: number): Promise<StoredSecret | undefined> {
     const dir = this.#secretDir(domain, name);
     try {
       this.#refuseWhenClosed();
-      const version = await latestVersion(dir);
-      if (version === 0) return undefined;
+      const latest = await latestVersion(dir);
+      if (latest === 0 || (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 1 || wanted > latest))) return undefined;
+      const version = wanted ?? latest;
       const blob = await fs.readFile(versionFile(dir, version));
       return { value: this.#openAtRest(blob, domain, name, version), version };
     } catch (error) {

@@ -1,8 +1,10 @@
+import { randomUUID } from "node:crypto";
+import { readFile } from "node:fs/promises";
 import http from "node:http";
 import https from "node:https";
 import vault from "node-vault";
 import { z } from "zod";
-import type { OpenBaoConfig } from "../../platform/config.ts";
+import type { OpenBaoAuth, OpenBaoConfig } from "../../platform/config.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { parseDomainId, parseSecretName } from "../../platform/names.ts";
 import type { ReadinessProbe } from "../../platform/readiness.ts";
@@ -18,23 +20,35 @@ import type { SecretBackend, StoredSecret, WrittenSecret } from "../secret-backe
  *   context as the key-derivation `context`, so a ciphertext only unwraps for its own purpose.
  *   That binding holds only for a *derived* key: a non-derived key ignores the context.
  *
- * Operator setup (once; `ensureTransitKey()` also creates the key when the token may):
- *
- *     bao secrets enable -path=secret kv-v2        # usually present already
- *     bao secrets enable transit
- *     bao write transit/keys/custos type=aes256-gcm96 derived=true
- *
- * and a token whose policy allows: create/update/read on `secret/data/custos/*`, update on
- * `transit/encrypt/custos` and `transit/decrypt/custos`, read (and create, for
- * `ensureTransitKey`) on `transit/keys/custos`. `sys/health` needs no token.
+ * Operator setup, the least-privilege policy and the runbook: docs/openbao.md. In short: a
+ * KV v2 mount, a Transit mount, the key created once by `custos backend init` (start-up only
+ * checks it, see checkTransitKey), and a token from OPENBAO_AUTH (static, AppRole or
+ * Kubernetes) that the adapter renews or replaces before it expires.
  */
 
 export const DEFAULT_OPENBAO_TIMEOUT_MS = 2_000;
 
-export interface OpenBaoBackendOptions {
-  /** Upper bound on one backend call; a hung OpenBao fails closed after this long. */
-  readonly timeoutMs?: number;
+/** The part of pino's Logger the adapter writes to: operator-facing lines, never a value or token. */
+export interface BackendLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
 }
+
+const SILENT_LOG: BackendLog = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export interface OpenBaoBackendOptions {
+  /** Upper bound on one backend call; a hung OpenBao fails closed after this long. Overrides config.timeoutMs. */
+  readonly timeoutMs?: number;
+  readonly log?: BackendLog;
+  /** Milliseconds since the epoch; tests move it to expire tokens without waiting. */
+  readonly now?: () => number;
+}
+
+/** A token is renewed (or replaced by a new login) once this share of its TTL has passed. */
+const RENEW_AT_FRACTION = 2 / 3;
+/** A token this close to its expiry is not used: the call would race it. */
+const EXPIRY_MARGIN_MS = 1_000;
 
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 const base64 = z.string().regex(BASE64);
@@ -47,17 +61,55 @@ const kvReadAnswer = z.object({
     metadata: z.object({ version: z.number().int().positive() }),
   }),
 });
+const mountAnswer = z.object({
+  data: z.object({ type: z.string(), options: z.object({ version: z.string().optional() }).nullish() }),
+});
+const kvMetadataAnswer = z.object({ data: z.object({ current_version: z.number().int().nonnegative() }) });
 const kvWriteAnswer = z.object({ data: z.object({ version: z.number().int().positive() }) });
 const encryptAnswer = z.object({ data: z.object({ ciphertext: z.string().regex(TRANSIT_CIPHERTEXT) }) });
 const decryptAnswer = z.object({ data: z.object({ plaintext: base64 }) });
-const transitKeyAnswer = z.object({ data: z.object({ derived: z.boolean() }) });
-const healthAnswer = z.object({ initialized: z.boolean(), sealed: z.boolean() });
+// transit/keys/<name> (read, and the answer to creating it): what decides whether Custos may
+// wrap with the key. `convergent_encryption` and `soft_deleted` are absent on older servers.
+const transitKeyAnswer = z.object({
+  data: z.object({
+    type: z.string(),
+    derived: z.boolean(),
+    convergent_encryption: z.boolean().optional(),
+    soft_deleted: z.boolean().optional(),
+    supports_encryption: z.boolean(),
+    supports_decryption: z.boolean(),
+    latest_version: z.number().int().positive(),
+  }),
+  warnings: z.array(z.string()).nullish(),
+});
+type TransitKeyFacts = z.infer<typeof transitKeyAnswer>["data"];
+
+/** Why a Transit key must not wrap Custos's key material, or undefined when it may. */
+export function transitKeyProblem(key: TransitKeyFacts): string | undefined {
+  if (!key.derived) return "was created with derived=false: it ignores the wrapping context, so a ciphertext moved to another row would unwrap there";
+  if (key.convergent_encryption === true) return "uses convergent_encryption: equal key material would wrap to equal ciphertexts";
+  if (key.soft_deleted === true) return "is soft-deleted: restore it";
+  if (!key.supports_encryption || !key.supports_decryption) return `(type ${key.type}) does not support both encrypt and decrypt`;
+  return undefined;
+}
+// auth/token/lookup-self: `ttl` is the remaining seconds, 0 for a token that never expires.
+const lookupSelfAnswer = z.object({ data: z.object({ ttl: z.number().int().nonnegative(), renewable: z.boolean() }) });
+// Logins and auth/token/renew-self answer in `auth`, not `data`.
+const authAnswer = z.object({
+  auth: z.object({
+    client_token: z.string().min(1),
+    lease_duration: z.number().int().nonnegative(),
+    renewable: z.boolean(),
+  }),
+});
 
 /** The error shape node-vault rejects with for a non-2xx answer (ApiResponseError). */
 const apiResponseError = z.object({
   response: z.object({
     statusCode: z.number(),
     body: z.unknown(),
+    // Added by the adapter (node-vault drops the headers): see the constructor.
+    retryAfter: z.string().optional(),
   }),
 });
 const errorsBody = z.object({ errors: z.array(z.unknown()) });
@@ -68,7 +120,15 @@ function backendErrors(body: unknown): string[] | undefined {
   return parsed.data.errors.filter((entry): entry is string => typeof entry === "string");
 }
 
-function classifyStatus(status: number, body: unknown): SecretBackendFailure {
+/** Retry-After as milliseconds: delta-seconds or an HTTP date. */
+function retryAfterMs(header: string | undefined): number | undefined {
+  if (header === undefined) return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
+}
+
+function classifyStatus(status: number, body: unknown, retryAfter?: string): SecretBackendFailure {
   const errors = backendErrors(body);
   const said = errors?.[0] ?? `status ${status}`;
   // KV v2 answers a missing secret (or a deleted latest version) with 404 and no error text;
@@ -76,22 +136,89 @@ function classifyStatus(status: number, body: unknown): SecretBackendFailure {
   if (status === 404 && (errors === undefined || errors.length === 0)) {
     return new SecretBackendFailure("not_found", "not found", status);
   }
-  if (status === 503) return new SecretBackendFailure("sealed", said, status);
+  if (status === 429) return new SecretBackendFailure("rate_limited", said, status, retryAfterMs(retryAfter));
+  // A standby that cannot forward: 500 "local node not active but active cluster node not
+  // found" (internal/http/handler.go forwardRequest), 503 "no active Vault instance found" or
+  // "node is not active" (respondStandby).
+  if ((status === 500 || status === 503) && /active cluster node not found|no active vault instance|node is not active/i.test(said)) {
+    return new SecretBackendFailure("no_active_node", said, status);
+  }
+  if (status === 503) {
+    // Each 503 named for what it is: only "sealed" is sealed.
+    if (/sealed/i.test(said)) return new SecretBackendFailure("sealed", said, status);
+    if (/rate limit|quota/i.test(said)) return new SecretBackendFailure("rate_limited", said, status, retryAfterMs(retryAfter));
+    return new SecretBackendFailure("server_error", said, status, retryAfterMs(retryAfter));
+  }
+  if (status === 500 || status === 502 || status === 504) return new SecretBackendFailure("server_error", said, status);
   if (status === 403) return new SecretBackendFailure("permission_denied", said, status);
+  if (status === 400 && /check-and-set/.test(said)) return new SecretBackendFailure("conflict", said, status);
   return new SecretBackendFailure("rejected", said, status);
 }
+
+/** Marks each attempt so the agents can note its Retry-After (node-vault drops response headers). */
+const ATTEMPT_HEADER = "X-Custos-Attempt";
+
+type AddRequest = (this: http.Agent, request: http.ClientRequest, options: unknown) => void;
+
+/** Notes the Retry-After of every answer to a marked request; `addRequest` is how Node's agents receive requests. */
+function watchRetryAfter<A extends http.Agent>(agent: A, note: (attempt: string, value: string) => void): A {
+  const hooks = agent as unknown as { addRequest: AddRequest };
+  const original = hooks.addRequest;
+  hooks.addRequest = function addRequest(this: http.Agent, request: http.ClientRequest, options: unknown): void {
+    const attempt = request.getHeader(ATTEMPT_HEADER);
+    if (typeof attempt === "string") {
+      request.once("response", (response: http.IncomingMessage) => {
+        const value = response.headers["retry-after"];
+        if (typeof value === "string") note(attempt, value);
+      });
+    }
+    original.call(this, request, options);
+  };
+  return agent;
+}
+
+function withRetryAfter(failure: SecretBackendFailure, header: string): SecretBackendFailure {
+  const delay = retryAfterMs(header);
+  if (delay === undefined || (failure.kind !== "rate_limited" && failure.kind !== "server_error")) return failure;
+  return new SecretBackendFailure(failure.kind, failure.message, failure.status, delay);
+}
+
+/** Failures a later attempt may not meet. A timeout is not: the attempt used the deadline. */
+const RETRYABLE = new Set(["rate_limited", "server_error", "no_active_node", "unreachable"]);
+const MAX_ATTEMPTS = 4;
+const BACKOFF_BASE_MS = 50;
+/** No attempt is started with less time than this before the deadline. */
+const MIN_ATTEMPT_MS = 50;
 
 /** Turns whatever node-vault or axios threw into a SecretBackendFailure holding safe facts only. */
 function classify(error: unknown): SecretBackendFailure {
   if (error instanceof SecretBackendFailure) return error;
+  // Authentication failed before the call was sent: its cause says how.
+  if (error instanceof CustosError && error.cause instanceof SecretBackendFailure) return error.cause;
   const answered = apiResponseError.safeParse(error);
-  if (answered.success) return classifyStatus(answered.data.response.statusCode, answered.data.response.body);
+  if (answered.success) return classifyStatus(answered.data.response.statusCode, answered.data.response.body, answered.data.response.retryAfter);
   const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
   if (code === "ECONNABORTED" || code === "ETIMEDOUT") {
     return new SecretBackendFailure("timeout", "the request timed out");
   }
   // Only the error code: axios's message may quote the URL, its config the token and body.
   return new SecretBackendFailure("unreachable", code === "" ? "the request failed" : `the request failed (${code})`);
+}
+
+/**
+ * Transit decrypt answers 400 for a bad ciphertext and for operator-side states alike. Only
+ * these say the ciphertext itself is bad (tampered, truncated, not a Transit ciphertext); a
+ * version below min_decryption_version ("too old"), above the key's latest ("too new"), a
+ * missing or soft-deleted key, a key that lost derivation: those are the backend's state,
+ * fixed by an operator, and must not read as tampering.
+ */
+const CIPHERTEXT_AT_FAULT = [
+  /message authentication failed/,
+  /^invalid ciphertext: (no prefix|wrong number of fields|could not decode base64|version number could not be decoded|unable to decrypt)/,
+];
+
+export function decryptRefusalIsTampering(message: string): boolean {
+  return CIPHERTEXT_AT_FAULT.some((pattern) => pattern.test(message)) && !/too (old|new)/.test(message);
 }
 
 function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
@@ -116,24 +243,68 @@ function toBase64(bytes: Uint8Array | string): string {
   return (typeof bytes === "string" ? Buffer.from(bytes, "utf8") : Buffer.from(bytes)).toString("base64");
 }
 
+/** node-vault request options carrying one call's token. */
+interface TokenHeader {
+  readonly headers: Record<string, string>;
+}
+
+/** The token in use and what OpenBao said about it. */
+interface HeldToken {
+  readonly token: string;
+  /** Milliseconds since the epoch (the adapter's clock); undefined for a token that never expires. */
+  readonly expiresAt: number | undefined;
+  /** When to renew or log in again; undefined when there is nothing to do. */
+  readonly refreshAt: number | undefined;
+  readonly renewable: boolean;
+}
+
+async function readCredentialFile(file: string, variable: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "error";
+    throw new SecretBackendFailure("rejected", `cannot read ${variable} (${file}): ${code}`);
+  }
+  const value = text.trim();
+  if (value === "") throw new SecretBackendFailure("rejected", `${variable} (${file}) is empty`);
+  return value;
+}
+
 export class OpenBaoSecretBackend implements SecretBackend {
   readonly readiness: ReadinessProbe;
   readonly #config: OpenBaoConfig;
   readonly #timeoutMs: number;
+  readonly #log: BackendLog;
+  readonly #now: () => number;
   readonly #httpAgent: http.Agent;
   readonly #httpsAgent: https.Agent;
   readonly #client: vault.client;
+  /** Retry-After values by attempt id, noted by the agents, taken by #request. */
+  readonly #retryAfter = new Map<string, string>();
+  #held: HeldToken | undefined;
+  /** The one login or renewal in flight; concurrent callers share it. */
+  #refreshing: Promise<HeldToken> | undefined;
+  #refreshTimer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(config: OpenBaoConfig, options: OpenBaoBackendOptions = {}) {
     this.#config = config;
-    this.#timeoutMs = options.timeoutMs ?? DEFAULT_OPENBAO_TIMEOUT_MS;
+    this.#timeoutMs = options.timeoutMs ?? config.timeoutMs;
+    this.#log = options.log ?? SILENT_LOG;
+    this.#now = options.now ?? Date.now;
     // Own agents, so close() can drop the keep-alive sockets (the global agent keeps them).
-    this.#httpAgent = new http.Agent({ keepAlive: true });
-    this.#httpsAgent = new https.Agent({ keepAlive: true });
+    // node-vault drops response headers; the agents note Retry-After per attempt (see watchRetryAfter).
+    const noteRetryAfter = (attempt: string, value: string): void => {
+      this.#retryAfter.set(attempt, value);
+    };
+    this.#httpAgent = watchRetryAfter(new http.Agent({ keepAlive: true }), noteRetryAfter);
+    this.#httpsAgent = watchRetryAfter(new https.Agent({ keepAlive: true }), noteRetryAfter);
     // `rpDefaults` is read by node-vault (src/index.js) but missing from its type definitions.
+    // No token here: each call carries the current one in its own header (see #request), so a
+    // login never sends a stale token and a renewal never races a call in flight.
     const clientOptions: vault.VaultOptions & { readonly rpDefaults: { readonly strictSSL: boolean } } = {
       endpoint: config.addr,
-      token: config.token,
       // node-vault's debug() prints request bodies (plaintexts, values); never enable it.
       debug: () => undefined,
       // node-vault turns TLS verification off when VAULT_SKIP_VERIFY is set; Custos does not.
@@ -147,32 +318,65 @@ export class OpenBaoSecretBackend implements SecretBackend {
     this.readiness = { name: "secret_backend", check: () => this.#checkReady() };
   }
 
+  /**
+   * Writes with check-and-set (`options.cas` = the current version, 0 for a new secret): a
+   * mount with cas_required accepts it, and a retried write cannot add a second version. When
+   * the check fails, the latest version is read: if it is this value at cas + 1, an earlier
+   * attempt landed and its answer was lost; otherwise another write came first (conflict).
+   */
   async writeSecret(domain: string, name: string, value: Buffer): Promise<WrittenSecret> {
     const path = this.#kvPath(domain, name);
-    const body = await this.#send("store the secret", (client) =>
-      client.write(path, { data: { value: value.toString("base64") } }),
-    );
+    const cas = await this.#currentVersion(domain, name);
+    let body: unknown;
+    try {
+      body = await this.#request((client, token) => client.write(path, { options: { cas }, data: { value: value.toString("base64") } }, token));
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind !== "conflict") throw backendUnavailable("store the secret", failure);
+      const latest = await this.readSecret(domain, name);
+      if (latest !== undefined && latest.version === cas + 1 && latest.value.equals(value)) return { version: latest.version };
+      throw backendUnavailable("store the secret (another write changed it first; try again)", failure);
+    }
     return { version: this.#parse(kvWriteAnswer, body, "store the secret").data.version };
   }
 
-  async readSecret(domain: string, name: string): Promise<StoredSecret | undefined> {
-    const path = this.#kvPath(domain, name);
+  /** KV v2 metadata's current_version, 0 when the secret has never been written. */
+  async #currentVersion(domain: string, name: string): Promise<number> {
+    const path = `${this.#config.kvMount}/metadata/custos/${parseDomainId(domain)}/${parseSecretName(name)}`;
     let body: unknown;
     try {
-      body = await this.#request((client) => client.read(path));
+      body = await this.#request((client, token) => client.read(path, token));
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind === "not_found") return 0;
+      throw backendUnavailable("store the secret", failure);
+    }
+    return this.#parse(kvMetadataAnswer, body, "store the secret").data.current_version;
+  }
+
+  async readSecret(domain: string, name: string, version?: number): Promise<StoredSecret | undefined> {
+    if (version !== undefined && (!Number.isSafeInteger(version) || version < 1)) return undefined;
+    // ?version=0 would be the latest: only a positive version is ever asked for.
+    const path = `${this.#kvPath(domain, name)}${version === undefined ? "" : `?version=${String(version)}`}`;
+    let body: unknown;
+    try {
+      body = await this.#request((client, token) => client.read(path, token));
     } catch (error) {
       const failure = classify(error);
       if (failure.kind === "not_found") return undefined;
       throw backendUnavailable("read the secret", failure);
     }
     const { data } = this.#parse(kvReadAnswer, body, "read the secret");
+    if (version !== undefined && data.metadata.version !== version) {
+      throw backendUnavailable("read the secret", new SecretBackendFailure("malformed_answer", `asked for version ${String(version)}, got ${String(data.metadata.version)}`));
+    }
     return { value: Buffer.from(data.data.value, "base64"), version: data.metadata.version };
   }
 
   async wrap(plaintext: Uint8Array, context: string): Promise<string> {
     const path = `${this.#config.transitMount}/encrypt/${this.#config.transitKey}`;
-    const body = await this.#send("wrap key material", (client) =>
-      client.write(path, { plaintext: toBase64(plaintext), context: toBase64(context) }),
+    const body = await this.#send("wrap key material", (client, token) =>
+      client.write(path, { plaintext: toBase64(plaintext), context: toBase64(context) }, token),
     );
     return this.#parse(encryptAnswer, body, "wrap key material").data.ciphertext;
   }
@@ -185,59 +389,155 @@ export class OpenBaoSecretBackend implements SecretBackend {
     const path = `${this.#config.transitMount}/decrypt/${this.#config.transitKey}`;
     let body: unknown;
     try {
-      body = await this.#request((client) => client.write(path, { ciphertext: wrapped, context: toBase64(context) }));
+      body = await this.#request((client, token) => client.write(path, { ciphertext: wrapped, context: toBase64(context) }, token));
     } catch (error) {
       const failure = classify(error);
-      // 400 is Transit refusing this ciphertext under this context (authentication failed,
-      // bad version, bad encoding): the ciphertext is at fault, not the backend.
-      if (failure.kind === "rejected" && failure.status === 400) throw unwrapRejected(failure);
+      if (failure.kind === "rejected" && failure.status === 400) {
+        // Only an authentication failure (or a ciphertext that does not parse) is the
+        // ciphertext's fault; every other 400 is the key's state, for an operator to fix.
+        if (decryptRefusalIsTampering(failure.message)) throw unwrapRejected(failure);
+        this.#log.error(
+          { backend: "openbao", transit_mount: this.#config.transitMount, transit_key: this.#config.transitKey, cause: failure.message },
+          `OpenBao Transit refused to decrypt with key ${this.#config.transitKey}: ${failure.message}. This is the key's state (min_decryption_version, a deleted, soft-deleted or replaced key), not tampering; fix the key, then retry`,
+        );
+        throw backendUnavailable("unwrap key material", new SecretBackendFailure("storage", failure.message, failure.status));
+      }
       throw backendUnavailable("unwrap key material", failure);
     }
     return Buffer.from(this.#parse(decryptAnswer, body, "unwrap key material").data.plaintext, "base64");
   }
 
   /**
-   * Makes sure the Transit key exists and is derived, creating it (derived) when missing.
-   * Call once at start-up: a non-derived key would ignore the wrapping context, so a
-   * ciphertext copied to another row would unwrap there. Throws secret_backend_unavailable.
+   * Authenticates (logs in, or looks the static token up to learn its TTL) and schedules its
+   * renewal. Call once at start-up; calls made before it authenticate on first use.
+   * Throws secret_backend_unavailable when OpenBao refuses the credentials.
    */
-  async ensureTransitKey(): Promise<void> {
-    const path = `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
-    let body: unknown;
-    try {
-      body = await this.#request((client) => client.read(path));
-    } catch (error) {
-      const failure = classify(error);
-      if (failure.kind !== "not_found") throw backendUnavailable("read the wrapping key", failure);
-      await this.#send("create the wrapping key", (client) =>
-        client.write(path, { type: "aes256-gcm96", derived: true }),
-      );
-      return;
-    }
-    if (!this.#parse(transitKeyAnswer, body, "read the wrapping key").data.derived) {
+  async start(): Promise<void> {
+    await this.#currentToken();
+  }
+
+  /**
+   * Checks, at start-up, that OPENBAO_KV_MOUNT is a KV version 2 mount, as the OpenBao CLI
+   * does (sys/internal/ui/mounts/<mount>, answered to any token with a capability under it).
+   * On a KV v1 mount the data/ paths would be ordinary secret names. Throws secret_backend_unavailable.
+   */
+  async checkKvMount(): Promise<void> {
+    const mount = this.#config.kvMount;
+    const body = await this.#send("describe the KV mount", (client, token) => client.read(`sys/internal/ui/mounts/${mount}`, token));
+    const { data } = this.#parse(mountAnswer, body, "describe the KV mount");
+    const version = data.options?.version;
+    if (data.type !== "kv" || version !== "2") {
+      const is = data.type === "kv" ? `KV version ${version ?? "1"}` : `a ${data.type} mount`;
+      const message = `OPENBAO_KV_MOUNT ${mount} is ${is}, not KV version 2: enable one with \`bao secrets enable -path=${mount} kv-v2\` (or \`bao kv enable-versioning ${mount}\`)`;
+      this.#log.error({ backend: "openbao", kv_mount: mount }, message);
       throw new CustosError("secret_backend_unavailable", {
-        detail: "the secret backend's wrapping key is not set up for per-context derivation",
-        cause: new SecretBackendFailure(
-          "rejected",
-          `Transit key ${this.#config.transitKey} was created with derived=false; create it with derived=true`,
-        ),
+        detail: "the secret backend's KV mount is not KV version 2",
+        cause: new SecretBackendFailure("rejected", message),
       });
     }
   }
 
+  /**
+   * Checks, at start-up, that the Transit key exists and is fit to wrap: derived, not
+   * convergent, not soft-deleted, able to encrypt and decrypt. It never creates one: a new key
+   * under the configured name (a typo, a restored cluster, a deleted key) would unwrap none of
+   * the material already wrapped, so a missing key stops start-up. The first key is made by
+   * `custos backend init` (initTransitKey). Throws secret_backend_unavailable.
+   */
+  async checkTransitKey(): Promise<void> {
+    const key = await this.#readTransitKey();
+    if (key === undefined) {
+      throw this.#unfitKey(
+        "is missing",
+        `Transit key ${this.#describeKey()} does not exist. On a first install run \`custos backend init\`; otherwise check OPENBAO_TRANSIT_MOUNT and OPENBAO_TRANSIT_KEY, or restore the key: a new key would unwrap none of the material already wrapped`,
+      );
+    }
+    this.#requireFit(key);
+  }
+
+  /**
+   * `custos backend init`: creates the Transit key (aes256-gcm96, derived) when it is missing
+   * and `wrappedMaterial` is empty, and checks the creation answer. An existing fit key is left
+   * alone ("exists"). Refuses, naming what it found, when the key is missing while wrapped
+   * material exists. Throws secret_backend_unavailable.
+   */
+  async initTransitKey(wrappedMaterial: readonly string[]): Promise<"created" | "exists"> {
+    const existing = await this.#readTransitKey();
+    if (existing !== undefined) {
+      this.#requireFit(existing);
+      return "exists";
+    }
+    if (wrappedMaterial.length > 0) {
+      throw this.#unfitKey(
+        "is missing while wrapped material exists",
+        `Transit key ${this.#describeKey()} does not exist, but ${wrappedMaterial.join(", ")} exist wrapped by a key of that name; a new key would not unwrap them: restore the original key (or fix OPENBAO_TRANSIT_MOUNT / OPENBAO_TRANSIT_KEY)`,
+      );
+    }
+    const path = `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
+    const body = await this.#send("create the wrapping key", (client, token) =>
+      client.write(path, { type: "aes256-gcm96", derived: true }, token),
+      // Not repeated: a creation that landed would answer "already existed" to its retry.
+      { retry: false },
+    );
+    // OpenBao answers creation with the key (older servers: 204 and no body; then read it back).
+    const created = body === undefined || body === "" ? await this.#readTransitKey() : this.#parse(transitKeyAnswer, body, "create the wrapping key");
+    if (created === undefined) throw this.#unfitKey("was not created", `creating Transit key ${this.#describeKey()} answered, but the key cannot be read back`);
+    const facts = "data" in created ? created.data : created;
+    const warnings = "warnings" in created ? created.warnings ?? [] : [];
+    if (warnings.some((warning) => warning.includes("already existed"))) {
+      throw this.#unfitKey("appeared while it was being created", `Transit key ${this.#describeKey()} already existed when init created it (another init ran at the same time?); run init again to check it`);
+    }
+    this.#requireFit(facts);
+    this.#log.info({ backend: "openbao", transit_key: this.#describeKey() }, `created Transit key ${this.#describeKey()} (aes256-gcm96, derived)`);
+    return "created";
+  }
+
+  /** The key's facts, or undefined when OpenBao says it does not exist. */
+  async #readTransitKey(): Promise<TransitKeyFacts | undefined> {
+    const path = `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
+    let body: unknown;
+    try {
+      body = await this.#request((client, token) => client.read(path, token));
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind === "not_found") return undefined;
+      throw backendUnavailable("read the wrapping key", failure);
+    }
+    return this.#parse(transitKeyAnswer, body, "read the wrapping key").data;
+  }
+
+  #requireFit(key: TransitKeyFacts): void {
+    const problem = transitKeyProblem(key);
+    if (problem !== undefined) throw this.#unfitKey("is not fit for wrapping", `Transit key ${this.#describeKey()} ${problem}`);
+  }
+
+  #describeKey(): string {
+    return `${this.#config.transitMount}/keys/${this.#config.transitKey}`;
+  }
+
+  #unfitKey(what: string, operatorMessage: string): CustosError {
+    this.#log.error({ backend: "openbao", transit_key: this.#describeKey() }, operatorMessage);
+    return new CustosError("secret_backend_unavailable", {
+      detail: `the secret backend's wrapping key ${what}`,
+      cause: new SecretBackendFailure("rejected", operatorMessage),
+    });
+  }
+
   close(): Promise<void> {
+    this.#closed = true;
+    clearTimeout(this.#refreshTimer);
     this.#httpAgent.destroy();
     this.#httpsAgent.destroy();
     return Promise.resolve();
   }
 
   async #checkReady(): Promise<void> {
-    // sys/health needs no token; standbyok because a standby forwards requests to the active node.
-    const body = await this.#send("answer its health check", (client) => client.health({ standbyok: true }));
-    const health = this.#parse(healthAnswer, body, "answer its health check");
-    if (!health.initialized || health.sealed) {
-      throw backendUnavailable("serve: it is sealed or not initialised", new SecretBackendFailure("sealed", "sealed or not initialised"));
-    }
+    // Authenticated, unlike sys/health: it fails exactly when reads and writes would — an
+    // expired or revoked token (403), a sealed node, a standby with no active node (503).
+    const body = await this.#send("confirm its token", (client, token) => client.tokenLookupSelf({ requestOptions: token }));
+    // Only the answer's shape is checked: re-deriving the renewal time from each probe's
+    // remaining TTL would keep pushing it back. Renewal is due per the TTL at issue/renewal.
+    this.#parse(lookupSelfAnswer, body, "confirm its token");
   }
 
   #kvPath(domain: string, name: string): string {
@@ -245,16 +545,185 @@ export class OpenBaoSecretBackend implements SecretBackend {
     return `${this.#config.kvMount}/data/custos/${parseDomainId(domain)}/${parseSecretName(name)}`;
   }
 
-  /** One call, bounded in time; rejects with whatever failed (classified by the caller). */
-  #request(call: (client: vault.client) => Promise<unknown>): Promise<unknown> {
+  // ---- the token ---------------------------------------------------------------------------
+
+  #heldFrom(token: string, ttlSeconds: number, renewable: boolean): HeldToken {
+    if (ttlSeconds === 0) return { token, expiresAt: undefined, refreshAt: undefined, renewable };
+    const now = this.#now();
+    const ttlMs = ttlSeconds * 1000;
+    const canRefresh = renewable || this.#config.auth.method !== "token";
+    return { token, expiresAt: now + ttlMs, refreshAt: canRefresh ? now + ttlMs * RENEW_AT_FRACTION : undefined, renewable };
+  }
+
+  /** The token to send now: authenticates first when there is none or it has (nearly) expired. */
+  async #currentToken(): Promise<string> {
+    const held = this.#held;
+    const now = this.#now();
+    if (held === undefined || (held.expiresAt !== undefined && now >= held.expiresAt - EXPIRY_MARGIN_MS)) {
+      return (await this.#refresh()).token;
+    }
+    if (held.refreshAt !== undefined && now >= held.refreshAt) {
+      // Still valid: this call goes ahead with it while the renewal runs.
+      this.#refresh().catch(() => undefined);
+    }
+    return held.token;
+  }
+
+  #refresh(): Promise<HeldToken> {
+    this.#refreshing ??= this.#obtainToken().finally(() => {
+      this.#refreshing = undefined;
+    });
+    return this.#refreshing;
+  }
+
+  async #obtainToken(): Promise<HeldToken> {
+    const auth = this.#config.auth;
+    const previous = this.#held;
+    let next: HeldToken;
+    if (previous !== undefined && previous.renewable && previous.expiresAt !== undefined && this.#now() < previous.expiresAt) {
+      next = await this.#renew(previous, auth);
+    } else if (auth.method === "token") {
+      next = await this.#lookUpStaticToken(auth.token);
+    } else {
+      next = await this.#login(auth);
+    }
+    this.#held = next;
+    this.#schedule(next);
+    return next;
+  }
+
+  async #lookUpStaticToken(token: string): Promise<HeldToken> {
+    let body: unknown;
+    try {
+      body = await this.#call((client) => client.tokenLookupSelf({ requestOptions: { headers: { "X-Vault-Token": token } } }));
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind === "permission_denied") {
+        this.#log.error({ backend: "openbao", auth: "token" }, "OpenBao refused OPENBAO_TOKEN (expired or revoked): every secret call fails until it is replaced; use OPENBAO_AUTH=approle or kubernetes so Custos can log in again");
+      }
+      throw backendUnavailable("authenticate", failure);
+    }
+    const { data } = this.#parse(lookupSelfAnswer, body, "authenticate");
+    if (data.ttl > 0 && !data.renewable) {
+      this.#log.warn({ backend: "openbao", auth: "token", ttl_seconds: data.ttl }, `OPENBAO_TOKEN is not renewable and expires in ${String(data.ttl)} s; Custos cannot extend it`);
+    }
+    return this.#heldFrom(token, data.ttl, data.renewable);
+  }
+
+  async #login(auth: Exclude<OpenBaoAuth, { method: "token" }>): Promise<HeldToken> {
+    let body: unknown;
+    try {
+      if (auth.method === "approle") {
+        const secretId = "value" in auth.secretId ? auth.secretId.value : await readCredentialFile(auth.secretId.file, "OPENBAO_SECRET_ID_FILE");
+        body = await this.#call((client) => client.approleLogin({ mount_point: auth.mount, role_id: auth.roleId, secret_id: secretId }));
+      } else {
+        const jwt = await readCredentialFile(auth.jwtFile, "OPENBAO_K8S_JWT_FILE");
+        body = await this.#call((client) => client.kubernetesLogin({ mount_point: auth.mount, role: auth.role, jwt }));
+      }
+    } catch (error) {
+      const classified = classify(error);
+      // A refused login is 400 ("invalid role or secret ID") or 403: the credentials, not the call.
+      const failure = classified.kind === "rejected" ? new SecretBackendFailure("permission_denied", classified.message, classified.status) : classified;
+      this.#log.error({ backend: "openbao", auth: auth.method, cause: failure.message }, `OpenBao ${auth.method} login failed: ${failure.message}`);
+      throw backendUnavailable("authenticate", failure);
+    } finally {
+      // node-vault keeps a login's token on the client; Custos sends its own per call.
+      this.#client.token = "";
+    }
+    const answer = this.#parse(authAnswer, body, "authenticate").auth;
+    this.#log.info({ backend: "openbao", auth: auth.method, ttl_seconds: answer.lease_duration }, `logged in to OpenBao (${auth.method})`);
+    return this.#heldFrom(answer.client_token, answer.lease_duration, answer.renewable);
+  }
+
+  /** renew-self; a login method logs in again when renewal fails or the token nears its max TTL. */
+  async #renew(previous: HeldToken, auth: OpenBaoAuth): Promise<HeldToken> {
+    let renewed: HeldToken | undefined;
+    try {
+      const body = await this.#call((client) => client.tokenRenewSelf({ requestOptions: { headers: { "X-Vault-Token": previous.token } } }));
+      const answer = this.#parse(authAnswer, body, "renew its token").auth;
+      renewed = this.#heldFrom(previous.token, answer.lease_duration, answer.renewable);
+    } catch (error) {
+      const failure = error instanceof CustosError && error.cause instanceof SecretBackendFailure ? error.cause : classify(error);
+      this.#log.warn({ backend: "openbao", auth: auth.method, cause: failure.message }, `renewing the OpenBao token failed: ${failure.message}`);
+      if (auth.method === "token") {
+        // Keep the token until it expires: renewal is retried at the next call.
+        return { ...previous, refreshAt: this.#now() + Math.max(EXPIRY_MARGIN_MS, ((previous.expiresAt ?? this.#now()) - this.#now()) / 3) };
+      }
+      return this.#login(auth);
+    }
+    const previousLeft = (previous.expiresAt ?? 0) - this.#now();
+    // Capped by the max TTL: the renewal no longer extends the token.
+    const capped = renewed.expiresAt !== undefined && renewed.expiresAt - this.#now() <= previousLeft + EXPIRY_MARGIN_MS;
+    if (!capped) return renewed;
+    if (auth.method !== "token") return this.#login(auth);
+    this.#log.error({ backend: "openbao", auth: "token" }, "OPENBAO_TOKEN has reached its max TTL and will expire; replace it, or use OPENBAO_AUTH=approle or kubernetes");
+    return { ...renewed, refreshAt: undefined };
+  }
+
+  #schedule(held: HeldToken): void {
+    clearTimeout(this.#refreshTimer);
+    if (held.refreshAt === undefined || this.#closed) return;
+    const delay = Math.max(0, held.refreshAt - this.#now());
+    this.#refreshTimer = setTimeout(() => {
+      if (this.#closed) return;
+      this.#refresh().catch(() => undefined);
+    }, Math.min(delay, 2 ** 31 - 1));
+    // A pending renewal never keeps the process alive.
+    this.#refreshTimer.unref();
+  }
+
+  // ---- calls -------------------------------------------------------------------------------
+
+  /** One call without the adapter's token (logins, or one that passes its own), bounded in time. */
+  #call(call: (client: vault.client) => Promise<unknown>): Promise<unknown> {
     return withDeadline(call(this.#client), this.#timeoutMs);
   }
 
-  /** One call whose every failure is `secret_backend_unavailable`. */
-  async #send(operation: string, call: (client: vault.client) => Promise<unknown>): Promise<unknown> {
+  /**
+   * One authenticated call, retried, all inside one deadline (timeoutMs); rejects with the
+   * last failure (classified by the caller). Retried, with full-jitter exponential backoff:
+   * 429 (waiting at least its Retry-After), 500, 502, 504, a 503 that is not "sealed", and
+   * socket errors; never a timeout (it used the deadline), a 4xx, or a sealed node. A call
+   * that is not safe to repeat passes `retry: false`. A login method whose token was refused
+   * (revoked, expired early) logs in again once.
+   */
+  async #request(call: (client: vault.client, token: TokenHeader) => Promise<unknown>, options: { readonly retry?: boolean } = {}): Promise<unknown> {
+    const deadline = Date.now() + this.#timeoutMs;
+    let loggedInAgain = false;
+    for (let attempt = 1; ; attempt += 1) {
+      const token = await this.#currentToken();
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new SecretBackendFailure("timeout", `no answer within ${String(this.#timeoutMs)} ms`);
+      const attemptId = randomUUID();
+      try {
+        return await withDeadline(call(this.#client, { headers: { "X-Vault-Token": token, [ATTEMPT_HEADER]: attemptId } }), remaining);
+      } catch (thrown) {
+        const retryAfter = this.#retryAfter.get(attemptId);
+        const failure = retryAfter === undefined ? classify(thrown) : withRetryAfter(classify(thrown), retryAfter);
+        const error: unknown = retryAfter === undefined ? thrown : failure;
+        if (failure.kind === "permission_denied" && this.#config.auth.method !== "token" && !loggedInAgain) {
+          loggedInAgain = true;
+          if (this.#held?.token === token) this.#held = undefined;
+          continue;
+        }
+        if (options.retry === false || !RETRYABLE.has(failure.kind) || attempt >= MAX_ATTEMPTS) throw error;
+        const backoff = Math.random() * BACKOFF_BASE_MS * 2 ** attempt;
+        const delay = Math.max(backoff, failure.retryAfterMs ?? 0);
+        // A wait that would not leave time for another attempt fails now, honestly named.
+        if (Date.now() + delay + MIN_ATTEMPT_MS > deadline) throw error;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      } finally {
+        this.#retryAfter.delete(attemptId);
+      }
+    }
+  }
+
+  /** One authenticated call whose every failure is `secret_backend_unavailable`. */
+  async #send(operation: string, call: (client: vault.client, token: TokenHeader) => Promise<unknown>, options: { readonly retry?: boolean } = {}): Promise<unknown> {
     try {
-      return await this.#request(call);
+      return await this.#request(call, options);
     } catch (error) {
+      if (error instanceof CustosError) throw error;
       throw backendUnavailable(operation, classify(error));
     }
   }
