@@ -91,6 +91,18 @@ describe("reading a secret over HTTP", () => {
     expect(await eventsFor("read-granted")).toMatchObject([{ action: "secret.read", decision: "granted", actor: `node:${nodeA.node_id}` }]);
   });
 
+  it("serves the version Custos recorded, not whatever the backend calls latest", async () => {
+    // A version Custos never recorded (as a stale standby or a write behind Custos's back
+    // would present it): the node still gets the value of the recorded version.
+    await env.custos.backend.writeSecret("acme", "db-password", Buffer.from("not what Custos recorded"));
+    const response = await read(nodeA, bearerOf(nodeA));
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { version: number; jwe: string };
+    expect(body.version).toBe(1);
+    const plaintext = await unwrapOnNode(body.jwe, deriveWrapKey(Buffer.from(nodeA.nsk, "base64url")), nodeA.kid);
+    expect(plaintext.toString("utf8")).toBe(SECRET_VALUE);
+  });
+
   it("custos node fetch derives the bearer, decrypts and prints the value; a refusal exits 1 naming its code", async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), "custos-node-"));
     try {

@@ -182,8 +182,8 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           const requestId = requestIdOf(res);
           // 3. ReBAC: the same answer whether or not the secret exists, at least as fresh as the
           //    last change to its readers, whichever replica made it
-          const [secret] = await deps.db.query<{ authz_revision: string | null }>(
-            "SELECT authz_revision FROM secrets WHERE domain = $1 AND name = $2",
+          const [secret] = await deps.db.query<{ authz_revision: string | null; version: number }>(
+            "SELECT authz_revision, version FROM secrets WHERE domain = $1 AND name = $2",
             [domain, name],
           );
           const revision = secret?.authz_revision ?? undefined;
@@ -198,7 +198,9 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           // 4. the audit record is committed before anything is released. The backend is read
           //    meanwhile (5): reading releases nothing, and the value is dropped unless the record
           //    commits; an audit failure still answers 503 audit_unavailable first.
-          const reading = Promise.all([deps.backend.readSecret(domain, name), wrapKeys.get(key)]);
+          //    The version Custos recorded, not "the latest": a standby serving a stale read
+          //    cannot hand the node the previous value.
+          const reading = Promise.all([deps.backend.readSecret(domain, name, secret?.version), wrapKeys.get(key)]);
           reading.catch(() => undefined);
           await deps.audit.append({ chain: domain, actor: `node:${key.nodeId}`, action: "secret.read", resource, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
           // 5. the value, and the node's wrap key, from the backend
