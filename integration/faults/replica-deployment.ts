@@ -58,6 +58,12 @@ export interface ReplicaDeploymentOptions {
   readonly replicas?: number;
   /** Secret-read budget per node and per domain per minute (raised so it does not cap load). */
   readonly readBudget?: number;
+  /**
+   * Where the replicas reach the PostgreSQL server (e.g. a proxy in front of it), in place of
+   * DATABASE_URL's host and port; the deployment's own connections (counting records, the
+   * CLI's verify) still go direct.
+   */
+  readonly replicaDatabaseAddress?: { readonly host: string; readonly port: number };
 }
 
 export async function startReplicaDeployment(options: ReplicaDeploymentOptions = {}): Promise<ReplicaDeployment> {
@@ -88,8 +94,16 @@ export async function startReplicaDeployment(options: ReplicaDeploymentOptions =
     const provider = await startTestProvider([DOMAIN]);
     cleanups.push(() => provider.close());
     const operatorToken = randomBytes(32).toString("base64url");
+    const replicaDatabase: Record<string, string> = {};
+    if (options.replicaDatabaseAddress !== undefined) {
+      const url = new URL(store.env.DATABASE_URL ?? "");
+      url.hostname = options.replicaDatabaseAddress.host;
+      url.port = String(options.replicaDatabaseAddress.port);
+      replicaDatabase.DATABASE_URL = url.toString();
+    }
     const env: Record<string, string> = {
       ...store.env,
+      ...replicaDatabase,
       ...spicedb.env,
       CUSTOS_DATA_DIR: dataDir,
       CUSTOS_POLICIES_DIR: policies,
