@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Database } from "../../src/platform/db/database.ts";
 import { CustosError } from "../../src/platform/errors.ts";
 import { REPO_ROOT } from "../support/cli.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
@@ -184,6 +185,30 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
       if (row.action === "secret.read" && refusedIds.has(row.request_id)) expect(lateCommits).toContain(row.seq);
     }
     expect((await verify(store.db, "late")).ok).toBe(true);
+  });
+
+  it("answers a caller whose batch committed though the store's acknowledgement was lost, instead of refusing it beside its record", async () => {
+    // The server commits, then the connection goes before it says so: the driver reports an
+    // error for a transaction that stands.
+    let loseNextAcknowledgement = true;
+    const flaky: Database = {
+      ...store.db,
+      query: (text, params) => store.db.query(text, params),
+      transaction: async (work) => {
+        const result = await store.db.transaction(work);
+        if (loseNextAcknowledgement) {
+          loseNextAcknowledgement = false;
+          throw Object.assign(new Error("write CONNECTION_CLOSED"), { code: "CONNECTION_CLOSED" });
+        }
+        return result;
+      },
+    };
+    const appender = appenderFor(flaky);
+    const receipt = await appender.append(event("ack-lost", 1));
+    expect(receipt.seq).toBe(1);
+    expect((await rowsOf(store.db, "ack-lost")).map((row) => row.seq)).toEqual([1]);
+    expect((await appender.append(event("ack-lost", 2))).seq).toBe(2);
+    expect(await verify(store.db, "ack-lost")).toMatchObject({ ok: true, rows_checked: 2 });
   });
 
   it.skipIf(kind !== "postgres")(

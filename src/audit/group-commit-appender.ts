@@ -39,6 +39,17 @@ function auditUnavailable(detail: string, cause?: unknown): CustosError {
   return new CustosError("audit_unavailable", { detail, cause });
 }
 
+const ANSWERED_BEFORE_COMMIT = "a caller of this batch was answered before it could commit";
+
+/** The batch rolled itself back on purpose: nothing can have been committed. */
+function isAnsweredBeforeCommit(error: unknown): boolean {
+  return error instanceof CustosError && error.detail === ANSWERED_BEFORE_COMMIT;
+}
+
+/** How often, and how long apart, a batch whose outcome the store never reported is asked about. */
+const LATE_COMMIT_RECHECKS = 30;
+const LATE_COMMIT_RECHECK_MS = 1000;
+
 function hasControlCharacter(value: string): boolean {
   for (let i = 0; i < value.length; i += 1) {
     const code = value.charCodeAt(i);
@@ -98,7 +109,7 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     return Math.floor(earliest - performance.now()) - margin;
   }
 
-  async function commitBatch(chain: string, batch: readonly PendingAppend[]): Promise<ChainedAuditRecord[]> {
+  async function commitBatch(chain: string, batch: readonly PendingAppend[], onInserted: (records: readonly ChainedAuditRecord[]) => void): Promise<ChainedAuditRecord[]> {
     const budgetMs = transactionBudgetMs(batch);
     if (budgetMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
     return db.transaction(async (tx) => {
@@ -143,10 +154,11 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
         return record;
       });
       await insertRecords(tx, records);
+      onInserted(records);
       // A caller already answered (its bound passed while the batch waited) must not find its
       // record committed after it was told there was none: the whole batch rolls back.
       if (batch.some((pending) => pending.settled)) {
-        throw auditUnavailable("a caller of this batch was answered before it could commit");
+        throw auditUnavailable(ANSWERED_BEFORE_COMMIT);
       }
       return records;
     });
@@ -164,23 +176,62 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
         return;
       }
       queues.set(chain, live.slice(batch.length));
+      let inserted: readonly ChainedAuditRecord[] | undefined;
       try {
-        const records = await commitBatch(chain, batch);
-        options.onBatchCommitted?.(chain, records.length);
-        batch.forEach((pending, index) => {
-          const record = records[index];
-          if (record === undefined) throw new Error("batch and records differ in length");
-          // The bound passed while COMMIT was on the wire: the caller was refused, yet the
-          // record stands. The chain says so rather than leave an unexplained "granted".
-          if (pending.settled) recordLateCommit(record);
-          pending.settle({ receipt: { chain, seq: record.seq, hash: record.hash } });
-        });
+        const records = await commitBatch(chain, batch, (records) => { inserted = records; });
+        settleCommitted(chain, batch, records);
       } catch (error) {
+        // The connection may have gone after the server committed but before it said so: an
+        // error is not proof that nothing was written. Ask, and treat what stands as committed.
+        if (inserted !== undefined && !isAnsweredBeforeCommit(error) && (await batchStands(inserted))) {
+          settleCommitted(chain, batch, inserted);
+          continue;
+        }
         options.onBatchFailed?.(chain, batch.length);
         const failure = auditUnavailable("the audit record could not be committed", error);
         for (const pending of batch) pending.settle({ error: failure });
+        if (inserted !== undefined && !isAnsweredBeforeCommit(error)) recheckLater(inserted);
       }
     }
+  }
+
+  function settleCommitted(chain: string, batch: readonly PendingAppend[], records: readonly ChainedAuditRecord[]): void {
+    options.onBatchCommitted?.(chain, records.length);
+    batch.forEach((pending, index) => {
+      const record = records[index];
+      if (record === undefined) throw new Error("batch and records differ in length");
+      // The bound passed while COMMIT was on the wire: the caller was refused, yet the
+      // record stands. The chain says so rather than leave an unexplained "granted".
+      if (pending.settled) recordLateCommit(record);
+      pending.settle({ receipt: { chain, seq: record.seq, hash: record.hash } });
+    });
+  }
+
+  /** True when the batch's records are in the chain (all or none: one transaction wrote them). */
+  async function batchStands(records: readonly ChainedAuditRecord[]): Promise<boolean> {
+    const [first] = records;
+    if (first === undefined) return false;
+    try {
+      const rows = await db.query("SELECT 1 FROM audit_events WHERE chain = $1 AND seq = $2 AND hash = $3", [first.chain, first.seq, first.hash]);
+      return rows.length > 0;
+    } catch {
+      return false;
+    }
+  }
+
+  /**
+   * The store could not say whether a failed batch committed: ask again for a while, and if
+   * its records turn out to stand, note on the chain that their callers were refused.
+   */
+  function recheckLater(records: readonly ChainedAuditRecord[], attempt = 1): void {
+    if (attempt > LATE_COMMIT_RECHECKS) return;
+    const timer = setTimeout(() => {
+      void batchStands(records).then((stands) => {
+        if (stands) for (const record of records) recordLateCommit(record);
+        else recheckLater(records, attempt + 1);
+      });
+    }, LATE_COMMIT_RECHECK_MS);
+    timer.unref();
   }
 
   function recordLateCommit(record: ChainedAuditRecord): void {
