@@ -113,14 +113,14 @@ describe("OpenBao adapter failures, against the double", () => {
   it("sealed: every operation is secret_backend_unavailable and readiness is unavailable", async () => {
     double.seal();
     for (const call of [
-      backend.readSecret(domain, name),
-      backend.readSecret(domain, "never-written"),
-      backend.writeSecret(domain, name, Buffer.from("x")),
-      backend.wrap(Buffer.from("x"), "ctx"),
-      backend.unwrap(wrapped, "ctx"),
-      backend.readiness.check(),
+      () => backend.readSecret(domain, name),
+      () => backend.readSecret(domain, "never-written"),
+      () => backend.writeSecret(domain, name, Buffer.from("x")),
+      () => backend.wrap(Buffer.from("x"), "ctx"),
+      () => backend.unwrap(wrapped, "ctx"),
+      () => backend.readiness.check(),
     ]) {
-      expect((await rejection(call)).code).toBe("secret_backend_unavailable");
+      expect((await rejection(call())).code).toBe("secret_backend_unavailable");
     }
     expect(await checkReadiness([backend.readiness], 1_000)).toEqual({ ready: false, checks: { secret_backend: "unavailable" } });
 
@@ -133,13 +133,13 @@ describe("OpenBao adapter failures, against the double", () => {
     const intruder = createOpenBaoBackend(baoConfig(double.addr, "s.wrong-token"), { timeoutMs: 300 });
     try {
       for (const call of [
-        intruder.readSecret(domain, name),
-        intruder.readSecret(domain, "never-written"),
-        intruder.writeSecret(domain, name, Buffer.from("x")),
-        intruder.wrap(Buffer.from("x"), "ctx"),
-        intruder.unwrap(wrapped, "ctx"),
+        () => intruder.readSecret(domain, name),
+        () => intruder.readSecret(domain, "never-written"),
+        () => intruder.writeSecret(domain, name, Buffer.from("x")),
+        () => intruder.wrap(Buffer.from("x"), "ctx"),
+        () => intruder.unwrap(wrapped, "ctx"),
       ]) {
-        const error = await rejection(call);
+        const error = await rejection(call());
         expect(error.code).toBe("secret_backend_unavailable");
         expect(error.cause).toMatchObject({ kind: "permission_denied", status: 403 });
       }
@@ -150,8 +150,9 @@ describe("OpenBao adapter failures, against the double", () => {
 
   it("hung: rejects with secret_backend_unavailable while the double still holds the request", async () => {
     double.hang();
-    for (const call of [backend.readSecret(domain, name), backend.wrap(Buffer.from("x"), "ctx"), backend.readiness.check()]) {
-      const error = await rejection(call);
+    // One at a time: a call made early and awaited late would reject with nobody listening.
+    for (const call of [() => backend.readSecret(domain, name), () => backend.wrap(Buffer.from("x"), "ctx"), () => backend.readiness.check()]) {
+      const error = await rejection(call());
       expect(error.code).toBe("secret_backend_unavailable");
       expect(error.cause).toMatchObject({ kind: "timeout" });
       // The adapter gave up on its own: the double had not been released, nothing was answered.
@@ -166,8 +167,8 @@ describe("OpenBao adapter failures, against the double", () => {
     const port = await closedPort();
     const nowhere = createOpenBaoBackend(baoConfig(`http://127.0.0.1:${port}`, double.token), { timeoutMs: 1_000 });
     try {
-      for (const call of [nowhere.readSecret(domain, name), nowhere.wrap(Buffer.from("x"), "ctx"), nowhere.readiness.check()]) {
-        const error = await rejection(call);
+      for (const call of [() => nowhere.readSecret(domain, name), () => nowhere.wrap(Buffer.from("x"), "ctx"), () => nowhere.readiness.check()]) {
+        const error = await rejection(call());
         expect(error.code).toBe("secret_backend_unavailable");
         expect(error.cause).toMatchObject({ kind: "unreachable" });
       }
@@ -194,12 +195,12 @@ describe("OpenBao adapter failures, against the double", () => {
     const confused = createOpenBaoBackend(baoConfig(`http://127.0.0.1:${port}`, double.token));
     try {
       for (const call of [
-        confused.readSecret(domain, name),
-        confused.writeSecret(domain, name, Buffer.from("x")),
-        confused.wrap(Buffer.from("x"), "ctx"),
-        confused.readiness.check(),
+        () => confused.readSecret(domain, name),
+        () => confused.writeSecret(domain, name, Buffer.from("x")),
+        () => confused.wrap(Buffer.from("x"), "ctx"),
+        () => confused.readiness.check(),
       ]) {
-        const error = await rejection(call);
+        const error = await rejection(call());
         expect(error.code).toBe("secret_backend_unavailable");
         expect(error.cause).toMatchObject({ kind: "malformed_answer" });
       }

@@ -17,8 +17,11 @@ export async function checkReadiness(probes: readonly ReadinessProbe[], timeoutM
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => { reject(new Error("timed out")); }, timeoutMs);
       });
+      const checking = probe.check();
+      // A probe that fails after the timeout answered must not become an unhandled rejection.
+      checking.catch(() => undefined);
       try {
-        await Promise.race([probe.check(), timeout]);
+        await Promise.race([checking, timeout]);
         return [probe.name, "ok"] as const;
       } catch {
         return [probe.name, "unavailable"] as const;
