@@ -51,6 +51,31 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
     await store.dispose();
   });
 
+  /**
+   * Holds a chain's lock row from another session (on the server, another connection pool;
+   * PGlite has one session) until released, as a DBA's open transaction would.
+   */
+  async function holdChainLock(chain: string): Promise<{ release(): Promise<void> }> {
+    const holder = kind === "postgres" ? await store.reopen() : store.db;
+    let letGo: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => { letGo = resolve; });
+    let signalHeld: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => { signalHeld = resolve; });
+    const holding = holder.transaction(async (tx) => {
+      await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
+      signalHeld();
+      await released;
+    });
+    await held;
+    return {
+      async release() {
+        letGo();
+        await holding;
+        if (holder !== store.db) await holder.close();
+      },
+    };
+  }
+
   it("resolves each append with its own seq and hash, once committed", async () => {
     const appender = appenderFor(store.db);
     const first = await appender.append(event("receipts", 1));
@@ -121,17 +146,7 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
   it("fails with audit_unavailable within its bound while the chain is locked, instead of hanging", async () => {
     const appender = appenderFor(store.db, { timeoutMs: 300 });
     await appender.append(event("locked", 1));
-    const holder = kind === "postgres" ? await store.reopen() : store.db;
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => { release = resolve; });
-    let lockHeld: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => { lockHeld = resolve; });
-    const holding = holder.transaction(async (tx) => {
-      await tx.query("SELECT chain FROM audit_chains WHERE chain = 'locked' FOR UPDATE");
-      lockHeld();
-      await released;
-    });
-    await held;
+    const lock = await holdChainLock("locked");
     let settledWhileLocked = false;
     const outcome = await appender.append(event("locked", 2)).then(
       () => "committed",
@@ -140,29 +155,17 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
         return error instanceof CustosError ? error.code : String(error);
       },
     );
-    release();
-    await holding;
+    await lock.release();
     expect(outcome).toBe("audit_unavailable");
     expect(settledWhileLocked).toBe(true);
     await appender.drain();
-    if (holder !== store.db) await holder.close();
     expect((await verify(store.db, "locked")).ok).toBe(true);
   });
 
   it("leaves no unexplained granted record for a caller it refused while the chain was locked", async () => {
     const appender = appenderFor(store.db, { timeoutMs: 300 });
     await appender.append(event("late", 1));
-    const holder = kind === "postgres" ? await store.reopen() : store.db;
-    let release: () => void = () => undefined;
-    const released = new Promise<void>((resolve) => { release = resolve; });
-    let lockHeld: () => void = () => undefined;
-    const held = new Promise<void>((resolve) => { lockHeld = resolve; });
-    const holding = holder.transaction(async (tx) => {
-      await tx.query("SELECT chain FROM audit_chains WHERE chain = 'late' FOR UPDATE");
-      lockHeld();
-      await released;
-    });
-    await held;
+    const lock = await holdChainLock("late");
     const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
     // The first caller's batch holds the queue until its bound; the next callers join the
     // queue behind it, so their batch starts with most of their own bound already spent.
@@ -172,11 +175,9 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
     // Released after the queued callers were answered but before a batch that ignored their
     // deadlines would have given up on the lock.
     await sleep(350);
-    release();
-    await holding;
+    await lock.release();
     const outcomes = await Promise.all([first, ...queued]);
     await appender.drain();
-    if (holder !== store.db) await holder.close();
     const rows = await rowsOf(store.db, "late");
     const lateCommits = new Set(rows.filter((row) => row.action === "audit.late_commit").map((row) => row.details.seq));
     const refusedIds = new Set([2, ...Array.from({ length: 8 }, (_, n) => 10 + n)].filter((_, i) => outcomes[i] === "refused").map((n) => `req-${String(n)}`));
