@@ -22,6 +22,7 @@ import { discoverJwksUri } from "./identity/oidc/discovery.ts";
 import { createHttpJwksFetcher } from "./identity/oidc/fetch-jwks.ts";
 import { createIdTokenVerifier } from "./identity/oidc/id-token-verifier.ts";
 import { createJwksCache } from "./identity/oidc/jwks-cache.ts";
+import { isLoopbackHostname } from "./identity/oidc/provider-url.ts";
 import { requireOperator } from "./identity/operator/operator-token.ts";
 import { createCodeFlowSignIn } from "./identity/oidc/code-flow.ts";
 import { createSessionRepository } from "./identity/sessions/session-repo.ts";
@@ -227,12 +228,6 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
   }
 }
 
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "localhost"]);
-
-export function isLoopbackHost(host: string): boolean {
-  return LOOPBACK_HOSTS.has(host) || host.startsWith("127.");
-}
-
 /** Why Custos could not listen, in words that say which setting changes it. */
 export class ListenError extends Error {
   constructor(message: string, options: { cause: unknown }) {
@@ -271,7 +266,7 @@ export async function listen(custos: Custos, host: string, port: number): Promis
   const address = server.address();
   const boundPort = typeof address === "object" && address !== null ? address.port : port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
-  if (!isLoopbackHost(host)) {
+  if (!isLoopbackHostname(host)) {
     custos.logger.warn(
       { host, port: boundPort },
       "SERVING PLAIN HTTP ON A NON-LOOPBACK ADDRESS: bearers and session cookies cross the network unencrypted; put Custos behind TLS",

@@ -85,7 +85,8 @@ export const MAX_OIDC_LEEWAY_SECONDS = 120;
 type Env = Readonly<Record<string, string | undefined>>;
 
 /** `text` without any trailing `character`s; a loop, where a `/x+$/` search would backtrack. */
-function withoutTrailing(text: string, character: string): string {
+/** `text` without any run of `character` at its end (a loop: `/\/+$/` backtracks quadratically). */
+export function withoutTrailing(text: string, character: string): string {
   let end = text.length;
   while (end > 0 && text.charAt(end - 1) === character) end -= 1;
   return text.slice(0, end);

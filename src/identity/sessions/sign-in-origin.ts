@@ -1,4 +1,5 @@
 import { isIP } from "node:net";
+import { withoutTrailing } from "../../platform/config.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { isLoopbackHostname } from "../oidc/provider-url.ts";
 
@@ -32,15 +33,8 @@ function loopbackHost(host: string | undefined): string | undefined {
  * there, and a redirect_uri built from it would send codes wherever that names; sign-in is
  * refused until the operator says which URL is Custos's.
  */
-/** A loop, not a `/\/+$/` pattern: that one backtracks quadratically on a long run of slashes. */
-function withoutTrailingSlashes(url: string): string {
-  let end = url.length;
-  while (end > 0 && url.charCodeAt(end - 1) === 0x2f) end -= 1;
-  return url.slice(0, end);
-}
-
 export function publicBaseUrl(configured: string | undefined, origin: RequestOrigin): string {
-  if (configured !== undefined) return withoutTrailingSlashes(configured);
+  if (configured !== undefined) return withoutTrailing(configured, "/");
   const host = loopbackHost(origin.host);
   if (host === undefined || origin.localAddress === undefined || !isLoopbackHostname(origin.localAddress)) {
     throw new CustosError("not_provisioned", {

@@ -8,7 +8,7 @@ import { renderLandingPage, type SignedInPerson } from "../../http/landing-page.
 import { PROBLEM_RESPONSE } from "../../http/openapi.ts";
 import type { RouteDefinition } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
-import { isDomainId, parseDomainId, PLATFORM_CHAIN } from "../../platform/names.ts";
+import { isDomainId, parseDomainId } from "../../platform/names.ts";
 import { domainSubject, type DomainRepository } from "../domains/domain.ts";
 import { SESSION_COOKIE } from "./authenticate-user.ts";
 import { constantTimeEqual, csrfTokenFor, isWellFormedBrowserSecret, loginAttemptParameters, newBrowserSecret, secretDigest } from "./session-secrets.ts";
@@ -101,11 +101,11 @@ function providerUnavailable(cause: unknown): CustosError {
 export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
   // Behind a TLS-terminating proxy this hop is plain HTTP; the public URL says what browsers see.
   const secure = deps.publicUrl?.startsWith("https://") === true;
+  // Only ever called for a domain that exists: the callback answers an unknown one 404 first,
+  // so no refusal can open (or pre-fill) a chain for a domain with no row.
   const refuseSignIn = async (res: Response, domain: string, reason: string, refusal?: CustosError): Promise<never> => {
-    // The domain in the path is the client's word: an unknown one must not open a chain of its own.
-    const chain = (await deps.domains.find(domain)) === undefined ? PLATFORM_CHAIN : domain;
     await deps.denials.recordUnverified({
-      chain, action: "session.create", resource: `domain:${domain}`, reason, requestId: requestIdOf(res), source: sourceAddressOf(res.req),
+      chain: domain, action: "session.create", resource: `domain:${domain}`, reason, requestId: requestIdOf(res), source: sourceAddressOf(res.req),
     });
     throw refusal ?? new CustosError("invalid_token", { detail: "the sign-in could not be completed; start again", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
   };

@@ -1,5 +1,5 @@
 import type { Logger } from "../logging.ts";
-import { isStoreUnavailable } from "./store-errors.ts";
+import { errorCodeOf, isStoreUnavailable } from "./store-errors.ts";
 
 /**
  * postgres.js (the project's driver) can surface a lost connection outside any promise the
@@ -16,12 +16,6 @@ import { isStoreUnavailable } from "./store-errors.ts";
 
 /** Where the driver's own frames live, whatever the install layout. */
 const DRIVER_FRAME = /[/\\]node_modules[/\\]postgres[/\\]/;
-
-function codeOf(error: unknown): string | undefined {
-  if (error === null || typeof error !== "object" || !("code" in error)) return undefined;
-  const code = (error).code;
-  return typeof code === "string" ? code : undefined;
-}
 
 /** True for a connection loss reported by the driver, and for the driver's write-after-close TypeError. */
 export function isDriverConnectionFault(error: unknown): boolean {
@@ -43,7 +37,7 @@ export function installDriverFaultGuard(logger: Logger, onFatal: (error: unknown
   const handle = (kind: "uncaught_exception" | "unhandled_rejection") => (error: unknown) => {
     if (isDriverConnectionFault(error)) {
       absorbed += 1;
-      logger.warn({ kind, code: codeOf(error) ?? "TypeError" }, "database connection lost; the pool reconnects on the next query");
+      logger.warn({ kind, code: errorCodeOf(error) ?? "TypeError" }, "database connection lost; the pool reconnects on the next query");
       return;
     }
     logger.fatal({ kind, err: error }, "uncaught error: stopping");

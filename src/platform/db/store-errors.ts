@@ -45,7 +45,9 @@ const UNAVAILABLE_PGLITE_MESSAGES = ["PGlite is closed"];
 /** At most this many causes are followed: a cause chain is data, not a promise of an end. */
 const MAX_CAUSE_DEPTH = 5;
 
-function codeOf(error: object): string | undefined {
+/** The string `code` an error carries (driver and socket errors both use it), if any. */
+export function errorCodeOf(error: unknown): string | undefined {
+  if (error === null || typeof error !== "object") return undefined;
   const code: unknown = (error as { code?: unknown }).code;
   return typeof code === "string" ? code : undefined;
 }
@@ -56,7 +58,7 @@ export function isStoreUnavailable(error: unknown): boolean {
   for (let depth = 0; depth <= MAX_CAUSE_DEPTH && current !== null && typeof current === "object"; depth += 1) {
     const state = sqlState(current);
     if (state !== undefined && (UNAVAILABLE_SQLSTATES.has(state) || UNAVAILABLE_SQLSTATE_CLASSES.has(state.slice(0, 2)))) return true;
-    const code = codeOf(current);
+    const code = errorCodeOf(current);
     if (code !== undefined && UNAVAILABLE_DRIVER_CODES.has(code)) return true;
     const message = current instanceof Error ? current.message : "";
     if (UNAVAILABLE_PGLITE_MESSAGES.some((prefix) => message.startsWith(prefix))) return true;
