@@ -59,4 +59,15 @@ describe("secret reads checked at least as fresh as the last change to the reade
     expect((await read()).status).toBe(403);
     expect(lastReadCheck()?.consistency).toEqual({ kind: "at_least_as_fresh", token: revoked });
   });
+
+  it("asks SpiceDB for its newest data for decisions about people (admins, auditors, who may act on a node)", async () => {
+    // Another replica may have just added or removed the admin: a cached revision would
+    // deny the new one, or still allow the removed one, for seconds.
+    checks.length = 0;
+    expect((await call("PUT", `/v1/domains/acme/secrets/api-key/readers/${node.node_id}`, admin)).status).toBe(204);
+    expect((await call("POST", "/v1/domains/acme/grants", admin, { node_id: node.node_id, action: "ssh.login" })).status).toBe(201);
+    const aboutPeople = checks.filter((c) => c.request.permission === "administer" || c.request.permission === "act");
+    expect(aboutPeople.map((c) => c.request.permission).sort()).toEqual(["act", "administer"]);
+    for (const check of aboutPeople) expect(check.consistency).toEqual({ kind: "fully_consistent" });
+  });
 });

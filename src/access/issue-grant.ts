@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { SignJWT } from "jose";
 import type { AuditAppender } from "../audit/audit-port.ts";
-import type { Authorizer } from "../authz/authorizer.ts";
+import { FOR_PEOPLE, type Authorizer } from "../authz/authorizer.ts";
 import { nodeRef, userRef } from "../authz/object-ids.ts";
 import type { UserCredential } from "../identity/admin-credential.ts";
 import { jsonObjectBody } from "../http/request-body.ts";
@@ -64,7 +64,7 @@ export async function issueGrant(
   requestId: string,
 ): Promise<IssuedGrant> {
   const resource = `node:${request.nodeId}`;
-  const mayAct = await deps.authorizer.check({ resource: nodeRef(request.nodeId), permission: "act", subject: userRef(credential.subject) });
+  const mayAct = await deps.authorizer.check({ resource: nodeRef(request.nodeId), permission: "act", subject: userRef(credential.subject) }, FOR_PEOPLE);
   if (!mayAct) {
     await deps.audit.append({
       chain: domain, actor: actorOf(credential), action: "access.issue", resource,

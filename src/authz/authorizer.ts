@@ -44,6 +44,15 @@ export type Consistency =
   | { readonly kind: "at_least_as_fresh"; readonly token: ZedToken }
   | { readonly kind: "fully_consistent" };
 
+/**
+ * For the decisions about people (domain admins and auditors, who may act on a node). Another
+ * replica may have written the relationship a moment ago, and this one has no token for it:
+ * SpiceDB's default picks a recent cached revision, which would deny a new admin, or still
+ * allow a removed one, for seconds. These checks are rare (admin requests), so they pay for
+ * the newest data; the node read path carries the secret's stored revision instead.
+ */
+export const FOR_PEOPLE: Consistency = { kind: "fully_consistent" };
+
 export interface Authorizer {
   /**
    * True only for a definite HAS_PERMISSION. Throws CustosError `authz_unavailable` when SpiceDB

@@ -1,6 +1,6 @@
 import type { Request, RequestHandler, Response } from "express";
 import type { AuditAppender } from "../audit/audit-port.ts";
-import type { Authorizer, Permission } from "../authz/authorizer.ts";
+import { FOR_PEOPLE, type Authorizer, type Permission } from "../authz/authorizer.ts";
 import { domainRef, userRef } from "../authz/object-ids.ts";
 import { isBrowserNavigation } from "../http/html.ts";
 import { requestIdOf } from "../http/request-id.ts";
@@ -49,7 +49,7 @@ export function requireDomainPermission(deps: DomainAccessDependencies, anyOf: P
     const credential = await authenticateOrSignIn(deps, req, res, domain);
     if (credential === undefined) return;
     const answers = await Promise.all(
-      permissions.map((each) => deps.authorizer.check({ resource: domainRef(domain), permission: each, subject: userRef(credential.subject) })),
+      permissions.map((each) => deps.authorizer.check({ resource: domainRef(domain), permission: each, subject: userRef(credential.subject) }, FOR_PEOPLE)),
     );
     const allowed = answers.some(Boolean);
     if (!allowed) {
@@ -105,7 +105,7 @@ export async function requireDomainAdmin(
   context: { credential: UserCredential; domain: string; action: string; resource: string; requestId: string },
 ): Promise<void> {
   const { credential, domain } = context;
-  if (await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) })) return;
+  if (await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) }, FOR_PEOPLE)) return;
   await deps.audit.append({
     chain: domain, actor: `user:${credential.subject}`, action: context.action, resource: context.resource,
     decision: "denied", reason: "permission_denied", requestId: context.requestId,
