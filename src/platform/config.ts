@@ -32,6 +32,22 @@ export interface OpenBaoConfig {
   readonly transitKey: string;
   /** Upper bound on one OpenBao call (OPENBAO_TIMEOUT_MS). */
   readonly timeoutMs: number;
+  /** The folder under the KV mount that Custos owns (OPENBAO_KV_PREFIX); `custos` when absent. */
+  readonly kvPrefix?: string;
+  /** Sent as X-Vault-Namespace on every request, logins included (OPENBAO_NAMESPACE). */
+  readonly namespace?: string;
+  readonly tls?: OpenBaoTls;
+}
+
+/** TLS towards OpenBao; files are read (and checked) when the adapter is made. */
+export interface OpenBaoTls {
+  /** PEM file of the CA(s) to trust instead of Node's bundle (OPENBAO_CACERT). */
+  readonly caCertFile?: string;
+  /** Client certificate and key PEM files, both or neither (OPENBAO_CLIENT_CERT, OPENBAO_CLIENT_KEY). */
+  readonly clientCertFile?: string;
+  readonly clientKeyFile?: string;
+  /** The name the server certificate must carry, when OPENBAO_ADDR uses another (OPENBAO_TLS_SERVER_NAME). */
+  readonly serverName?: string;
 }
 
 export type RateLimitStoreKind = "memory" | "postgres" | "redis";
@@ -323,7 +339,36 @@ function openbao(env: Env): OpenBaoConfig | undefined {
     transitMount: mount("OPENBAO_TRANSIT_MOUNT", "transit"),
     transitKey: mount("OPENBAO_TRANSIT_KEY", "custos"),
     timeoutMs: integerIn(env, "OPENBAO_TIMEOUT_MS", 2000, 50, 60_000),
+    kvPrefix: mount("OPENBAO_KV_PREFIX", "custos").replace(/\/+$/, ""),
+    ...openbaoNamespace(env),
+    ...openbaoTls(env, addr),
   };
+}
+
+function openbaoNamespace(env: Env): { namespace?: string } {
+  const namespace = optional(env, "OPENBAO_NAMESPACE");
+  if (namespace === undefined) return {};
+  if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*\/?$/.test(namespace)) throw new ConfigError("OPENBAO_NAMESPACE", "must be a namespace path such as team-a or team-a/prod");
+  return { namespace };
+}
+
+/** OPENBAO_CACERT, OPENBAO_CLIENT_CERT/KEY (both or neither), OPENBAO_TLS_SERVER_NAME; https only. */
+function openbaoTls(env: Env, addr: string): { tls?: OpenBaoTls } {
+  const caCertFile = optional(env, "OPENBAO_CACERT");
+  const clientCertFile = optional(env, "OPENBAO_CLIENT_CERT");
+  const clientKeyFile = optional(env, "OPENBAO_CLIENT_KEY");
+  const serverName = optional(env, "OPENBAO_TLS_SERVER_NAME");
+  const set = [["OPENBAO_CACERT", caCertFile], ["OPENBAO_CLIENT_CERT", clientCertFile], ["OPENBAO_CLIENT_KEY", clientKeyFile], ["OPENBAO_TLS_SERVER_NAME", serverName]]
+    .filter(([, value]) => value !== undefined);
+  const first = set[0]?.[0];
+  if (first === undefined) return {};
+  if (!addr.startsWith("https:")) throw new ConfigError(first, "needs OPENBAO_ADDR to use https://");
+  if (clientCertFile !== undefined && clientKeyFile === undefined) throw new ConfigError("OPENBAO_CLIENT_KEY", "is required when OPENBAO_CLIENT_CERT is set");
+  if (clientKeyFile !== undefined && clientCertFile === undefined) throw new ConfigError("OPENBAO_CLIENT_CERT", "is required when OPENBAO_CLIENT_KEY is set");
+  if (serverName !== undefined && !/^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(serverName)) {
+    throw new ConfigError("OPENBAO_TLS_SERVER_NAME", "must be a DNS name");
+  }
+  return { tls: { caCertFile, clientCertFile, clientKeyFile, serverName } };
 }
 
 /** Parses the environment; throws ConfigError naming the first invalid variable. */

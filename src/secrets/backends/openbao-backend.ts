@@ -1,7 +1,5 @@
 import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import http from "node:http";
-import https from "node:https";
 import vault from "node-vault";
 import { z } from "zod";
 import type { OpenBaoAuth, OpenBaoConfig } from "../../platform/config.ts";
@@ -10,12 +8,14 @@ import { parseDomainId, parseSecretName } from "../../platform/names.ts";
 import type { ReadinessProbe } from "../../platform/readiness.ts";
 import { backendUnavailable, SecretBackendFailure, unwrapRejected } from "../backend-errors.ts";
 import type { SecretBackend, StoredSecret, WrittenSecret } from "../secret-backend.ts";
+import { createOpenBaoTransport, type OpenBaoTransport } from "./openbao/transport.ts";
 
 /**
  * The production secret backend: OpenBao (or Vault) over its HTTP API, through node-vault.
  *
- * - Values live in KV v2 at `<kvMount>/data/custos/<domain>/<name>`, as `{ value: <base64> }`
- *   so that binary values survive JSON. KV v2 keeps the versions; Custos owns `custos/`.
+ * - Values live in KV v2 at `<kvMount>/data/<kvPrefix>/<domain>/<name>`, as `{ value: <base64> }`
+ *   so that binary values survive JSON. KV v2 keeps the versions; Custos owns `<kvPrefix>/`
+ *   (OPENBAO_KV_PREFIX, `custos`).
  * - Key wrapping uses Transit `<transitMount>/encrypt|decrypt/<transitKey>` with the wrapping
  *   context as the key-derivation `context`, so a ciphertext only unwraps for its own purpose.
  *   That binding holds only for a *derived* key: a non-derived key ignores the context.
@@ -155,27 +155,8 @@ function classifyStatus(status: number, body: unknown, retryAfter?: string): Sec
   return new SecretBackendFailure("rejected", said, status);
 }
 
-/** Marks each attempt so the agents can note its Retry-After (node-vault drops response headers). */
+/** Marks each attempt so the transport can note its Retry-After (node-vault drops response headers); never sent. */
 const ATTEMPT_HEADER = "X-Custos-Attempt";
-
-type AddRequest = (this: http.Agent, request: http.ClientRequest, options: unknown) => void;
-
-/** Notes the Retry-After of every answer to a marked request; `addRequest` is how Node's agents receive requests. */
-function watchRetryAfter<A extends http.Agent>(agent: A, note: (attempt: string, value: string) => void): A {
-  const hooks = agent as unknown as { addRequest: AddRequest };
-  const original = hooks.addRequest;
-  hooks.addRequest = function addRequest(this: http.Agent, request: http.ClientRequest, options: unknown): void {
-    const attempt = request.getHeader(ATTEMPT_HEADER);
-    if (typeof attempt === "string") {
-      request.once("response", (response: http.IncomingMessage) => {
-        const value = response.headers["retry-after"];
-        if (typeof value === "string") note(attempt, value);
-      });
-    }
-    original.call(this, request, options);
-  };
-  return agent;
-}
 
 function withRetryAfter(failure: SecretBackendFailure, header: string): SecretBackendFailure {
   const delay = retryAfterMs(header);
@@ -277,8 +258,8 @@ export class OpenBaoSecretBackend implements SecretBackend {
   readonly #timeoutMs: number;
   readonly #log: BackendLog;
   readonly #now: () => number;
-  readonly #httpAgent: http.Agent;
-  readonly #httpsAgent: https.Agent;
+  readonly #transport: OpenBaoTransport;
+  readonly #kvPrefix: string;
   readonly #client: vault.client;
   /** Retry-After values by attempt id, noted by the agents, taken by #request. */
   readonly #retryAfter = new Map<string, string>();
@@ -293,28 +274,34 @@ export class OpenBaoSecretBackend implements SecretBackend {
     this.#timeoutMs = options.timeoutMs ?? config.timeoutMs;
     this.#log = options.log ?? SILENT_LOG;
     this.#now = options.now ?? Date.now;
-    // Own agents, so close() can drop the keep-alive sockets (the global agent keeps them).
-    // node-vault drops response headers; the agents note Retry-After per attempt (see watchRetryAfter).
-    const noteRetryAfter = (attempt: string, value: string): void => {
-      this.#retryAfter.set(attempt, value);
-    };
-    this.#httpAgent = watchRetryAfter(new http.Agent({ keepAlive: true }), noteRetryAfter);
-    this.#httpsAgent = watchRetryAfter(new https.Agent({ keepAlive: true }), noteRetryAfter);
-    // `rpDefaults` is read by node-vault (src/index.js) but missing from its type definitions.
+    this.#kvPrefix = config.kvPrefix ?? "custos";
+    // node-vault on Custos's own transport: no proxy from the environment, redirects that never
+    // carry the token to plain HTTP elsewhere, TLS settings, Retry-After (see transport.ts).
+    this.#transport = createOpenBaoTransport({
+      addr: config.addr,
+      tls: config.tls,
+      attemptHeader: ATTEMPT_HEADER,
+      onRetryAfter: (attempt, value) => {
+        this.#retryAfter.set(attempt, value);
+      },
+      onRefusedRedirect: (to) => {
+        this.#log.error({ backend: "openbao", redirect_to: to }, `OpenBao redirected a request to ${to}; not followed, since the token would travel in clear. Point OPENBAO_ADDR at the active node, or give the cluster https api_addr values`);
+      },
+    });
     // No token here: each call carries the current one in its own header (see #request), so a
     // login never sends a stale token and a renewal never races a call in flight.
-    const clientOptions: vault.VaultOptions & { readonly rpDefaults: { readonly strictSSL: boolean } } = {
+    const clientOptions: vault.VaultOptions = {
       endpoint: config.addr,
       // node-vault's debug() prints request bodies (plaintexts, values); never enable it.
       debug: () => undefined,
-      // node-vault turns TLS verification off when VAULT_SKIP_VERIFY is set; Custos does not.
-      rpDefaults: { strictSSL: true },
-      requestOptions: { timeout: this.#timeoutMs, httpAgent: this.#httpAgent, httpsAgent: this.#httpsAgent },
+      "request-promise": this.#transport.requestPromise,
+      requestOptions: { timeout: this.#timeoutMs },
     };
     this.#client = vault(clientOptions);
     // node-vault also reads VAULT_PREFIX and VAULT_NAMESPACE from the environment; Custos's
     // configuration is OPENBAO_* only, so a stray variable must not reroute requests.
-    Object.assign(this.#client, { pathPrefix: "", namespace: undefined });
+    // The namespace goes on every request node-vault makes, logins included.
+    Object.assign(this.#client, { pathPrefix: "", namespace: config.namespace });
     this.readiness = { name: "secret_backend", check: () => this.#checkReady() };
   }
 
@@ -342,7 +329,7 @@ export class OpenBaoSecretBackend implements SecretBackend {
 
   /** KV v2 metadata's current_version, 0 when the secret has never been written. */
   async #currentVersion(domain: string, name: string): Promise<number> {
-    const path = `${this.#config.kvMount}/metadata/custos/${parseDomainId(domain)}/${parseSecretName(name)}`;
+    const path = `${this.#config.kvMount}/metadata/${this.#kvPrefix}/${parseDomainId(domain)}/${parseSecretName(name)}`;
     let body: unknown;
     try {
       body = await this.#request((client, token) => client.read(path, token));
@@ -526,8 +513,7 @@ export class OpenBaoSecretBackend implements SecretBackend {
   close(): Promise<void> {
     this.#closed = true;
     clearTimeout(this.#refreshTimer);
-    this.#httpAgent.destroy();
-    this.#httpsAgent.destroy();
+    this.#transport.destroy();
     return Promise.resolve();
   }
 
@@ -542,7 +528,7 @@ export class OpenBaoSecretBackend implements SecretBackend {
 
   #kvPath(domain: string, name: string): string {
     // Validated first: nothing that is not a domain id or secret name reaches a URL.
-    return `${this.#config.kvMount}/data/custos/${parseDomainId(domain)}/${parseSecretName(name)}`;
+    return `${this.#config.kvMount}/data/${this.#kvPrefix}/${parseDomainId(domain)}/${parseSecretName(name)}`;
   }
 
   // ---- the token ---------------------------------------------------------------------------
