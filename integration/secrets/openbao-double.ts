@@ -1,6 +1,8 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes, randomUUID } from "node:crypto";
 import http from "node:http";
+import https from "node:https";
 import type { AddressInfo } from "node:net";
+import { allows, capabilitiesOn, grantsUnder, tokenPolicy, type Policy } from "./openbao-double-policy.ts";
 
 /**
  * An OpenBao-API test double: exactly the endpoints the Custos adapter uses, with the
@@ -11,17 +13,39 @@ import type { AddressInfo } from "node:net";
  * - sealed: 503 `{"errors":["Vault is sealed"]}` for every authenticated path; the
  *   unauthenticated sys/health answers 503 with `sealed: true`, sys/seal-status 200 with
  *   `sealed: true`, as OpenBao does;
- * - bad or missing X-Vault-Token: 403 `{"errors":["permission denied"]}`;
+ * - bad or missing X-Vault-Token: 403 `{"errors":["permission denied"]}`; so is a request the
+ *   token's policy does not allow (openbao-double-policy.ts: per-path capabilities, `*` and
+ *   `+`, OpenBao's default policy, create vs update by existence as OpenBao's handlers check);
+ *   sys/capabilities-self answers what the policy grants;
  * - missing KV secret or Transit key: 404 `{"errors":[]}`; unknown route: 404 with text;
  * - Transit: real AES-256-GCM, `vault:v<N>:<base64(nonce|ciphertext|tag)>`, per-context keys
  *   (HKDF-SHA256) for derived keys, 400 with OpenBao's message when the context is missing.
+ *
+ * - a standby (redirectTo): 307 with Location on the active node's address, as OpenBao's
+ *   standby answers when it does not forward; over TLS when started with `tls`;
+ * - Transit key versions: rotate, min_decryption_version ("too old"), rewrap, soft-delete.
  *
  * Test controls: seal()/unseal(), hang() (accept, never answer) / release(), stop().
  * It lives with the tests and never under src/.
  */
 
+export interface DoubleTls {
+  readonly key: string | Buffer;
+  readonly cert: string | Buffer;
+  /** CA that client certificates must chain to; with it, a client certificate is required. */
+  readonly clientCa?: string | Buffer;
+}
+
 export interface OpenBaoDoubleOptions {
   readonly token?: string;
+  /** HCL policy of `token`; root (everything) when absent. */
+  readonly policy?: string;
+  /** Serve https with this certificate. */
+  readonly tls?: DoubleTls;
+  /** The host name in `addr` (the server listens on 127.0.0.1); default 127.0.0.1. */
+  readonly host?: string;
+  /** Tokens and auth mounts live in this namespace: requests must name it in X-Vault-Namespace. */
+  readonly namespace?: string;
   /** TTL of `token` in seconds; 0 (the default, like a root token) never expires. */
   readonly tokenTtlSeconds?: number;
   /** Whether `token` may renew itself (and up to which total lifetime, 0 = unbounded). */
@@ -50,6 +74,9 @@ export interface InjectedFailure {
 
 export interface TokenOptions {
   readonly ttlSeconds: number;
+  /** HCL policy; root when absent. The default policy is attached unless noDefaultPolicy. */
+  readonly policy?: string;
+  readonly noDefaultPolicy?: boolean;
   readonly renewable?: boolean;
   /** Total lifetime cap for renewals (explicit_max_ttl / the role's token_max_ttl); 0 = none. */
   readonly maxTtlSeconds?: number;
@@ -70,12 +97,21 @@ export interface TransitKeyInfo {
   readonly latestVersion: number;
 }
 
+export interface ReceivedRequest {
+  readonly request: string;
+  readonly headers: http.IncomingHttpHeaders;
+}
+
 export interface OpenBaoDouble {
   /** Base address, e.g. http://127.0.0.1:41234 (what OPENBAO_ADDR would hold). */
   readonly addr: string;
   readonly token: string;
   /** Every request received, as "METHOD /v1/path", including held ones. */
   readonly requests: readonly string[];
+  /** The same, with the headers each arrived with. */
+  readonly received: readonly ReceivedRequest[];
+  /** A standby that does not forward: every request but sys/health answers 307 to `addr`; undefined ends it. */
+  redirectTo(addr: string | undefined): void;
   seal(): void;
   unseal(): void;
   /** From now on requests are accepted and never answered, until release(). */
@@ -126,6 +162,9 @@ const MAX_BODY = 1024 * 1024;
 interface KvVersion {
   readonly data: Record<string, unknown>;
   readonly createdTime: string;
+  /** Soft-deleted (DELETE data/<path>, or delete/<path>): reads answer 404 with its metadata. */
+  deletionTime: string;
+  destroyed: boolean;
 }
 
 interface TransitKey {
@@ -140,10 +179,12 @@ interface TransitKey {
 class HttpAnswer {
   readonly status: number;
   readonly body: unknown;
+  readonly headers: Record<string, string>;
 
-  constructor(status: number, body: unknown) {
+  constructor(status: number, body: unknown, headers: Record<string, string> = {}) {
     this.status = status;
     this.body = body;
+    this.headers = headers;
   }
 }
 
@@ -201,6 +242,7 @@ interface TokenEntry {
   /** Seconds since the epoch on the double's clock; undefined = never expires. */
   expiresAt: number | undefined;
   readonly maxExpiresAt: number | undefined;
+  readonly policy: Policy;
 }
 
 // sdk/helper/keysutil/policy.go ErrSoftDeleted.
@@ -230,6 +272,7 @@ class DoubleState {
     this.kvCasRequired = options.kvCasRequired ?? false;
     this.kvVersion1 = options.kvVersion1 ?? false;
     this.addToken(this.token, {
+      policy: options.policy,
       ttlSeconds: options.tokenTtlSeconds ?? 0,
       renewable: options.tokenRenewable ?? (options.tokenTtlSeconds ?? 0) > 0,
       maxTtlSeconds: options.tokenMaxTtlSeconds ?? 0,
@@ -251,6 +294,7 @@ class DoubleState {
       issuedAt: now,
       expiresAt: options.ttlSeconds > 0 ? now + options.ttlSeconds : undefined,
       maxExpiresAt: max > 0 ? now + max : undefined,
+      policy: tokenPolicy(options.policy, options.noDefaultPolicy),
     });
   }
 
@@ -362,7 +406,16 @@ class DoubleState {
 
   // ---- sys -------------------------------------------------------------------------------
 
-  health(): HttpAnswer {
+  /**
+   * sys/health with OpenBao's query parameters (vault/http/sys_health.go): standbyok,
+   * activecode (200), standbycode (429), sealedcode (503); the double is always initialised.
+   */
+  health(query: URLSearchParams): HttpAnswer {
+    const code = (name: string, fallback: number): number => {
+      const value = Number(query.get(name));
+      return query.has(name) && Number.isInteger(value) && value >= 100 && value <= 599 ? value : fallback;
+    };
+    const standbyOk = query.has("standbyok") && query.get("standbyok") !== "false";
     const body = {
       initialized: true,
       sealed: this.sealed,
@@ -375,7 +428,8 @@ class DoubleState {
       cluster_name: "openbao-double",
       cluster_id: "00000000-0000-0000-0000-000000000000",
     };
-    return new HttpAnswer(this.sealed ? 503 : 200, body);
+    const status = this.sealed ? code("sealedcode", 503) : this.activeNodeLost && !standbyOk ? code("standbycode", 429) : code("activecode", 200);
+    return new HttpAnswer(status, body);
   }
 
   sealStatus(): HttpAnswer {
@@ -404,10 +458,34 @@ class DoubleState {
     const version = wanted === 0 ? versions.length : wanted;
     const entry = versions[version - 1];
     if (entry === undefined) return errors(404);
-    return envelope({
-      data: entry.data,
-      metadata: { created_time: entry.createdTime, custom_metadata: null, deletion_time: "", destroyed: false, version },
-    });
+    const metadata = { created_time: entry.createdTime, custom_metadata: null, deletion_time: entry.deletionTime, destroyed: entry.destroyed, version };
+    // KV v2 answers a deleted or destroyed version 404 with its metadata and no data.
+    if (entry.destroyed || entry.deletionTime !== "") {
+      const answer = envelope({ data: null, metadata });
+      return new HttpAnswer(404, answer.body);
+    }
+    return envelope({ data: entry.data, metadata });
+  }
+
+  /** DELETE data/<path>: the latest version is soft-deleted (undelete would bring it back). */
+  kvDeleteLatest(key: string): HttpAnswer {
+    const latest = this.kv.get(key)?.at(-1);
+    if (latest !== undefined && latest.deletionTime === "") latest.deletionTime = new Date().toISOString();
+    return new HttpAnswer(204, undefined);
+  }
+
+  /** delete/<path> and destroy/<path> with `versions`: soft-delete, or destroy for good. */
+  kvVersionsAction(key: string, body: unknown, action: "delete" | "destroy"): HttpAnswer {
+    const wanted = isRecord(body) && Array.isArray(body.versions) ? body.versions : undefined;
+    if (wanted === undefined || wanted.length === 0) return errors(400, "no version number provided");
+    const versions = this.kv.get(key) ?? [];
+    for (const number of wanted) {
+      const entry = typeof number === "number" ? versions[number - 1] : undefined;
+      if (entry === undefined) continue;
+      if (action === "destroy") entry.destroyed = true;
+      else if (entry.deletionTime === "") entry.deletionTime = new Date().toISOString();
+    }
+    return new HttpAnswer(204, undefined);
   }
 
   kvWrite(key: string, body: unknown): HttpAnswer {
@@ -419,7 +497,7 @@ class DoubleState {
       return errors(400, "check-and-set parameter did not match the current version");
     }
     const createdTime = new Date().toISOString();
-    versions.push({ data: structuredClone(body.data), createdTime });
+    versions.push({ data: structuredClone(body.data), createdTime, deletionTime: "", destroyed: false });
     this.kv.set(key, versions);
     return envelope({ created_time: createdTime, custom_metadata: null, deletion_time: "", destroyed: false, version: versions.length });
   }
@@ -436,7 +514,7 @@ class DoubleState {
       max_versions: 0,
       oldest_version: 0,
       updated_time: versions[versions.length - 1]?.createdTime,
-      versions: Object.fromEntries(versions.map((entry, index) => [String(index + 1), { created_time: entry.createdTime, deletion_time: "", destroyed: false }])),
+      versions: Object.fromEntries(versions.map((entry, index) => [String(index + 1), { created_time: entry.createdTime, deletion_time: entry.deletionTime, destroyed: entry.destroyed }])),
     });
   }
 
@@ -555,9 +633,46 @@ class DoubleState {
     }
   }
 
+  /** transit/rewrap/<name>: decrypts (min_decryption_version applies) and encrypts with the latest version. */
+  rewrap(name: string, body: unknown): HttpAnswer {
+    if (!this.keys.has(name)) return errors(400, "encryption key not found");
+    const params = isRecord(body) ? body : {};
+    const decrypted = this.decrypt(name, body);
+    if (decrypted.status !== 200) return decrypted;
+    const plaintext = isRecord(decrypted.body) && isRecord(decrypted.body.data) ? decrypted.body.data.plaintext : undefined;
+    return this.encrypt(name, { plaintext, context: params.context });
+  }
+
+  // ---- ACL -------------------------------------------------------------------------------
+
+  /** The capability OpenBao's ACL checks: create or update as the handler's existence check says. */
+  requiredCapability(method: string, path: string, query: URLSearchParams): string {
+    if (method === "GET") return query.get("list") === "true" ? "list" : "read";
+    if (method === "LIST") return "list";
+    if (method === "DELETE") return "delete";
+    const kvData = `${this.kvMount}/data/`;
+    // KV v2's data path: create for a path without metadata, update otherwise.
+    if (path.startsWith(kvData)) return this.kv.has(path.slice(kvData.length)) ? "update" : "create";
+    // Transit encrypt upserts: a missing key needs create (transit's pathEncryptExistenceCheck).
+    const encrypt = `${this.transitMount}/encrypt/`;
+    if (path.startsWith(encrypt)) return this.keys.has(path.slice(encrypt.length)) ? "update" : "create";
+    return "update";
+  }
+
+  /** sys/capabilities-self: each path's capabilities, and `capabilities` alone for one path. */
+  capabilitiesSelf(policy: Policy, body: unknown): HttpAnswer {
+    const params = isRecord(body) ? body : {};
+    const paths = Array.isArray(params.paths) ? params.paths : typeof params.path === "string" ? [params.path] : [];
+    if (paths.length === 0 || !paths.every((entry): entry is string => typeof entry === "string")) return errors(400, "'paths' must be specified");
+    const data: Record<string, string[]> = {};
+    for (const path of paths) data[path] = capabilitiesOn(policy, path);
+    if (paths.length === 1 && paths[0] !== undefined) data.capabilities = data[paths[0]] ?? ["deny"];
+    return envelope(data);
+  }
+
   // ---- routing ---------------------------------------------------------------------------
 
-  route(method: string, path: string, query: URLSearchParams, body: unknown): HttpAnswer {
+  route(method: string, path: string, query: URLSearchParams, body: unknown, policy: Policy): HttpAnswer {
     if (this.kvVersion1 && path.startsWith(`${this.kvMount}/`)) {
       // A KV v1 mount: every path is a secret; nothing is stored in this double's v1.
       return method === "GET" ? errors(404) : new HttpAnswer(204, undefined);
@@ -565,6 +680,10 @@ class DoubleState {
     const mounts = "sys/internal/ui/mounts/";
     if (path.startsWith(mounts) && method === "GET") {
       const mount = path.slice(mounts.length).replace(/\/$/, "");
+      // pathInternalUIMountRead: answered only to a token with some capability under the mount.
+      if (!grantsUnder(policy, `${mount}/`)) {
+        return errors(403, `preflight capability check returned 403, please ensure client's policies grant access to path "${mount}/"`);
+      }
       if (mount === this.kvMount) {
         return envelope({ path: `${mount}/`, type: "kv", description: "", options: this.kvVersion1 ? { version: "1" } : { version: "2" } });
       }
@@ -574,22 +693,35 @@ class DoubleState {
     if (path === `${this.kvMount}/config` && method === "GET") {
       return envelope({ cas_required: this.kvCasRequired, delete_version_after: "0s", max_versions: 0 });
     }
+    if (path === "sys/capabilities-self" && (method === "POST" || method === "PUT")) return this.capabilitiesSelf(policy, body);
+    for (const action of ["delete", "destroy"] as const) {
+      const prefix = `${this.kvMount}/${action}/`;
+      if (path.startsWith(prefix) && path.length > prefix.length && (method === "POST" || method === "PUT")) {
+        return this.kvVersionsAction(path.slice(prefix.length), body, action);
+      }
+    }
     const kvMetadata = `${this.kvMount}/metadata/`;
+    if (path.startsWith(kvMetadata) && path.length > kvMetadata.length && method === "DELETE") {
+      this.kv.delete(path.slice(kvMetadata.length));
+      return new HttpAnswer(204, undefined);
+    }
     if (path.startsWith(kvMetadata) && path.length > kvMetadata.length && method === "GET") return this.kvMetadata(path.slice(kvMetadata.length));
     const kvData = `${this.kvMount}/data/`;
     if (path.startsWith(kvData) && path.length > kvData.length) {
       const key = path.slice(kvData.length);
       if (method === "GET") return this.kvRead(key, query);
       if (method === "POST" || method === "PUT") return this.kvWrite(key, body);
+      if (method === "DELETE") return this.kvDeleteLatest(key);
       return errors(405);
     }
-    const transit = /^([^/]+)\/(keys|encrypt|decrypt)\/([^/]+)$/.exec(path);
+    const transit = /^([^/]+)\/(keys|encrypt|decrypt|rewrap)\/([^/]+)$/.exec(path);
     if (transit?.[1] === this.transitMount && transit[2] !== undefined && transit[3] !== undefined) {
       const [, , operation, name] = transit;
       if (operation === "keys" && method === "GET") return this.keyRead(name);
       if (method !== "POST" && method !== "PUT") return errors(405);
       if (operation === "keys") return this.keyWrite(name, body);
       if (operation === "encrypt") return this.encrypt(name, body);
+      if (operation === "rewrap") return this.rewrap(name, body);
       return this.decrypt(name, body);
     }
     return errors(404, `no handler for route "${path}". route entry not found.`);
@@ -598,11 +730,11 @@ class DoubleState {
 
 function send(res: http.ServerResponse, answer: HttpAnswer): void {
   if (answer.body === undefined) {
-    res.writeHead(answer.status).end();
+    res.writeHead(answer.status, answer.headers).end();
     return;
   }
   const payload = JSON.stringify(answer.body);
-  res.writeHead(answer.status, { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) });
+  res.writeHead(answer.status, { ...answer.headers, "Content-Type": "application/json", "Content-Length": Buffer.byteLength(payload) });
   res.end(payload);
 }
 
@@ -610,6 +742,8 @@ function send(res: http.ServerResponse, answer: HttpAnswer): void {
 export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Promise<OpenBaoDouble> {
   const state = new DoubleState(options);
   const requests: string[] = [];
+  const received: ReceivedRequest[] = [];
+  let redirect: string | undefined;
   const held: http.ServerResponse[] = [];
   const injected: { failure: InjectedFailure; left: number }[] = [];
   let hanging = false;
@@ -626,9 +760,11 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
   async function answer(req: http.IncomingMessage, url: URL, method: string): Promise<HttpAnswer> {
     if (!url.pathname.startsWith("/v1/")) return errors(404);
     const path = url.pathname.slice("/v1/".length);
-    if (path === "sys/health") return state.health();
+    if (path === "sys/health") return state.health(url.searchParams);
     if (path === "sys/seal-status") return state.sealStatus();
     if (state.sealed) return errors(503, "Vault is sealed");
+    // A standby that redirects instead of forwarding (internal/http/handler.go handleRequestForwarding).
+    if (redirect !== undefined) return new HttpAnswer(307, undefined, { Location: `${redirect}${url.pathname}${url.search}` });
     // internal/http/handler.go forwardRequest: a standby whose leader is unknown answers 500.
     if (state.activeNodeLost) return errors(500, NO_ACTIVE_NODE);
     let body: unknown = undefined;
@@ -640,6 +776,11 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
         return errors(400, "failed to parse JSON input");
       }
     }
+    // Tokens and auth mounts live in their namespace: from another one, a login finds no
+    // route and a token is unknown.
+    const namespace = (typeof req.headers["x-vault-namespace"] === "string" ? req.headers["x-vault-namespace"] : "").replace(/^\/+|\/+$/g, "");
+    const inNamespace = namespace === (options.namespace ?? "").replace(/^\/+|\/+$/g, "");
+    if (!inNamespace && path.startsWith("auth/") && path.endsWith("/login")) return errors(404, `no handler for route "${path}". route entry not found.`);
     // Login paths are unauthenticated; a token header sent with them is not looked at here.
     if (method === "POST" || method === "PUT") {
       if (path === "auth/approle/login") return state.login("approle", body);
@@ -648,10 +789,14 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     const header = req.headers["x-vault-token"];
     const token = typeof header === "string" ? header : undefined;
     const entry = state.live(token);
-    if (token === undefined || entry === undefined) return errors(403, "permission denied");
+    if (token === undefined || entry === undefined || !inNamespace) return errors(403, "permission denied");
+    // The ACL (sys/internal/ui/mounts checks its own way: see route()).
+    if (!path.startsWith("sys/internal/ui/mounts/") && !allows(entry.policy, path, state.requiredCapability(method, path, url.searchParams))) {
+      return errors(403, "1 error occurred:\n\t* permission denied\n\n");
+    }
     if (path === "auth/token/lookup-self" && method === "GET") return state.lookupSelf(token, entry);
     if (path === "auth/token/renew-self" && (method === "POST" || method === "PUT")) return state.renewSelf(token, entry, body);
-    return state.route(method, path, url.searchParams, body);
+    return state.route(method, path, url.searchParams, body, entry.policy);
   }
 
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -659,6 +804,7 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     const method = req.method ?? "GET";
     const request = `${method} ${url.pathname}`;
     requests.push(request);
+    received.push({ request, headers: req.headers });
     if (hanging) {
       held.push(res);
       return;
@@ -686,11 +832,15 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     send(res, await answer(req, url, method));
   }
 
-  const server = http.createServer((req, res) => {
+  const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res).catch(() => {
       if (!res.headersSent) send(res, errors(500, "internal error"));
     });
-  });
+  };
+  const tls = options.tls;
+  const server = tls === undefined
+    ? http.createServer(listener)
+    : https.createServer({ key: tls.key, cert: tls.cert, ...(tls.clientCa === undefined ? {} : { ca: tls.clientCa, requestCert: true, rejectUnauthorized: true }) }, listener);
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
 
@@ -700,9 +850,13 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
   }
 
   return {
-    addr: `http://127.0.0.1:${port}`,
+    addr: `${tls === undefined ? "http" : "https"}://${options.host ?? "127.0.0.1"}:${String(port)}`,
     token: state.token,
     requests,
+    received,
+    redirectTo: (target) => {
+      redirect = target;
+    },
     seal: () => {
       state.sealed = true;
     },

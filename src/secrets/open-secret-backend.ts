@@ -6,7 +6,8 @@ import type { SecretBackend } from "./secret-backend.ts";
 
 /**
  * Picks the adapter from configuration, for the composition root: OpenBao when OPENBAO_ADDR
- * is set (authenticating per OPENBAO_AUTH, then checking its Transit key exists and is fit;
+ * is set (authenticating per OPENBAO_AUTH, checking the token's policy grants what the server
+ * needs, that the KV mount is version 2, and that its Transit key exists and is fit;
  * never creating it: that is `custos backend init`), the local development backend otherwise — which itself refuses
  * NODE_ENV=production. Throws secret_backend_unavailable when OpenBao cannot be reached or
  * refuses the credentials at start-up.
@@ -24,6 +25,7 @@ export async function openSecretBackend(
   });
   try {
     await backend.start();
+    await backend.checkCapabilities("serve");
     await backend.checkKvMount();
     await backend.checkTransitKey();
   } catch (error) {

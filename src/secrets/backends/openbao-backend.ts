@@ -8,6 +8,7 @@ import { parseDomainId, parseSecretName } from "../../platform/names.ts";
 import type { ReadinessProbe } from "../../platform/readiness.ts";
 import { backendUnavailable, SecretBackendFailure, unwrapRejected } from "../backend-errors.ts";
 import type { SecretBackend, StoredSecret, WrittenSecret } from "../secret-backend.ts";
+import { missingCapabilities, requiredCapabilities, type CapabilityPurpose } from "./openbao/capabilities.ts";
 import { createOpenBaoTransport, type OpenBaoTransport } from "./openbao/transport.ts";
 
 /**
@@ -112,6 +113,8 @@ const apiResponseError = z.object({
     retryAfter: z.string().optional(),
   }),
 });
+// sys/capabilities-self: each asked path → its capabilities (plus "capabilities" for one path).
+const capabilitiesAnswer = z.object({ data: z.record(z.string(), z.array(z.string())) });
 const errorsBody = z.object({ errors: z.array(z.unknown()) });
 
 function backendErrors(body: unknown): string[] | undefined {
@@ -422,6 +425,38 @@ export class OpenBaoSecretBackend implements SecretBackend {
         cause: new SecretBackendFailure("rejected", message),
       });
     }
+  }
+
+  /**
+   * Checks, at start-up, that the token's policy grants what `purpose` needs (see
+   * capabilities.ts), with one sys/capabilities-self call; refuses naming each missing
+   * capability and path. Call after start(). Throws secret_backend_unavailable.
+   */
+  async checkCapabilities(purpose: CapabilityPurpose): Promise<void> {
+    const held = this.#held ?? (await this.#refresh());
+    const required = requiredCapabilities(
+      { kvMount: this.#config.kvMount, kvPrefix: this.#kvPrefix, transitMount: this.#config.transitMount, transitKey: this.#config.transitKey, renewable: held.renewable && held.expiresAt !== undefined },
+      purpose,
+    );
+    let body: unknown;
+    try {
+      body = await this.#request((client, token) => client.write("sys/capabilities-self", { paths: required.map((need) => need.path) }, token));
+    } catch (error) {
+      const failure = classify(error);
+      if (failure.kind !== "permission_denied") throw backendUnavailable("check its token's policy", failure);
+      throw this.#policyRefused("update on sys/capabilities-self (the start-up check of the token's policy; it is in OpenBao's default policy)");
+    }
+    const missing = missingCapabilities(required, this.#parse(capabilitiesAnswer, body, "check its token's policy").data);
+    if (missing.length > 0) throw this.#policyRefused(missing.join("; "));
+  }
+
+  #policyRefused(missing: string): CustosError {
+    const message = `the OpenBao token's policy lacks ${missing}: add it to the policy (docs/openbao.md, "Least-privilege policy")`;
+    this.#log.error({ backend: "openbao" }, message);
+    return new CustosError("secret_backend_unavailable", {
+      detail: "the secret backend's token lacks a capability Custos needs",
+      cause: new SecretBackendFailure("permission_denied", message),
+    });
   }
 
   /**
