@@ -33,7 +33,10 @@ export async function runBackendInit(): Promise<void> {
   await withDatabase(async (db, config) => {
     const openbao = requireOpenBao(config, "init");
     const wrapped = await findWrappedMaterial(db, config.auditKeyFile);
-    const outcome = await withOpenBao(config, openbao, (bao) => bao.initTransitKey(wrapped));
+    const outcome = await withOpenBao(config, openbao, async (bao) => {
+      await bao.checkCapabilities("init");
+      return bao.initTransitKey(wrapped);
+    });
     const key = `${openbao.transitMount}/keys/${openbao.transitKey}`;
     console.error(outcome === "created" ? `created Transit key ${key} (aes256-gcm96, derived)` : `Transit key ${key} exists and is fit for wrapping; nothing to do`);
   });
@@ -44,6 +47,7 @@ export async function runBackendCheck(): Promise<void> {
   const config = loadConfig();
   const openbao = requireOpenBao(config, "check");
   await withOpenBao(config, openbao, async (bao) => {
+    await bao.checkCapabilities("serve");
     await bao.checkKvMount();
     await bao.checkTransitKey();
     await bao.readiness.check();
