@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import https from "node:https";
@@ -73,6 +74,8 @@ export function loadTlsOptions(settings: OpenBaoTls | undefined): https.AgentOpt
   if (settings.caCertFile !== undefined) {
     options.ca = readPem(settings.caCertFile, "OPENBAO_CACERT");
     try {
+      // A file holding no certificate would leave nothing trusted, and fail every call obscurely.
+      new X509Certificate(options.ca);
       tls.createSecureContext({ ca: options.ca });
     } catch {
       throw new ConfigError("OPENBAO_CACERT", `(${settings.caCertFile}) does not hold a PEM certificate`);
