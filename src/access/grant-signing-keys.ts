@@ -42,7 +42,8 @@ export interface GrantSigningKeysOptions {
   readonly publishRetiredForSeconds: number;
 }
 
-function wrappingContext(domain: string, kid: string): string {
+/** Exported for `custos backend rewrap`, which rewraps each stored key under its own context. */
+export function wrappingContext(domain: string, kid: string): string {
   return `custos/v1/grant-key:${domain}:${kid}`;
 }
 

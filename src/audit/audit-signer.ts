@@ -37,8 +37,9 @@ export class AuditKeyError extends Error {
   }
 }
 
-const WRAPPED_PREFIX = "custos-audit-key/v1 wrapped:";
-const WRAPPING_CONTEXT = "custos/v1/audit-signing-key";
+// Exported for `custos backend rewrap`, which rewraps the file's key in place.
+export const WRAPPED_PREFIX = "custos-audit-key/v1 wrapped:";
+export const WRAPPING_CONTEXT = "custos/v1/audit-signing-key";
 
 function fromPkcs8(der: Buffer, file: string): AuditSigner {
   let key: KeyObject;

@@ -13,6 +13,14 @@ export function registerBackendCommand(program: Command): void {
     });
 
   backend
+    .command("rewrap")
+    .description("Rewrap every stored ciphertext (node keys, grant signing keys, the audit key file) to the Transit key's newest version, after a rotation")
+    .action(async () => {
+      const { runBackendRewrap } = await import("./backend.action.ts");
+      await runBackendRewrap();
+    });
+
+  backend
     .command("check")
     .description("Authenticate, check the Transit key and the token as the server would at start-up and in /readyz")
     .action(async () => {

@@ -80,6 +80,7 @@ const transitKeyAnswer = z.object({
     supports_encryption: z.boolean(),
     supports_decryption: z.boolean(),
     latest_version: z.number().int().positive(),
+    min_decryption_version: z.number().int().nonnegative().optional(),
   }),
   warnings: z.array(z.string()).nullish(),
 });
@@ -381,20 +382,55 @@ export class OpenBaoSecretBackend implements SecretBackend {
     try {
       body = await this.#request((client, token) => client.write(path, { ciphertext: wrapped, context: toBase64(context) }, token));
     } catch (error) {
-      const failure = classify(error);
-      if (failure.kind === "rejected" && failure.status === 400) {
-        // Only an authentication failure (or a ciphertext that does not parse) is the
-        // ciphertext's fault; every other 400 is the key's state, for an operator to fix.
-        if (decryptRefusalIsTampering(failure.message)) throw unwrapRejected(failure);
-        this.#log.error(
-          { backend: "openbao", transit_mount: this.#config.transitMount, transit_key: this.#config.transitKey, cause: failure.message },
-          `OpenBao Transit refused to decrypt with key ${this.#config.transitKey}: ${failure.message}. This is the key's state (min_decryption_version, a deleted, soft-deleted or replaced key), not tampering; fix the key, then retry`,
-        );
-        throw backendUnavailable("unwrap key material", new SecretBackendFailure("storage", failure.message, failure.status));
-      }
-      throw backendUnavailable("unwrap key material", failure);
+      throw this.#decryptRefused("unwrap key material", classify(error));
     }
     return Buffer.from(this.#parse(decryptAnswer, body, "unwrap key material").data.plaintext, "base64");
+  }
+
+  /**
+   * `custos backend rewrap`: the same key material wrapped by the key's newest version, through
+   * Transit's rewrap endpoint (the plaintext never leaves OpenBao). Errors as unwrap's: a
+   * version below min_decryption_version is the key's state (secret_backend_unavailable,
+   * logged), a ciphertext that does not authenticate is `internal`.
+   */
+  async rewrap(wrapped: string, context: string): Promise<string> {
+    if (!TRANSIT_CIPHERTEXT.test(wrapped)) {
+      throw unwrapRejected(new SecretBackendFailure("rejected", "not a Transit ciphertext"));
+    }
+    const path = `${this.#config.transitMount}/rewrap/${this.#config.transitKey}`;
+    let body: unknown;
+    try {
+      body = await this.#request((client, token) => client.write(path, { ciphertext: wrapped, context: toBase64(context) }, token));
+    } catch (error) {
+      throw this.#decryptRefused("rewrap key material", classify(error));
+    }
+    return this.#parse(encryptAnswer, body, "rewrap key material").data.ciphertext;
+  }
+
+  /** The wrapping key's newest version and its min_decryption_version (0 or 1: every version). */
+  async transitKeyVersions(): Promise<{ readonly latest: number; readonly minDecryption: number }> {
+    const key = await this.#readTransitKey();
+    if (key === undefined) throw this.#unfitKey("is missing", `Transit key ${this.#describeKey()} does not exist`);
+    this.#requireFit(key);
+    return { latest: key.latest_version, minDecryption: key.min_decryption_version ?? 1 };
+  }
+
+  /**
+   * A decrypt or rewrap failure as the caller must see it. Transit answers 400 for both: only an
+   * authentication failure (or a ciphertext that does not parse) is the ciphertext's fault;
+   * every other 400 is the key's state, for an operator to fix, and is logged saying so.
+   */
+  #decryptRefused(operation: string, failure: SecretBackendFailure): CustosError {
+    if (failure.kind !== "rejected" || failure.status !== 400) return backendUnavailable(operation, failure);
+    if (decryptRefusalIsTampering(failure.message)) return unwrapRejected(failure);
+    const tooOld = /too old/.test(failure.message)
+      ? " A ciphertext older than min_decryption_version: lower it, run `custos backend rewrap`, then raise it again (docs/openbao.md, \"Rotating the Transit key\")."
+      : "";
+    this.#log.error(
+      { backend: "openbao", transit_mount: this.#config.transitMount, transit_key: this.#config.transitKey, cause: failure.message },
+      `OpenBao Transit refused to decrypt with key ${this.#config.transitKey}: ${failure.message}. This is the key's state (min_decryption_version, a deleted, soft-deleted or replaced key), not tampering; fix the key, then retry.${tooOld}`,
+    );
+    return backendUnavailable(operation, new SecretBackendFailure("storage", failure.message, failure.status));
   }
 
   /**
