@@ -108,7 +108,7 @@ async function storeMaterial(): Promise<Material> {
   const nodeId = randomUUID();
   const nodeKid = "node-kid-0001";
   const grantKid = "grant-kid-0001";
-  const adapter = await adapterFor();
+  const adapter = adapterFor();
   await store.query("INSERT INTO domains (id, issuer, client_id) VALUES ('acme', 'https://idp.example', 'custos')");
   await store.query("INSERT INTO nodes (id, domain, name) VALUES ($1, 'acme', 'web-1')", [nodeId]);
   await store.query("INSERT INTO node_secret_keys (kid, node_id, bearer_secret_sha256, wrapped_wrap_key) VALUES ($1, $2, $3, $4)", [
@@ -125,7 +125,7 @@ async function storeMaterial(): Promise<Material> {
   return { nodeId, nodeKid, grantKid };
 }
 
-async function adapterFor(): Promise<OpenBaoSecretBackend> {
+function adapterFor(): OpenBaoSecretBackend {
   bao ??= createOpenBaoBackend(config(), { log });
   return bao;
 }
@@ -140,7 +140,7 @@ async function stored(material: Material): Promise<{ node: string; grant: string
 
 /** Every stored ciphertext unwraps under its own context. */
 async function everythingUnwraps(material: Material): Promise<void> {
-  const adapter = await adapterFor();
+  const adapter = adapterFor();
   const now = await stored(material);
   expect((await adapter.unwrap(now.node, wrapKeyContext(material.nodeId, material.nodeKid))).toString()).toBe("node wrap key");
   expect((await adapter.unwrap(now.grant, grantKeyContext("acme", material.grantKid))).toString()).toBe("grant private key");
@@ -187,7 +187,7 @@ describe("rotating the Transit key", () => {
     double.rotateTransitKey("custos");
     double.setMinDecryptionVersion("custos", 2);
 
-    const adapter = await adapterFor();
+    const adapter = adapterFor();
     const now = await stored(material);
     const refused = await adapter.unwrap(now.node, wrapKeyContext(material.nodeId, material.nodeKid)).then(
       () => new Error("expected a rejection"),

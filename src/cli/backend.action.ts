@@ -74,7 +74,7 @@ export async function runBackendRewrap(): Promise<void> {
   await withDatabase(async (db, config) => {
     const openbao = requireOpenBao(config, "rewrap");
     const key = `${openbao.transitMount}/keys/${openbao.transitKey}`;
-    const { tallies, latest, minDecryption } = await withOpenBao(config, openbao, async (bao) => {
+    const { tallies, latest } = await withOpenBao(config, openbao, async (bao) => {
       await bao.checkCapabilities("rewrap");
       const versions = await bao.transitKeyVersions();
       console.error(`rewrapping to ${key} version ${String(versions.latest)} (min_decryption_version ${String(versions.minDecryption)})`);
@@ -87,7 +87,7 @@ export async function runBackendRewrap(): Promise<void> {
           console.error(describeTally(tally, versions.latest));
         },
       });
-      return { tallies: done, latest: versions.latest, minDecryption: versions.minDecryption };
+      return { tallies: done, latest: versions.latest };
     });
     const failed = tallies.reduce((sum, tally) => sum + tally.failed, 0);
     await db.transaction((tx) =>
