@@ -110,6 +110,11 @@ export interface OpenBaoDouble {
   readonly requests: readonly string[];
   /** The same, with the headers each arrived with. */
   readonly received: readonly ReceivedRequest[];
+  /**
+   * A rate-limit quota (sys/quotas/rate-limit): `limit` requests per `intervalSeconds` window;
+   * past it, 429 "rate limit quota exceeded" with Retry-After, as OpenBao answers. undefined ends it.
+   */
+  limitRate(quota: { readonly limit: number; readonly intervalSeconds: number } | undefined): void;
   /** A standby that does not forward: every request but sys/health answers 307 to `addr`; undefined ends it. */
   redirectTo(addr: string | undefined): void;
   seal(): void;
@@ -744,6 +749,22 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
   const requests: string[] = [];
   const received: ReceivedRequest[] = [];
   let redirect: string | undefined;
+  let quota: { readonly limit: number; readonly intervalSeconds: number; windowStart: number; used: number } | undefined;
+
+  /** The 429 a rate-limit quota answers, or undefined while the request fits the quota. */
+  function overQuota(path: string): HttpAnswer | undefined {
+    // OpenBao exempts sys/health and sys/seal-status from rate-limit quotas.
+    if (quota === undefined || path === "sys/health" || path === "sys/seal-status") return undefined;
+    const now = Date.now();
+    if (now - quota.windowStart >= quota.intervalSeconds * 1000) {
+      quota.windowStart = now;
+      quota.used = 0;
+    }
+    quota.used += 1;
+    if (quota.used <= quota.limit) return undefined;
+    const retryAfter = Math.max(1, Math.ceil((quota.windowStart + quota.intervalSeconds * 1000 - now) / 1000));
+    return new HttpAnswer(429, { errors: [`request path "${path}": rate limit quota exceeded`] }, { "Retry-After": String(retryAfter) });
+  }
   const held: http.ServerResponse[] = [];
   const injected: { failure: InjectedFailure; left: number }[] = [];
   let hanging = false;
@@ -760,6 +781,8 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
   async function answer(req: http.IncomingMessage, url: URL, method: string): Promise<HttpAnswer> {
     if (!url.pathname.startsWith("/v1/")) return errors(404);
     const path = url.pathname.slice("/v1/".length);
+    const limited = overQuota(path);
+    if (limited !== undefined) return limited;
     if (path === "sys/health") return state.health(url.searchParams);
     if (path === "sys/seal-status") return state.sealStatus();
     if (state.sealed) return errors(503, "Vault is sealed");
@@ -854,6 +877,9 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     token: state.token,
     requests,
     received,
+    limitRate: (limit) => {
+      quota = limit === undefined ? undefined : { ...limit, windowStart: Date.now(), used: 0 };
+    },
     redirectTo: (target) => {
       redirect = target;
     },

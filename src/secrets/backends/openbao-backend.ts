@@ -175,7 +175,21 @@ const BACKOFF_BASE_MS = 50;
 /** No attempt is started with less time than this before the deadline. */
 const MIN_ATTEMPT_MS = 50;
 
-/** Turns whatever node-vault or axios threw into a SecretBackendFailure holding safe facts only. */
+/**
+ * Waits before the next attempt, with full-jitter exponential backoff and at least the
+ * failure's Retry-After; throws `error` instead when the failure is not retryable, the
+ * attempts are used up, or the wait would not leave time for another attempt (then the
+ * failure is named honestly rather than as a timeout).
+ */
+async function waitBeforeRetry(failure: SecretBackendFailure, error: unknown, attempt: number, deadline: number): Promise<void> {
+  if (!RETRYABLE.has(failure.kind) || attempt >= MAX_ATTEMPTS) throw error;
+  const backoff = Math.random() * BACKOFF_BASE_MS * 2 ** attempt;
+  const delay = Math.max(backoff, failure.retryAfterMs ?? 0);
+  if (Date.now() + delay + MIN_ATTEMPT_MS > deadline) throw error;
+  await new Promise((resolve) => setTimeout(resolve, delay));
+}
+
+/** Turns whatever node-vault or the transport threw into a SecretBackendFailure holding safe facts only. */
 function classify(error: unknown): SecretBackendFailure {
   if (error instanceof SecretBackendFailure) return error;
   // Authentication failed before the call was sent: its cause says how.
@@ -652,7 +666,7 @@ export class OpenBaoSecretBackend implements SecretBackend {
   async #lookUpStaticToken(token: string): Promise<HeldToken> {
     let body: unknown;
     try {
-      body = await this.#call((client) => client.tokenLookupSelf({ requestOptions: { headers: { "X-Vault-Token": token } } }));
+      body = await this.#call((client, attempt) => client.tokenLookupSelf({ requestOptions: { headers: { ...attempt.headers, "X-Vault-Token": token } } }));
     } catch (error) {
       const failure = classify(error);
       if (failure.kind === "permission_denied") {
@@ -672,10 +686,10 @@ export class OpenBaoSecretBackend implements SecretBackend {
     try {
       if (auth.method === "approle") {
         const secretId = "value" in auth.secretId ? auth.secretId.value : await readCredentialFile(auth.secretId.file, "OPENBAO_SECRET_ID_FILE");
-        body = await this.#call((client) => client.approleLogin({ mount_point: auth.mount, role_id: auth.roleId, secret_id: secretId }));
+        body = await this.#call((client, attempt) => client.approleLogin({ mount_point: auth.mount, role_id: auth.roleId, secret_id: secretId, requestOptions: attempt }));
       } else {
         const jwt = await readCredentialFile(auth.jwtFile, "OPENBAO_K8S_JWT_FILE");
-        body = await this.#call((client) => client.kubernetesLogin({ mount_point: auth.mount, role: auth.role, jwt }));
+        body = await this.#call((client, attempt) => client.kubernetesLogin({ mount_point: auth.mount, role: auth.role, jwt, requestOptions: attempt }));
       }
     } catch (error) {
       const classified = classify(error);
@@ -683,9 +697,6 @@ export class OpenBaoSecretBackend implements SecretBackend {
       const failure = classified.kind === "rejected" ? new SecretBackendFailure("permission_denied", classified.message, classified.status) : classified;
       this.#log.error({ backend: "openbao", auth: auth.method, cause: failure.message }, `OpenBao ${auth.method} login failed: ${failure.message}`);
       throw backendUnavailable("authenticate", failure);
-    } finally {
-      // node-vault keeps a login's token on the client; Custos sends its own per call.
-      this.#client.token = "";
     }
     const answer = this.#parse(authAnswer, body, "authenticate").auth;
     this.#log.info({ backend: "openbao", auth: auth.method, ttl_seconds: answer.lease_duration }, `logged in to OpenBao (${auth.method})`);
@@ -696,7 +707,7 @@ export class OpenBaoSecretBackend implements SecretBackend {
   async #renew(previous: HeldToken, auth: OpenBaoAuth): Promise<HeldToken> {
     let renewed: HeldToken | undefined;
     try {
-      const body = await this.#call((client) => client.tokenRenewSelf({ requestOptions: { headers: { "X-Vault-Token": previous.token } } }));
+      const body = await this.#call((client, attempt) => client.tokenRenewSelf({ requestOptions: { headers: { ...attempt.headers, "X-Vault-Token": previous.token } } }));
       const answer = this.#parse(authAnswer, body, "renew its token").auth;
       renewed = this.#heldFrom(previous.token, answer.lease_duration, answer.renewable);
     } catch (error) {
@@ -731,9 +742,37 @@ export class OpenBaoSecretBackend implements SecretBackend {
 
   // ---- calls -------------------------------------------------------------------------------
 
-  /** One call without the adapter's token (logins, or one that passes its own), bounded in time. */
-  #call(call: (client: vault.client) => Promise<unknown>): Promise<unknown> {
-    return withDeadline(call(this.#client), this.#timeoutMs);
+  /**
+   * One call without the adapter's token (logins, or one that passes its own), retried as
+   * #request is, inside one deadline. A login is safe to repeat: an attempt whose answer was
+   * lost leaves an unused token that expires with its TTL.
+   */
+  async #call(call: (client: vault.client, attempt: TokenHeader) => Promise<unknown>): Promise<unknown> {
+    const deadline = Date.now() + this.#timeoutMs;
+    for (let attempt = 1; ; attempt += 1) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new SecretBackendFailure("timeout", `no answer within ${String(this.#timeoutMs)} ms`);
+      const attemptId = randomUUID();
+      try {
+        return await withDeadline(call(this.#client, { headers: { [ATTEMPT_HEADER]: attemptId } }), remaining);
+      } catch (thrown) {
+        const { failure, error } = this.#attemptFailure(thrown, attemptId);
+        await waitBeforeRetry(failure, error, attempt, deadline);
+      } finally {
+        this.#retryAfter.delete(attemptId);
+        // node-vault keeps a login's or renewal's token on the client and would send it with
+        // every later request that names none (a login among them); Custos sends its own per call.
+        this.#client.token = "";
+      }
+    }
+  }
+
+  /** The attempt's failure with its Retry-After, and what to throw if it is not retried. */
+  #attemptFailure(thrown: unknown, attemptId: string): { failure: SecretBackendFailure; error: unknown } {
+    const retryAfter = this.#retryAfter.get(attemptId);
+    if (retryAfter === undefined) return { failure: classify(thrown), error: thrown };
+    const failure = withRetryAfter(classify(thrown), retryAfter);
+    return { failure, error: failure };
   }
 
   /**
@@ -755,20 +794,14 @@ export class OpenBaoSecretBackend implements SecretBackend {
       try {
         return await withDeadline(call(this.#client, { headers: { "X-Vault-Token": token, [ATTEMPT_HEADER]: attemptId } }), remaining);
       } catch (thrown) {
-        const retryAfter = this.#retryAfter.get(attemptId);
-        const failure = retryAfter === undefined ? classify(thrown) : withRetryAfter(classify(thrown), retryAfter);
-        const error: unknown = retryAfter === undefined ? thrown : failure;
+        const { failure, error } = this.#attemptFailure(thrown, attemptId);
         if (failure.kind === "permission_denied" && this.#config.auth.method !== "token" && !loggedInAgain) {
           loggedInAgain = true;
           if (this.#held?.token === token) this.#held = undefined;
           continue;
         }
-        if (options.retry === false || !RETRYABLE.has(failure.kind) || attempt >= MAX_ATTEMPTS) throw error;
-        const backoff = Math.random() * BACKOFF_BASE_MS * 2 ** attempt;
-        const delay = Math.max(backoff, failure.retryAfterMs ?? 0);
-        // A wait that would not leave time for another attempt fails now, honestly named.
-        if (Date.now() + delay + MIN_ATTEMPT_MS > deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (options.retry === false) throw error;
+        await waitBeforeRetry(failure, error, attempt, deadline);
       } finally {
         this.#retryAfter.delete(attemptId);
       }
