@@ -1,3 +1,5 @@
+import { readFileSync } from "node:fs";
+
 /**
  * OpenBao's ACL policies, as far as the double needs them: the HCL `path "…" { capabilities
  * = [...] }` stanzas, exact paths, a `*` glob at the end (prefix match) and `+` segment
@@ -114,4 +116,16 @@ export function grantsUnder(policy: Policy, prefix: string): boolean {
 export function tokenPolicy(hcl: string | undefined, noDefaultPolicy = false): Policy {
   if (hcl === undefined) return "root";
   return [...parsePolicy(hcl), ...(noDefaultPolicy ? [] : DEFAULT_POLICY)];
+}
+
+/**
+ * The HCL policies docs/openbao.md ships, in page order: the service's (`custos`), then
+ * `custos-init` and `custos-rewrap`. Tests run under them, so the page cannot drift from
+ * what Custos needs.
+ */
+export function documentedPolicies(): { readonly service: string; readonly init: string; readonly rewrap: string } {
+  const page = readFileSync(new URL("../../docs/openbao.md", import.meta.url), "utf8");
+  const [service, init, rewrap] = [...page.matchAll(/```hcl\n([\s\S]*?)```/g)].map((match) => match[1] ?? "");
+  if (service === undefined || init === undefined || rewrap === undefined) throw new Error("docs/openbao.md must hold three hcl policies");
+  return { service, init, rewrap };
 }

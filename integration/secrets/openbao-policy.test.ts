@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -8,6 +7,7 @@ import { CustosError } from "../../src/platform/errors.ts";
 import { createOpenBaoBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { openSecretBackend } from "../../src/secrets/open-secret-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
+import { documentedPolicies } from "./openbao-double-policy.ts";
 
 /**
  * Issue "OpenBao in production", item 4: the documented least-privilege policies are what
@@ -17,8 +17,7 @@ import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
  * page cannot drift from what the code checks.
  */
 
-const DOC = readFileSync(new URL("../../docs/openbao.md", import.meta.url), "utf8");
-const [SERVICE_POLICY = "", INIT_POLICY = "", REWRAP_POLICY = ""] = [...DOC.matchAll(/```hcl\n([\s\S]*?)```/g)].map((match) => match[1] ?? "");
+const { service: SERVICE_POLICY, init: INIT_POLICY, rewrap: REWRAP_POLICY } = documentedPolicies();
 
 let double: OpenBaoDouble;
 let dataDir: string;

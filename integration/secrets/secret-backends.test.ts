@@ -6,7 +6,7 @@ import os from "node:os";
 import path from "node:path";
 import { inspect } from "node:util";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ConfigError, type OpenBaoConfig } from "../../src/platform/config.ts";
+import { ConfigError, loadConfig, type OpenBaoConfig } from "../../src/platform/config.ts";
 import { CustosError } from "../../src/platform/errors.ts";
 import { checkReadiness } from "../../src/platform/readiness.ts";
 import { openLocalBackend } from "../../src/secrets/backends/local-backend.ts";
@@ -14,6 +14,7 @@ import { createOpenBaoBackend, type OpenBaoSecretBackend } from "../../src/secre
 import { openSecretBackend } from "../../src/secrets/open-secret-backend.ts";
 import type { SecretBackend } from "../../src/secrets/secret-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
+import { documentedPolicies } from "./openbao-double-policy.ts";
 import { describeSecretBackendContract } from "./secret-backend.contract.ts";
 
 async function tempDir(): Promise<string> {
@@ -57,10 +58,12 @@ describeSecretBackendContract("local backend (temp dir)", async () => {
   };
 });
 
-describeSecretBackendContract("OpenBao adapter against the OpenBao double", async () => {
+describeSecretBackendContract("OpenBao adapter against the OpenBao double, under the documented least-privilege policy", async () => {
   const double = await startOpenBaoDouble();
-  const backend = createOpenBaoBackend(baoConfig(double.addr, double.token));
-  await backend.initTransitKey([]);
+  double.createTransitKey("custos", { derived: true });
+  // The service's policy from docs/openbao.md alone (OpenBao's default policy detached).
+  const token = double.issueToken({ ttlSeconds: 3600, renewable: true, policy: documentedPolicies().service, noDefaultPolicy: true });
+  const backend = await openSecretBackend({ nodeEnv: "test", dataDir: os.tmpdir(), logLevel: "silent", openbao: baoConfig(double.addr, token) });
   return {
     backend,
     dispose: async () => {
@@ -75,15 +78,9 @@ const realToken = process.env.OPENBAO_TOKEN ?? "";
 // Without a real OpenBao the contract shows as skipped, never as a passing test.
 describe.skipIf(realAddr === "" || realToken === "")("against a real OpenBao (set OPENBAO_ADDR and OPENBAO_TOKEN to run)", () => {
   describeSecretBackendContract(`OpenBao adapter against a real OpenBao at ${realAddr || "OPENBAO_ADDR"}`, async () => {
-    const backend = await openSecretBackend({
-      nodeEnv: "test",
-      dataDir: os.tmpdir(),
-      openbao: baoConfig(realAddr, realToken, {
-        kvMount: process.env.OPENBAO_KV_MOUNT ?? "secret",
-        transitMount: process.env.OPENBAO_TRANSIT_MOUNT ?? "transit",
-        transitKey: process.env.OPENBAO_TRANSIT_KEY ?? "custos",
-      }),
-    });
+    // Every OPENBAO_* setting as the server reads it (mounts, prefix, namespace, TLS, auth).
+    const openbao = loadConfig({ ...process.env, NODE_ENV: "test" }).openbao ?? baoConfig(realAddr, realToken);
+    const backend = await openSecretBackend({ nodeEnv: "test", dataDir: os.tmpdir(), logLevel: "silent", openbao });
     return { backend, dispose: () => backend.close() };
   });
 });
