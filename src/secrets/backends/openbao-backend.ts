@@ -8,7 +8,24 @@ import { parseDomainId, parseSecretName } from "../../platform/names.ts";
 import type { ReadinessProbe } from "../../platform/readiness.ts";
 import { backendUnavailable, SecretBackendFailure, unwrapRejected } from "../backend-errors.ts";
 import type { SecretBackend, StoredSecret, WrittenSecret } from "../secret-backend.ts";
+import {
+  authAnswer,
+  capabilitiesAnswer,
+  decryptAnswer,
+  encryptAnswer,
+  kvMetadataAnswer,
+  kvReadAnswer,
+  kvWriteAnswer,
+  lookupSelfAnswer,
+  mountAnswer,
+  parseAnswer,
+  TRANSIT_CIPHERTEXT,
+  transitKeyAnswer,
+  transitKeyProblem,
+  type TransitKeyFacts,
+} from "./openbao/answers.ts";
 import { missingCapabilities, requiredCapabilities, type CapabilityPurpose } from "./openbao/capabilities.ts";
+import { classify, decryptRefusalIsTampering, waitBeforeRetry, withDeadline, withRetryAfter } from "./openbao/failures.ts";
 import { createOpenBaoTransport, type OpenBaoTransport } from "./openbao/transport.ts";
 
 /**
@@ -25,7 +42,15 @@ import { createOpenBaoTransport, type OpenBaoTransport } from "./openbao/transpo
  * KV v2 mount, a Transit mount, the key created once by `custos backend init` (start-up only
  * checks it, see checkTransitKey), and a token from OPENBAO_AUTH (static, AppRole or
  * Kubernetes) that the adapter renews or replaces before it expires.
+ *
+ * Beside it, in openbao/: the answers' shapes (answers.ts), failure naming and retry timing
+ * (failures.ts), the HTTP transport under node-vault (transport.ts), the capabilities each
+ * command needs (capabilities.ts) and `custos backend rewrap` (rewrap-stored-material.ts).
  */
+
+// For tests and callers that import them from the adapter.
+export { decryptRefusalIsTampering } from "./openbao/failures.ts";
+export { transitKeyProblem } from "./openbao/answers.ts";
 
 export const DEFAULT_OPENBAO_TIMEOUT_MS = 2_000;
 
@@ -51,192 +76,8 @@ const RENEW_AT_FRACTION = 2 / 3;
 /** A token this close to its expiry is not used: the call would race it. */
 const EXPIRY_MARGIN_MS = 1_000;
 
-const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
-const base64 = z.string().regex(BASE64);
-const TRANSIT_CIPHERTEXT = /^vault:v\d+:[A-Za-z0-9+/]+={0,2}$/;
-
-// Only the members Custos relies on; OpenBao's answers carry more (request_id, lease_id, …).
-const kvReadAnswer = z.object({
-  data: z.object({
-    data: z.object({ value: base64 }),
-    metadata: z.object({ version: z.number().int().positive() }),
-  }),
-});
-const mountAnswer = z.object({
-  data: z.object({ type: z.string(), options: z.object({ version: z.string().optional() }).nullish() }),
-});
-const kvMetadataAnswer = z.object({ data: z.object({ current_version: z.number().int().nonnegative() }) });
-const kvWriteAnswer = z.object({ data: z.object({ version: z.number().int().positive() }) });
-const encryptAnswer = z.object({ data: z.object({ ciphertext: z.string().regex(TRANSIT_CIPHERTEXT) }) });
-const decryptAnswer = z.object({ data: z.object({ plaintext: base64 }) });
-// transit/keys/<name> (read, and the answer to creating it): what decides whether Custos may
-// wrap with the key. `convergent_encryption` and `soft_deleted` are absent on older servers.
-const transitKeyAnswer = z.object({
-  data: z.object({
-    type: z.string(),
-    derived: z.boolean(),
-    convergent_encryption: z.boolean().optional(),
-    soft_deleted: z.boolean().optional(),
-    supports_encryption: z.boolean(),
-    supports_decryption: z.boolean(),
-    latest_version: z.number().int().positive(),
-    min_decryption_version: z.number().int().nonnegative().optional(),
-  }),
-  warnings: z.array(z.string()).nullish(),
-});
-type TransitKeyFacts = z.infer<typeof transitKeyAnswer>["data"];
-
-/** Why a Transit key must not wrap Custos's key material, or undefined when it may. */
-export function transitKeyProblem(key: TransitKeyFacts): string | undefined {
-  if (!key.derived) return "was created with derived=false: it ignores the wrapping context, so a ciphertext moved to another row would unwrap there";
-  if (key.convergent_encryption === true) return "uses convergent_encryption: equal key material would wrap to equal ciphertexts";
-  if (key.soft_deleted === true) return "is soft-deleted: restore it";
-  if (!key.supports_encryption || !key.supports_decryption) return `(type ${key.type}) does not support both encrypt and decrypt`;
-  return undefined;
-}
-// auth/token/lookup-self: `ttl` is the remaining seconds, 0 for a token that never expires.
-const lookupSelfAnswer = z.object({ data: z.object({ ttl: z.number().int().nonnegative(), renewable: z.boolean() }) });
-// Logins and auth/token/renew-self answer in `auth`, not `data`.
-const authAnswer = z.object({
-  auth: z.object({
-    client_token: z.string().min(1),
-    lease_duration: z.number().int().nonnegative(),
-    renewable: z.boolean(),
-  }),
-});
-
-/** The error shape node-vault rejects with for a non-2xx answer (ApiResponseError). */
-const apiResponseError = z.object({
-  response: z.object({
-    statusCode: z.number(),
-    body: z.unknown(),
-    // Added by the adapter (node-vault drops the headers): see the constructor.
-    retryAfter: z.string().optional(),
-  }),
-});
-// sys/capabilities-self: each asked path → its capabilities (plus "capabilities" for one path).
-const capabilitiesAnswer = z.object({ data: z.record(z.string(), z.array(z.string())) });
-const errorsBody = z.object({ errors: z.array(z.unknown()) });
-
-function backendErrors(body: unknown): string[] | undefined {
-  const parsed = errorsBody.safeParse(body);
-  if (!parsed.success) return undefined;
-  return parsed.data.errors.filter((entry): entry is string => typeof entry === "string");
-}
-
-/** Retry-After as milliseconds: delta-seconds or an HTTP date. */
-function retryAfterMs(header: string | undefined): number | undefined {
-  if (header === undefined) return undefined;
-  if (/^\d+$/.test(header.trim())) return Number(header.trim()) * 1000;
-  const at = Date.parse(header);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-function classifyStatus(status: number, body: unknown, retryAfter?: string): SecretBackendFailure {
-  const errors = backendErrors(body);
-  const said = errors?.[0] ?? `status ${status}`;
-  // KV v2 answers a missing secret (or a deleted latest version) with 404 and no error text;
-  // a 404 *with* text is "no handler for route": a wrong mount, which is a misconfiguration.
-  if (status === 404 && (errors === undefined || errors.length === 0)) {
-    return new SecretBackendFailure("not_found", "not found", status);
-  }
-  if (status === 429) return new SecretBackendFailure("rate_limited", said, status, retryAfterMs(retryAfter));
-  // A standby that cannot forward: 500 "local node not active but active cluster node not
-  // found" (internal/http/handler.go forwardRequest), 503 "no active Vault instance found" or
-  // "node is not active" (respondStandby).
-  if ((status === 500 || status === 503) && /active cluster node not found|no active vault instance|node is not active/i.test(said)) {
-    return new SecretBackendFailure("no_active_node", said, status);
-  }
-  if (status === 503) {
-    // Each 503 named for what it is: only "sealed" is sealed.
-    if (/sealed/i.test(said)) return new SecretBackendFailure("sealed", said, status);
-    if (/rate limit|quota/i.test(said)) return new SecretBackendFailure("rate_limited", said, status, retryAfterMs(retryAfter));
-    return new SecretBackendFailure("server_error", said, status, retryAfterMs(retryAfter));
-  }
-  if (status === 500 || status === 502 || status === 504) return new SecretBackendFailure("server_error", said, status);
-  if (status === 403) return new SecretBackendFailure("permission_denied", said, status);
-  if (status === 400 && /check-and-set/.test(said)) return new SecretBackendFailure("conflict", said, status);
-  return new SecretBackendFailure("rejected", said, status);
-}
-
 /** Marks each attempt so the transport can note its Retry-After (node-vault drops response headers); never sent. */
 const ATTEMPT_HEADER = "X-Custos-Attempt";
-
-function withRetryAfter(failure: SecretBackendFailure, header: string): SecretBackendFailure {
-  const delay = retryAfterMs(header);
-  if (delay === undefined || (failure.kind !== "rate_limited" && failure.kind !== "server_error")) return failure;
-  return new SecretBackendFailure(failure.kind, failure.message, failure.status, delay);
-}
-
-/** Failures a later attempt may not meet. A timeout is not: the attempt used the deadline. */
-const RETRYABLE = new Set(["rate_limited", "server_error", "no_active_node", "unreachable"]);
-const MAX_ATTEMPTS = 4;
-const BACKOFF_BASE_MS = 50;
-/** No attempt is started with less time than this before the deadline. */
-const MIN_ATTEMPT_MS = 50;
-
-/**
- * Waits before the next attempt, with full-jitter exponential backoff and at least the
- * failure's Retry-After; throws `error` instead when the failure is not retryable, the
- * attempts are used up, or the wait would not leave time for another attempt (then the
- * failure is named honestly rather than as a timeout).
- */
-async function waitBeforeRetry(failure: SecretBackendFailure, error: unknown, attempt: number, deadline: number): Promise<void> {
-  if (!RETRYABLE.has(failure.kind) || attempt >= MAX_ATTEMPTS) throw error;
-  const backoff = Math.random() * BACKOFF_BASE_MS * 2 ** attempt;
-  const delay = Math.max(backoff, failure.retryAfterMs ?? 0);
-  if (Date.now() + delay + MIN_ATTEMPT_MS > deadline) throw error;
-  await new Promise((resolve) => setTimeout(resolve, delay));
-}
-
-/** Turns whatever node-vault or the transport threw into a SecretBackendFailure holding safe facts only. */
-function classify(error: unknown): SecretBackendFailure {
-  if (error instanceof SecretBackendFailure) return error;
-  // Authentication failed before the call was sent: its cause says how.
-  if (error instanceof CustosError && error.cause instanceof SecretBackendFailure) return error.cause;
-  const answered = apiResponseError.safeParse(error);
-  if (answered.success) return classifyStatus(answered.data.response.statusCode, answered.data.response.body, answered.data.response.retryAfter);
-  const code = typeof error === "object" && error !== null && "code" in error ? String(error.code) : "";
-  if (code === "ECONNABORTED" || code === "ETIMEDOUT") {
-    return new SecretBackendFailure("timeout", "the request timed out");
-  }
-  // Only the error code: axios's message may quote the URL, its config the token and body.
-  return new SecretBackendFailure("unreachable", code === "" ? "the request failed" : `the request failed (${code})`);
-}
-
-/**
- * Transit decrypt answers 400 for a bad ciphertext and for operator-side states alike. Only
- * these say the ciphertext itself is bad (tampered, truncated, not a Transit ciphertext); a
- * version below min_decryption_version ("too old"), above the key's latest ("too new"), a
- * missing or soft-deleted key, a key that lost derivation: those are the backend's state,
- * fixed by an operator, and must not read as tampering.
- */
-const CIPHERTEXT_AT_FAULT = [
-  /message authentication failed/,
-  /^invalid ciphertext: (no prefix|wrong number of fields|could not decode base64|version number could not be decoded|unable to decrypt)/,
-];
-
-export function decryptRefusalIsTampering(message: string): boolean {
-  return CIPHERTEXT_AT_FAULT.some((pattern) => pattern.test(message)) && !/too (old|new)/.test(message);
-}
-
-function withDeadline<T>(work: Promise<T>, timeoutMs: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
-      reject(new SecretBackendFailure("timeout", `no answer within ${timeoutMs} ms`));
-    }, timeoutMs);
-  });
-  return Promise.race([work, deadline]).finally(() => {
-    clearTimeout(timer);
-  });
-}
-
-function parseAnswer<T>(schema: z.ZodType<T>, body: unknown, what: string): T {
-  const parsed = schema.safeParse(body);
-  if (!parsed.success) throw new SecretBackendFailure("malformed_answer", `unexpected answer shape from ${what}`);
-  return parsed.data;
-}
 
 function toBase64(bytes: Uint8Array | string): string {
   return (typeof bytes === "string" ? Buffer.from(bytes, "utf8") : Buffer.from(bytes)).toString("base64");
