@@ -36,7 +36,7 @@ async function status(bao: OpenBaoDouble, path: string, init: { readonly method?
 }
 
 describe("sys/health query parameters (vault/http/sys_health.go)", () => {
-  it("active 200; a standby 429 unless standbyok; sealed 503; each code can be chosen", async () => {
+  it("active 200; a standby 429 unless standbyok; sealed 503; uninitialised 501; each code can be chosen", async () => {
     const bao = await double();
     expect(await status(bao, "sys/health")).toBe(200);
     expect(await status(bao, "sys/health?activecode=204")).toBe(204);
@@ -48,6 +48,9 @@ describe("sys/health query parameters (vault/http/sys_health.go)", () => {
     bao.seal();
     expect(await status(bao, "sys/health")).toBe(503);
     expect(await status(bao, "sys/health?sealedcode=200")).toBe(200);
+    bao.uninitialize();
+    expect(await status(bao, "sys/health")).toBe(501);
+    expect(await status(bao, "sys/health?uninitcode=200")).toBe(200);
   });
 });
 

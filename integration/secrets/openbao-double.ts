@@ -118,6 +118,8 @@ export interface OpenBaoDouble {
   /** A standby that does not forward: every request but sys/health answers 307 to `addr`; undefined ends it. */
   redirectTo(addr: string | undefined): void;
   seal(): void;
+  /** A server `bao operator init` has not run on: sealed, and sys/health answers 501. */
+  uninitialize(): void;
   unseal(): void;
   /** From now on requests are accepted and never answered, until release(). */
   hang(): void;
@@ -259,6 +261,8 @@ class DoubleState {
   readonly kvMount: string;
   readonly transitMount: string;
   sealed = false;
+  /** An uninitialised server is also sealed (`bao operator init` has not run). */
+  initialized = true;
   activeNodeLost = false;
   clockOffsetSeconds = 0;
   readonly kv = new Map<string, KvVersion[]>();
@@ -413,7 +417,7 @@ class DoubleState {
 
   /**
    * sys/health with OpenBao's query parameters (vault/http/sys_health.go): standbyok,
-   * activecode (200), standbycode (429), sealedcode (503); the double is always initialised.
+   * activecode (200), standbycode (429), sealedcode (503), uninitcode (501).
    */
   health(query: URLSearchParams): HttpAnswer {
     const code = (name: string, fallback: number): number => {
@@ -422,7 +426,7 @@ class DoubleState {
     };
     const standbyOk = query.has("standbyok") && query.get("standbyok") !== "false";
     const body = {
-      initialized: true,
+      initialized: this.initialized,
       sealed: this.sealed,
       standby: this.activeNodeLost,
       performance_standby: false,
@@ -433,14 +437,14 @@ class DoubleState {
       cluster_name: "openbao-double",
       cluster_id: "00000000-0000-0000-0000-000000000000",
     };
-    const status = this.sealed ? code("sealedcode", 503) : this.activeNodeLost && !standbyOk ? code("standbycode", 429) : code("activecode", 200);
+    const status = !this.initialized ? code("uninitcode", 501) : this.sealed ? code("sealedcode", 503) : this.activeNodeLost && !standbyOk ? code("standbycode", 429) : code("activecode", 200);
     return new HttpAnswer(status, body);
   }
 
   sealStatus(): HttpAnswer {
     return new HttpAnswer(200, {
       type: "shamir",
-      initialized: true,
+      initialized: this.initialized,
       sealed: this.sealed,
       t: 1,
       n: 1,
@@ -884,6 +888,10 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
       redirect = target;
     },
     seal: () => {
+      state.sealed = true;
+    },
+    uninitialize: () => {
+      state.initialized = false;
       state.sealed = true;
     },
     unseal: () => {
