@@ -23,7 +23,13 @@ import { allows, capabilitiesOn, grantsUnder, tokenPolicy, type Policy } from ".
  *
  * - a standby (redirectTo): 307 with Location on the active node's address, as OpenBao's
  *   standby answers when it does not forward; over TLS when started with `tls`;
- * - Transit key versions: rotate, min_decryption_version ("too old"), rewrap, soft-delete.
+ * - Transit key versions: rotate, min_decryption_version ("too old"), rewrap, soft-delete;
+ *   key creation answers 200 with the key; encrypt upserts a missing key only for a token
+ *   with `create` on the encrypt path;
+ * - sys/health's query parameters (standbyok, activecode, standbycode, sealedcode, uninitcode);
+ * - rate-limit quotas (limitRate): 429 "rate limit quota exceeded" with Retry-After;
+ * - KV v2 delete, delete/ and destroy/ of versions, cas_required, version reads;
+ * - tokens with TTLs, renewal up to a max TTL, AppRole and Kubernetes logins, namespaces.
  *
  * Test controls: seal()/unseal(), hang() (accept, never answer) / release(), stop().
  * It lives with the tests and never under src/.
