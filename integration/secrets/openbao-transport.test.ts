@@ -206,6 +206,8 @@ describe("namespace", () => {
     await roundTrip(adapter);
     expect(bao.received.map((entry) => entry.request)).toContain("POST /v1/auth/approle/login");
     expect(bao.received.every((entry) => entry.headers["x-vault-namespace"] === "team-a")).toBe(true);
+    // The adapter's per-attempt marker stays inside the process.
+    expect(bao.received.some((entry) => "x-custos-attempt" in entry.headers)).toBe(false);
   });
 
   it("without it, a namespaced login finds no route", async () => {
