@@ -11,6 +11,7 @@
  */
 import { createHash, randomBytes } from "node:crypto";
 import postgres from "postgres";
+import type { AuditEventInput } from "../src/audit/audit-port.ts";
 import { canonicalRecordBytes, chainRecord, genesisHash, type ChainedAuditRecord } from "../src/audit/audit-record.ts";
 import { insertRecords, lockChain, readChainHead, streamRecordPages } from "../src/audit/audit-store.ts";
 import { verifyChain } from "../src/audit/audit-verifier.ts";
@@ -51,7 +52,7 @@ async function openScratch(): Promise<{ db: Database; label: string; drop: () =>
   };
 }
 
-function event(chain: string, n: number) {
+function event(chain: string, n: number): AuditEventInput {
   return {
     chain,
     actor: `node:${randomBytes(16).toString("hex")}`,
@@ -95,7 +96,7 @@ async function fillChain(db: Database, chain: string, rows: number): Promise<voi
       for (let i = 0; i < Math.min(batch, rows - done); i += 1) {
         seq += 1;
         const e = event(chain, seq);
-        const record = chainRecord({ chain, seq, at, actor: e.actor, action: e.action, resource: e.resource, decision: e.decision, reason: e.reason, request_id: e.requestId, details: e.details, prev_hash: prev });
+        const record = chainRecord({ chain, seq, at, actor: e.actor, action: e.action, resource: e.resource, decision: e.decision, reason: e.reason, request_id: e.requestId, details: e.details ?? {}, prev_hash: prev });
         prev = record.hash;
         records.push(record);
       }

@@ -191,8 +191,8 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       ...auditRoutes({
         db,
         signer: auditSigner,
-        requireAuditor: requireChainReader(operator, requireDomainPermission(userAccess, "audit")),
-        requireCheckpointSigner: requireChainReader(operator, requireDomainPermission(userAccess, ["audit", "administer"])),
+        requireAuditor: requireChainReader(operator, requireDomainPermission(userAccess, { action: "audit.read", anyOf: ["audit"] })),
+        requireCheckpointSigner: requireChainReader(operator, requireDomainPermission(userAccess, { action: "audit.checkpoint", anyOf: ["audit", "administer"] })),
       }),
     ];
 

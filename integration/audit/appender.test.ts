@@ -6,6 +6,7 @@ import { CustosError } from "../../src/platform/errors.ts";
 import { REPO_ROOT } from "../support/cli.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 import { appenderFor, event, migrated, rowsOf, verify } from "./audit-fixtures.ts";
+import type { Actor } from "../../src/audit/audit-vocabulary.ts";
 
 interface Worker {
   /** Resolves once the worker is connected and waiting for the go. */
@@ -136,7 +137,7 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
     const results = await Promise.allSettled([
       appender.append(event("validated", 1)),
       appender.append(event("validated", 2, { details: { bad: "nul\u0000byte" } })),
-      appender.append(event("validated", 3, { actor: "" })),
+      appender.append(event("validated", 3, { actor: "" as Actor })),
       appender.append(event("validated", 4)),
     ]);
     expect(results.map((r) => r.status)).toEqual(["fulfilled", "rejected", "rejected", "fulfilled"]);

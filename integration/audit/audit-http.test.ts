@@ -53,7 +53,7 @@ describe.each(storeKinds())("the platform chain's audit API behind the operator 
     const wrong = randomBytes(32).toString("base64url");
     const response = await get("/v1/domains/platform/audit/verify", wrong);
     expect(response.status).toBe(401);
-    expect(response.headers.get("www-authenticate")).toBe('Bearer realm="custos", error="invalid_token"');
+    expect(response.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"');
     expect(await response.json()).toMatchObject({ code: "invalid_token" });
     const denied = (await rowsOf(store.db, "platform")).at(-1);
     expect(denied).toMatchObject({ decision: "denied", reason: "operator_token_mismatch", actor: "anonymous" });

@@ -89,7 +89,7 @@ describe("the denial recorder", () => {
 
   it("still appends a verified actor's distinct denial at once when the bound is reached, holding no window for it", async () => {
     const recorder = createDenialRecorder(appenderFor(store.db), { windowMs: 60_000, maxOpenWindows: 1 });
-    for (const actor of ["node:a", "node:b", "node:b"]) {
+    for (const actor of ["node:a", "node:b", "node:b"] as const) {
       await recorder.record(event("verified-at-bound", 1, { decision: "denied", reason: "permission_denied", actor }));
     }
     expect((await rowsOf(store.db, "verified-at-bound")).map((row) => row.actor)).toEqual(["node:a", "node:b", "node:b"]);

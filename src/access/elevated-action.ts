@@ -1,6 +1,9 @@
 import type { AuditAppender } from "../audit/audit-port.ts";
+import { auditActor, type Actor, type Resource } from "../audit/audit-vocabulary.ts";
+import { FOR_PEOPLE, type Authorizer } from "../authz/authorizer.ts";
+import { domainRef, userRef } from "../authz/object-ids.ts";
+import type { Credential, UserCredential } from "../identity/admin-credential.ts";
 import { CustosError } from "../platform/errors.ts";
-import type { Credential } from "../identity/admin-credential.ts";
 import { evaluateStepUp, stepUpRequired } from "./step-up-gate.ts";
 import { resolveRequirement, type ElevatedAction, type StepUpPolicy } from "./step-up-policy.ts";
 
@@ -12,23 +15,27 @@ export interface StepUpGateDependencies {
   readonly audit: AuditAppender;
 }
 
+export interface AuthorizeElevatedDependencies extends StepUpGateDependencies {
+  readonly authorizer: Authorizer;
+}
+
 export interface ElevatedActionContext {
   readonly credential: Credential;
   readonly domain: string;
   readonly action: ElevatedAction;
   /** What the action is about, for the audit record: `node:<id>`, `secret:<d>/<name>`. */
-  readonly resource: string;
+  readonly resource: Resource;
   readonly requestId: string;
 }
 
-export function actorOf(credential: Credential): string {
+export function actorOf(credential: Credential): Actor {
   switch (credential.kind) {
     case "user":
-      return `user:${credential.subject}`;
+      return auditActor.user(credential.subject);
     case "node":
-      return `node:${credential.nodeId}`;
+      return auditActor.node(credential.nodeId);
     case "operator":
-      return "operator";
+      return auditActor.operator;
   }
 }
 
@@ -56,7 +63,26 @@ export async function enforceStepUp(deps: StepUpGateDependencies, context: Eleva
   const signIn = new URLSearchParams({ acr_values: requirement.acr.join(" "), max_age: String(requirement.maxAge) });
   throw new CustosError(refusal.code, {
     detail: refusal.detail,
-    headers: refusal.headers,
     extensions: { ...refusal.extensions, sign_in_url: `/auth/${context.domain}/login?${signIn.toString()}` },
   });
+}
+
+/**
+ * The one gate of every elevated action on a domain's own objects: the caller is one of the
+ * domain's admins (SpiceDB `administer`, asked at its newest data) and has stepped up for
+ * this action. Each refusal is audited on the domain's chain before the client hears of it.
+ */
+export async function authorizeElevated(deps: AuthorizeElevatedDependencies, context: ElevatedActionContext & { readonly credential: UserCredential }): Promise<void> {
+  await requireDomainAdmin(deps, context);
+  await enforceStepUp(deps, context);
+}
+
+async function requireDomainAdmin(deps: AuthorizeElevatedDependencies, context: ElevatedActionContext & { readonly credential: UserCredential }): Promise<void> {
+  const { credential, domain } = context;
+  if (await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) }, FOR_PEOPLE)) return;
+  await deps.audit.append({
+    chain: domain, actor: auditActor.user(credential.subject), action: context.action, resource: context.resource,
+    decision: "denied", reason: "permission_denied", requestId: context.requestId,
+  });
+  throw new CustosError("permission_denied", { detail: "only the domain's admins may do this" });
 }

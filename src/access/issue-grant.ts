@@ -8,6 +8,7 @@ import { jsonObjectBody } from "../http/request-body.ts";
 import { CustosError } from "../platform/errors.ts";
 import { actorOf, enforceStepUp, type StepUpGateDependencies } from "./elevated-action.ts";
 import type { GrantSigningKeys } from "./grant-signing-keys.ts";
+import { auditResource } from "../audit/audit-vocabulary.ts";
 
 export const DEFAULT_GRANT_TTL_SECONDS = 300;
 export const MAX_GRANT_TTL_SECONDS = 900;
@@ -63,7 +64,7 @@ export async function issueGrant(
   request: GrantRequest,
   requestId: string,
 ): Promise<IssuedGrant> {
-  const resource = `node:${request.nodeId}`;
+  const resource = auditResource.node(request.nodeId);
   const mayAct = await deps.authorizer.check({ resource: nodeRef(request.nodeId), permission: "act", subject: userRef(credential.subject) }, FOR_PEOPLE);
   if (!mayAct) {
     await deps.audit.append({

@@ -1,4 +1,5 @@
 import type { Credential, UserCredential } from "../identity/admin-credential.ts";
+import { isChallengeSafe } from "../http/challenges.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { StepUpRequirement } from "./step-up-policy.ts";
 
@@ -132,35 +133,16 @@ const DESCRIPTIONS: Readonly<Record<StepUpDenialReason, string>> = {
 };
 
 /**
- * An HTTP quoted-string (RFC 9110 §5.6.4). Values are validated long before they get here
- * (policy load, constants above), so a control or non-ASCII character is a defect: refuse it
- * rather than emit a header a client would parse differently.
- */
-function quoted(value: string): string {
-  if (!/^[\x20-\x7E]*$/.test(value)) throw new TypeError("a WWW-Authenticate parameter must be printable ASCII");
-  return `"${value.replace(/[\\"]/g, "\\$&")}"`;
-}
-
-/** The RFC 9470 §3 challenge for a denial. */
-function challenge(denial: StepUpDenied): string {
-  const { requirement } = denial;
-  return [
-    `Bearer error=${quoted("insufficient_user_authentication")}`,
-    `error_description=${quoted(DESCRIPTIONS[denial.reason])}`,
-    `acr_values=${quoted(requirement.acr.join(" "))}`,
-    `max_age=${quoted(String(requirement.maxAge))}`,
-  ].join(", ");
-}
-
-/**
- * The refusal for a denied decision: 401 `step_up_required` with the RFC 9470 challenge in
- * `WWW-Authenticate`, and the required values and the reason repeated in the problem body.
+ * The refusal for a denied decision: 401 `step_up_required`, with the required values and the
+ * reason in the problem body; the edge turns those into the RFC 9470 §3 challenge
+ * (src/http/challenges.ts). Values are validated at policy load, so one a header could not
+ * carry is a defect, refused here rather than sent.
  */
 export function stepUpRequired(denial: StepUpDenied): CustosError {
   const description = DESCRIPTIONS[denial.reason];
+  if (!denial.requirement.acr.every(isChallengeSafe)) throw new TypeError("a WWW-Authenticate parameter must be printable ASCII");
   return new CustosError("step_up_required", {
     detail: description,
-    headers: { "WWW-Authenticate": challenge(denial) },
     extensions: {
       acr_values: [...denial.requirement.acr],
       max_age: denial.requirement.maxAge,

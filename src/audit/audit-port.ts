@@ -1,3 +1,5 @@
+import type { Actor, AuditAction, Resource } from "./audit-vocabulary.ts";
+
 /**
  * What every capability writes through. An append resolves only once the record is durably
  * committed in its chain, and rejects with CustosError("audit_unavailable") otherwise: the
@@ -8,12 +10,12 @@ export type AuditDecision = "granted" | "denied" | "recorded";
 export interface AuditEventInput {
   /** A domain id, or "platform" for system and operator events. */
   readonly chain: string;
-  /** Who acted: `user:oidc:<domain>:<sub>`, `node:<id>`, `operator`, `system`. */
-  readonly actor: string;
+  /** Who acted (see audit-vocabulary.ts). */
+  readonly actor: Actor;
   /** `{entity}.{verb}`: `secret.read`, `access.issue`, `node.enroll`, `domain.put`. */
-  readonly action: string;
+  readonly action: AuditAction;
   /** What was acted on: `secret:<domain>/<name>`, `node:<id>`, `domain:<id>`. */
-  readonly resource: string;
+  readonly resource: Resource;
   readonly decision: AuditDecision;
   /** A stable reason code: `ok`, `permission_denied`, `auth_time_stale`, … */
   readonly reason: string;

@@ -1,4 +1,5 @@
 import type { AuditAppender, AuditEventInput } from "./audit-port.ts";
+import { auditActor, type AuditAction, type Resource } from "./audit-vocabulary.ts";
 
 /**
  * A refusal of a request that carried no verified identity: a garbage id_token, no
@@ -9,9 +10,9 @@ import type { AuditAppender, AuditEventInput } from "./audit-port.ts";
  */
 export interface UnverifiedRefusal {
   readonly chain: string;
-  readonly action: string;
+  readonly action: AuditAction;
   /** Client-chosen (a path, a domain or node id): kept for the first of a window, sampled after. */
-  readonly resource: string;
+  readonly resource: Resource;
   readonly reason: string;
   readonly requestId: string;
   /** The client address (Express's `req.ip`, which honours the `trust proxy` setting). */
@@ -82,7 +83,7 @@ function unverifiedKey(refusal: UnverifiedRefusal, source: string): string {
 function unverifiedEvent(refusal: UnverifiedRefusal, source: string): AuditEventInput {
   return {
     chain: refusal.chain,
-    actor: "anonymous",
+    actor: auditActor.anonymous,
     action: refusal.action,
     resource: refusal.resource,
     decision: "denied",

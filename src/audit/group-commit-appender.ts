@@ -4,6 +4,7 @@ import { parseChainName } from "../platform/names.ts";
 import type { AuditAppender, AuditEventInput, AuditReceipt } from "./audit-port.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "./audit-record.ts";
 import { insertRecords } from "./audit-store.ts";
+import { auditActor, auditResource } from "./audit-vocabulary.ts";
 
 export interface GroupCommitAppenderOptions {
   readonly db: Database;
@@ -236,9 +237,9 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
 
   function recordLateCommit(record: ChainedAuditRecord): void {
     enqueue({
-      chain: record.chain, actor: "custos", action: "audit.late_commit", resource: record.resource, decision: "recorded",
+      chain: record.chain, actor: auditActor.custos, action: "audit.late_commit", resource: auditResource.chain(record.chain), decision: "recorded",
       reason: "caller_refused_before_commit", requestId: record.request_id,
-      details: { seq: record.seq, refused_with: "audit_unavailable" },
+      details: { seq: record.seq, resource: record.resource, refused_with: "audit_unavailable" },
     }).catch(() => undefined);
   }
 

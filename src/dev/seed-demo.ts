@@ -9,13 +9,14 @@ import { createDomainRepository } from "../identity/domains/domain-repo.ts";
 import { putDomain } from "../identity/domains/put-domain.ts";
 import { issueNodeKey } from "../identity/nodes/node-keys.ts";
 import { createNodeRepository } from "../identity/nodes/node-repo.ts";
+import { auditActor, auditResource } from "../audit/audit-vocabulary.ts";
 
 export const DEMO_DOMAIN = "demo";
 export const DEMO_ADMIN = "alice";
 export const DEMO_AUDITOR = "bob";
 export const DEMO_SECRET = "database-password";
 export const DEMO_CLIENT_ID = "custos-dev";
-const ACTOR = "system:dev-seed";
+const ACTOR = auditActor.system("dev-seed");
 
 /** The facts `custos dev` prints and writes to .custos/dev.json (DESIGN.md, "Command line"). */
 export interface DevFacts {
@@ -69,7 +70,7 @@ export async function seedDemo(custos: Custos, options: { baseUrl: string; issue
     const nodeId = randomUUID();
     const key = await issueNodeKey(custos.backend, nodeId);
     // Audited first, like every change the API makes: no record, no node.
-    await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "node.enroll", resource: `node:${nodeId}`, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
+    await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "node.enroll", resource: auditResource.node(nodeId), decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
     await createNodeRepository(custos.db).insertNode({ id: nodeId, domain: DEMO_DOMAIN, name: "demo-node", status: "active" }, key.record);
     await writeFile(nskFile, `${key.nsk}\n`, { mode: 0o600 });
     node = { node_id: nodeId, kid: key.kid };
@@ -80,12 +81,12 @@ export async function seedDemo(custos: Custos, options: { baseUrl: string; issue
 
   const [existing] = await custos.db.query("SELECT 1 FROM secrets WHERE domain = $1 AND name = $2", [DEMO_DOMAIN, DEMO_SECRET]);
   if (existing === undefined) {
-    await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "secret.write", resource: `secret:${DEMO_DOMAIN}/${DEMO_SECRET}`, decision: "granted", reason: "ok", requestId });
+    await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "secret.write", resource: auditResource.secret(DEMO_DOMAIN, DEMO_SECRET), decision: "granted", reason: "ok", requestId });
     const { version } = await custos.backend.writeSecret(DEMO_DOMAIN, DEMO_SECRET, Buffer.from("correct horse battery staple"));
     await custos.db.query("INSERT INTO secrets (domain, name, version) VALUES ($1, $2, $3)", [DEMO_DOMAIN, DEMO_SECRET, version]);
   }
   await audit.append({
-    chain: DEMO_DOMAIN, actor: ACTOR, action: "secret.grant", resource: `secret:${DEMO_DOMAIN}/${DEMO_SECRET}`, decision: "granted",
+    chain: DEMO_DOMAIN, actor: ACTOR, action: "secret.grant", resource: auditResource.secret(DEMO_DOMAIN, DEMO_SECRET), decision: "granted",
     reason: "reader_added", requestId, details: { node_id: node.node_id },
   });
   await custos.authorizer.writeRelationships([

@@ -1,5 +1,8 @@
 import type { Request, Response } from "express";
 
+/** The browser session's cookie (the backend-for-frontend session; see identity/sessions). */
+export const SESSION_COOKIE = "custos_session";
+
 /** The value of one cookie from the Cookie header; the last occurrence does not win, the first does. */
 export function readCookie(req: Request, name: string): string | undefined {
   const header = req.get("cookie");

@@ -3,6 +3,7 @@ import { CustosError, isCustosError, type ErrorCode } from "../platform/errors.t
 import { storeUnavailableFrom } from "../platform/db/store-errors.ts";
 import type { Logger } from "../platform/logging.ts";
 import { isDomainId } from "../platform/names.ts";
+import { challengeFor } from "./challenges.ts";
 import { isBrowserNavigation, sendHtml } from "./html.ts";
 import { renderProblemPage } from "./landing-page.ts";
 import { PROBLEM_CODES, PROBLEM_TYPE_BASE } from "./problem-codes.ts";
@@ -36,7 +37,10 @@ export function problemDocument(error: CustosError, requestId: string): ProblemD
 
 export function sendProblem(res: Response, error: CustosError): void {
   const document = problemDocument(error, requestIdOf(res));
-  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  const challenge = challengeFor(error, res.req);
+  if (challenge !== undefined) res.setHeader("WWW-Authenticate", challenge);
+  if (error.retryAfterSeconds !== undefined) res.setHeader("Retry-After", String(error.retryAfterSeconds));
+  if (error.allow !== undefined) res.setHeader("Allow", error.allow.join(", "));
   // A person's browser gets a page with a way on; every API client keeps problem+json.
   if (isBrowserNavigation(res.req)) {
     sendHtml(res, document.status, renderProblemPage(document, nextStepFor(res.req.path)));

@@ -26,11 +26,10 @@ export function mountRoutes(app: Express, routes: readonly RouteDefinition[]): v
   for (const [path, group] of byPath) {
     const methods = group.map((route) => route.method.toUpperCase());
     if (methods.includes("GET")) methods.push("HEAD");
-    const allow = methods.join(", ");
     const chain = app.route(path);
     for (const route of group) chain[route.method](...route.handlers);
     chain.all(() => {
-      throw new CustosError("method_not_allowed", { detail: `allowed: ${allow}`, headers: { Allow: allow } });
+      throw new CustosError("method_not_allowed", { detail: `allowed: ${methods.join(", ")}`, allow: methods });
     });
   }
 }

@@ -1,5 +1,6 @@
 import type { Request, RequestHandler, Response } from "express";
 import type { AuditAppender } from "../audit/audit-port.ts";
+import { auditActor, auditResource, type AuditAction } from "../audit/audit-vocabulary.ts";
 import { FOR_PEOPLE, type Authorizer, type Permission } from "../authz/authorizer.ts";
 import { domainRef, userRef } from "../authz/object-ids.ts";
 import { isBrowserNavigation } from "../http/html.ts";
@@ -36,14 +37,19 @@ export interface DomainAccessDependencies extends AuthenticateUserDependencies {
   readonly audit: AuditAppender;
 }
 
+/** What a route asks of the domain's user, and the action a refusal is recorded as. */
+export interface DomainPermissionGate {
+  readonly action: AuditAction;
+  readonly anyOf: readonly Permission[];
+}
+
 /**
  * A user of the domain in the path who holds one of `anyOf` on it in SpiceDB (`audit` for the
  * domain's auditors, `administer` for its admins). Authentication failures are audited by
  * authenticateUser; a refusal here is audited on the domain's chain and answers 403.
  */
-export function requireDomainPermission(deps: DomainAccessDependencies, anyOf: Permission | readonly Permission[]): RequestHandler {
-  const permissions: readonly Permission[] = typeof anyOf === "string" ? [anyOf] : anyOf;
-  const permission = permissions.join("_or_");
+export function requireDomainPermission(deps: DomainAccessDependencies, gate: DomainPermissionGate): RequestHandler {
+  const permissions = gate.anyOf;
   return async (req, res, next) => {
     const domain = parseDomainId(req.params.domain);
     const credential = await authenticateOrSignIn(deps, req, res, domain);
@@ -55,14 +61,14 @@ export function requireDomainPermission(deps: DomainAccessDependencies, anyOf: P
     if (!allowed) {
       await deps.audit.append({
         chain: domain,
-        actor: `user:${credential.subject}`,
-        action: `domain.${permission}`,
-        resource: `domain:${domain}`,
+        actor: auditActor.user(credential.subject),
+        action: gate.action,
+        resource: auditResource.domain(domain),
         decision: "denied",
         reason: "permission_denied",
         requestId: requestIdOf(res),
       });
-      throw new CustosError("permission_denied", { detail: `this action needs the ${permission} permission on the domain` });
+      throw new CustosError("permission_denied", { detail: `this action needs the ${permissions.join(" or ")} permission on the domain` });
     }
     setCredential(res, credential);
     next();
@@ -89,26 +95,4 @@ export function requireDomainUser(deps: AuthenticateUserDependencies): RequestHa
     setCredential(res, credential);
     next();
   };
-}
-
-export interface DomainAdminCheck {
-  readonly authorizer: Authorizer;
-  readonly audit: AuditAppender;
-}
-
-/**
- * For elevated actions on a domain's own objects: only its admins (SpiceDB `administer`).
- * A refusal is audited on the domain's chain before the 403.
- */
-export async function requireDomainAdmin(
-  deps: DomainAdminCheck,
-  context: { credential: UserCredential; domain: string; action: string; resource: string; requestId: string },
-): Promise<void> {
-  const { credential, domain } = context;
-  if (await deps.authorizer.check({ resource: domainRef(domain), permission: "administer", subject: userRef(credential.subject) }, FOR_PEOPLE)) return;
-  await deps.audit.append({
-    chain: domain, actor: `user:${credential.subject}`, action: context.action, resource: context.resource,
-    decision: "denied", reason: "permission_denied", requestId: context.requestId,
-  });
-  throw new CustosError("permission_denied", { detail: "only the domain's admins may do this" });
 }

@@ -32,9 +32,15 @@ export type ErrorCode =
 export interface CustosErrorOptions {
   /** Safe, client-facing explanation. Never a secret, a token, SQL or a backend message. */
   readonly detail?: string;
-  /** Extra response headers the refusal needs (WWW-Authenticate, Retry-After, Allow). */
-  readonly headers?: Readonly<Record<string, string>>;
-  /** Extra members of the problem document (for example the values step-up requires). */
+  /** When the client may try again (`Retry-After`), for refusals that are about load or a dependency. */
+  readonly retryAfterSeconds?: number;
+  /** The methods the path does allow (`Allow`), for `method_not_allowed`. */
+  readonly allow?: readonly string[];
+  /**
+   * Extra members of the problem document (for example the values step-up requires). The
+   * `WWW-Authenticate` challenge is built from the code and these at the edge
+   * (src/http/challenges.ts), never carried here as a header.
+   */
   readonly extensions?: Readonly<Record<string, unknown>>;
   /** The underlying failure, for logs only; it never reaches a client. */
   readonly cause?: unknown;
@@ -44,7 +50,8 @@ export interface CustosErrorOptions {
 export class CustosError extends Error {
   readonly code: ErrorCode;
   readonly detail: string | undefined;
-  readonly headers: Readonly<Record<string, string>>;
+  readonly retryAfterSeconds: number | undefined;
+  readonly allow: readonly string[] | undefined;
   readonly extensions: Readonly<Record<string, unknown>>;
 
   constructor(code: ErrorCode, options: CustosErrorOptions = {}) {
@@ -52,7 +59,8 @@ export class CustosError extends Error {
     this.name = "CustosError";
     this.code = code;
     this.detail = options.detail;
-    this.headers = options.headers ?? {};
+    this.retryAfterSeconds = options.retryAfterSeconds;
+    this.allow = options.allow;
     this.extensions = options.extensions ?? {};
   }
 }

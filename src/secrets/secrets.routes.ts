@@ -1,7 +1,8 @@
 import type { RequestHandler, Response } from "express";
 import { rateLimit } from "express-rate-limit";
-import { actorOf, enforceStepUp, type StepUpGateDependencies } from "../access/elevated-action.ts";
+import { actorOf, authorizeElevated, type AuthorizeElevatedDependencies } from "../access/elevated-action.ts";
 import type { AuditAppender } from "../audit/audit-port.ts";
+import { auditActor, auditResource } from "../audit/audit-vocabulary.ts";
 import type { DenialRecorder } from "../audit/denial-summariser.ts";
 import { relationship, type Authorizer } from "../authz/authorizer.ts";
 import { domainRef, nodeRef, secretRef } from "../authz/object-ids.ts";
@@ -10,7 +11,6 @@ import { jsonRequestBody, PROBLEM_RESPONSE } from "../http/openapi.ts";
 import { jsonObjectBody } from "../http/request-body.ts";
 import type { RouteDefinition } from "../http/routes.ts";
 import { userCredentialOf } from "../identity/credential-locals.ts";
-import { requireDomainAdmin } from "../identity/domain-access.ts";
 import { authenticateNode } from "../identity/nodes/authenticate-node.ts";
 import type { NodeKeyRecord, NodeRepository } from "../identity/nodes/node-repo.ts";
 import type { Database } from "../platform/db/database.ts";
@@ -22,7 +22,7 @@ import type { SecretBackend } from "./secret-backend.ts";
 import { createWrapKeyCache } from "./wrap-key-cache.ts";
 import { wrapForNode } from "./wrap-for-node.ts";
 
-export interface SecretRoutesDependencies extends StepUpGateDependencies {
+export interface SecretRoutesDependencies extends AuthorizeElevatedDependencies {
   readonly db: Database;
   readonly audit: AuditAppender;
   readonly denials: DenialRecorder;
@@ -73,7 +73,7 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
         // One summarised record per flood, not one per refused request.
         deps.denials
           .record({
-            chain: key.node.domain, actor: `node:${key.nodeId}`, action: "secret.read", resource: `secret:${key.node.domain}/${String(req.params.name)}`,
+            chain: key.node.domain, actor: auditActor.node(key.nodeId), action: "secret.read", resource: auditResource.secret(key.node.domain, String(req.params.name)),
             decision: "denied", reason: `rate_limited_${scope}`, requestId: requestIdOf(res),
           })
           .then(
@@ -101,9 +101,8 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           const credential = userCredentialOf(res);
           const value = parseSecretValue(req.body);
           const requestId = requestIdOf(res);
-          const resource = `secret:${domain}/${name}`;
-          await requireDomainAdmin(deps, { credential, domain, action: "secret.write", resource, requestId });
-          await enforceStepUp(deps, { credential, domain, action: "secret.write", resource, requestId });
+          const resource = auditResource.secret(domain, name);
+          await authorizeElevated(deps, { credential, domain, action: "secret.write", resource, requestId });
           await deps.audit.append({ chain: domain, actor: actorOf(credential), action: "secret.write", resource, decision: "granted", reason: "ok", requestId, details: { bytes: value.length } });
           const { version } = await deps.backend.writeSecret(domain, name, value);
           value.fill(0);
@@ -133,9 +132,8 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           const nodeId = parseNodeId(req.params.node_id);
           const credential = userCredentialOf(res);
           const requestId = requestIdOf(res);
-          const resource = `secret:${domain}/${name}`;
-          await requireDomainAdmin(deps, { credential, domain, action: "secret.grant", resource, requestId });
-          await enforceStepUp(deps, { credential, domain, action: "secret.grant", resource, requestId });
+          const resource = auditResource.secret(domain, name);
+          await authorizeElevated(deps, { credential, domain, action: "secret.grant", resource, requestId });
           const node = await deps.nodes.findNode(nodeId);
           const [secret] = await deps.db.query("SELECT 1 FROM secrets WHERE domain = $1 AND name = $2", [domain, name]);
           if (node?.domain !== domain || secret === undefined) throw new CustosError("not_found", { detail: "no such secret or node in this domain" });
@@ -178,7 +176,7 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           const key = authenticatedNodeKey(res);
           const domain = key.node.domain;
           const name = parseSecretName(req.params.name);
-          const resource = `secret:${domain}/${name}`;
+          const resource = auditResource.secret(domain, name);
           const requestId = requestIdOf(res);
           // 3. ReBAC: the same answer whether or not the secret exists, at least as fresh as the
           //    last change to its readers, whichever replica made it
@@ -192,7 +190,7 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
             revision === undefined ? undefined : { kind: "at_least_as_fresh", token: revision },
           );
           if (!allowed) {
-            await deps.denials.record({ chain: domain, actor: `node:${key.nodeId}`, action: "secret.read", resource, decision: "denied", reason: "permission_denied", requestId });
+            await deps.denials.record({ chain: domain, actor: auditActor.node(key.nodeId), action: "secret.read", resource, decision: "denied", reason: "permission_denied", requestId });
             throw new CustosError("permission_denied", { detail: "this node may not read this secret" });
           }
           // 4. the audit record is committed before anything is released. The backend is read
@@ -202,7 +200,7 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
           //    cannot hand the node the previous value.
           const reading = Promise.all([deps.backend.readSecret(domain, name, secret?.version), wrapKeys.get(key)]);
           reading.catch(() => undefined);
-          await deps.audit.append({ chain: domain, actor: `node:${key.nodeId}`, action: "secret.read", resource, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
+          await deps.audit.append({ chain: domain, actor: auditActor.node(key.nodeId), action: "secret.read", resource, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
           // 5. the value, and the node's wrap key, from the backend
           const [stored, wrapKey] = await reading;
           if (stored === undefined) throw new CustosError("permission_denied", { detail: "this node may not read this secret" });

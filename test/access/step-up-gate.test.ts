@@ -1,7 +1,10 @@
+import type { Request } from "express";
 import { describe, expect, it } from "vitest";
 import { evaluateStepUp, stepUpRequired, type StepUpDenialReason, type StepUpDenied } from "../../src/access/step-up-gate.ts";
 import type { StepUpRequirement } from "../../src/access/step-up-policy.ts";
+import { challengeFor } from "../../src/http/challenges.ts";
 import { problemDocument } from "../../src/http/problem.ts";
+import type { CustosError } from "../../src/platform/errors.ts";
 import type { Credential, NodeCredential, OperatorCredential, UserCredential } from "../../src/identity/admin-credential.ts";
 
 const NOW = 1_700_000_000;
@@ -39,6 +42,12 @@ function outcome(credential: Credential, required: StepUpRequirement = REQUIREME
 
 function denial(reason: StepUpDenialReason, required: StepUpRequirement = REQUIREMENT): StepUpDenied {
   return { allowed: false, reason, requirement: required };
+}
+
+/** The challenge the edge sends for a refusal (a request that presented a bearer). */
+function challengeOf(error: CustosError): string | undefined {
+  const presentedBearer = { get: (name: string) => (name === "authorization" ? "Bearer x" : undefined) } as unknown as Request;
+  return challengeFor(error, presentedBearer);
 }
 
 describe("evaluateStepUp: who may step up", () => {
@@ -168,7 +177,7 @@ describe("evaluateStepUp: auth_time", () => {
     const stale = evaluateStepUp(required, user({ authTime: NOW - 121 }), NOW, 30);
     expect(stale).toEqual({ allowed: false, reason: "auth_time_stale", requirement: required });
     if (stale.allowed) throw new Error("unreachable");
-    expect(stepUpRequired(stale).headers["WWW-Authenticate"]).toContain('max_age="120"');
+    expect(challengeOf(stepUpRequired(stale))).toContain('max_age="120"');
     expect(outcome(user({ authTime: NOW - 120 }), required, NOW, 30)).toBe("allowed");
   });
 
@@ -217,10 +226,9 @@ describe("stepUpRequired", () => {
   });
 
   it("carries the exact RFC 9470 challenge", () => {
-    expect(stepUpRequired(denial("auth_time_stale", issuance)).headers).toEqual({
-      "WWW-Authenticate":
-        'Bearer error="insufficient_user_authentication", error_description="More recent authentication is required", acr_values="urn:custos:acr:mfa urn:acme:acr:hwk", max_age="120"',
-    });
+    expect(challengeOf(stepUpRequired(denial("auth_time_stale", issuance)))).toBe(
+      'Bearer error="insufficient_user_authentication", error_description="More recent authentication is required", acr_values="urn:custos:acr:mfa urn:acme:acr:hwk", max_age="120"',
+    );
   });
 
   it("repeats the acceptable acr values, max_age and the reason in the problem body", () => {
@@ -235,7 +243,7 @@ describe("stepUpRequired", () => {
   });
 
   it("escapes a quote or backslash inside a challenge value", () => {
-    const header = stepUpRequired(denial("acr_missing", requirement({ acr: ['a"b', "c\\d"] }))).headers["WWW-Authenticate"];
+    const header = challengeOf(stepUpRequired(denial("acr_missing", requirement({ acr: ['a"b', "c\\d"] }))));
     expect(header).toContain('acr_values="a\\"b c\\\\d"');
   });
 
@@ -255,7 +263,7 @@ describe("stepUpRequired", () => {
       "auth_time_in_future",
     ];
     for (const reason of reasons) {
-      const header = stepUpRequired(denial(reason)).headers["WWW-Authenticate"];
+      const header = challengeOf(stepUpRequired(denial(reason)));
       // error_description: %x20-21 / %x23-5B / %x5D-7E, non-empty.
       expect(header, reason).toMatch(/ error_description="[\x20\x21\x23-\x5B\x5D-\x7E]+", /);
     }

@@ -2,6 +2,7 @@ import type { AuditAppender } from "../../audit/audit-port.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
 import type { DomainMembershipWriter, DomainRepository } from "./domain.ts";
 import type { DomainInput } from "./parse-domain-input.ts";
+import { auditResource, type Actor } from "../../audit/audit-vocabulary.ts";
 
 export interface PutDomainDependencies {
   readonly domains: DomainRepository;
@@ -10,7 +11,7 @@ export interface PutDomainDependencies {
 }
 
 export interface PutDomainContext {
-  readonly actor: string;
+  readonly actor: Actor;
   readonly requestId: string;
 }
 
@@ -25,7 +26,7 @@ export async function putDomain(deps: PutDomainDependencies, id: string, input: 
     chain: PLATFORM_CHAIN,
     actor: context.actor,
     action: "domain.put",
-    resource: `domain:${id}`,
+    resource: auditResource.domain(id),
     decision: "granted",
     reason: "ok",
     requestId: context.requestId,

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from "node:crypto";
 import type { Request, Response } from "express";
+import { auditActor, auditResource, type Actor, type AuditAction } from "../../audit/audit-vocabulary.ts";
 import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import { CustosError } from "../../platform/errors.ts";
@@ -15,12 +16,22 @@ export interface AuthenticateNodeDependencies {
   readonly now: () => number;
 }
 
+/** Why a node's credential was refused, as its audit record says. */
+export type NodeAuthenticationReason =
+  | "credential_missing"
+  | "malformed_bearer"
+  | "unknown_kid"
+  | "bearer_mismatch"
+  | "kid_retired"
+  | "node_mismatch"
+  | "node_quarantined";
+
 export interface AuthenticatedNode {
   readonly key: NodeKeyRecord;
 }
 
 function invalidToken(): CustosError {
-  return new CustosError("invalid_token", { headers: { "WWW-Authenticate": 'Bearer realm="custos", error="invalid_token"' } });
+  return new CustosError("invalid_token");
 }
 
 /**
@@ -35,29 +46,29 @@ export async function authenticateNode(
   req: Request,
   res: Response,
   pathNodeId: string,
-  action: string,
+  action: AuditAction,
 ): Promise<AuthenticatedNode> {
-  const refuse = async (reason: string, chain: string, actor: string, error: CustosError): Promise<never> => {
-    const resource = `node:${pathNodeId}`;
+  const refuse = async (reason: NodeAuthenticationReason, chain: string, actor: Actor, error: CustosError): Promise<never> => {
+    const resource = auditResource.node(pathNodeId);
     const source = sourceAddressOf(req);
     // Without a verified bearer the actor, and the node id in the path, are the client's word:
     // summarised per source, so random node ids cannot each open their own record.
-    if (actor === "anonymous") await deps.denials.recordUnverified({ chain, action, resource, reason, requestId: requestIdOf(res), source });
+    if (actor === auditActor.anonymous) await deps.denials.recordUnverified({ chain, action, resource, reason, requestId: requestIdOf(res), source });
     else await deps.denials.record({ chain, actor, action, resource, decision: "denied", reason, requestId: requestIdOf(res), details: { source } });
     throw error;
   };
 
   const token = bearerOf(req);
-  if (token === undefined) return refuse("credential_missing", PLATFORM_CHAIN, "anonymous", invalidToken());
+  if (token === undefined) return refuse("credential_missing", PLATFORM_CHAIN, auditActor.anonymous, invalidToken());
   const bearer = parseNodeBearer(token);
-  if (bearer === undefined) return refuse("malformed_bearer", PLATFORM_CHAIN, "anonymous", invalidToken());
+  if (bearer === undefined) return refuse("malformed_bearer", PLATFORM_CHAIN, auditActor.anonymous, invalidToken());
   const key = await deps.nodes.findKey(bearer.kid);
-  if (key === undefined) return refuse("unknown_kid", PLATFORM_CHAIN, "anonymous", invalidToken());
-  const actor = `node:${key.nodeId}`;
+  if (key === undefined) return refuse("unknown_kid", PLATFORM_CHAIN, auditActor.anonymous, invalidToken());
+  const actor = auditActor.node(key.nodeId);
   const presented = Buffer.from(bearerSecretDigest(bearer.secret), "hex");
   const expected = Buffer.from(key.bearerSecretSha256, "hex");
   if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
-    return refuse("bearer_mismatch", key.node.domain, "anonymous", invalidToken());
+    return refuse("bearer_mismatch", key.node.domain, auditActor.anonymous, invalidToken());
   }
   if (key.retiresAt !== undefined && key.retiresAt <= deps.now()) {
     return refuse("kid_retired", key.node.domain, actor, invalidToken());

@@ -1,8 +1,9 @@
 import { randomUUID } from "node:crypto";
 import type { RequestHandler, Response } from "express";
 import { rateLimit } from "express-rate-limit";
-import { actorOf, enforceStepUp, type StepUpGateDependencies } from "../../access/elevated-action.ts";
+import { actorOf, authorizeElevated, type AuthorizeElevatedDependencies } from "../../access/elevated-action.ts";
 import type { AuditAppender } from "../../audit/audit-port.ts";
+import { auditActor, auditResource } from "../../audit/audit-vocabulary.ts";
 import type { Authorizer } from "../../authz/authorizer.ts";
 import { relationship } from "../../authz/authorizer.ts";
 import { domainRef, nodeRef } from "../../authz/object-ids.ts";
@@ -17,13 +18,12 @@ import type { RateLimitPolicy } from "../../secrets/rate-limit-policy.ts";
 import type { RateLimitStoreFactory } from "../../secrets/rate-limit-stores.ts";
 import { createWrapKeyCache } from "../../secrets/wrap-key-cache.ts";
 import { userCredentialOf } from "../credential-locals.ts";
-import { requireDomainAdmin } from "../domain-access.ts";
 import { authenticateNode, type AuthenticateNodeDependencies } from "./authenticate-node.ts";
 import { issueNodeKey } from "./node-keys.ts";
 import type { NodeKeyRecord } from "./node-repo.ts";
 import { checkRotationProof, parseRotationRequest, ROTATION_NONCE_TTL_SECONDS, ROTATION_SKEW_SECONDS, sealNewNsk } from "./nsk-rotation.ts";
 
-export interface NodeRoutesDependencies extends StepUpGateDependencies, AuthenticateNodeDependencies {
+export interface NodeRoutesDependencies extends AuthorizeElevatedDependencies, AuthenticateNodeDependencies {
   readonly audit: AuditAppender;
   readonly authorizer: Authorizer;
   readonly wrapper: KeyWrapper;
@@ -48,7 +48,7 @@ function parseNodeName(body: unknown): string {
  * of the NSK, so the challenge names that scheme, the way DPoP (RFC 9449) names its proofs.
  */
 function rotationProofInvalid(detail: string): CustosError {
-  return new CustosError("rotation_proof_invalid", { detail, headers: { "WWW-Authenticate": 'Custos-NSK-Proof realm="custos", error="invalid_proof"' } });
+  return new CustosError("rotation_proof_invalid", { detail });
 }
 
 function kidSuperseded(): CustosError {
@@ -71,9 +71,8 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
       const nodeId = parseNodeId(req.params.node_id);
       const credential = userCredentialOf(res);
       const requestId = requestIdOf(res);
-      const resource = `node:${nodeId}`;
-      await requireDomainAdmin(deps, { credential, domain, action: "node.quarantine", resource, requestId });
-      await enforceStepUp(deps, { credential, domain, action: "node.quarantine", resource, requestId });
+      const resource = auditResource.node(nodeId);
+      await authorizeElevated(deps, { credential, domain, action: "node.quarantine", resource, requestId });
       const node = await deps.nodes.findNode(nodeId);
       // Another domain's node is answered exactly like a missing one.
       if (node?.domain !== domain) throw new CustosError("not_found", { detail: "no such node in this domain" });
@@ -103,9 +102,8 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
           const name = parseNodeName(req.body);
           const requestId = requestIdOf(res);
           const nodeId = randomUUID();
-          const resource = `node:${nodeId}`;
-          await requireDomainAdmin(deps, { credential, domain, action: "node.enroll", resource, requestId });
-          await enforceStepUp(deps, { credential, domain, action: "node.enroll", resource, requestId });
+          const resource = auditResource.node(nodeId);
+          await authorizeElevated(deps, { credential, domain, action: "node.enroll", resource, requestId });
           // Wrapping the new wrap_key changes nothing anywhere; it comes first so that a
           // backend that cannot answer refuses before anything is recorded as granted.
           const key = await issueNodeKey(deps.wrapper, nodeId);
@@ -164,7 +162,7 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
           const request = parseRotationRequest(req.body);
           const refuse = async (reason: string, error: CustosError): Promise<never> => {
             await deps.denials.record({
-              chain: key.node.domain, actor: `node:${nodeId}`, action: "node.rotate", resource: `node:${nodeId}`, decision: "denied", reason,
+              chain: key.node.domain, actor: auditActor.node(nodeId), action: "node.rotate", resource: auditResource.node(nodeId), decision: "denied", reason,
               requestId: requestIdOf(res), details: { kid: key.kid },
             });
             throw error;
@@ -195,7 +193,7 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
             const key = rotatingKeyOf(res);
             deps.denials
               .record({
-                chain: key.node.domain, actor: `node:${key.nodeId}`, action: "node.rotate", resource: `node:${key.nodeId}`,
+                chain: key.node.domain, actor: auditActor.node(key.nodeId), action: "node.rotate", resource: auditResource.node(key.nodeId),
                 decision: "denied", reason: "rate_limited_node", requestId: requestIdOf(res), details: { kid: key.kid },
               })
               .then(
@@ -214,14 +212,14 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
           const graceEndsAt = deps.now() + deps.nskGraceSeconds;
           // The record commits before the keys change: if it cannot, the node keeps its key.
           await deps.audit.append({
-            chain: current.node.domain, actor: `node:${nodeId}`, action: "node.rotate", resource: `node:${nodeId}`, decision: "granted",
+            chain: current.node.domain, actor: auditActor.node(nodeId), action: "node.rotate", resource: auditResource.node(nodeId), decision: "granted",
             reason: "ok", requestId, details: { previous_kid: current.kid, kid: next.kid, previous_retires_at: graceEndsAt },
           });
           if (!(await deps.nodes.rotateKey(current.kid, next.record, graceEndsAt))) {
             // Another rotation by the same key committed first: the record above is followed by
             // this one, and the winner's key stays current.
             await deps.denials.record({
-              chain: current.node.domain, actor: `node:${nodeId}`, action: "node.rotate", resource: `node:${nodeId}`, decision: "denied",
+              chain: current.node.domain, actor: auditActor.node(nodeId), action: "node.rotate", resource: auditResource.node(nodeId), decision: "denied",
               reason: "kid_superseded", requestId, details: { kid: current.kid },
             });
             throw kidSuperseded();

@@ -8,6 +8,7 @@ import { routeTemplateOf } from "../../http/routes.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
 import { setCredential } from "../credential-locals.ts";
+import { auditActor, auditResource } from "../../audit/audit-vocabulary.ts";
 
 export interface OperatorTokenDependencies {
   /** CUSTOS_OPERATOR_TOKEN; undefined when the platform has not been provisioned with one. */
@@ -50,20 +51,17 @@ export function requireOperator(deps: OperatorTokenDependencies): RequestHandler
     const matches = presented !== undefined && operatorTokenMatches(expectedDigest, presented);
     const reason = matches ? "ok" : presented === undefined ? "credential_missing" : "operator_token_mismatch";
     // The route template, not the raw path: the record holds no client-chosen text.
-    const resource = `${req.method} ${routeTemplateOf(req)}`;
+    const resource = auditResource.route(req.method, routeTemplateOf(req));
     if (matches) {
       await deps.audit.append({
-        chain: PLATFORM_CHAIN, actor: "operator", action: "operator.authenticate", resource, decision: "granted", reason,
+        chain: PLATFORM_CHAIN, actor: auditActor.operator, action: "operator.authenticate", resource, decision: "granted", reason,
         requestId: requestIdOf(res), details: clientRequestId === undefined ? {} : { client_request_id: clientRequestId },
       });
     } else {
       await deps.denials.recordUnverified({ chain: PLATFORM_CHAIN, action: "operator.authenticate", resource, reason, requestId: requestIdOf(res), source: sourceAddressOf(req) });
     }
     if (!matches) {
-      throw new CustosError("invalid_token", {
-        detail: "the operator token is missing or wrong",
-        headers: { "WWW-Authenticate": presented === undefined ? 'Bearer realm="custos"' : 'Bearer realm="custos", error="invalid_token"' },
-      });
+      throw new CustosError("invalid_token", { detail: "the operator token is missing or wrong" });
     }
     setCredential(res, { kind: "operator" });
     next();

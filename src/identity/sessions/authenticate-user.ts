@@ -1,8 +1,9 @@
 import type { Request, Response } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
+import { auditActor, auditResource } from "../../audit/audit-vocabulary.ts";
 import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
 import { bearerTokenOf } from "../../http/authorization.ts";
-import { readCookie } from "../../http/cookies.ts";
+import { readCookie, SESSION_COOKIE } from "../../http/cookies.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
@@ -12,7 +13,7 @@ import { constantTimeEqual, csrfTokenFor, isWellFormedBrowserSecret, secretDiges
 import type { SessionRepository } from "./session-repo.ts";
 import { SignInRefused, type IdTokenVerifier } from "./sign-in-provider.ts";
 
-export const SESSION_COOKIE = "custos_session";
+export { SESSION_COOKIE } from "../../http/cookies.ts";
 
 export interface AuthenticateUserDependencies {
   readonly domains: DomainRepository;
@@ -28,7 +29,7 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 const JWT_SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 
 function invalidToken(): CustosError {
-  return new CustosError("invalid_token", { headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+  return new CustosError("invalid_token");
 }
 
 /**
@@ -39,11 +40,11 @@ function invalidToken(): CustosError {
 export async function authenticateUser(deps: AuthenticateUserDependencies, req: Request, res: Response, domainId: string): Promise<UserCredential> {
   const refuse = async (reason: string, chain: string): Promise<never> => {
     await deps.denials.recordUnverified({
-      chain, action: "auth.authenticate", resource: `domain:${domainId}`, reason, requestId: requestIdOf(res), source: sourceAddressOf(req),
+      chain, action: "auth.authenticate", resource: auditResource.domain(domainId), reason, requestId: requestIdOf(res), source: sourceAddressOf(req),
     });
     // The provider's keys could not be had: not the token's fault, and not worth a new one.
     if (reason === "jwks_unavailable") {
-      throw new CustosError("provider_unavailable", { detail: "the domain's OpenID provider cannot be reached; try again later", headers: { "Retry-After": "5" } });
+      throw new CustosError("provider_unavailable", { detail: "the domain's OpenID provider cannot be reached; try again later", retryAfterSeconds: 5 });
     }
     throw invalidToken();
   };
@@ -75,9 +76,9 @@ export async function authenticateUser(deps: AuthenticateUserDependencies, req: 
     if (csrf === undefined || !constantTimeEqual(csrf, csrfTokenFor(secret))) {
       await deps.audit.append({
         chain: domain.id,
-        actor: `user:${session.subject}`,
+        actor: auditActor.user(session.subject),
         action: "auth.authenticate",
-        resource: `domain:${domainId}`,
+        resource: auditResource.domain(domainId),
         decision: "denied",
         reason: "csrf_failed",
         requestId: requestIdOf(res),

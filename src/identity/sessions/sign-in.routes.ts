@@ -1,5 +1,6 @@
 import type { Request, Response } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
+import { auditActor, auditResource } from "../../audit/audit-vocabulary.ts";
 import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
 import { clearCookie, readCookie, setCookie } from "../../http/cookies.ts";
 import { requestIdOf } from "../../http/request-id.ts";
@@ -105,9 +106,9 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
   // so no refusal can open (or pre-fill) a chain for a domain with no row.
   const refuseSignIn = async (res: Response, domain: string, reason: string, refusal?: CustosError): Promise<never> => {
     await deps.denials.recordUnverified({
-      chain: domain, action: "session.create", resource: `domain:${domain}`, reason, requestId: requestIdOf(res), source: sourceAddressOf(res.req),
+      chain: domain, action: "session.create", resource: auditResource.domain(domain), reason, requestId: requestIdOf(res), source: sourceAddressOf(res.req),
     });
-    throw refusal ?? new CustosError("invalid_token", { detail: "the sign-in could not be completed; start again", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+    throw refusal ?? new CustosError("invalid_token", { detail: "the sign-in could not be completed; start again" });
   };
 
   /**
@@ -131,9 +132,9 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
     if (ended === undefined) return;
     await deps.audit.append({
       chain: ended.domain,
-      actor: `user:${ended.subject}`,
+      actor: auditActor.user(ended.subject),
       action: "session.end",
-      resource: `domain:${ended.domain}`,
+      resource: auditResource.domain(ended.domain),
       decision: "recorded",
       reason: "replaced",
       requestId: requestIdOf(res),
@@ -275,9 +276,9 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
           // Audited before the browser holds anything: no record, no session.
           await deps.audit.append({
             chain: domainId,
-            actor: `user:${signedIn.subject}`,
+            actor: auditActor.user(signedIn.subject),
             action: "session.create",
-            resource: `domain:${domainId}`,
+            resource: auditResource.domain(domainId),
             decision: "granted",
             reason: "ok",
             requestId: requestIdOf(res),
@@ -308,7 +309,7 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
               res.redirect(303, "/");
               return;
             }
-            throw new CustosError("invalid_token", { detail: "not signed in", headers: { "WWW-Authenticate": 'Bearer error="invalid_token"' } });
+            throw new CustosError("invalid_token", { detail: "not signed in" });
           }
           res.json({
             domain: session.domain,
@@ -343,9 +344,9 @@ export function signInRoutes(deps: SignInDependencies): RouteDefinition[] {
               await deps.sessions.endSession(secretDigest(secret), deps.now());
               await deps.audit.append({
                 chain: session.domain,
-                actor: `user:${session.subject}`,
+                actor: auditActor.user(session.subject),
                 action: "session.end",
-                resource: `domain:${session.domain}`,
+                resource: auditResource.domain(session.domain),
                 decision: "recorded",
                 reason: "ok",
                 requestId: requestIdOf(res),

@@ -40,7 +40,7 @@ export interface PostgresOptions {
 export const DEFAULT_QUERY_TIMEOUT_MS = DATABASE_TIMEOUTS.statementMs + 1000;
 
 function storeUnavailable(detail: string, cause?: unknown): CustosError {
-  return new CustosError("store_unavailable", { detail, headers: { "Retry-After": "1" }, cause });
+  return new CustosError("store_unavailable", { detail, retryAfterSeconds: 1, cause });
 }
 
 /** Settles with `work`, or rejects with store_unavailable once `ms` have passed. */

@@ -70,5 +70,5 @@ export function isStoreUnavailable(error: unknown): boolean {
 /** The refusal for a store failure, or undefined when the failure is something else. */
 export function storeUnavailableFrom(error: unknown): CustosError | undefined {
   if (!isStoreUnavailable(error)) return undefined;
-  return new CustosError("store_unavailable", { detail: "the database did not answer in time or is unreachable; retry later", headers: { "Retry-After": "1" }, cause: error });
+  return new CustosError("store_unavailable", { detail: "the database did not answer in time or is unreachable; retry later", retryAfterSeconds: 1, cause: error });
 }
