@@ -4,7 +4,7 @@ import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { CUSTOS_BIN, REPO_ROOT, runCli } from "../support/cli.ts";
+import { CUSTOS_BIN, REPO_ROOT, runCli, runCliProcess } from "../support/cli.ts";
 
 describe("the custos command", () => {
   it("explains itself with --help", async () => {
@@ -86,8 +86,8 @@ describe("the custos command", () => {
     await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
     const { port } = holder.address() as AddressInfo;
     try {
-      // Bounded: a process that hangs instead of exiting fails this test by timing out.
-      const result = await runCli([command], { CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: String(port) }, 45_000);
+      // A real process, bounded: one that hangs instead of exiting fails this test by timing out.
+      const result = await runCliProcess([command], { CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: String(port) }, 45_000);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`127.0.0.1:${String(port)}`);
       expect(result.stderr).toContain("already in use");
