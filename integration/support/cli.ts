@@ -41,7 +41,18 @@ export function runCliProcess(args: readonly string[], env: Readonly<Record<stri
   });
 }
 
-type Write = typeof process.stdout.write;
+/** Points a stream's write at `sink` until the returned function puts the original back. */
+function borrowWrite(stream: NodeJS.WriteStream, sink: (text: string) => void): () => void {
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept only to be put back on the same stream
+  const original = stream.write;
+  stream.write = ((chunk: string | Uint8Array, ...rest: unknown[]) => {
+    sink(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
+    const callback = rest.find((arg) => typeof arg === "function") as (() => void) | undefined;
+    callback?.();
+    return true;
+  });
+  return () => { stream.write = original; };
+}
 
 /** One in-process run at a time: a run borrows process.env, the console and the standard streams. */
 let queue: Promise<unknown> = Promise.resolve();
@@ -64,36 +75,23 @@ async function runCaptured(args: readonly string[], env: Readonly<Record<string,
   let stderr = "";
   const toStdout = (text: string) => { stdout += text; };
   const toStderr = (text: string) => { stderr += text; };
-  const saved = {
-    env: process.env,
-    log: console.log, error: console.error, warn: console.warn, info: console.info,
-    stdoutWrite: process.stdout.write, stderrWrite: process.stderr.write,
-  };
-  const writer = (sink: (text: string) => void): Write =>
-    ((chunk: string | Uint8Array, ...rest: unknown[]) => {
-      sink(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"));
-      const callback = rest.find((arg) => typeof arg === "function") as (() => void) | undefined;
-      callback?.();
-      return true;
-    }) as Write;
+  const savedEnv = process.env;
+  const savedConsole = { log: console.log, error: console.error, warn: console.warn, info: console.info };
   process.env = cleanEnv(env);
   console.log = (...parts: unknown[]) => { toStdout(`${format(...parts)}\n`); };
   console.info = console.log;
   console.error = (...parts: unknown[]) => { toStderr(`${format(...parts)}\n`); };
   console.warn = console.error;
-  process.stdout.write = writer(toStdout);
-  process.stderr.write = writer(toStderr);
+  const restoreStdout = borrowWrite(process.stdout, toStdout);
+  const restoreStderr = borrowWrite(process.stderr, toStderr);
   try {
     const code = await runCliHere(args, { writeOut: toStdout, writeErr: toStderr });
     return { code, stdout, stderr };
   } finally {
-    process.env = saved.env;
-    console.log = saved.log;
-    console.error = saved.error;
-    console.warn = saved.warn;
-    console.info = saved.info;
-    process.stdout.write = saved.stdoutWrite;
-    process.stderr.write = saved.stderrWrite;
+    process.env = savedEnv;
+    Object.assign(console, savedConsole);
+    restoreStdout();
+    restoreStderr();
   }
 }
 

@@ -33,8 +33,8 @@ const USAGE_ERRORS = new Set(["ConfigError", "StepUpPolicyError", "RateLimitPoli
 
 /** Where commander's own output (help, usage errors) and the final error line go. */
 export interface CliIo {
-  writeOut(text: string): void;
-  writeErr(text: string): void;
+  readonly writeOut: (text: string) => void;
+  readonly writeErr: (text: string) => void;
 }
 
 const PROCESS_IO: CliIo = {
@@ -77,6 +77,13 @@ function exitCodeOf(error: unknown): number {
   return USAGE_ERRORS.has(name) ? EXIT_USAGE : EXIT_FAILURE;
 }
 
+/** What a command left in process.exitCode (Node accepts a numeric string there too). */
+function statusSetByCommand(): number {
+  const code: unknown = process.exitCode;
+  const status = Number(code ?? EXIT_SUCCESS);
+  return Number.isInteger(status) ? status : EXIT_FAILURE;
+}
+
 /**
  * Runs `custos <argv>` (the arguments after the program name) and says how it ended. A
  * command reports a non-zero status without throwing by setting process.exitCode (as `audit
@@ -88,7 +95,7 @@ export async function runCliOutcome(argv: readonly string[], io: CliIo = PROCESS
   process.exitCode = undefined;
   try {
     await buildProgram(io).parseAsync([...argv], { from: "user" });
-    return { exitCode: Number(process.exitCode ?? EXIT_SUCCESS), failed: false };
+    return { exitCode: statusSetByCommand(), failed: false };
   } catch (error) {
     if (!(error instanceof CommanderError)) io.writeErr(`custos: ${error instanceof Error ? error.message : String(error)}\n`);
     return { exitCode: exitCodeOf(error), failed: !(error instanceof CommanderError) || error.exitCode !== 0 };
