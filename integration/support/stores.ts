@@ -1,11 +1,10 @@
 import { randomBytes } from "node:crypto";
 import { cp, mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import postgres from "postgres";
 import { openPglite, openPostgres } from "../../src/platform/db/connect.ts";
 import type { Database } from "../../src/platform/db/database.ts";
-import { createPgliteTemplate, TEMPLATE_VARIABLE } from "./pglite-template.ts";
+import { createPgliteTemplate, pgliteScratchRoot, TEMPLATE_VARIABLE } from "./pglite-template.ts";
 
 /**
  * Integration tests run against embedded PGlite always, and against the PostgreSQL server as
@@ -83,11 +82,12 @@ function pgliteTemplate(): Promise<string> {
 
 /**
  * PGlite in a temporary directory, copied from an initialised template (an initdb per store
- * would cost several seconds each). On disk rather than in memory, which also lets a CLI run
- * open the same data after this handle closes: PGlite is single-process.
+ * would cost several seconds each), on a memory file system where there is one. In a directory
+ * rather than in PGlite's memory, which also lets a CLI run open the same data after this
+ * handle closes: PGlite is single-process.
  */
 async function createPgliteDatabase(): Promise<IsolatedStore> {
-  const dataRoot = await mkdtemp(path.join(os.tmpdir(), "custos-pglite-"));
+  const dataRoot = await mkdtemp(path.join(pgliteScratchRoot(), "custos-pglite-"));
   const dataDir = path.join(dataRoot, "pglite");
   await cp(await pgliteTemplate(), dataDir, { recursive: true });
   const db = await openPglite({ dataDir });
@@ -110,4 +110,15 @@ export interface IsolatedStoreOptions {
 
 export function createIsolatedStore(kind: StoreKind, _options: IsolatedStoreOptions = {}): Promise<IsolatedStore> {
   return kind === "postgres" ? createServerDatabase() : createPgliteDatabase();
+}
+
+/**
+ * A fresh CUSTOS_DATA_DIR whose embedded database is already initialised (a copy of the
+ * run's template, no schema): a `custos serve` on it starts as on a new install, without
+ * waiting seconds for initdb.
+ */
+export async function seededDataDir(prefix: string): Promise<string> {
+  const dataRoot = await mkdtemp(path.join(pgliteScratchRoot(), prefix));
+  await cp(await pgliteTemplate(), path.join(dataRoot, "pglite"), { recursive: true });
+  return dataRoot;
 }
