@@ -1,7 +1,16 @@
 import { defineConfig } from "vitest/config";
 
+/**
+ * Test files in parallel: vitest's default is one worker per core but one, a single worker on
+ * a 2-core machine, while most integration files spend their time waiting (on child
+ * processes, sockets, the SpiceDB engine, timers) rather than computing.
+ * CUSTOS_TEST_WORKERS overrides it.
+ */
+const workers = Number.parseInt(process.env.CUSTOS_TEST_WORKERS ?? "3", 10);
+
 export default defineConfig({
   test: {
+    maxWorkers: Number.isSafeInteger(workers) && workers > 0 ? workers : 3,
     projects: [
       {
         test: {
@@ -20,7 +29,8 @@ export default defineConfig({
           pool: "forks",
           // The CLI tests run the compiled dist/: rebuild it from src/ first. Then find the
           // local PostgreSQL server when DATABASE_URL is unset, or say that it was not run.
-          globalSetup: ["integration/support/build-dist.ts", "integration/support/find-postgres.ts"],
+          // PGlite stores start from one data directory initialised once per run.
+          globalSetup: ["integration/support/build-dist.ts", "integration/support/find-postgres.ts", "integration/support/pglite-template.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -3,11 +3,14 @@ import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/platform/db/database.ts";
-import { runCli } from "../support/cli.ts";
+import { runCli, runCliProcess } from "../support/cli.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 import { appendEvents, appenderFor, asDba, migrated } from "./audit-fixtures.ts";
 
-/** `custos audit …` as an auditor runs it: another process, the server's configuration. */
+/**
+ * `custos audit …` as an auditor runs it, with the server's configuration: in this process
+ * (the command from source), and once as a real process of the compiled dist/.
+ */
 describe.each(storeKinds())("custos audit on %s", (kind) => {
   let store: IsolatedStore;
   let scratch: string;
@@ -70,7 +73,8 @@ describe.each(storeKinds())("custos audit on %s", (kind) => {
         await tx.query("UPDATE audit_events SET reason = 'nothing happened' WHERE chain = 'acme' AND seq = 4");
       }),
     );
-    const verified = await runCli(["audit", "verify", "acme"], env);
+    // A real process: the broken chain's exit status reaches the shell.
+    const verified = await runCliProcess(["audit", "verify", "acme"], env);
     expect(verified.code).toBe(1);
     expect(verified.stdout).toContain("FAILURE hash_mismatch at seq 4");
   });

@@ -69,6 +69,10 @@ async function startDev(dir: string, options: { pollReadiness?: boolean } = {}):
       child.once("exit", (code) => { clearTimeout(timer); clearInterval(poll); reject(new Error(`custos dev exited ${String(code)}:\n${output}`)); });
     });
     await poller;
+  } catch (error) {
+    // A start that failed leaves no process holding the data directory for the next test.
+    await stopDev(child, "SIGKILL");
+    throw error;
   } finally {
     polling = false;
   }

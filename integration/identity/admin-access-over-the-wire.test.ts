@@ -1,78 +1,90 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readRecords } from "../../src/audit/audit-store.ts";
-import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
+import { startCustosWithProvider, uniqueName, type CustosWithProvider } from "../support/custos-with-provider.ts";
 import { fetchWithJar } from "../support/oidc-driver.ts";
+import { storeKinds } from "../support/stores.ts";
 import { CLIENT_ID, startTestProvider } from "./oidc-fixtures.ts";
 import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
 
-/** Issue 4 over the wire: bearer id_tokens and browser sessions from a real provider. */
-describe("admin and auditor access over HTTP against a real OpenID provider", () => {
+/**
+ * Issue 4 over the wire: bearer id_tokens and browser sessions from a real provider. Each
+ * bearer test has a domain of its own; the browser tests use acme, the one domain the
+ * provider's registered callbacks return to.
+ */
+describe.each(storeKinds())("admin and auditor access over HTTP against a real OpenID provider (%s)", (kind) => {
   let env: CustosWithProvider;
   let other: DevProvider;
 
   beforeAll(async () => {
-    env = await startCustosWithProvider();
-    // A second domain with its own provider, whose accounts have the same `sub`s.
+    env = await startCustosWithProvider({ kind });
+    // A second provider, whose accounts have the same `sub`s.
     other = await startTestProvider(["globex"]);
-    const created = await env.putDomain("globex", { issuer: other.issuer, client_id: CLIENT_ID, admins: ["alice"], auditors: ["bob@example.org"] });
-    expect(created.status).toBe(201);
   });
   afterAll(async () => {
     await other.close();
     await env.close();
   });
 
-  const verifyWith = (domain: string, token: string) =>
-    fetch(`${env.server.url}/v1/domains/${domain}/audit/verify`, { headers: { authorization: `Bearer ${token}` } });
+  /** A fresh domain on the second provider (admin alice, auditor bob@example.org there). */
+  async function domainOnOtherProvider(): Promise<string> {
+    const domain = uniqueName("g");
+    (await env.api.putDomain(env.operatorToken, domain, { issuer: other.issuer, client_id: CLIENT_ID, admins: ["alice"], auditors: ["bob@example.org"] })).body();
+    return domain;
+  }
+  const verifyWith = (domain: string, token: string) => env.api.verifyAudit(token, domain);
   const lastEvent = async (chain: string) => (await readRecords(env.custos.db, chain, 0, 10_000)).at(-1);
 
   it("lets the domain's auditor verify its chain with an id_token from the provider", async () => {
-    const response = await verifyWith("acme", await env.idToken("bob@example.org", "password"));
+    const { domain } = await env.freshTenant();
+    const response = await verifyWith(domain, await env.idToken("bob@example.org", "password"));
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ chain: "acme", ok: true });
+    expect(response.body()).toMatchObject({ chain: domain, ok: true });
   });
 
   it("refuses an admin who is not an auditor with 403 permission_denied, audited", async () => {
-    const response = await verifyWith("acme", await env.idToken("alice", "mfa"));
+    const { domain, admin } = await env.freshTenant();
+    const response = await verifyWith(domain, admin);
     expect(response.status).toBe(403);
-    expect(await response.json()).toMatchObject({ code: "permission_denied" });
-    expect(await lastEvent("acme")).toMatchObject({ actor: "user:oidc:acme:alice", decision: "denied", reason: "permission_denied" });
+    expect(response.problem).toMatchObject({ code: "permission_denied" });
+    expect(await lastEvent(domain)).toMatchObject({ actor: `user:oidc:${domain}:alice`, decision: "denied", reason: "permission_denied" });
   });
 
   it("lets an admin sign a checkpoint (auditor or admin), though not read the chain", async () => {
-    const response = await fetch(`${env.server.url}/v1/domains/acme/audit/checkpoints`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${await env.idToken("alice", "mfa")}` },
-    });
+    const { domain, admin } = await env.freshTenant();
+    const response = await env.api.signCheckpoint(admin, domain);
     expect(response.status).toBe(201);
-    expect(await response.json()).toMatchObject({ chain: "acme", alg: "EdDSA" });
+    expect(response.body()).toMatchObject({ chain: domain, alg: "EdDSA" });
   });
 
-  it("refuses a token from acme's provider presented to globex: 401 invalid_token, reason in the audit record only", async () => {
-    const response = await verifyWith("globex", await env.idToken("bob@example.org", "password"));
+  it("refuses a token from one provider presented to a domain of another: 401 invalid_token, reason in the audit record only", async () => {
+    const globex = await domainOnOtherProvider();
+    const response = await verifyWith(globex, await env.idToken("bob@example.org", "password"));
     expect(response.status).toBe(401);
     expect(response.headers.get("www-authenticate")).toBe('Bearer error="invalid_token"');
-    const body = await response.text();
-    expect(body).not.toContain("kid_unknown");
-    expect(JSON.parse(body)).toMatchObject({ code: "invalid_token" });
-    // The signature is checked against globex's provider's keys first: acme's key is not among them.
-    expect(await lastEvent("globex")).toMatchObject({ decision: "denied", reason: "kid_unknown" });
+    expect(response.text).not.toContain("kid_unknown");
+    expect(response.problem).toMatchObject({ code: "invalid_token" });
+    // The signature is checked against the other provider's keys first: the first one's key is not among them.
+    expect(await lastEvent(globex)).toMatchObject({ decision: "denied", reason: "kid_unknown" });
   });
 
   it("maps the same sub from two providers to two subjects", async () => {
-    const acmeBob = await env.idToken("bob@example.org", "password");
-    expect((await verifyWith("acme", acmeBob)).status).toBe(200);
-    const globexEvents = await readRecords(env.custos.db, "globex", 0, 10_000);
-    expect(globexEvents.some((e) => e.actor === "user:oidc:acme:bob@example.org")).toBe(false);
+    const { domain } = await env.freshTenant();
+    const globex = await domainOnOtherProvider();
+    const bob = await env.idToken("bob@example.org", "password");
+    expect((await verifyWith(domain, bob)).status).toBe(200);
+    expect((await verifyWith(globex, bob)).status).toBe(401);
+    const globexEvents = await readRecords(env.custos.db, globex, 0, 10_000);
+    expect(globexEvents.some((e) => e.actor === `user:oidc:${domain}:bob@example.org`)).toBe(false);
   });
 
   it("refuses a token whose signature was tampered with", async () => {
+    const { domain } = await env.freshTenant();
     const token = await env.idToken("bob@example.org", "password");
     const [header, payload, signature = ""] = token.split(".");
     const flipped = `${header ?? ""}.${payload ?? ""}.${signature.startsWith("A") ? `B${signature.slice(1)}` : `A${signature.slice(1)}`}`;
-    const response = await verifyWith("acme", flipped);
+    const response = await verifyWith(domain, flipped);
     expect(response.status).toBe(401);
-    expect(await lastEvent("acme")).toMatchObject({ decision: "denied", reason: "signature_invalid" });
+    expect(await lastEvent(domain)).toMatchObject({ decision: "denied", reason: "signature_invalid" });
   });
 
   it("signs an auditor in through the browser flow: httpOnly session cookie, CSRF on unsafe methods, logout ends it", async () => {
@@ -80,18 +92,18 @@ describe("admin and auditor access over HTTP against a real OpenID provider", ()
     const cookieHeader = jar.header(new URL(`${env.server.url}/v1/`)) ?? "";
     expect(cookieHeader).toContain("custos_session=");
 
-    const read = await fetchWithJar(new URL(`${env.server.url}/v1/domains/acme/audit/verify`), jar);
+    const read = await env.api.verifyAudit({ jar }, "acme");
     expect(read.status).toBe(200);
 
-    const withoutCsrf = await fetchWithJar(new URL(`${env.server.url}/v1/domains/acme/audit/checkpoints`), jar, { method: "POST" });
+    const withoutCsrf = await env.api.signCheckpoint({ jar }, "acme");
     expect(withoutCsrf.status).toBe(403);
-    expect(await withoutCsrf.json()).toMatchObject({ code: "csrf_failed" });
-    const withCsrf = await fetchWithJar(new URL(`${env.server.url}/v1/domains/acme/audit/checkpoints`), jar, { method: "POST", headers: { "x-csrf-token": csrf } });
+    expect(withoutCsrf.problem).toMatchObject({ code: "csrf_failed" });
+    const withCsrf = await env.api.signCheckpoint({ jar, csrf }, "acme");
     expect(withCsrf.status).toBe(201);
 
     const logout = await fetchWithJar(new URL(`${env.server.url}/auth/logout`), jar, { method: "POST", headers: { "x-csrf-token": csrf } });
     expect(logout.status).toBeLessThan(400);
-    const after = await fetchWithJar(new URL(`${env.server.url}/v1/domains/acme/audit/verify`), jar);
+    const after = await env.api.verifyAudit({ jar }, "acme");
     expect(after.status).toBe(401);
   });
 

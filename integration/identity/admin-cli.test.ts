@@ -6,7 +6,10 @@ import { domainRef, userRef } from "../../src/authz/object-ids.ts";
 import { runCli } from "../support/cli.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 
-/** `custos domain put` and `custos secret put|grant|revoke`: the API, from the command line. */
+/**
+ * `custos domain put` and `custos secret put|grant|revoke`: the API, from the command line,
+ * run in this process (cli-startup.test.ts runs `domain put` as a real process).
+ */
 describe("the administering commands", () => {
   let env: CustosWithProvider;
   let dir: string;
@@ -36,12 +39,7 @@ describe("the administering commands", () => {
   });
 
   it("custos secret put and grant work for a stepped-up admin; a password-only admin is told to step up", async () => {
-    const enrolled = await fetch(`${env.server.url}/v1/domains/acme/nodes`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${await env.idToken("alice", "mfa")}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "cli-node" }),
-    });
-    const { node_id: nodeId } = (await enrolled.json()) as { node_id: string };
+    const { node_id: nodeId } = (await env.api.enroll(await env.idToken("alice", "mfa"), "acme", "cli-node")).body();
     const strong = path.join(dir, "strong.jwt");
     const weak = path.join(dir, "weak.jwt");
     const value = path.join(dir, "value.txt");

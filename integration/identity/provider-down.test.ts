@@ -17,10 +17,10 @@ describe("an admin request while the domain's OpenID provider is down", () => {
 
   it("answers 503 provider_unavailable with Retry-After, and records the refusal", async () => {
     const token = await env.idToken("alice", "mfa");
-    const response = await fetch(`${env.server.url}/v1/domains/offline/audit/verify`, { headers: { authorization: `Bearer ${token}` } });
+    const response = await env.api.verifyAudit(token, "offline");
     expect(response.status).toBe(503);
     expect(response.headers.get("retry-after")).toBe("5");
-    expect(await response.json()).toMatchObject({ code: "provider_unavailable" });
+    expect(response.problem).toMatchObject({ code: "provider_unavailable" });
     await env.custos.denials.flush();
     const rows = await env.custos.db.query<{ reason: string }>("SELECT reason FROM audit_events WHERE chain = 'offline' AND action = 'auth.authenticate'");
     expect(rows.map((row) => row.reason)).toContain("jwks_unavailable");

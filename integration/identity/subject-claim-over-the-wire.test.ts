@@ -84,12 +84,9 @@ describe.each(storeKinds())("an id_token's sub and header over HTTP on %s", (kin
     // Refusals without a verified identity are summarised per source: closing the open
     // windows first makes this request's refusal the first of a new run, written at once.
     await env.custos.denials.flush();
-    const response = await fetch(`${env.server.url}/v1/domains/zeta/audit/verify`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const requestId = response.headers.get("x-request-id");
-    const events = (await readRecords(env.custos.db, "zeta", 0, 100_000)).filter((event) => event.request_id === requestId);
-    return { response, body: await response.text(), events };
+    const response = await env.api.verifyAudit(token, "zeta");
+    const events = (await readRecords(env.custos.db, "zeta", 0, 100_000)).filter((event) => event.request_id === response.requestId);
+    return { response, body: response.text, events };
   }
 
   it("serves the domain's auditor with a token the test issuer minted (the harness works)", async () => {

@@ -31,14 +31,10 @@ describe("enrolling a node while SpiceDB refuses writes", () => {
   it("answers 503 authz_unavailable and stores no node and no key", async () => {
     const admin = await env.idToken("alice", "mfa");
     writesFail = true;
-    const response = await fetch(`${env.server.url}/v1/domains/acme/nodes`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${admin}`, "content-type": "application/json" },
-      body: JSON.stringify({ name: "web-1" }),
-    });
+    const response = await env.api.enroll(admin, "acme", "web-1");
     writesFail = false;
     expect(response.status).toBe(503);
-    expect(await response.json()).toMatchObject({ code: "authz_unavailable" });
+    expect(response.problem).toMatchObject({ code: "authz_unavailable" });
     expect(await env.custos.db.query("SELECT id FROM nodes")).toEqual([]);
     expect(await env.custos.db.query("SELECT kid FROM node_secret_keys")).toEqual([]);
   });

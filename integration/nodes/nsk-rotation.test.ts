@@ -6,79 +6,64 @@ import { readRecords } from "../../src/audit/audit-store.ts";
 import { issueNodeKey } from "../../src/identity/nodes/node-keys.ts";
 import { createNodeRepository } from "../../src/identity/nodes/node-repo.ts";
 import { newRotationRequestBody, openNewNsk } from "../../src/identity/nodes/nsk-rotation.ts";
-import { deriveBearerSecret, deriveWrapKey, formatNodeBearer } from "../../src/identity/nodes/nsk.ts";
+import { deriveBearerSecret } from "../../src/identity/nodes/nsk.ts";
+import type { ApiAnswer } from "../support/api-client.ts";
 import { runCli } from "../support/cli.ts";
-import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
+import { nodeBearer, nodeWrapKey, startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 import { storeKinds } from "../support/stores.ts";
 
 interface NodeKey {
   readonly node_id: string;
   readonly kid: string;
   readonly nsk: string;
+  /** The node's domain: a test's own. */
+  readonly domain: string;
 }
 
-const bearerOf = (key: NodeKey) => formatNodeBearer(key.kid, deriveBearerSecret(Buffer.from(key.nsk, "base64url")));
-const wrapKeyOf = (key: NodeKey) => deriveWrapKey(Buffer.from(key.nsk, "base64url"));
+const bearerOf = nodeBearer;
+const wrapKeyOf = nodeWrapKey;
 
 /**
  * Rotating an NSK (docs/nsk-rotation.md) over HTTP: the bearer alone is never enough, the new
  * NSK never travels in clear, a request is good once, only the current key rotates, and
- * nothing changes unless the audit record has committed.
+ * nothing changes unless the audit record has committed. Each node is enrolled in a domain of
+ * its own, so the tests run in any order.
  */
 describe.each(storeKinds())("NSK rotation over HTTP (%s)", (kind) => {
   let env: CustosWithProvider;
-  let admin: string;
 
-  // The server makes every request id: a test labels its requests and finds their records
-  // through the ids the server answered with.
-  const serverRequestIds = new Map<string, Set<string>>();
-  const call = async (method: string, urlPath: string, token: string, body?: unknown, label?: string) => {
-    const response = await fetch(`${env.server.url}${urlPath}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-    });
-    if (label !== undefined) {
-      const ids = serverRequestIds.get(label) ?? new Set<string>();
-      ids.add(response.headers.get("x-request-id") ?? "");
-      serverRequestIds.set(label, ids);
-    }
-    return response;
-  };
   const nowSeconds = () => Math.floor(Date.now() / 1000);
-  const rotate = (key: NodeKey, body: unknown, requestId?: string) => call("POST", `/v1/nodes/${key.node_id}/nsk/rotate`, bearerOf(key), body, requestId);
+  const rotate = (key: NodeKey, body: unknown) => env.api.rotateNsk(bearerOf(key), key.node_id, body);
   const proofFor = (key: NodeKey) => newRotationRequestBody(wrapKeyOf(key), key.node_id, key.kid, nowSeconds());
   const keysOf = (key: NodeKey) => createNodeRepository(env.custos.db).listKeys(key.node_id);
-  const eventsFor = async (label: string) => {
-    const ids = serverRequestIds.get(label) ?? new Set<string>();
-    return (await readRecords(env.custos.db, "acme", 0, 1_000_000)).filter((e) => ids.has(e.request_id));
+  /** The audit records of the requests that these answers answered. */
+  const eventsOf = async (key: NodeKey, ...answers: ApiAnswer<unknown>[]) => {
+    const ids = new Set(answers.map((answer) => answer.requestId));
+    return (await readRecords(env.custos.db, key.domain, 0, 1_000_000)).filter((e) => ids.has(e.request_id));
   };
-  const readSecret = (key: NodeKey) => call("GET", `/v1/nodes/${key.node_id}/secrets/db-password`, bearerOf(key));
+  const readSecret = (key: NodeKey) => env.api.readSecret(bearerOf(key), key.node_id, "db-password");
 
+  /** A node in a fresh domain, granted that domain's secret `db-password`. */
   async function enroll(name: string): Promise<NodeKey> {
-    const response = await call("POST", "/v1/domains/acme/nodes", admin, { name });
-    expect(response.status).toBe(201);
-    const enrolled = (await response.json()) as NodeKey;
-    expect((await call("PUT", `/v1/domains/acme/secrets/db-password/readers/${enrolled.node_id}`, admin)).status).toBe(204);
-    return enrolled;
+    const tenant = await env.freshTenant({ nodes: [name] });
+    const node = tenant.nodes[0];
+    if (node === undefined) throw new Error("one node was enrolled");
+    expect((await env.api.writeSecret(tenant.admin, tenant.domain, "db-password", { value: "s3cret-value" })).status).toBe(201);
+    expect((await env.api.addReader(tenant.admin, tenant.domain, "db-password", node.node_id)).status).toBe(204);
+    return { ...node, domain: tenant.domain };
   }
 
   /** A successful rotation, opened the way the node opens it. */
   async function rotated(key: NodeKey): Promise<NodeKey> {
     const response = await rotate(key, proofFor(key));
-    expect(response.status, await response.clone().text()).toBe(201);
-    const body = (await response.json()) as { kid: string; jwe: string };
+    expect(response.status, response.text).toBe(201);
+    const body = response.body();
     const nsk = await openNewNsk(body.jwe, wrapKeyOf(key), key.kid, body.kid);
-    return { node_id: key.node_id, kid: body.kid, nsk: nsk.toString("base64url") };
+    return { node_id: key.node_id, kid: body.kid, nsk: nsk.toString("base64url"), domain: key.domain };
   }
 
   beforeAll(async () => {
     env = await startCustosWithProvider({ kind });
-    admin = await env.idToken("alice", "mfa");
-    expect((await call("PUT", "/v1/domains/acme/secrets/db-password", admin, { value: "s3cret-value" })).status).toBe(201);
   });
   afterAll(async () => {
     await env.close();
@@ -87,14 +72,14 @@ describe.each(storeKinds())("NSK rotation over HTTP (%s)", (kind) => {
   it("refuses the bearer alone (no body, or a body without proof) with 401 rotation_proof_invalid, audited, and changes nothing", async () => {
     const node = await enroll("bearer-only");
     const before = await keysOf(node);
-    const bare = await rotate(node, undefined, "rotate-bearer-only");
+    const bare = await rotate(node, undefined);
     expect(bare.status).toBe(401);
     expect(bare.headers.get("www-authenticate")).toBe('Custos-NSK-Proof realm="custos", error="invalid_proof"');
-    expect(await bare.json()).toMatchObject({ code: "rotation_proof_invalid" });
+    expect(bare.problem).toMatchObject({ code: "rotation_proof_invalid" });
     const empty = await rotate(node, {});
     expect(empty.status).toBe(401);
     expect(await keysOf(node)).toEqual(before);
-    expect(await eventsFor("rotate-bearer-only")).toMatchObject([{ action: "node.rotate", decision: "denied", reason: "proof_missing", actor: `node:${node.node_id}` }]);
+    expect(await eventsOf(node, bare)).toMatchObject([{ action: "node.rotate", decision: "denied", reason: "proof_missing", actor: `node:${node.node_id}` }]);
   });
 
   it("refuses a wrong MAC (another key's, or the bearer's) and a stale timestamp with 401, and changes nothing", async () => {
@@ -104,35 +89,38 @@ describe.each(storeKinds())("NSK rotation over HTTP (%s)", (kind) => {
     const forged = newRotationRequestBody(wrapKeyOf(other), node.node_id, node.kid, nowSeconds());
     const bearerKeyed = newRotationRequestBody(deriveBearerSecret(Buffer.from(node.nsk, "base64url")), node.node_id, node.kid, nowSeconds());
     const stale = newRotationRequestBody(wrapKeyOf(node), node.node_id, node.kid, nowSeconds() - 3600);
-    for (const [body, requestId, reason] of [[forged, "rotate-forged", "proof_mismatch"], [bearerKeyed, "rotate-bearer-keyed", "proof_mismatch"], [stale, "rotate-stale", "proof_stale"]] as const) {
-      const response = await rotate(node, body, requestId);
+    const answers = new Map<string, ApiAnswer<unknown>>();
+    for (const [body, label, reason] of [[forged, "forged", "proof_mismatch"], [bearerKeyed, "bearer-keyed", "proof_mismatch"], [stale, "stale", "proof_stale"]] as const) {
+      const response = await rotate(node, body);
+      answers.set(label, response);
       expect(response.status).toBe(401);
-      expect(await response.json()).toMatchObject({ code: "rotation_proof_invalid" });
-      const events = await eventsFor(requestId);
+      expect(response.problem).toMatchObject({ code: "rotation_proof_invalid" });
+      const events = await eventsOf(node, response);
       // Identical denials within a window are folded into one summary record.
       if (events.length > 0) expect(events).toMatchObject([{ decision: "denied", reason }]);
     }
-    expect(await eventsFor("rotate-forged")).toMatchObject([{ decision: "denied", reason: "proof_mismatch" }]);
-    expect(await eventsFor("rotate-stale")).toMatchObject([{ decision: "denied", reason: "proof_stale" }]);
+    const answerTo = (label: string) => answers.get(label) ?? expect.fail(`no answer to ${label}`);
+    expect(await eventsOf(node, answerTo("forged"))).toMatchObject([{ decision: "denied", reason: "proof_mismatch" }]);
+    expect(await eventsOf(node, answerTo("stale"))).toMatchObject([{ decision: "denied", reason: "proof_stale" }]);
     expect(await keysOf(node)).toEqual(before);
   });
 
   it("returns the new NSK only as a JWE under the current wrap key, audits the rotation, and the new key works", async () => {
     const node = await enroll("rotating");
-    const response = await rotate(node, proofFor(node), "rotate-ok");
+    const response = await rotate(node, proofFor(node));
     expect(response.status).toBe(201);
     expect(response.headers.get("cache-control")).toBe("no-store");
-    const text = await response.text();
+    const { text } = response;
     const body = JSON.parse(text) as { kid: string; previous_kid: string; previous_retires_at: string; jwe: string };
     expect(Object.keys(body).sort()).toEqual(["jwe", "kid", "previous_kid", "previous_retires_at"]);
     expect(body.previous_kid).toBe(node.kid);
     const nsk = await openNewNsk(body.jwe, wrapKeyOf(node), node.kid, body.kid);
     // Neither the NSK nor anything derived from it is readable in the answer.
-    const next: NodeKey = { node_id: node.node_id, kid: body.kid, nsk: nsk.toString("base64url") };
+    const next: NodeKey = { node_id: node.node_id, kid: body.kid, nsk: nsk.toString("base64url"), domain: node.domain };
     for (const needle of [next.nsk, nsk.toString("base64"), nsk.toString("hex"), bearerOf(next).split(".")[2] ?? "", wrapKeyOf(next).toString("base64url")]) {
       expect(text.includes(needle)).toBe(false);
     }
-    expect(await eventsFor("rotate-ok")).toMatchObject([
+    expect(await eventsOf(node, response)).toMatchObject([
       { action: "node.rotate", decision: "granted", reason: "ok", details: { previous_kid: node.kid, kid: body.kid } },
     ]);
     expect((await readSecret(next)).status).toBe(200);
@@ -145,10 +133,10 @@ describe.each(storeKinds())("NSK rotation over HTTP (%s)", (kind) => {
     const node = await enroll("superseded");
     const next = await rotated(node);
     const before = await keysOf(node);
-    const response = await rotate(node, proofFor(node), "rotate-superseded");
+    const response = await rotate(node, proofFor(node));
     expect(response.status).toBe(403);
-    expect(await response.json()).toMatchObject({ code: "kid_superseded" });
-    expect(await eventsFor("rotate-superseded")).toMatchObject([{ decision: "denied", reason: "kid_superseded" }]);
+    expect(response.problem).toMatchObject({ code: "kid_superseded" });
+    expect(await eventsOf(node, response)).toMatchObject([{ decision: "denied", reason: "kid_superseded" }]);
     expect(await keysOf(node)).toEqual(before);
     expect((await readSecret(next)).status).toBe(200);
     // The store refuses it too, whatever the route checked before: the current key stays current.
@@ -175,17 +163,16 @@ describe.each(storeKinds())("NSK rotation over HTTP (%s)", (kind) => {
     try {
       const failed = await rotate(node, captured);
       expect(failed.status).toBe(503);
-      const body = (await failed.json()) as Record<string, unknown>;
-      expect(body).toMatchObject({ code: "audit_unavailable" });
-      expect(body).not.toHaveProperty("jwe");
+      expect(failed.problem).toMatchObject({ code: "audit_unavailable" });
+      expect(failed.json).not.toHaveProperty("jwe");
       expect(await keysOf(node)).toEqual(before);
     } finally {
       await env.custos.db.query("ALTER TABLE audit_events DROP CONSTRAINT test_no_rotations");
     }
-    const replayed = await rotate(node, captured, "rotate-replayed");
+    const replayed = await rotate(node, captured);
     expect(replayed.status).toBe(401);
-    expect(await replayed.json()).toMatchObject({ code: "rotation_proof_invalid", detail: "this nonce was already used" });
-    expect(await eventsFor("rotate-replayed")).toMatchObject([{ decision: "denied", reason: "nonce_replayed" }]);
+    expect(replayed.problem).toMatchObject({ code: "rotation_proof_invalid", detail: "this nonce was already used" });
+    expect(await eventsOf(node, replayed)).toMatchObject([{ decision: "denied", reason: "nonce_replayed" }]);
     expect(await keysOf(node)).toEqual(before);
     // A fresh request from the node itself still rotates.
     await rotated(node);
@@ -195,11 +182,11 @@ describe.each(storeKinds())("NSK rotation over HTTP (%s)", (kind) => {
     let key = await enroll("budget");
     for (let i = 0; i < 3; i += 1) key = await rotated(key);
     const before = await keysOf(key);
-    const limited = await rotate(key, proofFor(key), "rotate-limited");
+    const limited = await rotate(key, proofFor(key));
     expect(limited.status).toBe(429);
     expect(limited.headers.get("ratelimit-policy")).toMatch(/"nsk-rotations-per-node"; q=3; w=3600/);
-    expect(await limited.json()).toMatchObject({ code: "rate_limited" });
-    expect(await eventsFor("rotate-limited")).toMatchObject([{ decision: "denied", reason: "rate_limited_node" }]);
+    expect(limited.problem).toMatchObject({ code: "rate_limited" });
+    expect(await eventsOf(key, limited)).toMatchObject([{ decision: "denied", reason: "rate_limited_node" }]);
     expect(await keysOf(key)).toEqual(before);
   });
 

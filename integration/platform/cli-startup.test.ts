@@ -3,7 +3,8 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CUSTOS_BIN, REPO_ROOT, runCli, type CliResult } from "../support/cli.ts";
+import { CUSTOS_BIN, REPO_ROOT, runCli, runCliProcess, type CliResult } from "../support/cli.ts";
+import { seededDataDir } from "../support/stores.ts";
 import { startServeProcess } from "../support/serve-process.ts";
 
 /**
@@ -67,7 +68,7 @@ describe("custos start-up cost: commands import their implementation only when t
     expect(packagesIn(result.modules)).toEqual(["commander"]);
     expect([...new Set(result.modules.filter((url) => url.includes("/dist/")).map((url) => url.replace(/^.*\/dist\//, "")))].sort()).toEqual([
       "cli/admin.commands.js", "cli/api-client.js", "cli/audit.command.js", "cli/backend.command.js", "cli/dev.command.js", "cli/main.js", "cli/migrate.command.js",
-      "cli/node.command.js", "cli/serve.command.js", "package-paths.js", "platform/errors.js", "platform/names.js",
+      "cli/node.command.js", "cli/run-cli.js", "cli/serve.command.js", "package-paths.js", "platform/errors.js", "platform/names.js",
     ]);
   });
 
@@ -97,7 +98,8 @@ describe("custos start-up cost: commands import their implementation only when t
 
 describe("exit statuses and messages", () => {
   it("domain put without CUSTOS_OPERATOR_TOKEN is a configuration error: exit 2, naming the variable and .custos/dev.json", async () => {
-    const result = await runCli(["domain", "put", "acme", "--issuer", "https://idp.example", "--client-id", "custos", "--url", "http://127.0.0.1:9"]);
+    // A real process: the administering commands' smoke test.
+    const result = await runCliProcess(["domain", "put", "acme", "--issuer", "https://idp.example", "--client-id", "custos", "--url", "http://127.0.0.1:9"]);
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("CUSTOS_OPERATOR_TOKEN");
     expect(result.stderr).toContain(".custos/dev.json");
@@ -111,7 +113,7 @@ describe("exit statuses and messages", () => {
 
 describe("custos serve on defaults", () => {
   it("logs each embedded or development component it chose, lists them in /readyz, and says when it stopped", async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), "custos-serve-defaults-"));
+    const dataDir = await seededDataDir("custos-serve-defaults-");
     try {
       const serve = await startServeProcess({ CUSTOS_DATA_DIR: dataDir });
       const ready = (await (await fetch(`${serve.url}/readyz`)).json()) as { status: string; warnings?: string[] };

@@ -4,7 +4,8 @@ import { cp, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { describe, expect, it } from "vitest";
-import { CUSTOS_BIN, REPO_ROOT, runCli } from "../support/cli.ts";
+import { CUSTOS_BIN, REPO_ROOT, runCli, runCliProcess } from "../support/cli.ts";
+import { seededDataDir } from "../support/stores.ts";
 
 describe("the custos command", () => {
   it("explains itself with --help", async () => {
@@ -35,7 +36,7 @@ describe("the custos command", () => {
     try {
       await cp(path.join(REPO_ROOT, "policies"), policies, { recursive: true });
       await writeFile(path.join(policies, file), content);
-      const dataDir = await mkdtemp(path.join(os.tmpdir(), "custos-data-"));
+      const dataDir = await seededDataDir("custos-data-");
       const result = await runCli(["serve"], { CUSTOS_POLICIES_DIR: policies, CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: "0" });
       await rm(dataDir, { recursive: true, force: true });
       expect(result.code).toBe(2);
@@ -52,7 +53,7 @@ describe("the custos command", () => {
   });
 
   it("serves with embedded defaults and answers /healthz", async () => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), "custos-serve-"));
+    const dataDir = await seededDataDir("custos-serve-");
     const child = spawn(process.execPath, [CUSTOS_BIN, "serve"], {
       cwd: REPO_ROOT,
       env: { PATH: process.env.PATH ?? "", CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: "0", CUSTOS_LOG_LEVEL: "warn" },
@@ -81,13 +82,15 @@ describe("the custos command", () => {
   });
 
   it.each(["serve", "dev"])("custos %s on a port already taken exits 1 at once, naming the port and CUSTOS_PORT", async (command) => {
-    const dataDir = await mkdtemp(path.join(os.tmpdir(), "custos-busy-"));
+    const dataDir = await seededDataDir("custos-busy-");
     const holder = createNetServer();
     await new Promise<void>((resolve) => holder.listen(0, "127.0.0.1", resolve));
     const { port } = holder.address() as AddressInfo;
     try {
-      // Bounded: a process that hangs instead of exiting fails this test by timing out.
-      const result = await runCli([command], { CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: String(port) }, 45_000);
+      // serve in this process; dev as a real process, bounded: one that hangs instead of
+      // exiting fails this test by timing out.
+      const env = { CUSTOS_DATA_DIR: dataDir, CUSTOS_PORT: String(port) };
+      const result = command === "dev" ? await runCliProcess([command], env, 45_000) : await runCli([command], env);
       expect(result.code).toBe(1);
       expect(result.stderr).toContain(`127.0.0.1:${String(port)}`);
       expect(result.stderr).toContain("already in use");

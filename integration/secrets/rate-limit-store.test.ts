@@ -65,21 +65,30 @@ describe.skipIf(redisUrl === "")("the shared Redis rate-limit store (REDIS_URL)"
   });
 
   it("makes two replicas spend one budget, and starts a new window once the previous one ends", async () => {
-    const prefix = `test-${randomBytes(6).toString("hex")}:`;
-    const [a, b] = replicas.map((redis) => {
-      const store = new RedisRateLimitStore(redis, prefix);
-      store.init({ windowMs: 300 } as Parameters<RedisRateLimitStore["init"]>[0]);
-      return store;
-    });
-    if (a === undefined || b === undefined) throw new Error("two replicas expected");
+    const replicasOf = (windowMs: number) => {
+      const prefix = `test-${randomBytes(6).toString("hex")}:`;
+      const stores = replicas.map((redis) => {
+        const store = new RedisRateLimitStore(redis, prefix);
+        store.init({ windowMs } as Parameters<RedisRateLimitStore["init"]>[0]);
+        return store;
+      });
+      const [a, b] = stores;
+      if (a === undefined || b === undefined) throw new Error("two replicas expected");
+      return [a, b] as const;
+    };
+    // A window long enough that no run, however loaded the machine, sees it end mid-count.
+    const [a, b] = replicasOf(60_000);
     const hits: number[] = [];
     for (let i = 0; i < 3; i += 1) {
       hits.push((await a.increment("node-1")).totalHits);
       hits.push((await b.increment("node-1")).totalHits);
     }
     expect(hits).toEqual([1, 2, 3, 4, 5, 6]);
+    // A short one, to see the next window start afresh on the other replica.
+    const [shortA, shortB] = replicasOf(300);
+    expect((await shortA.increment("node-1")).totalHits).toBe(1);
     await new Promise((resolve) => setTimeout(resolve, 400));
-    expect((await b.increment("node-1")).totalHits).toBe(1);
+    expect((await shortB.increment("node-1")).totalHits).toBe(1);
   });
 
   it("answers store_unavailable, not an internal error, once its Redis connection has gone", async () => {

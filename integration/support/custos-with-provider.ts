@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { deriveBearerSecret, deriveWrapKey, formatNodeBearer } from "../../src/identity/nodes/nsk.ts";
+import { createApiClient, type ApiClient, type EnrolledNode } from "./api-client.ts";
 import type { DevProvider, DevStrength } from "../../src/identity/dev-provider/dev-provider.ts";
 import type { Authorizer } from "../../src/authz/authorizer.ts";
 import { buildCustos, type Custos } from "../../src/custos.ts";
@@ -21,14 +23,44 @@ export interface CustosWithProvider {
   readonly store: IsolatedStore;
   readonly operatorToken: string;
   readonly logs: CapturedLogger;
+  /** The API, over HTTP. */
+  readonly api: ApiClient;
   /** An id_token from the provider, as an admin's tool would present it. */
   idToken(account: string, strength: DevStrength): Promise<string>;
   /** A browser session signed in through Custos; `csrf` is the token for unsafe methods. */
   browserSession(account: string, strength: DevStrength, step?: { acrValues?: string; maxAge?: number; jar?: CookieJar }): Promise<{ jar: CookieJar; csrf: string }>;
   putDomain(domain: string, body: Record<string, unknown>): Promise<Response>;
+  /**
+   * A domain of the test's own (unique id, on this provider, admin `alice`, auditor
+   * `bob@example.org`) with freshly enrolled nodes: what one test does to it (denials that
+   * the summariser folds, quarantines, revocations, rate limits) no other test sees.
+   */
+  freshTenant(options?: { nodes?: readonly string[] }): Promise<Tenant>;
   /** Moves Custos's clock (not the provider's): auth_time grows old without waiting. */
   advanceClock(seconds: number): void;
   close(): Promise<void>;
+}
+
+/** A domain and nodes that belong to one test. */
+export interface Tenant {
+  readonly domain: string;
+  /** A fresh, stepped-up (mfa) id_token of the domain's admin. */
+  readonly admin: string;
+  readonly nodes: readonly EnrolledNode[];
+}
+
+/** The bearer a node presents: its kid and the secret derived from its NSK. */
+export function nodeBearer(node: { readonly kid: string; readonly nsk: string }): string {
+  return formatNodeBearer(node.kid, deriveBearerSecret(Buffer.from(node.nsk, "base64url")));
+}
+
+/** The key a node opens its secrets with. */
+export function nodeWrapKey(node: { readonly nsk: string }): Buffer {
+  return deriveWrapKey(Buffer.from(node.nsk, "base64url"));
+}
+
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(5).toString("hex")}`;
 }
 
 export async function startCustosWithProvider(
@@ -55,15 +87,25 @@ export async function startCustosWithProvider(
       headers: { authorization: `Bearer ${operatorToken}`, "content-type": "application/json" },
       body: JSON.stringify(body),
     });
+  const api = createApiClient(server.url);
   const created = await putDomain("acme", { issuer: provider.issuer, client_id: CLIENT_ID, admins: ["alice"], auditors: ["bob@example.org"] });
   if (created.status !== 201) throw new Error(`PUT /v1/domains/acme answered ${String(created.status)}: ${await created.text()}`);
 
+  const idToken = (account: string, strength: DevStrength) => obtainIdToken(provider, "acme", { account, strength });
+  async function freshTenant(tenant: { nodes?: readonly string[] } = {}): Promise<Tenant> {
+    const domain = uniqueName("t");
+    (await api.putDomain(operatorToken, domain, { issuer: provider.issuer, client_id: CLIENT_ID, admins: ["alice"], auditors: ["bob@example.org"] })).body();
+    const admin = await idToken("alice", "mfa");
+    const nodes: EnrolledNode[] = [];
+    for (const name of tenant.nodes ?? []) nodes.push((await api.enroll(admin, domain, name)).body());
+    return { domain, admin, nodes };
+  }
+
   return {
-    custos, server, provider, store, operatorToken, logs, putDomain,
+    custos, server, provider, store, operatorToken, logs, putDomain, api, freshTenant, idToken,
     advanceClock(seconds) {
       offset += seconds;
     },
-    idToken: (account, strength) => obtainIdToken(provider, "acme", { account, strength }),
     async browserSession(account, strength, step = {}) {
       const jar = step.jar ?? createCookieJar();
       const login = new URL(`${server.url}/auth/acme/login`);

@@ -1,10 +1,10 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
-import os from "node:os";
+import { cp, mkdtemp, rm } from "node:fs/promises";
 import path from "node:path";
 import postgres from "postgres";
 import { openPglite, openPostgres } from "../../src/platform/db/connect.ts";
 import type { Database } from "../../src/platform/db/database.ts";
+import { createPgliteTemplate, pgliteScratchRoot, TEMPLATE_VARIABLE } from "./pglite-template.ts";
 
 /**
  * Integration tests run against embedded PGlite always, and against the PostgreSQL server as
@@ -71,23 +71,25 @@ async function createServerDatabase(): Promise<IsolatedStore> {
   };
 }
 
+/** The run's initialised PGlite directory (global setup), or one made once for this process. */
+let localTemplate: Promise<string> | undefined;
+function pgliteTemplate(): Promise<string> {
+  const shared = process.env[TEMPLATE_VARIABLE];
+  if (shared !== undefined && shared !== "") return Promise.resolve(shared);
+  localTemplate ??= createPgliteTemplate();
+  return localTemplate;
+}
+
 /**
- * PGlite in a temporary directory (not memory) so that a child process, such as the CLI,
- * can open the same data after this process closes its handle: PGlite is single-process.
+ * PGlite in a temporary directory, copied from an initialised template (an initdb per store
+ * would cost several seconds each), on a memory file system where there is one. In a directory
+ * rather than in PGlite's memory, which also lets a CLI run open the same data after this
+ * handle closes: PGlite is single-process.
  */
-async function createPgliteDatabase(options: { inMemory: boolean }): Promise<IsolatedStore> {
-  if (options.inMemory) {
-    const db = await openPglite();
-    return {
-      kind: "pglite",
-      db,
-      env: {},
-      reopen: () => Promise.reject(new Error("an in-memory PGlite cannot be reopened")),
-      dispose: () => db.close(),
-    };
-  }
-  const dataRoot = await mkdtemp(path.join(os.tmpdir(), "custos-pglite-"));
+async function createPgliteDatabase(): Promise<IsolatedStore> {
+  const dataRoot = await mkdtemp(path.join(pgliteScratchRoot(), "custos-pglite-"));
   const dataDir = path.join(dataRoot, "pglite");
+  await cp(await pgliteTemplate(), dataDir, { recursive: true });
   const db = await openPglite({ dataDir });
   return {
     kind: "pglite",
@@ -102,10 +104,21 @@ async function createPgliteDatabase(options: { inMemory: boolean }): Promise<Iso
 }
 
 export interface IsolatedStoreOptions {
-  /** PGlite on disk, so another process can open it after this one closes (default: memory). */
+  /** PGlite on disk, so another process can open it after this one closes (every PGlite store now is). */
   readonly pgliteOnDisk?: boolean;
 }
 
-export function createIsolatedStore(kind: StoreKind, options: IsolatedStoreOptions = {}): Promise<IsolatedStore> {
-  return kind === "postgres" ? createServerDatabase() : createPgliteDatabase({ inMemory: options.pgliteOnDisk !== true });
+export function createIsolatedStore(kind: StoreKind, _options: IsolatedStoreOptions = {}): Promise<IsolatedStore> {
+  return kind === "postgres" ? createServerDatabase() : createPgliteDatabase();
+}
+
+/**
+ * A fresh CUSTOS_DATA_DIR whose embedded database is already initialised (a copy of the
+ * run's template, no schema): a `custos serve` on it starts as on a new install, without
+ * waiting seconds for initdb.
+ */
+export async function seededDataDir(prefix: string): Promise<string> {
+  const dataRoot = await mkdtemp(path.join(pgliteScratchRoot(), prefix));
+  await cp(await pgliteTemplate(), path.join(dataRoot, "pglite"), { recursive: true });
+  return dataRoot;
 }
