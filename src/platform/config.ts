@@ -339,16 +339,22 @@ function openbao(env: Env): OpenBaoConfig | undefined {
     transitMount: mount("OPENBAO_TRANSIT_MOUNT", "transit"),
     transitKey: mount("OPENBAO_TRANSIT_KEY", "custos"),
     timeoutMs: integerIn(env, "OPENBAO_TIMEOUT_MS", 2000, 50, 60_000),
-    kvPrefix: mount("OPENBAO_KV_PREFIX", "custos").replace(/\/+$/, ""),
+    kvPrefix: withoutTrailing(mount("OPENBAO_KV_PREFIX", "custos"), "/"),
     ...openbaoNamespace(env),
     ...openbaoTls(env, addr),
   };
 }
 
+/** `team-a`, `team-a/prod`, with at most one trailing slash: segments of letters, digits, `_` and `-`. */
+function isNamespacePath(value: string): boolean {
+  const segments = (value.endsWith("/") ? value.slice(0, -1) : value).split("/");
+  return segments.every((segment) => /^[A-Za-z0-9_-]+$/.test(segment));
+}
+
 function openbaoNamespace(env: Env): { namespace?: string } {
   const namespace = optional(env, "OPENBAO_NAMESPACE");
   if (namespace === undefined) return {};
-  if (!/^[A-Za-z0-9_-]+(\/[A-Za-z0-9_-]+)*\/?$/.test(namespace)) throw new ConfigError("OPENBAO_NAMESPACE", "must be a namespace path such as team-a or team-a/prod");
+  if (!isNamespacePath(namespace)) throw new ConfigError("OPENBAO_NAMESPACE", "must be a namespace path such as team-a or team-a/prod");
   return { namespace };
 }
 
