@@ -1,7 +1,7 @@
 import path from "node:path";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isPlaintextFreeColumnName } from "../../src/identity/nodes/nodes.table.ts";
+import { isPlaintextFreeColumnName } from "../../src/nodes/nodes.table.ts";
 import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
 import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
 import { REPO_ROOT } from "../support/cli.ts";
