@@ -22,7 +22,7 @@ describe("the node_secret_keys column guard", () => {
   });
 
   it("accepts the real table", () => {
-    expect(compile(path.join(REPO_ROOT, "src", "identity", "nodes", "nodes.table.ts"))).toEqual([]);
+    expect(compile(path.join(REPO_ROOT, "src", "nodes", "nodes.table.ts"))).toEqual([]);
   });
 });
 
