@@ -7,7 +7,7 @@
 import postgres from "postgres";
 import { DOMAIN, SECRET, type EnrolledNode } from "../integration/faults/replica-deployment.ts";
 import type { ServeProcess } from "../integration/support/serve-process.ts";
-import { deriveBearerSecret, formatNodeBearer } from "../src/identity/nodes/nsk.ts";
+import { deriveBearerSecret, formatNodeBearer } from "../src/nodes/nsk.ts";
 
 export interface Answer {
   readonly replica: string;

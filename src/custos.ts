@@ -14,8 +14,9 @@ import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, Em
 import { buildHttpApp } from "./http/app.ts";
 import { createHttpServer } from "./http/server.ts";
 import { requireChainReader, requireDomainPermission, requireDomainUser } from "./identity/domain-access.ts";
-import { createNodeRepository } from "./identity/nodes/node-repo.ts";
-import { nodeRoutes } from "./identity/nodes/nodes.routes.ts";
+import { createNodeRepository } from "./nodes/node-repo.ts";
+import { nodeRoutes } from "./nodes/nodes.routes.ts";
+import { createWrapKeyCache } from "./nodes/wrap-key-cache.ts";
 import { createDomainRepository } from "./identity/domains/domain-repo.ts";
 import { domainRoutes } from "./identity/domains/domains.routes.ts";
 import { discoverJwksUri } from "./identity/oidc/discovery.ts";
@@ -37,10 +38,11 @@ import { loadMigrations, migrateUp } from "./platform/db/migrate.ts";
 import { createLogger, type Logger } from "./platform/logging.ts";
 import { createMetrics } from "./platform/metrics.ts";
 import { openSecretBackend } from "./secrets/open-secret-backend.ts";
-import { loadRateLimitPolicy, RATE_LIMIT_POLICY_FILE } from "./secrets/rate-limit-policy.ts";
-import { connectRedis } from "./secrets/redis-connection.ts";
-import { rateLimitStoreFactory } from "./secrets/rate-limit-stores.ts";
+import { loadRateLimitPolicy, RATE_LIMIT_POLICY_FILE } from "./platform/rate-limit/rate-limit-policy.ts";
+import { connectRedis } from "./platform/rate-limit/redis-connection.ts";
+import { rateLimitStoreFactory } from "./platform/rate-limit/rate-limit-stores.ts";
 import type { SecretBackend } from "./secrets/secret-backend.ts";
+import { createSecretRepository } from "./secrets/secret-repo.ts";
 import { secretRoutes } from "./secrets/secrets.routes.ts";
 import type { ReadinessProbe } from "./platform/readiness.ts";
 
@@ -162,6 +164,9 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const domainUser = requireDomainUser(userAccess);
     const stepUp = { policy: stepUpPolicy, leewaySeconds: config.oidcLeewaySeconds, now, audit };
     const nodes = createNodeRepository(db);
+    const secrets = createSecretRepository(db);
+    // One cache of unwrapped wrap_keys for the read path and rotations (wrap-key-cache.ts).
+    const wrapKeys = createWrapKeyCache(backend);
     const grantKeys = createGrantSigningKeys({ db, wrapper: backend, publishRetiredForSeconds: MAX_GRANT_TTL_SECONDS + config.oidcLeewaySeconds });
 
     const readiness: ReadinessProbe[] = [
@@ -184,10 +189,10 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       }),
       ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser }),
       ...nodeRoutes({
-        ...stepUp, authorizer, wrapper: backend, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds,
+        ...stepUp, authorizer, wrapper: backend, wrapKeys, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds,
         rateLimits, rateLimitStore,
       }),
-      ...secretRoutes({ ...stepUp, db, denials, authorizer, backend, nodes, requireDomainUser: domainUser, rateLimits, rateLimitStore }),
+      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, rateLimits, rateLimitStore }),
       ...auditRoutes({
         db,
         signer: auditSigner,

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EmbeddedEngineInUse } from "../../src/authz/durable-relationships.ts";
 import { buildCustos, type Custos } from "../../src/custos.ts";
-import { deriveBearerSecret, formatNodeBearer } from "../../src/identity/nodes/nsk.ts";
+import { deriveBearerSecret, formatNodeBearer } from "../../src/nodes/nsk.ts";
 import { serveOnLoopback, type TestServer } from "../support/http.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 import { storeKinds } from "../support/stores.ts";

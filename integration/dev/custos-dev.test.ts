@@ -4,7 +4,7 @@ import os from "node:os";
 import path from "node:path";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../../src/identity/nodes/nsk.ts";
+import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../../src/nodes/nsk.ts";
 import { unwrapOnNode } from "../../src/secrets/wrap-for-node.ts";
 import { CUSTOS_BIN, REPO_ROOT, runCli } from "../support/cli.ts";
 import { createCookieJar, driveSignIn, fetchWithJar, type CookieJar } from "../support/oidc-driver.ts";

@@ -1,7 +1,7 @@
 import path from "node:path";
 import ts from "typescript";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { isPlaintextFreeColumnName } from "../../src/identity/nodes/nodes.table.ts";
+import { isPlaintextFreeColumnName } from "../../src/nodes/nodes.table.ts";
 import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
 import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
 import { REPO_ROOT } from "../support/cli.ts";
@@ -22,7 +22,7 @@ describe("the node_secret_keys column guard", () => {
   });
 
   it("accepts the real table", () => {
-    expect(compile(path.join(REPO_ROOT, "src", "identity", "nodes", "nodes.table.ts"))).toEqual([]);
+    expect(compile(path.join(REPO_ROOT, "src", "nodes", "nodes.table.ts"))).toEqual([]);
   });
 });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deriveBearerSecret, formatNodeBearer } from "../../src/identity/nodes/nsk.ts";
+import { deriveBearerSecret, formatNodeBearer } from "../../src/nodes/nsk.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 
 /**

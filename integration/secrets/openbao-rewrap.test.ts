@@ -8,7 +8,7 @@ import { wrappingContext as grantKeyContext } from "../../src/access/grant-signi
 import { loadAuditKeyFile, loadOrCreateAuditKeyFile } from "../../src/audit/audit-signer.ts";
 import { CommandRefused } from "../../src/cli/api-client.ts";
 import { registerBackendCommand } from "../../src/cli/backend.command.ts";
-import { wrapKeyContext } from "../../src/identity/nodes/node-keys.ts";
+import { wrapKeyContext } from "../../src/nodes/node-keys.ts";
 import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
 import type { OpenBaoConfig } from "../../src/platform/config.ts";
 import { openDatabase } from "../../src/platform/db/connect.ts";

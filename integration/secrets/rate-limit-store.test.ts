@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
 import type { Database } from "../../src/platform/db/database.ts";
 import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
-import { PostgresRateLimitStore, RedisRateLimitStore } from "../../src/secrets/rate-limit-stores.ts";
-import { connectRedis, type RedisConnection } from "../../src/secrets/redis-connection.ts";
+import { PostgresRateLimitStore, RedisRateLimitStore } from "../../src/platform/rate-limit/rate-limit-stores.ts";
+import { connectRedis, type RedisConnection } from "../../src/platform/rate-limit/redis-connection.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 
 function storeFor(db: Database, windowMs: number): PostgresRateLimitStore {

@@ -4,7 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../support/cli.ts";
 import { readRecords } from "../../src/audit/audit-store.ts";
-import { newRotationRequestBody, openNewNsk } from "../../src/identity/nodes/nsk-rotation.ts";
+import { newRotationRequestBody, openNewNsk } from "../../src/nodes/nsk-rotation.ts";
 import { unwrapOnNode } from "../../src/secrets/wrap-for-node.ts";
 import { type ApiAnswer, type EnrolledNode } from "../support/api-client.ts";
 import { nodeBearer, nodeWrapKey, startCustosWithProvider, type CustosWithProvider, type Tenant } from "../support/custos-with-provider.ts";

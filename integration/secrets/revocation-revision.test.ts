@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Authorizer, CheckRequest, Consistency } from "../../src/authz/authorizer.ts";
-import { deriveBearerSecret, formatNodeBearer } from "../../src/identity/nodes/nsk.ts";
+import { deriveBearerSecret, formatNodeBearer } from "../../src/nodes/nsk.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 
 /**

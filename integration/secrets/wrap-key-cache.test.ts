@@ -2,13 +2,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { issueNodeKey } from "../../src/identity/nodes/node-keys.ts";
-import type { NodeKeyRecord } from "../../src/identity/nodes/node-repo.ts";
-import { deriveWrapKey } from "../../src/identity/nodes/nsk.ts";
+import { issueNodeKey } from "../../src/nodes/node-keys.ts";
+import type { NodeKeyRecord } from "../../src/nodes/node-repo.ts";
+import { deriveWrapKey } from "../../src/nodes/nsk.ts";
 import { openLocalBackend } from "../../src/secrets/backends/local-backend.ts";
-import type { KeyWrapper } from "../../src/secrets/key-wrapper.ts";
+import type { KeyWrapper } from "../../src/platform/key-wrapping/key-wrapper.ts";
 import type { SecretBackend } from "../../src/secrets/secret-backend.ts";
-import { createWrapKeyCache } from "../../src/secrets/wrap-key-cache.ts";
+import { createWrapKeyCache } from "../../src/nodes/wrap-key-cache.ts";
 
 const NODE_ID = "0b6f4c1e-5a4e-4b8e-9d1e-2f3a4b5c6d7e";
 

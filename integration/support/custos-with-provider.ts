@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { deriveBearerSecret, deriveWrapKey, formatNodeBearer } from "../../src/identity/nodes/nsk.ts";
+import { deriveBearerSecret, deriveWrapKey, formatNodeBearer } from "../../src/nodes/nsk.ts";
 import { createApiClient, type ApiClient, type EnrolledNode } from "./api-client.ts";
 import type { DevProvider, DevStrength } from "../../src/identity/dev-provider/dev-provider.ts";
 import type { Authorizer } from "../../src/authz/authorizer.ts";

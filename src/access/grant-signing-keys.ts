@@ -2,7 +2,7 @@ import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } fr
 import type { JWK } from "jose";
 import type { Database } from "../platform/db/database.ts";
 import { CustosError } from "../platform/errors.ts";
-import type { KeyWrapper } from "../secrets/key-wrapper.ts";
+import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
 
 export interface ActiveGrantKey {
   readonly kid: string;

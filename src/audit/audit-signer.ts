@@ -1,7 +1,7 @@
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
 import { link, mkdir, open, readFile, rm } from "node:fs/promises";
 import path from "node:path";
-import type { KeyWrapper } from "../secrets/key-wrapper.ts";
+import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
 
 /**
  * The Ed25519 audit key signs checkpoints and mirror manifests. It lives outside the

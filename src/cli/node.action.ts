@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { open, readFile, rename, unlink } from "node:fs/promises";
 import path from "node:path";
-import { newRotationRequestBody, openNewNsk, rotationPath } from "../identity/nodes/nsk-rotation.ts";
-import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../identity/nodes/nsk.ts";
+import { newRotationRequestBody, openNewNsk, rotationPath } from "../nodes/nsk-rotation.ts";
+import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../nodes/nsk.ts";
 import { unwrapOnNode } from "../secrets/wrap-for-node.ts";
 import { callApi, CommandRefused, type Refusal } from "./api-client.ts";
 import { KID } from "./node.command.ts";

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, type Command } from "commander";
+import { NODE_ID } from "../platform/names.ts";
 
-const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const KID = /^[A-Za-z0-9_-]{8,64}$/;
 

@@ -7,9 +7,12 @@ import { SpiceDbDomainMembership } from "../authz/domain-membership.ts";
 import { domainRef, nodeRef, secretRef } from "../authz/object-ids.ts";
 import { createDomainRepository } from "../identity/domains/domain-repo.ts";
 import { putDomain } from "../identity/domains/put-domain.ts";
-import { issueNodeKey } from "../identity/nodes/node-keys.ts";
-import { createNodeRepository } from "../identity/nodes/node-repo.ts";
-import { auditActor, auditResource } from "../audit/audit-vocabulary.ts";
+import { registerNode } from "../nodes/enroll-node.ts";
+import { createNodeRepository } from "../nodes/node-repo.ts";
+import { auditActor } from "../audit/audit-vocabulary.ts";
+import { changeSecretReader } from "../secrets/secret-readers.ts";
+import { createSecretRepository } from "../secrets/secret-repo.ts";
+import { storeSecret } from "../secrets/write-secret.ts";
 
 export const DEMO_DOMAIN = "demo";
 export const DEMO_ADMIN = "alice";
@@ -65,34 +68,30 @@ export async function seedDemo(custos: Custos, options: { baseUrl: string; issue
   );
 
   const nskFile = path.join(dataDir, "demo-node.nsk");
+  const nodes = createNodeRepository(custos.db);
+  const secrets = createSecretRepository(custos.db);
+  const { authorizer, backend } = custos;
   let node = await previousNode(dataDir, custos);
   if (node === undefined) {
-    const nodeId = randomUUID();
-    const key = await issueNodeKey(custos.backend, nodeId);
-    // Audited first, like every change the API makes: no record, no node.
-    await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "node.enroll", resource: auditResource.node(nodeId), decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
-    await createNodeRepository(custos.db).insertNode({ id: nodeId, domain: DEMO_DOMAIN, name: "demo-node", status: "active" }, key.record);
-    await writeFile(nskFile, `${key.nsk}\n`, { mode: 0o600 });
-    node = { node_id: nodeId, kid: key.kid };
+    // The API's enrollment without its admin check: the seeder is the deployment itself.
+    const enrolled = await registerNode({ audit, authorizer, wrapper: backend, nodes }, { actor: ACTOR, domain: DEMO_DOMAIN, nodeId: randomUUID(), name: "demo-node", requestId });
+    await writeFile(nskFile, `${enrolled.nsk}\n`, { mode: 0o600 });
+    node = { node_id: enrolled.nodeId, kid: enrolled.kid };
   }
   // Written on every start, not only at enrollment: the seed leaves the demo complete
   // whatever the authorization store kept (touching an existing relationship changes nothing).
-  await custos.authorizer.writeRelationships([relationship(nodeRef(node.node_id), "domain", domainRef(DEMO_DOMAIN))], []);
-
-  const [existing] = await custos.db.query("SELECT 1 FROM secrets WHERE domain = $1 AND name = $2", [DEMO_DOMAIN, DEMO_SECRET]);
-  if (existing === undefined) {
-    await audit.append({ chain: DEMO_DOMAIN, actor: ACTOR, action: "secret.write", resource: auditResource.secret(DEMO_DOMAIN, DEMO_SECRET), decision: "granted", reason: "ok", requestId });
-    const { version } = await custos.backend.writeSecret(DEMO_DOMAIN, DEMO_SECRET, Buffer.from("correct horse battery staple"));
-    await custos.db.query("INSERT INTO secrets (domain, name, version) VALUES ($1, $2, $3)", [DEMO_DOMAIN, DEMO_SECRET, version]);
-  }
-  await audit.append({
-    chain: DEMO_DOMAIN, actor: ACTOR, action: "secret.grant", resource: auditResource.secret(DEMO_DOMAIN, DEMO_SECRET), decision: "granted",
-    reason: "reader_added", requestId, details: { node_id: node.node_id },
-  });
-  await custos.authorizer.writeRelationships([
+  await authorizer.writeRelationships([
+    relationship(nodeRef(node.node_id), "domain", domainRef(DEMO_DOMAIN)),
     relationship(secretRef(DEMO_DOMAIN, DEMO_SECRET), "domain", domainRef(DEMO_DOMAIN)),
-    relationship(secretRef(DEMO_DOMAIN, DEMO_SECRET), "reader", nodeRef(node.node_id)),
   ], []);
+
+  if ((await secrets.find(DEMO_DOMAIN, DEMO_SECRET)) === undefined) {
+    await storeSecret({ audit, authorizer, backend, secrets }, { actor: ACTOR, domain: DEMO_DOMAIN, name: DEMO_SECRET, value: Buffer.from("correct horse battery staple"), requestId });
+  }
+  await changeSecretReader(
+    { audit, authorizer, nodes, secrets },
+    { actor: ACTOR, domain: DEMO_DOMAIN, name: DEMO_SECRET, nodeId: node.node_id, change: "reader_added", requestId },
+  );
 
   const facts: DevFacts = {
     base_url: options.baseUrl,

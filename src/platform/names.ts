@@ -6,7 +6,8 @@ import { CustosError } from "./errors.ts";
  */
 const DOMAIN_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A node id: a lowercase UUID. The one spelling of it; the CLI checks arguments with it too. */
+export const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The system chain's name; no tenant may take it. */
 export const PLATFORM_CHAIN = "platform";

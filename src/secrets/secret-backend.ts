@@ -1,5 +1,5 @@
 import type { ReadinessProbe } from "../platform/readiness.ts";
-import type { KeyWrapper } from "./key-wrapper.ts";
+import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
 
 /** What a write produced: the backend's version number for the new value (1, 2, 3, …). */
 export interface WrittenSecret {

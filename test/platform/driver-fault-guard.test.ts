@@ -17,7 +17,7 @@ describe("which uncaught errors the driver fault guard absorbs", () => {
   });
 
   it("leaves fatal a TypeError thrown from Custos's own code", () => {
-    expect(isDriverConnectionFault(typeErrorAt("readKey (file:///srv/custos/dist/identity/nodes/node-repo.js:12:3)"))).toBe(false);
+    expect(isDriverConnectionFault(typeErrorAt("readKey (file:///srv/custos/dist/nodes/node-repo.js:12:3)"))).toBe(false);
   });
 
   it.each([new Error("something else"), new RangeError("out of range"), "a string", undefined])("leaves fatal anything else (%s)", (error) => {

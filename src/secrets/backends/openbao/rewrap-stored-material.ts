@@ -3,7 +3,7 @@ import { open, readFile, rename, rm } from "node:fs/promises";
 import path from "node:path";
 import { wrappingContext as grantKeyContext } from "../../../access/grant-signing-keys.ts";
 import { WRAPPED_PREFIX, WRAPPING_CONTEXT as AUDIT_KEY_CONTEXT } from "../../../audit/audit-signer.ts";
-import { wrapKeyContext } from "../../../identity/nodes/node-keys.ts";
+import { wrapKeyContext } from "../../../nodes/node-keys.ts";
 import type { SqlSession } from "../../../platform/db/database.ts";
 import { isCustosError } from "../../../platform/errors.ts";
 

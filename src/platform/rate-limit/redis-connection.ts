@@ -1,5 +1,5 @@
 import { createClient } from "redis";
-import { CustosError } from "../platform/errors.ts";
+import { CustosError } from "../errors.ts";
 import type { RedisCounterClient } from "./rate-limit-stores.ts";
 
 export interface RedisConnection extends RedisCounterClient {

@@ -1,7 +1,8 @@
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { CompactEncrypt, compactDecrypt } from "jose";
-import { jsonObjectBody } from "../../http/request-body.ts";
-import { CustosError } from "../../platform/errors.ts";
+import { jsonObjectBody } from "../http/request-body.ts";
+import { constantTimeEqual } from "../platform/credentials.ts";
+import { CustosError } from "../platform/errors.ts";
 import { deriveRotationProofKey, NSK_BYTES } from "./nsk.ts";
 
 /**
@@ -84,7 +85,7 @@ export function checkRotationProof(
 ): RotationProofFailure | undefined {
   if (Math.abs(request.timestamp - expected.now) > ROTATION_SKEW_SECONDS) return "proof_stale";
   const mac = computeRotationProof(expected.wrapKey, expected.nodeId, expected.kid, request.timestamp, request.nonce);
-  return request.proof.length === mac.length && timingSafeEqual(request.proof, mac) ? undefined : "proof_mismatch";
+  return constantTimeEqual(request.proof, mac) ? undefined : "proof_mismatch";
 }
 
 /** The node side: a fresh request body for its current kid. */

@@ -15,6 +15,8 @@ const policySchema = z.strictObject({
 });
 
 export type RateLimitPolicy = z.infer<typeof policySchema>;
+/** One budget: at most `limit` requests per `window_seconds`. */
+export type Budget = z.infer<typeof budget>;
 
 export class RateLimitPolicyError extends Error {
   constructor(message: string, options?: ErrorOptions) {

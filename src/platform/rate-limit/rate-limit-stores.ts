@@ -1,6 +1,6 @@
-import { CustosError, isCustosError } from "../platform/errors.ts";
+import { CustosError, isCustosError } from "../errors.ts";
 import { MemoryStore, type ClientRateLimitInfo, type Options, type Store } from "express-rate-limit";
-import type { Database } from "../platform/db/database.ts";
+import type { Database } from "../db/database.ts";
 
 /**
  * Counters in PostgreSQL, so every replica spends the same budget: one upsert per hit that

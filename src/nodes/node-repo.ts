@@ -1,4 +1,4 @@
-import type { Database, SqlSession } from "../../platform/db/database.ts";
+import type { Database, SqlSession } from "../platform/db/database.ts";
 
 export type NodeStatus = "active" | "quarantined";
 
@@ -26,8 +26,22 @@ export interface NewNodeKey {
   readonly wrappedWrapKey: string;
 }
 
-/** Raw SQL over nodes and node_secret_keys; the shapes are those of nodes.table.ts. */
-export function createNodeRepository(db: Database) {
+/** The nodes capability's port onto nodes, node_secret_keys and node_rotation_nonces. */
+export interface NodeRepository {
+  insertNode(node: NodeRecord, key: NewNodeKey): Promise<void>;
+  rotateKey(currentKid: string, key: NewNodeKey, graceEndsAt: number): Promise<boolean>;
+  consumeRotationNonce(nodeId: string, nonce: string, expiresAt: number): Promise<boolean>;
+  listKeys(nodeId: string): Promise<{ kid: string; retiresAt: number | undefined }[]>;
+  findKey(kid: string): Promise<NodeKeyRecord | undefined>;
+  findNode(id: string): Promise<NodeRecord | undefined>;
+  setStatus(id: string, status: NodeStatus): Promise<void>;
+}
+
+/**
+ * SQL through the Database port (its deadline on every statement, its transactions for the
+ * two-table writes); the shapes are those of nodes.table.ts.
+ */
+export function createNodeRepository(db: Database): NodeRepository {
   return {
     async insertNode(node: NodeRecord, key: NewNodeKey): Promise<void> {
       await db.transaction(async (tx) => {
@@ -108,8 +122,6 @@ export function createNodeRepository(db: Database) {
     },
   };
 }
-
-export type NodeRepository = ReturnType<typeof createNodeRepository>;
 
 async function insertKey(tx: SqlSession, key: NewNodeKey): Promise<void> {
   await tx.query(

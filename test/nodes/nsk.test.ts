@@ -2,8 +2,8 @@ import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   bearerSecretDigest, deriveBearerSecret, deriveWrapKey, formatNodeBearer, newKid, newNsk, parseNodeBearer, parseNsk,
-} from "../../../src/identity/nodes/nsk.ts";
-import { unwrapOnNode, wrapForNode } from "../../../src/secrets/wrap-for-node.ts";
+} from "../../src/nodes/nsk.ts";
+import { unwrapOnNode, wrapForNode } from "../../src/secrets/wrap-for-node.ts";
 
 /** RFC 5869 by hand (extract with an all-zero salt, one expand block), to check the derivation. */
 function rfc5869(ikm: Buffer, info: string): Buffer {

@@ -1,4 +1,4 @@
-import type { KeyWrapper } from "../../secrets/key-wrapper.ts";
+import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
 import type { NewNodeKey } from "./node-repo.ts";
 import { bearerSecretDigest, deriveBearerSecret, deriveWrapKey, newKid, newNsk } from "./nsk.ts";
 

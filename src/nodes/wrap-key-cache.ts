@@ -1,6 +1,6 @@
-import type { NodeKeyRecord } from "../identity/nodes/node-repo.ts";
-import { wrapKeyContext } from "../identity/nodes/node-keys.ts";
-import type { KeyWrapper } from "./key-wrapper.ts";
+import type { NodeKeyRecord } from "./node-repo.ts";
+import { wrapKeyContext } from "./node-keys.ts";
+import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
 
 const TTL_MS = 5 * 60_000;
 const MAX_ENTRIES = 10_000;
@@ -10,7 +10,12 @@ const MAX_ENTRIES = 10_000;
  * cost one Transit decrypt per read. Keyed by kid and the wrapped value, so a rotated or
  * re-wrapped key is never served from a stale entry; never written anywhere.
  */
-export function createWrapKeyCache(wrapper: KeyWrapper) {
+export interface WrapKeyCache {
+  /** The node key's unwrapped wrap_key; shared by the cache, so callers must not zero it. */
+  get(record: NodeKeyRecord): Promise<Buffer>;
+}
+
+export function createWrapKeyCache(wrapper: KeyWrapper): WrapKeyCache {
   const entries = new Map<string, { key: Buffer; expires: number }>();
   return {
     async get(record: NodeKeyRecord): Promise<Buffer> {

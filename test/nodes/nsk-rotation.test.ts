@@ -2,9 +2,9 @@ import { createHmac } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   checkRotationProof, newRotationRequestBody, openNewNsk, parseRotationRequest, rotationProofMessage, sealNewNsk, type RotationRequest,
-} from "../../../src/identity/nodes/nsk-rotation.ts";
-import { deriveBearerSecret, deriveRotationProofKey, deriveWrapKey, newNsk } from "../../../src/identity/nodes/nsk.ts";
-import { CustosError } from "../../../src/platform/errors.ts";
+} from "../../src/nodes/nsk-rotation.ts";
+import { deriveBearerSecret, deriveRotationProofKey, deriveWrapKey, newNsk } from "../../src/nodes/nsk.ts";
+import { CustosError } from "../../src/platform/errors.ts";
 
 /** RFC 5869 by hand (extract with an all-zero salt, one expand block), to check the derivation. */
 function rfc5869(ikm: Buffer, info: string): Buffer {

@@ -1,4 +1,4 @@
-import { pgTable, text, timestamp, uuid } from "drizzle-orm/pg-core";
+import { pgTable, primaryKey, text, timestamp, uuid } from "drizzle-orm/pg-core";
 
 export const nodesTable = pgTable("nodes", {
   id: uuid("id").primaryKey(),
@@ -16,6 +16,16 @@ export const nodeSecretKeysTable = pgTable("node_secret_keys", {
   createdAt: timestamp("created_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
   retiresAt: timestamp("retires_at", { withTimezone: true, mode: "string" }),
 });
+
+export const nodeRotationNoncesTable = pgTable(
+  "node_rotation_nonces",
+  {
+    nodeId: uuid("node_id").notNull(),
+    nonce: text("nonce").notNull(),
+    expiresAt: timestamp("expires_at", { withTimezone: true, mode: "string" }).notNull(),
+  },
+  (table) => [primaryKey({ columns: [table.nodeId, table.nonce] })],
+);
 
 /**
  * The compile-time guard over node_secret_keys: every column must either be one of the known

@@ -1,11 +1,8 @@
-import { timingSafeEqual } from "node:crypto";
-import type { Request, Response } from "express";
-import { auditActor, auditResource, type Actor, type AuditAction } from "../../audit/audit-vocabulary.ts";
-import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
-import { requestIdOf } from "../../http/request-id.ts";
-import { CustosError } from "../../platform/errors.ts";
-import { PLATFORM_CHAIN } from "../../platform/names.ts";
-import { bearerOf } from "../operator/operator-token.ts";
+import { auditActor, auditResource, type Actor, type AuditAction } from "../audit/audit-vocabulary.ts";
+import type { DenialRecorder } from "../audit/denial-summariser.ts";
+import { constantTimeEqual } from "../platform/credentials.ts";
+import { CustosError } from "../platform/errors.ts";
+import { PLATFORM_CHAIN } from "../platform/names.ts";
 import type { NodeKeyRecord, NodeRepository } from "./node-repo.ts";
 import { bearerSecretDigest, parseNodeBearer } from "./nsk.ts";
 
@@ -26,6 +23,19 @@ export type NodeAuthenticationReason =
   | "node_mismatch"
   | "node_quarantined";
 
+/** What a node call presents, as plain values (the HTTP adapter is src/http/authenticate-steps.ts). */
+export interface NodeCallCredentials {
+  /** The token of the Authorization header, or undefined when there is no bearer. */
+  readonly bearer: string | undefined;
+  /** The client address (Express's `req.ip`, which honours the `trust proxy` setting). */
+  readonly address: string;
+  readonly requestId: string;
+  /** The node id of the path: the bearer must be this node's. */
+  readonly pathNodeId: string;
+  /** What the call would do, for the audit record of a refusal. */
+  readonly action: AuditAction;
+}
+
 export interface AuthenticatedNode {
   readonly key: NodeKeyRecord;
 }
@@ -41,24 +51,18 @@ function invalidToken(): CustosError {
  * secret backend — so authentication costs one indexed read. Every refusal is audited
  * through the denial recorder, which folds floods into counted summaries.
  */
-export async function authenticateNode(
-  deps: AuthenticateNodeDependencies,
-  req: Request,
-  res: Response,
-  pathNodeId: string,
-  action: AuditAction,
-): Promise<AuthenticatedNode> {
+export async function authenticateNode(deps: AuthenticateNodeDependencies, call: NodeCallCredentials): Promise<AuthenticatedNode> {
+  const { pathNodeId, action, requestId, address: source } = call;
   const refuse = async (reason: NodeAuthenticationReason, chain: string, actor: Actor, error: CustosError): Promise<never> => {
     const resource = auditResource.node(pathNodeId);
-    const source = sourceAddressOf(req);
     // Without a verified bearer the actor, and the node id in the path, are the client's word:
     // summarised per source, so random node ids cannot each open their own record.
-    if (actor === auditActor.anonymous) await deps.denials.recordUnverified({ chain, action, resource, reason, requestId: requestIdOf(res), source });
-    else await deps.denials.record({ chain, actor, action, resource, decision: "denied", reason, requestId: requestIdOf(res), details: { source } });
+    if (actor === auditActor.anonymous) await deps.denials.recordUnverified({ chain, action, resource, reason, requestId, source });
+    else await deps.denials.record({ chain, actor, action, resource, decision: "denied", reason, requestId, details: { source } });
     throw error;
   };
 
-  const token = bearerOf(req);
+  const token = call.bearer;
   if (token === undefined) return refuse("credential_missing", PLATFORM_CHAIN, auditActor.anonymous, invalidToken());
   const bearer = parseNodeBearer(token);
   if (bearer === undefined) return refuse("malformed_bearer", PLATFORM_CHAIN, auditActor.anonymous, invalidToken());
@@ -67,7 +71,7 @@ export async function authenticateNode(
   const actor = auditActor.node(key.nodeId);
   const presented = Buffer.from(bearerSecretDigest(bearer.secret), "hex");
   const expected = Buffer.from(key.bearerSecretSha256, "hex");
-  if (presented.length !== expected.length || !timingSafeEqual(presented, expected)) {
+  if (!constantTimeEqual(presented, expected)) {
     return refuse("bearer_mismatch", key.node.domain, auditActor.anonymous, invalidToken());
   }
   if (key.retiresAt !== undefined && key.retiresAt <= deps.now()) {

@@ -1,0 +1,43 @@
+import { actorOf, authorizeElevated, type AuthorizeElevatedDependencies } from "../access/elevated-action.ts";
+import type { AuditAppender } from "../audit/audit-port.ts";
+import { auditResource } from "../audit/audit-vocabulary.ts";
+import type { UserCredential } from "../identity/admin-credential.ts";
+import { CustosError } from "../platform/errors.ts";
+import type { NodeRepository, NodeStatus } from "./node-repo.ts";
+
+/** Why a quarantine change was granted, as its audit record says. */
+export type QuarantineChange = "quarantined" | "lifted";
+
+export interface QuarantineNodeDependencies extends AuthorizeElevatedDependencies {
+  readonly audit: AuditAppender;
+  readonly nodes: Pick<NodeRepository, "findNode" | "setStatus">;
+}
+
+export interface QuarantineNodeInput {
+  readonly credential: UserCredential;
+  readonly domain: string;
+  readonly nodeId: string;
+  readonly requestId: string;
+}
+
+async function setQuarantine(deps: QuarantineNodeDependencies, input: QuarantineNodeInput, change: QuarantineChange): Promise<void> {
+  const { credential, domain, nodeId, requestId } = input;
+  const resource = auditResource.node(nodeId);
+  await authorizeElevated(deps, { credential, domain, action: "node.quarantine", resource, requestId });
+  const node = await deps.nodes.findNode(nodeId);
+  // Another domain's node is answered exactly like a missing one.
+  if (node?.domain !== domain) throw new CustosError("not_found", { detail: "no such node in this domain" });
+  await deps.audit.append({ chain: domain, actor: actorOf(credential), action: "node.quarantine", resource, decision: "granted", reason: change, requestId });
+  const status: NodeStatus = change === "quarantined" ? "quarantined" : "active";
+  await deps.nodes.setStatus(nodeId, status);
+}
+
+/** POST /v1/domains/{domain}/nodes/{node_id}/quarantine: every check of the node fails until lifted. */
+export function quarantineNode(deps: QuarantineNodeDependencies, input: QuarantineNodeInput): Promise<void> {
+  return setQuarantine(deps, input, "quarantined");
+}
+
+/** DELETE /v1/domains/{domain}/nodes/{node_id}/quarantine: the node is active again. */
+export function liftQuarantine(deps: QuarantineNodeDependencies, input: QuarantineNodeInput): Promise<void> {
+  return setQuarantine(deps, input, "lifted");
+}

@@ -1,0 +1,92 @@
+import type { AuditAppender } from "../audit/audit-port.ts";
+import { auditActor, auditResource } from "../audit/audit-vocabulary.ts";
+import type { DenialRecorder } from "../audit/denial-summariser.ts";
+import type { Authorizer } from "../authz/authorizer.ts";
+import { nodeRef, secretRef } from "../authz/object-ids.ts";
+import type { NodeKeyRecord } from "../nodes/node-repo.ts";
+import type { WrapKeyCache } from "../nodes/wrap-key-cache.ts";
+import { CustosError } from "../platform/errors.ts";
+import type { SecretBackend } from "./secret-backend.ts";
+import type { SecretRepository } from "./secret-repo.ts";
+import { wrapForNode } from "./wrap-for-node.ts";
+
+/** Why a node's read was refused after it authenticated, as its audit record says. */
+export type SecretReadDenialReason = "permission_denied" | "rate_limited_node" | "rate_limited_domain";
+
+export interface ReadNodeSecretDependencies {
+  readonly secrets: Pick<SecretRepository, "find">;
+  readonly authorizer: Pick<Authorizer, "check">;
+  readonly denials: Pick<DenialRecorder, "record">;
+  readonly audit: AuditAppender;
+  readonly backend: Pick<SecretBackend, "readSecret">;
+  readonly wrapKeys: WrapKeyCache;
+}
+
+export interface ReadNodeSecretInput {
+  /** The node key authentication verified (the node is active, the key current or in grace). */
+  readonly key: NodeKeyRecord;
+  readonly name: string;
+  readonly requestId: string;
+}
+
+export interface NodeSecretRead {
+  readonly name: string;
+  readonly version: number;
+  /** The value as a compact JWE under the node's wrap key; the plaintext never leaves. */
+  readonly jwe: string;
+  /** The kid whose wrap key opens the JWE. */
+  readonly kid: string;
+}
+
+function notReadable(): CustosError {
+  return new CustosError("permission_denied", { detail: "this node may not read this secret" });
+}
+
+/**
+ * Steps 3 to 6 of reading a secret (DESIGN.md, "Reading a secret"), after authentication and
+ * the budgets: ReBAC, the audit record, the value, the JWE. Nothing is released unless the
+ * granted record has committed.
+ */
+export async function readNodeSecret(deps: ReadNodeSecretDependencies, input: ReadNodeSecretInput): Promise<NodeSecretRead> {
+  const { key, name, requestId } = input;
+  const domain = key.node.domain;
+  const resource = auditResource.secret(domain, name);
+  const actor = auditActor.node(key.nodeId);
+  // 3. ReBAC: the same answer whether or not the secret exists, at least as fresh as the
+  //    last change to its readers, whichever replica made it
+  const secret = await deps.secrets.find(domain, name);
+  const revision = secret?.authzRevision;
+  const allowed = await deps.authorizer.check(
+    { resource: secretRef(domain, name), permission: "read", subject: nodeRef(key.nodeId) },
+    revision === undefined ? undefined : { kind: "at_least_as_fresh", token: revision },
+  );
+  if (!allowed) {
+    const reason: SecretReadDenialReason = "permission_denied";
+    await deps.denials.record({ chain: domain, actor, action: "secret.read", resource, decision: "denied", reason, requestId });
+    throw notReadable();
+  }
+  // 4. the audit record is committed before anything is released. The backend is read
+  //    meanwhile (5): reading releases nothing, and the value is dropped unless the record
+  //    commits; an audit failure still answers 503 audit_unavailable first.
+  //    The version Custos recorded, not "the latest": a standby serving a stale read
+  //    cannot hand the node the previous value.
+  const reading = Promise.all([deps.backend.readSecret(domain, name, secret?.version), deps.wrapKeys.get(key)]);
+  reading.catch(() => undefined);
+  try {
+    await deps.audit.append({ chain: domain, actor, action: "secret.read", resource, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
+  } catch (error) {
+    // No record, no release: the value read meanwhile is wiped when it arrives.
+    void reading.then(([stored]) => stored?.value.fill(0), () => undefined);
+    throw error;
+  }
+  // 5. the value, and the node's wrap key, from the backend
+  const [stored, wrapKey] = await reading;
+  if (stored === undefined) throw notReadable();
+  // 6. wrapped to the node's key; the plaintext is wiped whether or not wrapping succeeds
+  try {
+    const jwe = await wrapForNode(stored.value, wrapKey, key.kid);
+    return { name, version: stored.version, jwe, kid: key.kid };
+  } finally {
+    stored.value.fill(0);
+  }
+}
