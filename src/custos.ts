@@ -18,6 +18,7 @@ import { createNodeRepository } from "./identity/nodes/node-repo.ts";
 import { nodeRoutes } from "./identity/nodes/nodes.routes.ts";
 import { createDomainRepository } from "./identity/domains/domain-repo.ts";
 import { domainRoutes } from "./identity/domains/domains.routes.ts";
+import { signInDiscoveryRoutes } from "./identity/domains/sign-in-discovery.routes.ts";
 import { discoverJwksUri } from "./identity/oidc/discovery.ts";
 import { createHttpJwksFetcher } from "./identity/oidc/fetch-jwks.ts";
 import { createIdTokenVerifier } from "./identity/oidc/id-token-verifier.ts";
@@ -173,6 +174,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     ];
     const routes: RouteDefinition[] = [
       ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),
+      ...signInDiscoveryRoutes({ domains }),
       ...signInRoutes({
         domains,
         sessions,

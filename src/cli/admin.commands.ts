@@ -1,12 +1,12 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import { isDomainId } from "../platform/names.ts";
-import { CommandRefused, CommandUsageError, callApi } from "./api-client.ts";
+import { CommandRefused, CommandUsageError, callApi, type CallOptions } from "./api-client.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
-function domainArgument(value: string): string {
+export function domainArgument(value: string): string {
   if (!isDomainId(value)) throw new InvalidArgumentError("a domain id (a-z, 0-9, '-', up to 63 characters, not 'platform')");
   return value;
 }
@@ -41,7 +41,25 @@ function operatorToken(): string {
   return token;
 }
 
-const urlOption = ["--url <base>", "Custos base URL", "http://127.0.0.1:8080"] as const;
+/** What every id_token command takes: where Custos is, and optionally a token file. */
+export interface AdminOptions {
+  readonly url: string;
+  readonly idTokenFile?: string | undefined;
+}
+
+/**
+ * The bearer of an admin command: `--id-token-file` when given (automation: presented as is, a
+ * step-up challenge ends the command), else the `custos login` sign-in for (--url, domain),
+ * which signs in again by itself when an action needs a stronger or fresher sign-in.
+ */
+export async function adminCredential(domain: string, options: AdminOptions): Promise<{ bearer: string; options: Pick<CallOptions, "onStepUp"> }> {
+  if (options.idTokenFile !== undefined) return { bearer: await readTrimmed(options.idTokenFile, "id_token"), options: {} };
+  const { storedCredential } = await import("./login.action.ts");
+  const stored = await storedCredential(options.url, domain);
+  return { bearer: stored.bearer, options: { onStepUp: stored.onStepUp } };
+}
+
+export const URL_OPTION = ["--url <base>", "Custos base URL", "http://127.0.0.1:8080"] as const;
 
 /** `custos domain …` and `custos secret …`: administration through the HTTP API, as DESIGN.md says. */
 export function registerAdminCommands(program: Command): void {
@@ -54,7 +72,7 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption("--client-id <id>", "Custos's client id at that provider")
     .option("--admin <sub>", "an admin's sub at the provider (repeatable)", collect, [])
     .option("--auditor <sub>", "an auditor's sub at the provider (repeatable)", collect, [])
-    .option(...urlOption)
+    .option(...URL_OPTION)
     .action(async (id: string, options: { issuer: string; clientId: string; admin: string[]; auditor: string[]; url: string }) => {
       const { status, body } = await callApi(options.url, "PUT", `/v1/domains/${id}`, operatorToken(), {
         issuer: options.issuer,
@@ -66,9 +84,11 @@ export function registerAdminCommands(program: Command): void {
       console.log(JSON.stringify(body));
     });
 
-  const secret = program.command("secret").description("Administer secrets through the API (an admin's id_token from --id-token-file)");
+  const secret = program.command("secret").description("Administer secrets through the API (as signed in with `custos login`, or --id-token-file)");
   const withIdToken = (command: Command) =>
-    command.requiredOption("--id-token-file <file>", "a file holding your id_token from the domain's provider (step-up applies)").option(...urlOption);
+    command
+      .option("--id-token-file <file>", "for automation: a file holding an id_token from the domain's provider, instead of the `custos login` sign-in")
+      .option(...URL_OPTION);
 
   withIdToken(
     secret
@@ -77,11 +97,13 @@ export function registerAdminCommands(program: Command): void {
       .argument("<domain>", "the domain id", domainArgument)
       .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name"))
       .requiredOption("--value-file <file>", "the file holding the value"),
-  ).action(async (id: string, name: string, options: { valueFile: string; idTokenFile: string; url: string }) => {
+  ).action(async (id: string, name: string, options: { valueFile: string } & AdminOptions) => {
     const value = await readFile(options.valueFile, "utf8").catch((error: unknown) => {
       throw new CommandRefused(`cannot read the value file ${options.valueFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
     });
-    const { body } = await callApi(options.url, "PUT", `/v1/domains/${id}/secrets/${name}`, await readTrimmed(options.idTokenFile, "id_token"), { value }, {
+    const credential = await adminCredential(id, options);
+    const { body } = await callApi(options.url, "PUT", `/v1/domains/${id}/secrets/${name}`, credential.bearer, { value }, {
+      ...credential.options,
       hint: (refusal) => (refusal.code === "not_found" ? `check the domain "${id}": no such domain at ${options.url}` : undefined),
     });
     console.log(JSON.stringify(body));
@@ -95,8 +117,10 @@ export function registerAdminCommands(program: Command): void {
         .argument("<domain>", "the domain id", domainArgument)
         .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name"))
         .argument("<node-id>", "the node's id", pattern(NODE_ID, "node id (a lowercase UUID)")),
-    ).action(async (id: string, name: string, nodeId: string, options: { idTokenFile: string; url: string }) => {
-      await callApi(options.url, method, `/v1/domains/${id}/secrets/${name}/readers/${nodeId}`, await readTrimmed(options.idTokenFile, "id_token"), undefined, {
+    ).action(async (id: string, name: string, nodeId: string, options: AdminOptions) => {
+      const credential = await adminCredential(id, options);
+      await callApi(options.url, method, `/v1/domains/${id}/secrets/${name}/readers/${nodeId}`, credential.bearer, undefined, {
+        ...credential.options,
         hint: (refusal) =>
           refusal.code === "not_found"
             ? `check the secret name "${name}" (names are case-sensitive; \`custos secret put\` creates a secret) and the node id ${nodeId} in domain ${id}`
