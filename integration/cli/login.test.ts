@@ -178,6 +178,38 @@ describe("custos login, whoami, logout and automatic step-up", () => {
     }
   });
 
+  it("README journey 2: login with a password, node enroll steps up once and writes the NSK 0600; grant then needs no new sign-in", async () => {
+    const home = await freshConfigHome();
+    try {
+      expect((await login(home, browserSigningIn("alice", "password"))).code).toBe(0);
+      const nskFile = path.join(home, "web-1.nsk");
+      const enroll = await runInteractive(
+        ["node", "enroll", "acme", "web-1", "--nsk-file", nskFile, "--url", env.server.url],
+        { XDG_CONFIG_HOME: home, CUSTOS_BROWSER: "true" },
+        browserSigningIn("alice", "mfa"),
+        env.provider.issuer,
+      );
+      expect(enroll.code, enroll.stderr).toBe(0);
+      expect(enroll.visits).toHaveLength(1);
+      const enrolled = JSON.parse(enroll.stdout) as { node_id: string; kid: string; nsk_file: string };
+      expect(enrolled.nsk_file).toBe(nskFile);
+      expect(enroll.stdout).not.toContain((await readFile(nskFile, "utf8")).trim());
+      expect((await stat(nskFile)).mode & 0o777).toBe(0o600);
+
+      const grant = await runInteractive(
+        ["grant", "acme", enrolled.node_id, "ssh.login", "--url", env.server.url],
+        { XDG_CONFIG_HOME: home, CUSTOS_BROWSER: "true" },
+        browserSigningIn("alice", "mfa"),
+        env.provider.issuer,
+      );
+      expect(grant.code, grant.stderr).toBe(0);
+      expect(grant.visits).toHaveLength(0);
+      expect(grant.stdout).toContain("grant");
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  });
+
   it("a re-sign-in that is still too weak is refused with the challenge after one retry, not looped", async () => {
     const home = await freshConfigHome();
     try {

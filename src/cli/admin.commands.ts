@@ -1,10 +1,12 @@
-import { readFile } from "node:fs/promises";
+import { open, readFile, rm } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import { isDomainId } from "../platform/names.ts";
 import { CommandRefused, CommandUsageError, callApi, type CallOptions } from "./api-client.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const NODE_NAME = /^[^\p{Cc}]{1,128}$/u;
+const GRANT_ACTION = /^[a-z0-9._-]{1,64}$/;
 
 export function domainArgument(value: string): string {
   if (!isDomainId(value)) throw new InvalidArgumentError("a domain id (a-z, 0-9, '-', up to 63 characters, not 'platform')");
@@ -129,4 +131,78 @@ export function registerAdminCommands(program: Command): void {
       console.error(`custos: ${verb === "grant" ? "granted" : "revoked"} ${nodeId} on ${id}/${name}`);
     });
   }
+
+  registerNodeEnroll(program, withIdToken);
+  registerGrant(program, withIdToken);
+}
+
+/**
+ * The NSK file is created (0600, never over an existing file) before the node is enrolled: the
+ * API shows the NSK once, so it must have somewhere to go before it is asked for.
+ */
+async function enrollInto(nskFile: string, enroll: () => Promise<{ node_id?: unknown; kid?: unknown; nsk?: unknown }>): Promise<{ node_id: unknown; kid: unknown }> {
+  const handle = await open(nskFile, "wx", 0o600).catch((error: unknown) => {
+    throw new CommandRefused(`cannot create the NSK file ${nskFile}: ${(error as NodeJS.ErrnoException).code ?? "error"} (it must not exist yet)`);
+  });
+  try {
+    const enrolled = await enroll();
+    if (typeof enrolled.nsk !== "string") throw new CommandRefused("the enrollment answer carried no NSK");
+    await handle.writeFile(`${enrolled.nsk}\n`);
+    await handle.close();
+    return { node_id: enrolled.node_id, kid: enrolled.kid };
+  } catch (error) {
+    await handle.close();
+    await rm(nskFile, { force: true });
+    throw error;
+  }
+}
+
+/** `custos node enroll`: added to the `node` family the node side registers (node.command.ts). */
+function registerNodeEnroll(program: Command, withIdToken: (command: Command) => Command): void {
+  const node = program.commands.find((command) => command.name() === "node") ?? program.command("node");
+  withIdToken(
+    node
+      .command("enroll")
+      .description("Enroll a node in a domain (admin, step-up applies); its NSK goes to a new 0600 file, its id and kid to stdout")
+      .argument("<domain>", "the domain id", domainArgument)
+      .argument("<name>", "the node's name", pattern(NODE_NAME, "node name (1-128 printable characters)"))
+      .requiredOption("--nsk-file <file>", "the file to create with the node's NSK (must not exist)"),
+  ).action(async (id: string, name: string, options: { nskFile: string } & AdminOptions) => {
+    const credential = await adminCredential(id, options);
+    const enrolled = await enrollInto(options.nskFile, async () => {
+      const { body } = await callApi(options.url, "POST", `/v1/domains/${id}/nodes`, credential.bearer, { name }, credential.options);
+      return body ?? {};
+    });
+    console.error(`custos: enrolled ${name} in ${id}; its NSK is in ${options.nskFile}`);
+    console.log(JSON.stringify({ ...enrolled, nsk_file: options.nskFile }));
+  });
+}
+
+function ttlSeconds(value: string): number {
+  if (!/^\d{1,4}$/.test(value)) throw new InvalidArgumentError("a whole number of seconds");
+  return Number(value);
+}
+
+/** `custos grant`: a signed, short-lived grant for a node (admin, step-up applies). */
+function registerGrant(program: Command, withIdToken: (command: Command) => Command): void {
+  withIdToken(
+    program
+      .command("grant")
+      .description("Issue a signed grant letting a node perform an action (admin, step-up applies); the grant goes to stdout")
+      .argument("<domain>", "the domain id", domainArgument)
+      .argument("<node-id>", "the node's id", pattern(NODE_ID, "node id (a lowercase UUID)"))
+      .argument("<action>", "the action, e.g. ssh.login", pattern(GRANT_ACTION, "action (a-z, 0-9, '.', '_', '-')"))
+      .option("--ttl <seconds>", "the grant's lifetime (at most 900)", ttlSeconds),
+  ).action(async (id: string, nodeId: string, action: string, options: { ttl?: number } & AdminOptions) => {
+    const credential = await adminCredential(id, options);
+    const { body } = await callApi(
+      options.url,
+      "POST",
+      `/v1/domains/${id}/grants`,
+      credential.bearer,
+      { node_id: nodeId, action, ...(options.ttl === undefined ? {} : { ttl_seconds: options.ttl }) },
+      credential.options,
+    );
+    console.log(JSON.stringify(body));
+  });
 }

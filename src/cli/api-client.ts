@@ -1,4 +1,4 @@
-import { stepUpChallengeOf, type StepUpChallenge } from "./login/step-up-challenge.ts";
+import type { StepUpChallenge } from "./login/step-up-challenge.ts";
 
 /**
  * What the API-calling commands (node fetch, domain, secret) share: one HTTP call with a
@@ -80,8 +80,11 @@ function refusalOf({ response, parsed }: Answer, options: CallOptions): CommandR
   );
 }
 
-function stepUpChallengeIn({ response, parsed }: Answer): StepUpChallenge | undefined {
-  return response.status === 401 ? stepUpChallengeOf(response.headers.get("www-authenticate"), parsed) : undefined;
+async function stepUpChallengeIn({ response, parsed }: Answer): Promise<StepUpChallenge | undefined> {
+  if (response.status !== 401) return undefined;
+  // Imported on a 401 only: `custos --help` loads the registrations and nothing else.
+  const { stepUpChallengeOf } = await import("./login/step-up-challenge.ts");
+  return stepUpChallengeOf(response.headers.get("www-authenticate"), parsed);
 }
 
 /**
@@ -90,7 +93,7 @@ function stepUpChallengeIn({ response, parsed }: Answer): StepUpChallenge | unde
  */
 export async function callApi(baseUrl: string, method: string, path: string, bearer: string, body?: unknown, options: CallOptions = {}): Promise<{ status: number; body: unknown }> {
   let answer = await send(baseUrl, method, path, bearer, body);
-  const challenge = stepUpChallengeIn(answer);
+  const challenge = options.onStepUp === undefined ? undefined : await stepUpChallengeIn(answer);
   if (challenge !== undefined && options.onStepUp !== undefined) {
     const stepped = await options.onStepUp(challenge);
     if (stepped !== undefined) answer = await send(baseUrl, method, path, stepped, body);
