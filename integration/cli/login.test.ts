@@ -274,7 +274,7 @@ describe("custos login, whoami, logout and automatic step-up", () => {
     }
   });
 
-  it("an expired stored sign-in is not presented: the command says so and how to renew", async () => {
+  it("an expired or refused stored sign-in says so and how to renew; --id-token-file still works for automation", async () => {
     const home = await freshConfigHome();
     try {
       const token = await env.idToken("alice", "mfa");
@@ -286,6 +286,11 @@ describe("custos login, whoami, logout and automatic step-up", () => {
       const none = await runInteractive(["secret", "grant", "acme", "login-secret", nodeId, "--url", env.server.url], { XDG_CONFIG_HOME: path.join(home, "empty") }, browserSigningIn("alice", "mfa"), env.provider.issuer);
       expect(none.code).toBe(2);
       expect(none.stderr).toContain("not signed in to acme");
+      await saveSignIn(path.join(home, "custos"), { base_url: env.server.url, domain: "acme", issuer: env.provider.issuer, client_id: "custos", id_token: `${token.slice(0, -4)}AAAA`, expires_at: 4_000_000_000 });
+      const refused = await runInteractive(["secret", "grant", "acme", "login-secret", nodeId, "--url", env.server.url], { XDG_CONFIG_HOME: home }, browserSigningIn("alice", "mfa"), env.provider.issuer);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain("HTTP 401 invalid_token");
+      expect(refused.stderr).toContain("Custos refused your stored sign-in to acme; sign in again: `custos login acme");
       const file = path.join(home, "token.jwt");
       await writeFile(file, token);
       const automated = await runInteractive(["secret", "grant", "acme", "login-secret", nodeId, "--url", env.server.url, "--id-token-file", file], { XDG_CONFIG_HOME: home }, browserSigningIn("alice", "mfa"), env.provider.issuer);

@@ -54,11 +54,11 @@ export interface AdminOptions {
  * step-up challenge ends the command), else the `custos login` sign-in for (--url, domain),
  * which signs in again by itself when an action needs a stronger or fresher sign-in.
  */
-export async function adminCredential(domain: string, options: AdminOptions): Promise<{ bearer: string; options: Pick<CallOptions, "onStepUp"> }> {
+export async function adminCredential(domain: string, options: AdminOptions): Promise<{ bearer: string; options: Pick<CallOptions, "onStepUp" | "credentialAdvice"> }> {
   if (options.idTokenFile !== undefined) return { bearer: await readTrimmed(options.idTokenFile, "id_token"), options: {} };
   const { storedCredential } = await import("./login.action.ts");
   const stored = await storedCredential(options.url, domain);
-  return { bearer: stored.bearer, options: { onStepUp: stored.onStepUp } };
+  return { bearer: stored.bearer, options: { onStepUp: stored.onStepUp, credentialAdvice: stored.renewAdvice } };
 }
 
 export const URL_OPTION = ["--url <base>", "Custos base URL", "http://127.0.0.1:8080"] as const;

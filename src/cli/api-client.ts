@@ -37,6 +37,8 @@ export interface CallOptions {
    * resolves with a new bearer to retry the call with once, or undefined to refuse as usual.
    */
   readonly onStepUp?: (challenge: StepUpChallenge) => Promise<string | undefined>;
+  /** Advice added when the credential itself is refused (401 invalid_token): how to renew it. */
+  readonly credentialAdvice?: string;
 }
 
 interface Answer {
@@ -74,7 +76,10 @@ function refusalOf({ response, parsed }: Answer, options: CallOptions): CommandR
     problem.code === "step_up_required" && challenge !== null ? ` (${challenge})`
     : response.status === 429 && retryAfter !== null ? ` (retry after ${retryAfter} s)`
     : "";
-  const advice = options.hint?.({ status: response.status, code: problem.code });
+  const advice =
+    response.status === 401 && problem.code === "invalid_token" && options.credentialAdvice !== undefined
+      ? options.credentialAdvice
+      : options.hint?.({ status: response.status, code: problem.code });
   return new CommandRefused(
     `refused: HTTP ${String(response.status)} ${problem.code ?? ""}${problem.detail === undefined ? "" : `: ${problem.detail}`}${hint}${advice === undefined ? "" : `\n  ${advice}`}`,
   );

@@ -131,6 +131,8 @@ export async function runLogout(domain: string, options: { url: string }): Promi
 export interface StoredCredential {
   readonly bearer: string;
   readonly onStepUp: (challenge: StepUpChallenge) => Promise<string | undefined>;
+  /** For a refusal of the token itself (revoked key, clock skew, removed admin): how to renew. */
+  readonly renewAdvice: string;
 }
 
 function loginCommand(domain: string, baseUrl: string): string {
@@ -148,7 +150,11 @@ export async function storedCredential(url: string, domain: string): Promise<Sto
   if (stored.expires_at <= nowSeconds()) {
     throw new CommandUsageError(`your sign-in to ${domain} at ${baseUrl} expired at ${new Date(stored.expires_at * 1000).toISOString()}: run \`${loginCommand(domain, baseUrl)}\` to renew it`);
   }
-  return { bearer: stored.id_token, onStepUp: (challenge) => stepUp(baseUrl, domain, challenge) };
+  return {
+    bearer: stored.id_token,
+    onStepUp: (challenge) => stepUp(baseUrl, domain, challenge),
+    renewAdvice: `Custos refused your stored sign-in to ${domain}; sign in again: \`${loginCommand(domain, baseUrl)}\``,
+  };
 }
 
 /**
