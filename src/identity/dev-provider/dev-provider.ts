@@ -157,9 +157,10 @@ function interactionPolicyFor(oidc: OidcProviderModule): Configuration["interact
 /**
  * RFC 8252 §7.3: a native client (`custos login`) listens on an ephemeral loopback port, so any
  * port on 127.0.0.1 must be accepted for its redirect URI. oidc-provider does exactly that for
- * `application_type: native` clients whose registered URI is on loopback without a port.
+ * `application_type: native` clients whose registered URI is on loopback without a port (and,
+ * being per client, for every loopback URI the client registers; development only).
  */
-export const LOOPBACK_REDIRECT_URI = "http://127.0.0.1/callback";
+const LOOPBACK_REDIRECT_URI = "http://127.0.0.1/callback";
 
 function clientMetadata(client: DevClient, alg: DevSigningAlgorithm): NonNullable<Configuration["clients"]>[number] {
   return {
