@@ -19,6 +19,7 @@ import { nodeRoutes } from "./nodes/nodes.routes.ts";
 import { createWrapKeyCache } from "./nodes/wrap-key-cache.ts";
 import { createDomainRepository } from "./identity/domains/domain-repo.ts";
 import { domainRoutes } from "./identity/domains/domains.routes.ts";
+import { signInDiscoveryRoutes } from "./identity/domains/sign-in-discovery.routes.ts";
 import { discoverJwksUri } from "./identity/oidc/discovery.ts";
 import { createHttpJwksFetcher } from "./identity/oidc/fetch-jwks.ts";
 import { createIdTokenVerifier } from "./identity/oidc/id-token-verifier.ts";
@@ -178,6 +179,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     ];
     const routes: RouteDefinition[] = [
       ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),
+      ...signInDiscoveryRoutes({ domains }),
       ...signInRoutes({
         domains,
         sessions,

@@ -63,11 +63,11 @@ describe("custos start-up cost: commands import their implementation only when t
   it("--help loads commander and the command registrations, nothing heavy, and lists every command", async () => {
     const result = await runTraced(["--help"], dir);
     expect(result.code).toBe(0);
-    for (const command of ["serve", "dev", "migrate", "audit", "node", "domain", "secret", "backend"]) expect(result.stdout).toContain(command);
+    for (const command of ["serve", "dev", "migrate", "audit", "node", "domain", "secret", "backend", "login", "whoami", "logout", "grant"]) expect(result.stdout).toContain(command);
     expect(result.modules.length).toBeGreaterThan(0);
     expect(packagesIn(result.modules)).toEqual(["commander"]);
     expect([...new Set(result.modules.filter((url) => url.includes("/dist/")).map((url) => url.replace(/^.*\/dist\//, "")))].sort()).toEqual([
-      "cli/admin.commands.js", "cli/api-client.js", "cli/audit.command.js", "cli/backend.command.js", "cli/dev.command.js", "cli/main.js", "cli/migrate.command.js",
+      "cli/admin.commands.js", "cli/api-client.js", "cli/audit.command.js", "cli/backend.command.js", "cli/dev.command.js", "cli/login.command.js", "cli/main.js", "cli/migrate.command.js",
       "cli/node.command.js", "cli/run-cli.js", "cli/serve.command.js", "package-paths.js", "platform/errors.js", "platform/names.js",
     ]);
   });

@@ -1,11 +1,13 @@
-import { readFile } from "node:fs/promises";
+import { open, readFile, rm } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import { isDomainId, NODE_ID } from "../platform/names.ts";
-import { CommandRefused, CommandUsageError, callApi } from "./api-client.ts";
+import { CommandRefused, CommandUsageError, callApi, type CallOptions } from "./api-client.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const NODE_NAME = /^[^\p{Cc}]{1,128}$/u;
+const GRANT_ACTION = /^[a-z0-9._-]{1,64}$/;
 
-function domainArgument(value: string): string {
+export function domainArgument(value: string): string {
   if (!isDomainId(value)) throw new InvalidArgumentError("a domain id (a-z, 0-9, '-', up to 63 characters, not 'platform')");
   return value;
 }
@@ -40,7 +42,25 @@ function operatorToken(): string {
   return token;
 }
 
-const urlOption = ["--url <base>", "Custos base URL", "http://127.0.0.1:8080"] as const;
+/** What every id_token command takes: where Custos is, and optionally a token file. */
+export interface AdminOptions {
+  readonly url: string;
+  readonly idTokenFile?: string | undefined;
+}
+
+/**
+ * The bearer of an admin command: `--id-token-file` when given (automation: presented as is, a
+ * step-up challenge ends the command), else the `custos login` sign-in for (--url, domain),
+ * which signs in again by itself when an action needs a stronger or fresher sign-in.
+ */
+export async function adminCredential(domain: string, options: AdminOptions): Promise<{ bearer: string; options: Pick<CallOptions, "onStepUp" | "credentialAdvice"> }> {
+  if (options.idTokenFile !== undefined) return { bearer: await readTrimmed(options.idTokenFile, "id_token"), options: {} };
+  const { storedCredential } = await import("./login.action.ts");
+  const stored = await storedCredential(options.url, domain);
+  return { bearer: stored.bearer, options: { onStepUp: stored.onStepUp, credentialAdvice: stored.renewAdvice } };
+}
+
+export const URL_OPTION = ["--url <base>", "Custos base URL", "http://127.0.0.1:8080"] as const;
 
 /** `custos domain …` and `custos secret …`: administration through the HTTP API, as DESIGN.md says. */
 export function registerAdminCommands(program: Command): void {
@@ -53,7 +73,7 @@ export function registerAdminCommands(program: Command): void {
     .requiredOption("--client-id <id>", "Custos's client id at that provider")
     .option("--admin <sub>", "an admin's sub at the provider (repeatable)", collect, [])
     .option("--auditor <sub>", "an auditor's sub at the provider (repeatable)", collect, [])
-    .option(...urlOption)
+    .option(...URL_OPTION)
     .action(async (id: string, options: { issuer: string; clientId: string; admin: string[]; auditor: string[]; url: string }) => {
       const { status, body } = await callApi(options.url, "PUT", `/v1/domains/${id}`, operatorToken(), {
         issuer: options.issuer,
@@ -65,9 +85,11 @@ export function registerAdminCommands(program: Command): void {
       console.log(JSON.stringify(body));
     });
 
-  const secret = program.command("secret").description("Administer secrets through the API (an admin's id_token from --id-token-file)");
+  const secret = program.command("secret").description("Administer secrets through the API (as signed in with `custos login`, or --id-token-file)");
   const withIdToken = (command: Command) =>
-    command.requiredOption("--id-token-file <file>", "a file holding your id_token from the domain's provider (step-up applies)").option(...urlOption);
+    command
+      .option("--id-token-file <file>", "for automation: a file holding an id_token from the domain's provider, instead of the `custos login` sign-in")
+      .option(...URL_OPTION);
 
   withIdToken(
     secret
@@ -76,11 +98,13 @@ export function registerAdminCommands(program: Command): void {
       .argument("<domain>", "the domain id", domainArgument)
       .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name"))
       .requiredOption("--value-file <file>", "the file holding the value"),
-  ).action(async (id: string, name: string, options: { valueFile: string; idTokenFile: string; url: string }) => {
+  ).action(async (id: string, name: string, options: { valueFile: string } & AdminOptions) => {
     const value = await readFile(options.valueFile, "utf8").catch((error: unknown) => {
       throw new CommandRefused(`cannot read the value file ${options.valueFile}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
     });
-    const { body } = await callApi(options.url, "PUT", `/v1/domains/${id}/secrets/${name}`, await readTrimmed(options.idTokenFile, "id_token"), { value }, {
+    const credential = await adminCredential(id, options);
+    const { body } = await callApi(options.url, "PUT", `/v1/domains/${id}/secrets/${name}`, credential.bearer, { value }, {
+      ...credential.options,
       hint: (refusal) => (refusal.code === "not_found" ? `check the domain "${id}": no such domain at ${options.url}` : undefined),
     });
     console.log(JSON.stringify(body));
@@ -94,8 +118,10 @@ export function registerAdminCommands(program: Command): void {
         .argument("<domain>", "the domain id", domainArgument)
         .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name"))
         .argument("<node-id>", "the node's id", pattern(NODE_ID, "node id (a lowercase UUID)")),
-    ).action(async (id: string, name: string, nodeId: string, options: { idTokenFile: string; url: string }) => {
-      await callApi(options.url, method, `/v1/domains/${id}/secrets/${name}/readers/${nodeId}`, await readTrimmed(options.idTokenFile, "id_token"), undefined, {
+    ).action(async (id: string, name: string, nodeId: string, options: AdminOptions) => {
+      const credential = await adminCredential(id, options);
+      await callApi(options.url, method, `/v1/domains/${id}/secrets/${name}/readers/${nodeId}`, credential.bearer, undefined, {
+        ...credential.options,
         hint: (refusal) =>
           refusal.code === "not_found"
             ? `check the secret name "${name}" (names are case-sensitive; \`custos secret put\` creates a secret) and the node id ${nodeId} in domain ${id}`
@@ -104,4 +130,78 @@ export function registerAdminCommands(program: Command): void {
       console.error(`custos: ${verb === "grant" ? "granted" : "revoked"} ${nodeId} on ${id}/${name}`);
     });
   }
+
+  registerNodeEnroll(program, withIdToken);
+  registerGrant(program, withIdToken);
+}
+
+/**
+ * The NSK file is created (0600, never over an existing file) before the node is enrolled: the
+ * API shows the NSK once, so it must have somewhere to go before it is asked for.
+ */
+async function enrollInto(nskFile: string, enroll: () => Promise<{ node_id?: unknown; kid?: unknown; nsk?: unknown }>): Promise<{ node_id: unknown; kid: unknown }> {
+  const handle = await open(nskFile, "wx", 0o600).catch((error: unknown) => {
+    throw new CommandRefused(`cannot create the NSK file ${nskFile}: ${(error as NodeJS.ErrnoException).code ?? "error"} (it must not exist yet)`);
+  });
+  try {
+    const enrolled = await enroll();
+    if (typeof enrolled.nsk !== "string") throw new CommandRefused("the enrollment answer carried no NSK");
+    await handle.writeFile(`${enrolled.nsk}\n`);
+    await handle.close();
+    return { node_id: enrolled.node_id, kid: enrolled.kid };
+  } catch (error) {
+    await handle.close();
+    await rm(nskFile, { force: true });
+    throw error;
+  }
+}
+
+/** `custos node enroll`: added to the `node` family the node side registers (node.command.ts). */
+function registerNodeEnroll(program: Command, withIdToken: (command: Command) => Command): void {
+  const node = program.commands.find((command) => command.name() === "node") ?? program.command("node");
+  withIdToken(
+    node
+      .command("enroll")
+      .description("Enroll a node in a domain (admin, step-up applies); its NSK goes to a new 0600 file, its id and kid to stdout")
+      .argument("<domain>", "the domain id", domainArgument)
+      .argument("<name>", "the node's name", pattern(NODE_NAME, "node name (1-128 printable characters)"))
+      .requiredOption("--nsk-file <file>", "the file to create with the node's NSK (must not exist)"),
+  ).action(async (id: string, name: string, options: { nskFile: string } & AdminOptions) => {
+    const credential = await adminCredential(id, options);
+    const enrolled = await enrollInto(options.nskFile, async () => {
+      const { body } = await callApi(options.url, "POST", `/v1/domains/${id}/nodes`, credential.bearer, { name }, credential.options);
+      return body ?? {};
+    });
+    console.error(`custos: enrolled ${name} in ${id}; its NSK is in ${options.nskFile}`);
+    console.log(JSON.stringify({ ...enrolled, nsk_file: options.nskFile }));
+  });
+}
+
+function ttlSeconds(value: string): number {
+  if (!/^\d{1,4}$/.test(value)) throw new InvalidArgumentError("a whole number of seconds");
+  return Number(value);
+}
+
+/** `custos grant`: a signed, short-lived grant for a node (admin, step-up applies). */
+function registerGrant(program: Command, withIdToken: (command: Command) => Command): void {
+  withIdToken(
+    program
+      .command("grant")
+      .description("Issue a signed grant letting a node perform an action (admin, step-up applies); the grant goes to stdout")
+      .argument("<domain>", "the domain id", domainArgument)
+      .argument("<node-id>", "the node's id", pattern(NODE_ID, "node id (a lowercase UUID)"))
+      .argument("<action>", "the action, e.g. ssh.login", pattern(GRANT_ACTION, "action (a-z, 0-9, '.', '_', '-')"))
+      .option("--ttl <seconds>", "the grant's lifetime (at most 900)", ttlSeconds),
+  ).action(async (id: string, nodeId: string, action: string, options: { ttl?: number } & AdminOptions) => {
+    const credential = await adminCredential(id, options);
+    const { body } = await callApi(
+      options.url,
+      "POST",
+      `/v1/domains/${id}/grants`,
+      credential.bearer,
+      { node_id: nodeId, action, ...(options.ttl === undefined ? {} : { ttl_seconds: options.ttl }) },
+      credential.options,
+    );
+    console.log(JSON.stringify(body));
+  });
 }

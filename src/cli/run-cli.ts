@@ -6,6 +6,7 @@ import { registerAdminCommands } from "./admin.commands.ts";
 import { registerAuditCommand } from "./audit.command.ts";
 import { registerBackendCommand } from "./backend.command.ts";
 import { registerDevCommand } from "./dev.command.ts";
+import { registerLoginCommands } from "./login.command.ts";
 import { registerMigrateCommand } from "./migrate.command.ts";
 import { registerNodeCommand } from "./node.command.ts";
 import { registerServeCommand } from "./serve.command.ts";
@@ -67,6 +68,7 @@ export function buildProgram(io: CliIo = PROCESS_IO): Command {
   registerAuditCommand(program);
   registerNodeCommand(program);
   registerAdminCommands(program);
+  registerLoginCommands(program);
   registerBackendCommand(program);
   return program;
 }

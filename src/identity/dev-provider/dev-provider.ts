@@ -154,10 +154,19 @@ function interactionPolicyFor(oidc: OidcProviderModule): Configuration["interact
   return { policy, url: (_ctx: KoaContextWithOidc, interaction: Interaction) => `/interaction/${interaction.uid}` };
 }
 
+/**
+ * RFC 8252 §7.3: a native client (`custos login`) listens on an ephemeral loopback port, so any
+ * port on 127.0.0.1 must be accepted for its redirect URI. oidc-provider does exactly that for
+ * `application_type: native` clients whose registered URI is on loopback without a port (and,
+ * being per client, for every loopback URI the client registers; development only).
+ */
+const LOOPBACK_REDIRECT_URI = "http://127.0.0.1/callback";
+
 function clientMetadata(client: DevClient, alg: DevSigningAlgorithm): NonNullable<Configuration["clients"]>[number] {
   return {
     client_id: client.client_id,
-    redirect_uris: [...client.redirect_uris],
+    application_type: "native",
+    redirect_uris: [...client.redirect_uris, LOOPBACK_REDIRECT_URI],
     // Public clients: no secret; oidc-provider then requires PKCE, and v9 accepts only S256.
     token_endpoint_auth_method: "none",
     grant_types: ["authorization_code"],
