@@ -33,7 +33,9 @@ export function configDirectory(env: NodeJS.ProcessEnv = process.env): string {
 /** One spelling per Custos: `http://127.0.0.1:8080/` and `http://127.0.0.1:8080` are the same. */
 export function normaliseBaseUrl(value: string): string {
   const url = new URL(value);
-  return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+  let spelled = `${url.origin}${url.pathname}`;
+  while (spelled.endsWith("/")) spelled = spelled.slice(0, -1);
+  return spelled;
 }
 
 function signInsDirectory(configDir: string): string {

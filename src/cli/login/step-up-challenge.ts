@@ -12,17 +12,54 @@ export interface StepUpChallenge {
   readonly description: string | undefined;
 }
 
-/** The parameters of a `Bearer` challenge (RFC 9110 §11.6.1 auth-params, quoted or token). */
+/**
+ * The parameters of a `Bearer` challenge (RFC 9110 §11.6.1 auth-params, quoted or token), read
+ * left to right by hand: each quoted value is consumed whole, so text inside one is never read
+ * as a parameter, and nothing backtracks on a hostile header.
+ */
 export function bearerChallengeParameters(header: string): Record<string, string> | undefined {
-  const match = /^\s*Bearer\s+(.*)$/is.exec(header);
-  if (match?.[1] === undefined) return undefined;
+  const text = header.trimStart();
+  if (text.slice(0, 6).toLowerCase() !== "bearer" || !isSpace(text.charAt(6))) return undefined;
   const parameters: Record<string, string> = {};
-  // Left to right, each match consuming a whole quoted value, so text inside one is never read as a parameter.
-  for (const found of match[1].matchAll(/([A-Za-z0-9_.-]+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,"]+))/g)) {
-    const name = (found[1] ?? "").toLowerCase();
-    parameters[name] = found[2] === undefined ? (found[3] ?? "") : found[2].replace(/\\(.)/g, "$1");
+  let at = 6;
+  while (at < text.length) {
+    while (isSpace(text.charAt(at)) || text.charAt(at) === ",") at += 1;
+    const nameStart = at;
+    while (isTokenCharacter(text.charAt(at))) at += 1;
+    const name = text.slice(nameStart, at).toLowerCase();
+    while (isSpace(text.charAt(at))) at += 1;
+    if (name === "" || text.charAt(at) !== "=") {
+      // Not an auth-param (a token68, or noise): skip to the next separator.
+      while (at < text.length && text.charAt(at) !== ",") at += 1;
+      continue;
+    }
+    at += 1;
+    while (isSpace(text.charAt(at))) at += 1;
+    let value = "";
+    if (text.charAt(at) === '"') {
+      at += 1;
+      while (at < text.length && text.charAt(at) !== '"') {
+        if (text.charAt(at) === "\\" && at + 1 < text.length) at += 1;
+        value += text.charAt(at);
+        at += 1;
+      }
+      at += 1;
+    } else {
+      const valueStart = at;
+      while (at < text.length && !isSpace(text.charAt(at)) && text.charAt(at) !== "," && text.charAt(at) !== '"') at += 1;
+      value = text.slice(valueStart, at);
+    }
+    parameters[name] = value;
   }
   return parameters;
+}
+
+function isSpace(character: string): boolean {
+  return character === " " || character === "\t";
+}
+
+function isTokenCharacter(character: string): boolean {
+  return (character >= "a" && character <= "z") || (character >= "A" && character <= "Z") || (character >= "0" && character <= "9") || character === "_" || character === "." || character === "-";
 }
 
 function wholeSeconds(value: unknown): number | undefined {
