@@ -76,11 +76,11 @@ describe("browser pages", () => {
     expect(session.authenticated_at).toBe(new Date(session.auth_time * 1000).toISOString());
   });
 
-  it("an admin's landing page names the admin role and the step-up", async () => {
+  it("an admin's landing page names the admin role, the CLI sign-in and the step-up", async () => {
     const { jar } = await env.browserSession("alice", "password");
     const html = await (await fetchWithJar(new URL(`${env.server.url}/`), jar, { headers: BROWSER })).text();
     expect(html).toContain("alice (an admin)");
-    expect(html).toContain("X-CSRF-Token");
+    expect(html).toContain("custos login acme");
     expect(html).toContain("step up now");
   });
 

@@ -47,9 +47,9 @@ function signedIn(person: SignedInPerson): string {
   }
   if (person.admin) {
     next.push(
-      "<li>Act as an admin (issue grants, enrol nodes, write and grant secrets) through the API from this page: " +
-        `ask ${link("/auth/session", "/auth/session")} for the CSRF token and send it as <code>X-CSRF-Token</code> (README.md, journey 2). ` +
-        "An action that needs a stronger or fresher sign-in answers <code>step_up_required</code> with the <code>sign_in_url</code> to open.</li>",
+      "<li>Act as an admin (enrol nodes, write and grant secrets, issue grants) from a terminal: " +
+        `<code>custos login ${domain}</code>, then <code>custos node enroll</code>, <code>custos secret put</code>, <code>custos grant</code> (README.md, journey 2); ` +
+        "an action that needs a stronger or fresher sign-in makes the CLI sign you in again by itself.</li>",
     );
     next.push(`<li>Sign in again with a stronger method: ${link(`/auth/${domain}/login?acr_values=${encodeURIComponent("urn:custos:acr:mfa")}&max_age=0`, "step up now")} (the dev provider's &ldquo;password + one-time code&rdquo;).</li>`);
   }
