@@ -13,7 +13,7 @@ import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from 
 import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, EmbeddedEngineServing, restoreRelationships } from "./authz/durable-relationships.ts";
 import { buildHttpApp } from "./http/app.ts";
 import { createHttpServer } from "./http/server.ts";
-import { requireChainReader, requireDomainPermission, requireDomainUser } from "./identity/domain-access.ts";
+import { requireChainReader, requireDomainPermission, requireDomainUser, requireOperator } from "./http/authenticate-steps.ts";
 import { createNodeRepository } from "./identity/nodes/node-repo.ts";
 import { nodeRoutes } from "./identity/nodes/nodes.routes.ts";
 import { createDomainRepository } from "./identity/domains/domain-repo.ts";
@@ -23,7 +23,6 @@ import { createHttpJwksFetcher } from "./identity/oidc/fetch-jwks.ts";
 import { createIdTokenVerifier } from "./identity/oidc/id-token-verifier.ts";
 import { createJwksCache } from "./identity/oidc/jwks-cache.ts";
 import { isLoopbackHostname } from "./identity/oidc/provider-url.ts";
-import { requireOperator } from "./identity/operator/operator-token.ts";
 import { createCodeFlowSignIn } from "./identity/oidc/code-flow.ts";
 import { createSessionRepository } from "./identity/sessions/session-repo.ts";
 import { signInRoutes } from "./identity/sessions/sign-in.routes.ts";

@@ -2,7 +2,7 @@ import type { RequestHandler } from "express";
 import { requestIdOf } from "../http/request-id.ts";
 import { jsonRequestBody, PROBLEM_RESPONSE } from "../http/openapi.ts";
 import type { RouteDefinition } from "../http/routes.ts";
-import { userCredentialOf } from "../identity/credential-locals.ts";
+import { userCredentialOf } from "../http/credential-locals.ts";
 import type { DomainRepository } from "../identity/domains/domain.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseDomainId } from "../platform/names.ts";

@@ -3,7 +3,7 @@ import { SignJWT } from "jose";
 import type { AuditAppender } from "../audit/audit-port.ts";
 import { FOR_PEOPLE, type Authorizer } from "../authz/authorizer.ts";
 import { nodeRef, userRef } from "../authz/object-ids.ts";
-import type { UserCredential } from "../identity/admin-credential.ts";
+import type { UserCredential } from "../identity/credentials.ts";
 import { jsonObjectBody } from "../http/request-body.ts";
 import { CustosError } from "../platform/errors.ts";
 import { actorOf, enforceStepUp, type StepUpGateDependencies } from "./elevated-action.ts";

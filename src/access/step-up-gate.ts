@@ -1,4 +1,4 @@
-import type { Credential, UserCredential } from "../identity/admin-credential.ts";
+import type { Credential, UserCredential } from "../identity/credentials.ts";
 import { isChallengeSafe } from "../http/challenges.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { StepUpRequirement } from "./step-up-policy.ts";

@@ -5,7 +5,7 @@ import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summari
 import { requestIdOf } from "../../http/request-id.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
-import { bearerOf } from "../operator/operator-token.ts";
+import { bearerOf } from "../../http/authenticate-steps.ts";
 import type { NodeKeyRecord, NodeRepository } from "./node-repo.ts";
 import { bearerSecretDigest, parseNodeBearer } from "./nsk.ts";
 

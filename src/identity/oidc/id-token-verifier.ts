@@ -1,5 +1,5 @@
 import { errors, jwtVerify, type CryptoKey, type JWTVerifyOptions, type JWTVerifyResult } from "jose";
-import type { VerifiedSignIn } from "../admin-credential.ts";
+import type { VerifiedSignIn } from "../credentials.ts";
 import { domainSubject, type Domain } from "../domains/domain.ts";
 import type { IdTokenVerifier } from "../sessions/sign-in-provider.ts";
 import { ALLOWED_ID_TOKEN_ALGORITHMS, validateIdTokenClaims } from "./id-token-claims.ts";
