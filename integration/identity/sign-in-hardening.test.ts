@@ -6,7 +6,7 @@ import { readRecords } from "../../src/audit/audit-store.ts";
 import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
 import { createCodeFlowSignIn } from "../../src/identity/oidc/code-flow.ts";
 import { createSessionRepository } from "../../src/identity/sessions/session-repo.ts";
-import { LOGIN_TTL_SECONDS, MAX_PENDING_LOGINS_PER_SOURCE, SESSION_TTL_SECONDS } from "../../src/identity/sessions/sign-in.routes.ts";
+import { LOGIN_TTL_SECONDS, MAX_PENDING_LOGINS_PER_SOURCE, SESSION_TTL_SECONDS } from "../../src/identity/sessions/sign-in.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 import { createCookieJar, driveSignInFlow, fetchWithJar, type CookieJar } from "../support/oidc-driver.ts";
 import { storeKinds } from "../support/stores.ts";

@@ -48,7 +48,8 @@ export async function verifyDocumentSignature(
   return signer.verify(keyId, signedBytes(document), Buffer.from(signature, "base64url"));
 }
 
-export async function createCheckpoint(
+/** Signs the chain's current head and keeps a copy in the database; the verb behind POST …/audit/checkpoints. */
+export async function signCheckpoint(
   db: Database,
   signer: AuditSigner,
   chain: string,
