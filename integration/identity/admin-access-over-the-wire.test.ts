@@ -3,7 +3,7 @@ import { readRecords } from "../../src/audit/audit-store.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 import { fetchWithJar } from "../support/oidc-driver.ts";
 import { CLIENT_ID, startTestProvider } from "./oidc-fixtures.ts";
-import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider } from "../../src/dev/provider/dev-provider.ts";
 
 /** Issue 4 over the wire: bearer id_tokens and browser sessions from a real provider. */
 describe("admin and auditor access over HTTP against a real OpenID provider", () => {

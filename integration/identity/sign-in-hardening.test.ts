@@ -3,7 +3,7 @@ import { createServer, type Server, type Socket } from "node:net";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readRecords } from "../../src/audit/audit-store.ts";
-import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider } from "../../src/dev/provider/dev-provider.ts";
 import { createCodeFlowSignIn } from "../../src/identity/oidc/code-flow.ts";
 import { createSessionRepository } from "../../src/identity/sessions/session-repo.ts";
 import { LOGIN_TTL_SECONDS, MAX_PENDING_LOGINS_PER_SOURCE, SESSION_TTL_SECONDS } from "../../src/identity/sessions/sign-in.ts";

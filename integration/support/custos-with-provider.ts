@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import type { DevProvider, DevStrength } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider, DevStrength } from "../../src/dev/provider/dev-provider.ts";
 import type { Authorizer } from "../../src/authz/authorizer.ts";
 import { buildCustos, type Custos } from "../../src/custos.ts";
 import { callbackFor, CLIENT_ID, obtainIdToken, startTestProvider } from "../identity/oidc-fixtures.ts";

@@ -1,10 +1,9 @@
 import { readFile } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
-import { isDomainId } from "../platform/names.ts";
+import { isDomainId, NODE_ID_PATTERN } from "../platform/names.ts";
 import { CommandRefused, CommandUsageError, callApi } from "./api-client.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 function domainArgument(value: string): string {
   if (!isDomainId(value)) throw new InvalidArgumentError("a domain id (a-z, 0-9, '-', up to 63 characters, not 'platform')");
@@ -94,7 +93,7 @@ export function registerAdminCommands(program: Command): void {
         .description(verb === "grant" ? "Let a node read a secret" : "Stop a node reading a secret (effective on its next read)")
         .argument("<domain>", "the domain id", domainArgument)
         .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name"))
-        .argument("<node-id>", "the node's id", pattern(NODE_ID, "node id (a lowercase UUID)")),
+        .argument("<node-id>", "the node's id", pattern(NODE_ID_PATTERN, "node id (a lowercase UUID)")),
     ).action(async (id: string, name: string, nodeId: string, options: { idTokenFile: string; url: string }) => {
       await callApi(options.url, method, `/v1/domains/${id}/secrets/${name}/readers/${nodeId}`, await readTrimmed(options.idTokenFile, "id_token"), undefined, {
         hint: (refusal) =>

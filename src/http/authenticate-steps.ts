@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from "express";
-import { sourceAddressOf } from "../audit/denial-summariser.ts";
+import { sourceAddressOf } from "../audit/denial-recorder.ts";
 import type { UserCredential } from "../identity/credentials.ts";
 import { authorizeDomainPermission, type DomainAccessDependencies, type DomainPermissionGate } from "../identity/domain-access.ts";
 import { authenticateOperator, type OperatorTokenDependencies } from "../identity/operator/operator-token.ts";

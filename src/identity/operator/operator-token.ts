@@ -1,6 +1,6 @@
 import type { AuditAppender } from "../../audit/audit-port.ts";
 import { auditActor, auditResource } from "../../audit/audit-vocabulary.ts";
-import type { DenialRecorder } from "../../audit/denial-summariser.ts";
+import type { DenialRecorder } from "../../audit/denial-recorder.ts";
 import { bearerTokenOf, constantTimeEqual } from "../../platform/credentials.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";

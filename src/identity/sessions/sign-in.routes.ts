@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from "express";
-import { sourceAddressOf } from "../../audit/denial-summariser.ts";
+import { sourceAddressOf } from "../../audit/denial-recorder.ts";
 import { clearCookie, readCookie, SESSION_COOKIE, setCookie } from "../../http/cookies.ts";
 import { isBrowserNavigation, sendHtml, sendStylesheet, STYLESHEET_PATH } from "../../http/html.ts";
 import { renderLandingPage } from "../../http/landing-page.ts";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AuditEventInput } from "../../../src/audit/audit-port.ts";
-import type { DenialRecorder, UnverifiedRefusal } from "../../../src/audit/denial-summariser.ts";
+import type { DenialRecorder, UnverifiedRefusal } from "../../../src/audit/denial-recorder.ts";
 import type { Domain } from "../../../src/identity/domains/domain.ts";
 import { authenticateUser, type AuthenticateUserDependencies, type UserCredentialPresented } from "../../../src/identity/sessions/authenticate-user.ts";
 import { csrfTokenFor, newBrowserSecret, secretDigest } from "../../../src/identity/sessions/session-secrets.ts";
@@ -27,7 +27,7 @@ function world(sessions: ReadonlyMap<string, AdminSession>) {
     domains: { find: (id) => Promise.resolve(id === ACME.id ? ACME : undefined), upsert: () => Promise.reject(new Error("not here")) },
     sessions: repository as SessionRepository,
     idTokens: { verify: () => Promise.reject(new Error("no id_tokens in these tests")) },
-    audit: { append: (event) => { appended.push(event); return Promise.resolve(); } },
+    audit: { append: (event) => { appended.push(event); return Promise.resolve({ chain: event.chain, seq: appended.length, hash: "0".repeat(64) }); } },
     denials,
     now: () => NOW,
   };
