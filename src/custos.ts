@@ -8,12 +8,12 @@ import { createGrantSigningKeys } from "./access/grant-signing-keys.ts";
 import { grantRoutes } from "./access/grants.routes.ts";
 import { MAX_GRANT_TTL_SECONDS } from "./access/issue-grant.ts";
 import { loadStepUpPolicy, STEP_UP_POLICY_FILE, type StepUpPolicy } from "./access/step-up-policy.ts";
-import { createDenialRecorder, type DenialRecorder } from "./audit/denial-summariser.ts";
+import { createDenialRecorder, type DenialRecorder } from "./audit/denial-recorder.ts";
 import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
 import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, EmbeddedEngineServing, restoreRelationships } from "./authz/durable-relationships.ts";
 import { buildHttpApp } from "./http/app.ts";
 import { createHttpServer } from "./http/server.ts";
-import { requireChainReader, requireDomainPermission, requireDomainUser } from "./identity/domain-access.ts";
+import { requireChainReader, requireDomainPermission, requireDomainUser, requireOperator } from "./http/authenticate-steps.ts";
 import { createNodeRepository } from "./nodes/node-repo.ts";
 import { nodeRoutes } from "./nodes/nodes.routes.ts";
 import { createWrapKeyCache } from "./nodes/wrap-key-cache.ts";
@@ -24,8 +24,7 @@ import { discoverJwksUri } from "./identity/oidc/discovery.ts";
 import { createHttpJwksFetcher } from "./identity/oidc/fetch-jwks.ts";
 import { createIdTokenVerifier } from "./identity/oidc/id-token-verifier.ts";
 import { createJwksCache } from "./identity/oidc/jwks-cache.ts";
-import { isLoopbackHostname } from "./identity/oidc/provider-url.ts";
-import { requireOperator } from "./identity/operator/operator-token.ts";
+import { isLoopbackHost } from "./platform/loopback.ts";
 import { createCodeFlowSignIn } from "./identity/oidc/code-flow.ts";
 import { createSessionRepository } from "./identity/sessions/session-repo.ts";
 import { signInRoutes } from "./identity/sessions/sign-in.routes.ts";
@@ -273,7 +272,7 @@ export async function listen(custos: Custos, host: string, port: number): Promis
   const address = server.address();
   const boundPort = typeof address === "object" && address !== null ? address.port : port;
   const url = `http://${host.includes(":") ? `[${host}]` : host}:${boundPort}`;
-  if (!isLoopbackHostname(host)) {
+  if (!isLoopbackHost(host)) {
     custos.logger.warn(
       { host, port: boundPort },
       "SERVING PLAIN HTTP ON A NON-LOOPBACK ADDRESS: bearers and session cookies cross the network unencrypted; put Custos behind TLS",

@@ -4,7 +4,7 @@ import { sqlState } from "../../src/platform/db/database.ts";
 import { loadMigrations, migrateDown, migrateUp, MigrationError } from "../../src/platform/db/migrate.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 import { appendEvents, appenderFor, newSigner, rowsOf, verify } from "./audit-fixtures.ts";
-import { createCheckpoint } from "../../src/audit/checkpoints.ts";
+import { signCheckpoint } from "../../src/audit/checkpoints.ts";
 
 async function sqlStateOf(work: Promise<unknown>): Promise<string | undefined> {
   try {
@@ -25,7 +25,7 @@ describe.each(storeKinds())("the audit tables on %s", (kind) => {
     await migrateUp(store.db, audit);
     const appender = appenderFor(store.db);
     await appendEvents(appender, "kept", 5);
-    await createCheckpoint(store.db, newSigner(), "kept");
+    await signCheckpoint(store.db, newSigner(), "kept");
   });
   afterAll(async () => {
     await store.dispose();

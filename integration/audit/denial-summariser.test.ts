@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDenialRecorder, OVERFLOW_SOURCE, RESOURCE_SAMPLE_SIZE, type UnverifiedRefusal } from "../../src/audit/denial-summariser.ts";
+import { createDenialRecorder, OVERFLOW_SOURCE, RESOURCE_SAMPLE_SIZE, type UnverifiedRefusal } from "../../src/audit/denial-recorder.ts";
 import { createIsolatedStore, type IsolatedStore } from "../support/stores.ts";
 import { appenderFor, event, migrated, rowsOf, verify } from "./audit-fixtures.ts";
 

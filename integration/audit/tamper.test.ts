@@ -2,7 +2,7 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createCheckpoint } from "../../src/audit/checkpoints.ts";
+import { signCheckpoint } from "../../src/audit/checkpoints.ts";
 import type { GroupCommitAppender } from "../../src/audit/group-commit-appender.ts";
 import { exportMirror, readMirror } from "../../src/audit/mirror.ts";
 import type { AuditSigner } from "../../src/audit/audit-signer.ts";
@@ -71,7 +71,7 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
 
   it("a rewrite with every later hash recomputed verifies on its own, and is a checkpoint_mismatch against a checkpoint held outside", async () => {
     const chain = await chainOf();
-    const checkpoint = await createCheckpoint(store.db, signer, chain);
+    const checkpoint = await signCheckpoint(store.db, signer, chain);
     await rewriteAndRechain(store.db, chain, 5, (row) => ({ ...row, details: { n: 5, note: "forged" } }));
 
     const alone = await verify(store.db, chain);
@@ -84,7 +84,7 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
 
   it("a database restored from an older backup is a checkpoint_mismatch at the newer checkpoint's seq", async () => {
     const chain = await chainOf();
-    const checkpoint = await createCheckpoint(store.db, signer, chain);
+    const checkpoint = await signCheckpoint(store.db, signer, chain);
     // The backup was taken at seq 15: rows 16 to 20 do not exist in it.
     await asDba(store.db, async (tx) => {
       await tx.query("DELETE FROM audit_events WHERE chain = $1 AND seq > 15", [chain]);
@@ -169,10 +169,10 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
 
   it("a checkpoint whose hash was altered, or signed by another key, is a bad_signature", async () => {
     const chain = await chainOf();
-    const checkpoint = await createCheckpoint(store.db, signer, chain);
+    const checkpoint = await signCheckpoint(store.db, signer, chain);
     const altered = { ...checkpoint, hash: "0".repeat(64) };
     expect((await verify(store.db, chain, { checkpoint: altered, signer })).failure).toMatchObject({ kind: "bad_signature", seq: 20 });
-    const otherKey = await createCheckpoint(store.db, newSigner(), chain);
+    const otherKey = await signCheckpoint(store.db, newSigner(), chain);
     expect((await verify(store.db, chain, { checkpoint: otherKey, signer })).failure).toMatchObject({ kind: "bad_signature" });
     expect((await verify(store.db, chain, { checkpoint, signer })).ok).toBe(true);
   });

@@ -7,7 +7,7 @@ import { saveSignIn, signInFile } from "../../src/cli/login/sign-in-store.ts";
 import { CUSTOS_BIN, REPO_ROOT, type CliResult } from "../support/cli.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 import { driveSignIn, fetchWithJar, createCookieJar } from "../support/oidc-driver.ts";
-import type { DevStrength } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevStrength } from "../../src/dev/provider/dev-provider.ts";
 
 /**
  * `custos login` and automatic step-up, over HTTP against the development provider. The CLI

@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import postgres from "postgres";
-import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider } from "../../src/dev/provider/dev-provider.ts";
 import { deriveBearerSecret, formatNodeBearer } from "../../src/nodes/nsk.ts";
 import { POLICIES_DIR } from "../../src/package-paths.ts";
 import { CLIENT_ID, obtainIdToken, startTestProvider } from "../identity/oidc-fixtures.ts";

@@ -4,7 +4,7 @@ import { startCustosWithProvider, uniqueName, type CustosWithProvider } from "..
 import { fetchWithJar } from "../support/oidc-driver.ts";
 import { storeKinds } from "../support/stores.ts";
 import { CLIENT_ID, startTestProvider } from "./oidc-fixtures.ts";
-import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider } from "../../src/dev/provider/dev-provider.ts";
 
 /**
  * Issue 4 over the wire: bearer id_tokens and browser sessions from a real provider. Each

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { decodeProtectedHeader } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Domain } from "../../src/identity/domains/domain.ts";
-import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider } from "../../src/dev/provider/dev-provider.ts";
 import { createCodeFlowSignIn } from "../../src/identity/oidc/code-flow.ts";
 import { createCookieJar, driveSignIn, driveSignInFlow } from "../support/oidc-driver.ts";
 import { createRelyingParty, domainOf, newLoginAttempt, obtainIdToken, refusalOf, signInThrough, startTestProvider, type RelyingParty } from "./oidc-fixtures.ts";

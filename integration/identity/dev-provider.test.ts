@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DevProviderRefused, startDevProvider, type DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
+import { DevProviderRefused, startDevProvider, type DevProvider } from "../../src/dev/provider/dev-provider.ts";
 import { discoverJwksUri } from "../../src/identity/oidc/discovery.ts";
 import { createHttpJwksFetcher } from "../../src/identity/oidc/fetch-jwks.ts";
 import { createCookieJar, driveSignIn, fetchWithJar, formAction } from "../support/oidc-driver.ts";

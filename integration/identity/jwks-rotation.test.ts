@@ -1,7 +1,7 @@
 import { decodeProtectedHeader } from "jose";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { Domain } from "../../src/identity/domains/domain.ts";
-import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider } from "../../src/dev/provider/dev-provider.ts";
 import { discoverJwksUri } from "../../src/identity/oidc/discovery.ts";
 import { createHttpJwksFetcher } from "../../src/identity/oidc/fetch-jwks.ts";
 import { DEFAULT_JWKS_MAX_AGE_SECONDS, DEFAULT_MIN_REFRESH_INTERVAL_SECONDS } from "../../src/identity/oidc/jwks-cache.ts";

@@ -1,5 +1,5 @@
 import type { Domain } from "../../src/identity/domains/domain.ts";
-import { startDevProvider, type DevProvider, type DevProviderOptions, type DevStrength } from "../../src/identity/dev-provider/dev-provider.ts";
+import { startDevProvider, type DevProvider, type DevProviderOptions, type DevStrength } from "../../src/dev/provider/dev-provider.ts";
 import { createCodeFlowSignIn } from "../../src/identity/oidc/code-flow.ts";
 import { discoverJwksUri } from "../../src/identity/oidc/discovery.ts";
 import { createHttpJwksFetcher } from "../../src/identity/oidc/fetch-jwks.ts";

@@ -1,7 +1,7 @@
 import { decodeJwt } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Domain } from "../../src/identity/domains/domain.ts";
-import type { DevProvider } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider } from "../../src/dev/provider/dev-provider.ts";
 import { driveSignIn } from "../support/oidc-driver.ts";
 import { createRelyingParty, domainOf, newLoginAttempt, obtainIdToken, refusalOf, signInThrough, startTestProvider, type RelyingParty } from "./oidc-fixtures.ts";
 

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { AuditAppender, AuditEventInput } from "../../src/audit/audit-port.ts";
-import { createDenialRecorder } from "../../src/audit/denial-summariser.ts";
+import { createDenialRecorder } from "../../src/audit/denial-recorder.ts";
 import { buildHttpApp } from "../../src/http/app.ts";
-import { requireOperator } from "../../src/identity/operator/operator-token.ts";
+import { requireOperator } from "../../src/http/authenticate-steps.ts";
 import { createMetrics } from "../../src/platform/metrics.ts";
 import { captureLogger, type CapturedLogger } from "../support/logger.ts";
 import { serveOnLoopback, type TestServer } from "../support/http.ts";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { deriveBearerSecret, deriveWrapKey, formatNodeBearer } from "../../src/nodes/nsk.ts";
 import { createApiClient, type ApiClient, type EnrolledNode } from "./api-client.ts";
-import type { DevProvider, DevStrength } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevProvider, DevStrength } from "../../src/dev/provider/dev-provider.ts";
 import type { Authorizer } from "../../src/authz/authorizer.ts";
 import { buildCustos, type Custos } from "../../src/custos.ts";
 import { callbackFor, CLIENT_ID, obtainIdToken, startTestProvider } from "../identity/oidc-fixtures.ts";

@@ -1,9 +1,9 @@
-import type { DevStrength } from "../../src/identity/dev-provider/dev-provider.ts";
+import type { DevStrength } from "../../src/dev/provider/dev-provider.ts";
 
 /**
  * Drives a browser sign-in over plain HTTP, the way a browser would but without one: manual
  * redirects, a cookie jar, and the development provider's documented form (see
- * src/identity/dev-provider/interaction-page.ts): POST `account` and `strength` to the page's
+ * src/dev/provider/interaction-page.ts): POST `account` and `strength` to the page's
  * `/interaction/<uid>/login` action. Reusable by the `custos dev` tests: pass the same jar to
  * Custos's `/auth/<domain>/login` and callback requests.
  */

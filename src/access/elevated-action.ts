@@ -2,7 +2,7 @@ import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditActor, type Actor, type Resource } from "../audit/audit-vocabulary.ts";
 import { FOR_PEOPLE, type Authorizer } from "../authz/authorizer.ts";
 import { domainRef, userRef } from "../authz/object-ids.ts";
-import type { Credential, UserCredential } from "../identity/admin-credential.ts";
+import type { Credential, UserCredential } from "../identity/credentials.ts";
 import { CustosError } from "../platform/errors.ts";
 import { evaluateStepUp, stepUpRequired } from "./step-up-gate.ts";
 import { resolveRequirement, type ElevatedAction, type StepUpPolicy } from "./step-up-policy.ts";

@@ -1,13 +1,15 @@
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler, Response } from "express";
 import { requestIdOf } from "../http/request-id.ts";
 import { jsonRequestBody, PROBLEM_RESPONSE } from "../http/openapi.ts";
 import type { RouteDefinition } from "../http/routes.ts";
-import { userCredentialOf } from "../identity/credential-locals.ts";
+import { json, respond } from "../http/steps.ts";
+import { userCredentialOf } from "../http/credential-locals.ts";
+import type { UserCredential } from "../identity/credentials.ts";
 import type { DomainRepository } from "../identity/domains/domain.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseDomainId } from "../platform/names.ts";
 import type { GrantSigningKeys } from "./grant-signing-keys.ts";
-import { issueGrant, MAX_GRANT_TTL_SECONDS, parseGrantRequest, type IssueGrantDependencies } from "./issue-grant.ts";
+import { issueGrant, MAX_GRANT_TTL_SECONDS, parseGrantRequest, type GrantRequest, type IssueGrantDependencies } from "./issue-grant.ts";
 
 export interface GrantRoutesDependencies extends IssueGrantDependencies {
   readonly domains: DomainRepository;
@@ -16,8 +18,28 @@ export interface GrantRoutesDependencies extends IssueGrantDependencies {
   readonly requireDomainUser: RequestHandler;
 }
 
+interface GrantAsked {
+  readonly domain: string;
+  readonly credential: UserCredential;
+  readonly request: GrantRequest;
+  readonly requestId: string;
+}
+
+function grantAskedOf(req: Request, res: Response): GrantAsked {
+  const domain = parseDomainId(req.params.domain);
+  const credential = userCredentialOf(res);
+  return { domain, credential, request: parseGrantRequest(req.body), requestId: requestIdOf(res) };
+}
 
 export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
+  const issue = (asked: GrantAsked) => issueGrant(deps, asked.credential, asked.domain, asked.request, asked.requestId);
+  /** Public keys are public: anyone may fetch them, and caches may keep them for a minute. */
+  const sendPublicJwks: RequestHandler = async (req, res) => {
+    const domain = parseDomainId(req.params.domain);
+    if ((await deps.domains.find(domain)) === undefined) throw new CustosError("not_found", { detail: "no such domain" });
+    res.setHeader("Cache-Control", "public, max-age=60");
+    res.json(await deps.keys.publicJwks(domain));
+  };
   return [
     {
       method: "post",
@@ -41,13 +63,7 @@ export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
       },
       handlers: [
         deps.requireDomainUser,
-        async (req, res) => {
-          const domain = parseDomainId(req.params.domain);
-          const credential = userCredentialOf(res);
-          const request = parseGrantRequest(req.body);
-          const issued = await issueGrant(deps, credential, domain, request, requestIdOf(res));
-          res.status(201).json(issued);
-        },
+        respond(issue, grantAskedOf, json(201)),
       ],
     },
     {
@@ -58,14 +74,7 @@ export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
         security: [],
         responses: { "200": { description: "a JWK set" }, "400": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE },
       },
-      handlers: [
-        async (req, res) => {
-          const domain = parseDomainId(req.params.domain);
-          if ((await deps.domains.find(domain)) === undefined) throw new CustosError("not_found", { detail: "no such domain" });
-          res.setHeader("Cache-Control", "public, max-age=60");
-          res.json(await deps.keys.publicJwks(domain));
-        },
-      ],
+      handlers: [sendPublicJwks],
     },
   ];
 }

@@ -3,16 +3,16 @@ import { SignJWT } from "jose";
 import type { AuditAppender } from "../audit/audit-port.ts";
 import { FOR_PEOPLE, type Authorizer } from "../authz/authorizer.ts";
 import { nodeRef, userRef } from "../authz/object-ids.ts";
-import type { UserCredential } from "../identity/admin-credential.ts";
+import type { UserCredential } from "../identity/credentials.ts";
 import { jsonObjectBody } from "../http/request-body.ts";
 import { CustosError } from "../platform/errors.ts";
+import { isNodeId } from "../platform/names.ts";
 import { actorOf, enforceStepUp, type StepUpGateDependencies } from "./elevated-action.ts";
 import type { GrantSigningKeys } from "./grant-signing-keys.ts";
 import { auditResource } from "../audit/audit-vocabulary.ts";
 
 export const DEFAULT_GRANT_TTL_SECONDS = 300;
 export const MAX_GRANT_TTL_SECONDS = 900;
-const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const GRANT_ACTION = /^[a-z][a-z0-9._-]{0,63}$/;
 
 export interface GrantRequest {
@@ -28,7 +28,7 @@ function invalid(detail: string): CustosError {
 
 export function parseGrantRequest(body: unknown): GrantRequest {
   const { node_id: nodeId, action, ttl_seconds: ttl } = jsonObjectBody(body, ["node_id", "action", "ttl_seconds"]);
-  if (typeof nodeId !== "string" || !NODE_ID.test(nodeId)) throw invalid("node_id must be a node id (a lowercase UUID)");
+  if (typeof nodeId !== "string" || !isNodeId(nodeId)) throw invalid("node_id must be a node id (a lowercase UUID)");
   if (typeof action !== "string" || !GRANT_ACTION.test(action)) throw invalid("action must be 1-64 characters of a-z, 0-9, '.', '_' and '-'");
   if (ttl !== undefined && (typeof ttl !== "number" || !Number.isInteger(ttl) || ttl < 1 || ttl > MAX_GRANT_TTL_SECONDS)) {
     throw invalid(`ttl_seconds must be a whole number from 1 to ${String(MAX_GRANT_TTL_SECONDS)}`);

@@ -1,7 +1,8 @@
-import type { Credential, UserCredential } from "../identity/admin-credential.ts";
+import type { Credential, UserCredential } from "../identity/credentials.ts";
 import { isChallengeSafe } from "../http/challenges.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { StepUpRequirement } from "./step-up-policy.ts";
+import { assertLeewaySeconds } from "../platform/config.ts";
 
 /**
  * The step-up gate (DESIGN.md, "Step-up (RFC 9470)"): does this credential's authentication
@@ -101,11 +102,12 @@ function assertWholeSeconds(name: string, value: number): void {
  * @param now seconds since the epoch
  * @param leewaySeconds tolerated clock skew (config.oidcLeewaySeconds), applied to a future
  *   `auth_time` only; freshness is exactly `requirement.maxAge`
- * @throws RangeError when `now` or `leewaySeconds` is not a non-negative whole number.
+ * @throws RangeError when `now` is not a non-negative whole number, or `leewaySeconds` is outside
+ *   [0, MAX_OIDC_LEEWAY_SECONDS].
  */
 export function evaluateStepUp(requirement: StepUpRequirement, credential: Credential, now: number, leewaySeconds: number): StepUpDecision {
   assertWholeSeconds("now", now);
-  assertWholeSeconds("leewaySeconds", leewaySeconds);
+  assertLeewaySeconds(leewaySeconds);
   if (credential.kind !== "user") return { allowed: false, reason: "not_interactive_user", requirement };
   const clock: Clock = { now, leeway: leewaySeconds };
   for (const check of CHECKS) {

@@ -12,11 +12,46 @@ import type { ChainedAuditRecord } from "./audit-record.ts";
  * Takes the chain's lock row, creating it on the chain's first event. Whoever holds it is
  * the only appender of that chain until its transaction ends, in this process or any other.
  */
-export async function lockChain(tx: SqlSession, chain: string, genesis: string): Promise<void> {
-  const locked = await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
+export async function lockChain(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<void> {
+  // The lock in a statement of its own: a head read in the statement that waited for the lock
+  // would be the head as it was before the wait (PostgreSQL rechecks only the locked row).
+  // With a budget, the transaction's statement and lock timeouts are set in the same round trip.
+  const budget = budgetMs === undefined ? undefined : String(budgetMs);
+  const locked = budget === undefined
+    ? await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain])
+    : await tx.query(
+      `SELECT set_config('statement_timeout', $2, true) AS st, set_config('lock_timeout', $2, true) AS lt, chain
+         FROM audit_chains WHERE chain = $1 FOR UPDATE`,
+      [chain, budget],
+    );
   if (locked.length === 1) return;
-  await tx.query("INSERT INTO audit_chains (chain, genesis) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING", [chain, genesis]);
+  // No row, so the select list above never ran: set the timeouts on their own.
+  if (budget !== undefined) await tx.query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)", [budget]);
+  await ensureChain(tx, chain, genesis);
   await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
+}
+
+/** The chain's row, created if it is missing: audit events and checkpoints reference it. */
+export async function ensureChain(session: SqlSession, chain: string, genesis: string): Promise<void> {
+  await session.query("INSERT INTO audit_chains (chain, genesis) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING", [chain, genesis]);
+}
+
+/** The columns of audit_checkpoints a signed checkpoint fills (its whole document as jsonb). */
+export interface CheckpointRow {
+  readonly chain: string;
+  readonly seq: number;
+  readonly hash: string;
+  readonly signed_at: string;
+  readonly key_id: string;
+}
+
+/** Keeps the in-database copy of a signed checkpoint; the chain's row must exist (ensureChain). */
+export async function insertCheckpoint(session: SqlSession, checkpoint: CheckpointRow): Promise<void> {
+  await session.query(
+    `INSERT INTO audit_checkpoints (chain, seq, hash, signed_at, key_id, checkpoint)
+     VALUES ($1, $2, $3, $4::timestamptz, $5, $6::jsonb)`,
+    [checkpoint.chain, checkpoint.seq, checkpoint.hash, checkpoint.signed_at, checkpoint.key_id, JSON.stringify(checkpoint)],
+  );
 }
 
 export interface ChainHead {
@@ -32,6 +67,12 @@ export async function readChainHead(session: SqlSession, chain: string): Promise
     [chain],
   );
   return row === undefined ? undefined : { seq: Number(row.seq), hash: row.hash, at: row.at };
+}
+
+/** Whether the record (chain, seq and hash) is in the chain: a batch whose commit went unanswered. */
+export async function recordStands(session: SqlSession, record: Pick<ChainedAuditRecord, "chain" | "seq" | "hash">): Promise<boolean> {
+  const rows = await session.query("SELECT 1 FROM audit_events WHERE chain = $1 AND seq = $2 AND hash = $3", [record.chain, record.seq, record.hash]);
+  return rows.length > 0;
 }
 
 const INSERT_COLUMNS = 12;

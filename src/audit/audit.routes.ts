@@ -1,13 +1,13 @@
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler } from "express";
 import { PROBLEM_RESPONSE } from "../http/openapi.ts";
 import type { RouteDefinition } from "../http/routes.ts";
+import { json, respond } from "../http/steps.ts";
 import type { Database } from "../platform/db/database.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditSigner } from "./audit-signer.ts";
-import { readRecords, streamRecordPages } from "./audit-store.ts";
-import { verifyChain } from "./audit-verifier.ts";
-import { createCheckpoint } from "./checkpoints.ts";
+import { readAuditEvents, verifyAuditChain } from "./audit-reads.ts";
+import { signCheckpoint } from "./checkpoints.ts";
 
 export interface AuditRoutesDependencies {
   readonly db: Database;
@@ -30,8 +30,21 @@ function nonNegativeInteger(value: unknown, name: string, fallback: number, max:
   return parsed;
 }
 
+function chainOf(req: Request): string {
+  return parseChainName(req.params.domain);
+}
+
+function eventsPageOf(req: Request): { chain: string; after: number; limit: number } {
+  const chain = chainOf(req);
+  const after = nonNegativeInteger(req.query.after, "after", 0, Number.MAX_SAFE_INTEGER);
+  const limit = Math.max(1, nonNegativeInteger(req.query.limit, "limit", 100, MAX_PAGE));
+  return { chain, after, limit };
+}
 
 export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
+  const verify = (chain: string) => verifyAuditChain(deps.db, chain);
+  const events = (page: { chain: string; after: number; limit: number }) => readAuditEvents(deps.db, page);
+  const checkpoint = (chain: string) => signCheckpoint(deps.db, deps.signer, chain);
   return [
     {
       method: "get",
@@ -42,11 +55,7 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
       },
       handlers: [
         deps.requireAuditor,
-        async (req, res) => {
-          const chain = parseChainName(req.params.domain);
-          const report = await verifyChain({ chain, records: streamRecordPages(deps.db, chain) });
-          res.json(report);
-        },
+        respond(verify, chainOf, json(200)),
       ],
     },
     {
@@ -62,13 +71,7 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
       },
       handlers: [
         deps.requireAuditor,
-        async (req, res) => {
-          const chain = parseChainName(req.params.domain);
-          const after = nonNegativeInteger(req.query.after, "after", 0, Number.MAX_SAFE_INTEGER);
-          const limit = Math.max(1, nonNegativeInteger(req.query.limit, "limit", 100, MAX_PAGE));
-          const events = await readRecords(deps.db, chain, after, limit);
-          res.json({ chain, events, next_after: events.at(-1)?.seq ?? after });
-        },
+        respond(events, eventsPageOf, json(200)),
       ],
     },
     {
@@ -80,10 +83,7 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
       },
       handlers: [
         deps.requireCheckpointSigner,
-        async (req, res) => {
-          const chain = parseChainName(req.params.domain);
-          res.status(201).json(await createCheckpoint(deps.db, deps.signer, chain));
-        },
+        respond(checkpoint, chainOf, json(201)),
       ],
     },
   ];

@@ -2,7 +2,7 @@ import canonicalize from "canonicalize";
 import type { Database } from "../platform/db/database.ts";
 import type { AuditSigner } from "./audit-signer.ts";
 import { genesisHash } from "./audit-record.ts";
-import { readChainHead } from "./audit-store.ts";
+import { ensureChain, insertCheckpoint, readChainHead } from "./audit-store.ts";
 
 export const CHECKPOINT_FORMAT = "custos-audit-checkpoint/v1";
 
@@ -48,7 +48,8 @@ export async function verifyDocumentSignature(
   return signer.verify(keyId, signedBytes(document), Buffer.from(signature, "base64url"));
 }
 
-export async function createCheckpoint(
+/** Signs the chain's current head and keeps a copy in the database; the verb behind POST …/audit/checkpoints. */
+export async function signCheckpoint(
   db: Database,
   signer: AuditSigner,
   chain: string,
@@ -64,15 +65,8 @@ export async function createCheckpoint(
     signed_at: clock().toISOString(),
   });
   // The in-database copy is a convenience; the chain row must exist for its foreign key.
-  await db.query(
-    "INSERT INTO audit_chains (chain, genesis) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING",
-    [chain, genesisHash(chain)],
-  );
-  await db.query(
-    `INSERT INTO audit_checkpoints (chain, seq, hash, signed_at, key_id, checkpoint)
-     VALUES ($1, $2, $3, $4::timestamptz, $5, $6::jsonb)`,
-    [chain, checkpoint.seq, checkpoint.hash, checkpoint.signed_at, checkpoint.key_id, JSON.stringify(checkpoint)],
-  );
+  await ensureChain(db, chain, genesisHash(chain));
+  await insertCheckpoint(db, checkpoint);
   return checkpoint;
 }
 

@@ -3,7 +3,7 @@ import type { Database } from "../platform/db/database.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditAppender, AuditEventInput, AuditReceipt } from "./audit-port.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "./audit-record.ts";
-import { insertRecords } from "./audit-store.ts";
+import { insertRecords, lockChain, readChainHead, recordStands } from "./audit-store.ts";
 import { auditActor, auditResource } from "./audit-vocabulary.ts";
 
 export interface GroupCommitAppenderOptions {
@@ -114,26 +114,11 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     const budgetMs = transactionBudgetMs(batch);
     if (budgetMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
     return db.transaction(async (tx) => {
-      const budget = String(budgetMs);
-      // The lock first, in a statement of its own: a head read in the statement that waited
-      // for the lock would be the head as it was before the wait (PostgreSQL rechecks only
-      // the locked row), and another replica's batch may have committed in between.
-      const [locked] = await tx.query<{ chain: string }>(
-        `SELECT set_config('statement_timeout', $2, true) AS st, set_config('lock_timeout', $2, true) AS lt, chain
-           FROM audit_chains WHERE chain = $1 FOR UPDATE`,
-        [chain, budget],
-      );
       const genesis = genesisHash(chain);
-      if (locked === undefined) {
-        await tx.query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)", [budget]);
-        await tx.query("INSERT INTO audit_chains (chain, genesis) VALUES ($1, $2) ON CONFLICT (chain) DO NOTHING", [chain, genesis]);
-        await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
-      }
-      const [head] = await tx.query<{ seq: number | string | null; hash: string | null }>(
-        "SELECT seq, hash FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1",
-        [chain],
-      );
-      let seq = head?.seq == null ? 0 : Number(head.seq);
+      // Another replica's batch may have committed while this one waited for the lock.
+      await lockChain(tx, chain, genesis, budgetMs);
+      const head = await readChainHead(tx, chain);
+      let seq = head?.seq ?? 0;
       let prevHash = head?.hash ?? genesis;
       const at = clock().toISOString();
       const records = batch.map(({ event }) => {
@@ -213,8 +198,7 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     const [first] = records;
     if (first === undefined) return false;
     try {
-      const rows = await db.query("SELECT 1 FROM audit_events WHERE chain = $1 AND seq = $2 AND hash = $3", [first.chain, first.seq, first.hash]);
-      return rows.length > 0;
+      return await recordStands(db, first);
     } catch {
       return false;
     }

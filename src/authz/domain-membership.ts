@@ -1,6 +1,16 @@
-import { domainSubject, type DomainMembershipWriter } from "../identity/domains/domain.ts";
+import { domainSubject } from "../platform/names.ts";
 import { relationship, relationshipKey, type Authorizer, type Relation, type Relationship } from "./authorizer.ts";
 import { domainRef, userRef } from "./object-ids.ts";
+
+/**
+ * The SpiceDB side of a domain: `domain:<d>#admin@user:…` and `#auditor@user:…`, the port
+ * identity's putDomain writes through. The implementation diffs against the relationships
+ * SpiceDB holds, not against a copy, so a PUT that failed halfway can never leave an admin
+ * behind that a later PUT would miss.
+ */
+export interface DomainMembershipWriter {
+  replaceMembers(domain: string, next: { admins: readonly string[]; auditors: readonly string[] }): Promise<void>;
+}
 
 const MEMBER_RELATIONS: readonly Relation[] = ["admin", "auditor"];
 

@@ -1,6 +1,6 @@
 import { open, readFile, rm } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
-import { isDomainId, NODE_ID } from "../platform/names.ts";
+import { isDomainId, NODE_ID_PATTERN } from "../platform/names.ts";
 import { CommandRefused, CommandUsageError, callApi, type CallOptions } from "./api-client.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
@@ -117,7 +117,7 @@ export function registerAdminCommands(program: Command): void {
         .description(verb === "grant" ? "Let a node read a secret" : "Stop a node reading a secret (effective on its next read)")
         .argument("<domain>", "the domain id", domainArgument)
         .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name"))
-        .argument("<node-id>", "the node's id", pattern(NODE_ID, "node id (a lowercase UUID)")),
+        .argument("<node-id>", "the node's id", pattern(NODE_ID_PATTERN, "node id (a lowercase UUID)")),
     ).action(async (id: string, name: string, nodeId: string, options: AdminOptions) => {
       const credential = await adminCredential(id, options);
       await callApi(options.url, method, `/v1/domains/${id}/secrets/${name}/readers/${nodeId}`, credential.bearer, undefined, {
@@ -189,7 +189,7 @@ function registerGrant(program: Command, withIdToken: (command: Command) => Comm
       .command("grant")
       .description("Issue a signed grant letting a node perform an action (admin, step-up applies); the grant goes to stdout")
       .argument("<domain>", "the domain id", domainArgument)
-      .argument("<node-id>", "the node's id", pattern(NODE_ID, "node id (a lowercase UUID)"))
+      .argument("<node-id>", "the node's id", pattern(NODE_ID_PATTERN, "node id (a lowercase UUID)"))
       .argument("<action>", "the action, e.g. ssh.login", pattern(GRANT_ACTION, "action (a-z, 0-9, '.', '_', '-')"))
       .option("--ttl <seconds>", "the grant's lifetime (at most 900)", ttlSeconds),
   ).action(async (id: string, nodeId: string, action: string, options: { ttl?: number } & AdminOptions) => {

@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { loadAuditKeyFile, loadOrCreateAuditKeyFile, type AuditSigner } from "../audit/audit-signer.ts";
 import { streamRecordPages } from "../audit/audit-store.ts";
 import { verifyChain, type VerificationReport } from "../audit/audit-verifier.ts";
-import { createCheckpoint, parseCheckpoint, type SignedCheckpoint } from "../audit/checkpoints.ts";
+import { signCheckpoint, parseCheckpoint, type SignedCheckpoint } from "../audit/checkpoints.ts";
 import { exportMirror, readMirror } from "../audit/mirror.ts";
 import type { Config } from "../platform/config.ts";
 import type { Database } from "../platform/db/database.ts";
@@ -103,7 +103,7 @@ export async function runAuditExport(chain: string, options: { out: string }): P
 export async function runAuditCheckpoint(chain: string): Promise<void> {
   const checkpoint = await withDatabase(async (db, config) => {
     await requireChain(db, config, chain);
-    return withAuditSigner(config, "sign", (signer) => createCheckpoint(db, signer, chain));
+    return withAuditSigner(config, "sign", (signer) => signCheckpoint(db, signer, chain));
   }, { existing: true });
   console.log(JSON.stringify(checkpoint, null, 2));
 }

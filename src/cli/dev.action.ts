@@ -35,15 +35,15 @@ function isModuleNotFound(error: unknown): boolean {
  * absent from a production install, and nothing else may load it. Checked before anything
  * starts so that its absence is one clear line, not a half-started server.
  */
-async function loadDevProvider(): Promise<typeof import("../identity/dev-provider/dev-provider.ts")> {
-  const { importOidcProvider } = await import("../identity/dev-provider/quiet-import.ts");
+async function loadDevProvider(): Promise<typeof import("../dev/provider/dev-provider.ts")> {
+  const { importOidcProvider } = await import("../dev/provider/quiet-import.ts");
   try {
     await importOidcProvider();
   } catch (error) {
     if (isModuleNotFound(error)) throw new DevProviderNotInstalled({ cause: error });
     throw error;
   }
-  return import("../identity/dev-provider/dev-provider.ts");
+  return import("../dev/provider/dev-provider.ts");
 }
 
 export async function runDev(): Promise<void> {

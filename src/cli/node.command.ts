@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from "commander";
-import { NODE_ID } from "../platform/names.ts";
+import { NODE_ID_PATTERN } from "../platform/names.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 export const KID = /^[A-Za-z0-9_-]{8,64}$/;
@@ -29,7 +29,7 @@ export function registerNodeCommand(program: Command): void {
     .command("fetch")
     .description("Fetch a secret with this node's NSK, decrypt it and print the value to stdout")
     .requiredOption("--url <base>", "Custos base URL, e.g. https://custos.example", baseUrl)
-    .requiredOption("--node-id <id>", "this node's id", check(NODE_ID, "node id (a lowercase UUID)"))
+    .requiredOption("--node-id <id>", "this node's id", check(NODE_ID_PATTERN, "node id (a lowercase UUID)"))
     .requiredOption("--kid <kid>", "the NSK's key id", check(KID, "kid"))
     .requiredOption("--nsk-file <file>", "file holding the NSK (base64url), readable only by this node")
     .argument("<name>", "the secret's name", check(SECRET_NAME, "secret name"))
@@ -41,7 +41,7 @@ export function registerNodeCommand(program: Command): void {
     .command("rotate")
     .description("Replace this node's NSK, proving the current one; the new NSK replaces the file's content and its kid is printed")
     .requiredOption("--url <base>", "Custos base URL, e.g. https://custos.example", baseUrl)
-    .requiredOption("--node-id <id>", "this node's id", check(NODE_ID, "node id (a lowercase UUID)"))
+    .requiredOption("--node-id <id>", "this node's id", check(NODE_ID_PATTERN, "node id (a lowercase UUID)"))
     .requiredOption("--kid <kid>", "the current NSK's key id", check(KID, "kid"))
     .requiredOption("--nsk-file <file>", "file holding the current NSK; rewritten atomically (0600) with the new one")
     .action(async (options: { url: string; nodeId: string; kid: string; nskFile: string }) => {

@@ -45,3 +45,11 @@ export function respond<Input, Output>(
     else res.status(answer.status).json(answer.body);
   });
 }
+
+/**
+ * The usual reply: `status` (or the status the result calls for) with the result, or what
+ * `bodyOf` makes of it, as JSON.
+ */
+export function json<Output>(status: number | ((output: Output) => number), bodyOf: (output: Output) => unknown = (output) => output): (output: Output) => Reply {
+  return (output) => ({ status: typeof status === "number" ? status : status(output), body: bodyOf(output) });
+}

@@ -1,5 +1,5 @@
 import { auditActor, auditResource, type Actor, type AuditAction } from "../audit/audit-vocabulary.ts";
-import type { DenialRecorder } from "../audit/denial-summariser.ts";
+import type { DenialRecorder } from "../audit/denial-recorder.ts";
 import { constantTimeEqual } from "../platform/credentials.ts";
 import { CustosError } from "../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../platform/names.ts";
@@ -69,9 +69,7 @@ export async function authenticateNode(deps: AuthenticateNodeDependencies, call:
   const key = await deps.nodes.findKey(bearer.kid);
   if (key === undefined) return refuse("unknown_kid", PLATFORM_CHAIN, auditActor.anonymous, invalidToken());
   const actor = auditActor.node(key.nodeId);
-  const presented = Buffer.from(bearerSecretDigest(bearer.secret), "hex");
-  const expected = Buffer.from(key.bearerSecretSha256, "hex");
-  if (!constantTimeEqual(presented, expected)) {
+  if (!constantTimeEqual(key.bearerSecretSha256, bearerSecretDigest(bearer.secret))) {
     return refuse("bearer_mismatch", key.node.domain, auditActor.anonymous, invalidToken());
   }
   if (key.retiresAt !== undefined && key.retiresAt <= deps.now()) {

@@ -4,7 +4,7 @@ import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditResource, type Actor } from "../audit/audit-vocabulary.ts";
 import { relationship, type Authorizer } from "../authz/authorizer.ts";
 import { domainRef, nodeRef } from "../authz/object-ids.ts";
-import type { UserCredential } from "../identity/admin-credential.ts";
+import type { UserCredential } from "../identity/credentials.ts";
 import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
 import { issueNodeKey } from "./node-keys.ts";
 import type { NodeRepository } from "./node-repo.ts";

@@ -8,7 +8,7 @@ import { jsonObjectBody } from "../http/request-body.ts";
 import { requestIdOf } from "../http/request-id.ts";
 import type { RouteDefinition } from "../http/routes.ts";
 import { respond, step } from "../http/steps.ts";
-import { userCredentialOf } from "../identity/credential-locals.ts";
+import { userCredentialOf } from "../http/credential-locals.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseDomainId, parseNodeId } from "../platform/names.ts";
 import type { RateLimitPolicy } from "../platform/rate-limit/rate-limit-policy.ts";

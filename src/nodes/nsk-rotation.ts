@@ -85,7 +85,7 @@ export function checkRotationProof(
 ): RotationProofFailure | undefined {
   if (Math.abs(request.timestamp - expected.now) > ROTATION_SKEW_SECONDS) return "proof_stale";
   const mac = computeRotationProof(expected.wrapKey, expected.nodeId, expected.kid, request.timestamp, request.nonce);
-  return constantTimeEqual(request.proof, mac) ? undefined : "proof_mismatch";
+  return constantTimeEqual(mac.toString("base64url"), request.proof.toString("base64url")) ? undefined : "proof_mismatch";
 }
 
 /** The node side: a fresh request body for its current kid. */

@@ -1,7 +1,7 @@
 import { actorOf, authorizeElevated, type AuthorizeElevatedDependencies } from "../access/elevated-action.ts";
 import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditResource } from "../audit/audit-vocabulary.ts";
-import type { UserCredential } from "../identity/admin-credential.ts";
+import type { UserCredential } from "../identity/credentials.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { NodeRepository, NodeStatus } from "./node-repo.ts";
 

@@ -1,6 +1,6 @@
 import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditActor, auditResource } from "../audit/audit-vocabulary.ts";
-import type { DenialRecorder } from "../audit/denial-summariser.ts";
+import type { DenialRecorder } from "../audit/denial-recorder.ts";
 import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
 import { CustosError } from "../platform/errors.ts";
 import { issueNodeKey } from "./node-keys.ts";

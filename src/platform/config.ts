@@ -96,7 +96,19 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * DESIGN.md, "Admin authentication": the clock leeway for id_tokens and step-up is configurable
+ * but never above 120 s. The one bound: config refuses more, and the verifier and the step-up
+ * gate check what they are handed with {@link assertLeewaySeconds} (a caller bug, not config).
+ */
 export const MAX_OIDC_LEEWAY_SECONDS = 120;
+
+/** A leeway is a whole number of seconds in [0, MAX_OIDC_LEEWAY_SECONDS]; anything else is a caller bug. */
+export function assertLeewaySeconds(value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0 || value > MAX_OIDC_LEEWAY_SECONDS) {
+    throw new RangeError(`the clock leeway must be a whole number of seconds between 0 and ${String(MAX_OIDC_LEEWAY_SECONDS)}`);
+  }
+}
 
 type Env = Readonly<Record<string, string | undefined>>;
 

@@ -6,8 +6,8 @@ import { CustosError } from "./errors.ts";
  */
 const DOMAIN_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-/** A node id: a lowercase UUID. The one spelling of it; the CLI checks arguments with it too. */
-export const NODE_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+/** A node id: a lowercase UUID. The one spelling of it (the CLI's option checks use it too). */
+export const NODE_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** The system chain's name; no tenant may take it. */
 export const PLATFORM_CHAIN = "platform";
@@ -37,8 +37,17 @@ export function parseSecretName(value: unknown): string {
 }
 
 export function parseNodeId(value: unknown): string {
-  if (typeof value !== "string" || !NODE_ID.test(value)) {
+  if (typeof value !== "string" || !isNodeId(value)) {
     throw new CustosError("invalid_name", { detail: "a node id is a lowercase UUID" });
   }
   return value;
+}
+
+export function isNodeId(value: string): boolean {
+  return NODE_ID_PATTERN.test(value);
+}
+
+/** Two providers' `sub` never collide: subjects are namespaced by domain, `oidc:<domain>:<sub>`. */
+export function domainSubject(domain: string, sub: string): string {
+  return `oidc:${domain}:${sub}`;
 }

@@ -1,6 +1,6 @@
 import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditActor, auditResource } from "../audit/audit-vocabulary.ts";
-import type { DenialRecorder } from "../audit/denial-summariser.ts";
+import type { DenialRecorder } from "../audit/denial-recorder.ts";
 import type { Authorizer } from "../authz/authorizer.ts";
 import { nodeRef, secretRef } from "../authz/object-ids.ts";
 import type { NodeKeyRecord } from "../nodes/node-repo.ts";

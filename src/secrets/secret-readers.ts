@@ -3,7 +3,7 @@ import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditResource, type Actor } from "../audit/audit-vocabulary.ts";
 import { relationship, type Authorizer } from "../authz/authorizer.ts";
 import { nodeRef, secretRef } from "../authz/object-ids.ts";
-import type { UserCredential } from "../identity/admin-credential.ts";
+import type { UserCredential } from "../identity/credentials.ts";
 import type { NodeRepository } from "../nodes/node-repo.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { SecretRepository } from "./secret-repo.ts";

@@ -5,7 +5,7 @@ import type { StepUpRequirement } from "../../src/access/step-up-policy.ts";
 import { challengeFor } from "../../src/http/challenges.ts";
 import { problemDocument } from "../../src/http/problem.ts";
 import type { CustosError } from "../../src/platform/errors.ts";
-import type { Credential, NodeCredential, OperatorCredential, UserCredential } from "../../src/identity/admin-credential.ts";
+import type { Credential, NodeCredential, OperatorCredential, UserCredential } from "../../src/identity/credentials.ts";
 
 const NOW = 1_700_000_000;
 const MFA = "urn:custos:acr:mfa";

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { AuditEventInput } from "../../src/audit/audit-port.ts";
-import type { UnverifiedRefusal } from "../../src/audit/denial-summariser.ts";
+import type { UnverifiedRefusal } from "../../src/audit/denial-recorder.ts";
 import { authenticateNode, type AuthenticateNodeDependencies, type NodeCallCredentials } from "../../src/nodes/authenticate-node.ts";
 import type { NodeKeyRecord } from "../../src/nodes/node-repo.ts";
 import { bearerSecretDigest, deriveBearerSecret, formatNodeBearer, newKid, newNsk } from "../../src/nodes/nsk.ts";

@@ -9,22 +9,10 @@ export interface Domain {
   readonly auditors: readonly string[];
 }
 
-/** Two providers' `sub` never collide: subjects are namespaced by domain. */
-export function domainSubject(domain: string, sub: string): string {
-  return `oidc:${domain}:${sub}`;
-}
+export { domainSubject } from "../../platform/names.ts";
 
 export interface DomainRepository {
   find(id: string): Promise<Domain | undefined>;
   /** Inserts or replaces; true when the domain is new. */
   upsert(domain: Domain): Promise<boolean>;
-}
-
-/**
- * The SpiceDB side of a domain: `domain:<d>#admin@user:…` and `#auditor@user:…`. The
- * implementation diffs against the relationships SpiceDB holds, not against a copy, so a
- * PUT that failed halfway can never leave an admin behind that a later PUT would miss.
- */
-export interface DomainMembershipWriter {
-  replaceMembers(domain: string, next: { admins: readonly string[]; auditors: readonly string[] }): Promise<void>;
 }

@@ -1,9 +1,11 @@
-import type { RequestHandler } from "express";
+import type { Request, RequestHandler, Response } from "express";
+import { auditActor } from "../../audit/audit-vocabulary.ts";
 import { requestIdOf } from "../../http/request-id.ts";
 import { jsonRequestBody, PROBLEM_RESPONSE } from "../../http/openapi.ts";
 import type { RouteDefinition } from "../../http/routes.ts";
+import { json, respond } from "../../http/steps.ts";
 import { parseDomainId } from "../../platform/names.ts";
-import { parseDomainInput } from "./parse-domain-input.ts";
+import { parseDomainInput, type DomainInput } from "./parse-domain-input.ts";
 import { putDomain, type PutDomainDependencies } from "./put-domain.ts";
 
 export interface DomainRoutesDependencies extends PutDomainDependencies {
@@ -11,7 +13,26 @@ export interface DomainRoutesDependencies extends PutDomainDependencies {
   readonly requireOperator: RequestHandler;
 }
 
+interface DomainPut {
+  readonly id: string;
+  readonly input: DomainInput;
+  readonly requestId: string;
+}
+
+/** The path's domain id, then the body: a bad id is refused before the body is looked at. */
+function domainPutOf(req: Request, res: Response): DomainPut {
+  const id = parseDomainId(req.params.domain);
+  return { id, input: parseDomainInput(req.body), requestId: requestIdOf(res) };
+}
+
 export function domainRoutes(deps: DomainRoutesDependencies): RouteDefinition[] {
+  const putDomainAsOperator = async (put: DomainPut) => {
+    const { created } = await putDomain(deps, put.id, put.input, { actor: auditActor.operator, requestId: put.requestId });
+    return { created, put };
+  };
+  const domainAnswer = ({ put }: { readonly created: boolean; readonly put: DomainPut }) => ({
+    domain: put.id, issuer: put.input.issuer, client_id: put.input.clientId, admins: put.input.admins, auditors: put.input.auditors,
+  });
   return [
     {
       method: "put",
@@ -38,12 +59,7 @@ export function domainRoutes(deps: DomainRoutesDependencies): RouteDefinition[] 
       },
       handlers: [
         deps.requireOperator,
-        async (req, res) => {
-          const id = parseDomainId(req.params.domain);
-          const input = parseDomainInput(req.body);
-          const { created } = await putDomain(deps, id, input, { actor: "operator", requestId: requestIdOf(res) });
-          res.status(created ? 201 : 200).json({ domain: id, issuer: input.issuer, client_id: input.clientId, admins: input.admins, auditors: input.auditors });
-        },
+        respond(putDomainAsOperator, domainPutOf, json(({ created }) => (created ? 201 : 200), domainAnswer)),
       ],
     },
   ];

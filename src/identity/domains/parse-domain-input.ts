@@ -1,5 +1,6 @@
 import { jsonObjectBody } from "../../http/request-body.ts";
 import { CustosError } from "../../platform/errors.ts";
+import { isLoopbackHost } from "../../platform/loopback.ts";
 
 export interface DomainInput {
   readonly issuer: string;
@@ -10,7 +11,6 @@ export interface DomainInput {
 
 const MAX_MEMBERS = 1000;
 const MAX_SUB_LENGTH = 255;
-const LOOPBACK = new Set(["127.0.0.1", "[::1]", "localhost"]);
 
 function invalid(detail: string): CustosError {
   return new CustosError("invalid_request", { detail });
@@ -25,7 +25,7 @@ export function parseIssuer(value: unknown): string {
   } catch {
     throw invalid("issuer must be a URL");
   }
-  if (url.protocol !== "https:" && !(url.protocol === "http:" && LOOPBACK.has(url.hostname))) {
+  if (url.protocol !== "https:" && !(url.protocol === "http:" && isLoopbackHost(url.hostname))) {
     throw invalid("issuer must use https:// (plain http is accepted only on loopback addresses)");
   }
   if (url.search !== "" || url.hash !== "" || url.username !== "" || url.password !== "") {

@@ -1,6 +1,7 @@
 import type { AuditAppender } from "../../audit/audit-port.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
-import type { DomainMembershipWriter, DomainRepository } from "./domain.ts";
+import type { DomainMembershipWriter } from "../../authz/domain-membership.ts";
+import type { DomainRepository } from "./domain.ts";
 import type { DomainInput } from "./parse-domain-input.ts";
 import { auditResource, type Actor } from "../../audit/audit-vocabulary.ts";
 

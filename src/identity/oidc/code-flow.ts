@@ -1,7 +1,7 @@
 import * as client from "openid-client";
-import type { VerifiedSignIn } from "../admin-credential.ts";
+import type { VerifiedSignIn } from "../credentials.ts";
 import type { Domain } from "../domains/domain.ts";
-import { constantTimeEqual } from "../sessions/session-secrets.ts";
+import { constantTimeEqual } from "../../platform/credentials.ts";
 import { SignInRefused, type AuthorizationRequest, type SignInProvider } from "../sessions/sign-in-provider.ts";
 import type { OidcIdTokenVerifier } from "./id-token-verifier.ts";
 import { providerUrl } from "./provider-url.ts";

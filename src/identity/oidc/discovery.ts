@@ -1,6 +1,7 @@
 import { allowInsecureRequests, discovery, None } from "openid-client";
 import type { JwksUriFor } from "./jwks-cache.ts";
-import { isLoopbackUrl, providerUrl } from "./provider-url.ts";
+import { isLoopbackUrl } from "../../platform/loopback.ts";
+import { providerUrl } from "./provider-url.ts";
 
 /**
  * The issuer's `jwks_uri` from OpenID Connect Discovery (openid-client v6 `discovery()`, which

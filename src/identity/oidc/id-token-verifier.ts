@@ -1,14 +1,13 @@
 import { errors, jwtVerify, type CryptoKey, type JWTVerifyOptions, type JWTVerifyResult } from "jose";
-import type { VerifiedSignIn } from "../admin-credential.ts";
+import type { VerifiedSignIn } from "../credentials.ts";
 import { domainSubject, type Domain } from "../domains/domain.ts";
 import type { IdTokenVerifier } from "../sessions/sign-in-provider.ts";
 import { ALLOWED_ID_TOKEN_ALGORITHMS, validateIdTokenClaims } from "./id-token-claims.ts";
 import { checkCompactEncoding } from "./id-token-compact.ts";
 import { IdTokenRejected, translateJoseError } from "./id-token.errors.ts";
 import type { JwksCache, KeyResolver } from "./jwks-cache.ts";
+import { assertLeewaySeconds } from "../../platform/config.ts";
 
-/** DESIGN.md, "Admin authentication": the leeway is configurable but never above 120 s. */
-export const MAX_LEEWAY_SECONDS = 120;
 
 export interface IdTokenVerifierOptions {
   readonly jwks: JwksCache;
@@ -72,12 +71,6 @@ async function verifyJwt(token: string, keys: KeyResolver, options: JWTVerifyOpt
   }
 }
 
-function assertLeeway(leewaySeconds: number): void {
-  if (!Number.isInteger(leewaySeconds) || leewaySeconds < 0 || leewaySeconds > MAX_LEEWAY_SECONDS) {
-    throw new RangeError(`id_token leeway must be an integer between 0 and ${MAX_LEEWAY_SECONDS} seconds`);
-  }
-}
-
 /**
  * The bearer id_token validator (DESIGN.md, "Admin authentication"), the way a Kubernetes API
  * server validates one. Steps, in order:
@@ -97,7 +90,7 @@ function assertLeeway(leewaySeconds: number): void {
  * reasons of `IdTokenRejectionReason`.
  */
 export function createIdTokenVerifier(options: IdTokenVerifierOptions): OidcIdTokenVerifier {
-  assertLeeway(options.leewaySeconds);
+  assertLeewaySeconds(options.leewaySeconds);
   const algorithms = [...ALLOWED_ID_TOKEN_ALGORITHMS];
 
   return {

@@ -1,14 +1,10 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-import type { Request, RequestHandler } from "express";
 import type { AuditAppender } from "../../audit/audit-port.ts";
-import { sourceAddressOf, type DenialRecorder } from "../../audit/denial-summariser.ts";
-import { bearerTokenOf } from "../../http/authorization.ts";
-import { clientRequestIdOf, requestIdOf } from "../../http/request-id.ts";
-import { routeTemplateOf } from "../../http/routes.ts";
+import { auditActor, auditResource } from "../../audit/audit-vocabulary.ts";
+import type { DenialRecorder } from "../../audit/denial-recorder.ts";
+import { bearerTokenOf, constantTimeEqual } from "../../platform/credentials.ts";
 import { CustosError } from "../../platform/errors.ts";
 import { PLATFORM_CHAIN } from "../../platform/names.ts";
-import { setCredential } from "../credential-locals.ts";
-import { auditActor, auditResource } from "../../audit/audit-vocabulary.ts";
+import type { OperatorCredential } from "../credentials.ts";
 
 export interface OperatorTokenDependencies {
   /** CUSTOS_OPERATOR_TOKEN; undefined when the platform has not been provisioned with one. */
@@ -18,21 +14,20 @@ export interface OperatorTokenDependencies {
   readonly denials: DenialRecorder;
 }
 
-function digest(value: string): Buffer {
-  return createHash("sha256").update(value, "utf8").digest();
-}
+/** Why an operator call was refused (or `ok`); the client hears only `invalid_token`. */
+export type OperatorAuthenticationReason = "ok" | "credential_missing" | "operator_token_mismatch";
 
-/**
- * Compares SHA-256 digests, in constant time: equal-length inputs for timingSafeEqual
- * whatever was presented, and nothing about the token's length leaks through timing.
- */
-export function operatorTokenMatches(expectedDigest: Buffer, presented: string): boolean {
-  return timingSafeEqual(expectedDigest, digest(presented));
-}
-
-/** The bearer token of the request; the scheme is case-insensitive (RFC 6750, RFC 7235). */
-export function bearerOf(req: Request): string | undefined {
-  return bearerTokenOf(req.get("authorization"));
+/** What authenticateOperator needs of a request: plain values, read by the HTTP adapter. */
+export interface OperatorCredentialPresented {
+  /** The Authorization header. */
+  readonly authorization: string | undefined;
+  readonly method: string;
+  /** The route template that matched, never the raw path: the record holds no client-chosen text. */
+  readonly route: string;
+  readonly address: string;
+  readonly requestId: string;
+  /** The caller's own X-Request-Id, kept in the record for correlation only. */
+  readonly clientRequestId: string | undefined;
 }
 
 /**
@@ -40,30 +35,21 @@ export function bearerOf(req: Request): string | undefined {
  * chain, committed before the request goes on (fail closed); refusals go through the denial
  * recorder, which summarises a flood from one source into a counted record.
  */
-export function requireOperator(deps: OperatorTokenDependencies): RequestHandler {
-  const expectedDigest = deps.operatorToken === undefined ? undefined : digest(deps.operatorToken);
-  return async (req, res, next) => {
-    if (expectedDigest === undefined) {
-      throw new CustosError("not_provisioned", { detail: "this instance has no CUSTOS_OPERATOR_TOKEN; platform calls are disabled" });
-    }
-    const presented = bearerOf(req);
-    const clientRequestId = clientRequestIdOf(res);
-    const matches = presented !== undefined && operatorTokenMatches(expectedDigest, presented);
-    const reason = matches ? "ok" : presented === undefined ? "credential_missing" : "operator_token_mismatch";
-    // The route template, not the raw path: the record holds no client-chosen text.
-    const resource = auditResource.route(req.method, routeTemplateOf(req));
-    if (matches) {
-      await deps.audit.append({
-        chain: PLATFORM_CHAIN, actor: auditActor.operator, action: "operator.authenticate", resource, decision: "granted", reason,
-        requestId: requestIdOf(res), details: clientRequestId === undefined ? {} : { client_request_id: clientRequestId },
-      });
-    } else {
-      await deps.denials.recordUnverified({ chain: PLATFORM_CHAIN, action: "operator.authenticate", resource, reason, requestId: requestIdOf(res), source: sourceAddressOf(req) });
-    }
-    if (!matches) {
-      throw new CustosError("invalid_token", { detail: "the operator token is missing or wrong" });
-    }
-    setCredential(res, { kind: "operator" });
-    next();
-  };
+export async function authenticateOperator(deps: OperatorTokenDependencies, presented: OperatorCredentialPresented): Promise<OperatorCredential> {
+  if (deps.operatorToken === undefined) {
+    throw new CustosError("not_provisioned", { detail: "this instance has no CUSTOS_OPERATOR_TOKEN; platform calls are disabled" });
+  }
+  const token = bearerTokenOf(presented.authorization);
+  const matches = token !== undefined && constantTimeEqual(deps.operatorToken, token);
+  const reason: OperatorAuthenticationReason = matches ? "ok" : token === undefined ? "credential_missing" : "operator_token_mismatch";
+  const resource = auditResource.route(presented.method, presented.route);
+  if (!matches) {
+    await deps.denials.recordUnverified({ chain: PLATFORM_CHAIN, action: "operator.authenticate", resource, reason, requestId: presented.requestId, source: presented.address });
+    throw new CustosError("invalid_token", { detail: "the operator token is missing or wrong" });
+  }
+  await deps.audit.append({
+    chain: PLATFORM_CHAIN, actor: auditActor.operator, action: "operator.authenticate", resource, decision: "granted", reason,
+    requestId: presented.requestId, details: presented.clientRequestId === undefined ? {} : { client_request_id: presented.clientRequestId },
+  });
+  return { kind: "operator" };
 }

@@ -1,4 +1,4 @@
-import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, createHmac, randomBytes } from "node:crypto";
 
 /**
  * Browser-side secrets. The database keeps only SHA-256 digests of them; everything else a
@@ -43,10 +43,4 @@ export function loginAttemptParameters(attemptSecret: string): LoginAttemptParam
 /** The token a browser app echoes in X-CSRF-Token on state-changing requests. */
 export function csrfTokenFor(sessionSecret: string): string {
   return derive(sessionSecret, "session/csrf");
-}
-
-export function constantTimeEqual(a: string, b: string): boolean {
-  const left = createHash("sha256").update(a).digest();
-  const right = createHash("sha256").update(b).digest();
-  return timingSafeEqual(left, right);
 }

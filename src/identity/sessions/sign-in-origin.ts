@@ -1,7 +1,7 @@
 import { isIP } from "node:net";
 import { withoutTrailing } from "../../platform/config.ts";
 import { CustosError } from "../../platform/errors.ts";
-import { isLoopbackHostname } from "../oidc/provider-url.ts";
+import { isLoopbackHost } from "../../platform/loopback.ts";
 
 /** What a request says about where it was sent; the Host header is the client's to choose. */
 export interface RequestOrigin {
@@ -22,7 +22,7 @@ function loopbackHost(host: string | undefined): string | undefined {
     return undefined;
   }
   // Rebuilt from the parsed host and port only: nothing else in the header reaches the URL.
-  return isLoopbackHostname(url.hostname) ? url.host : undefined;
+  return isLoopbackHost(url.hostname) ? url.host : undefined;
 }
 
 /**
@@ -36,7 +36,7 @@ function loopbackHost(host: string | undefined): string | undefined {
 export function publicBaseUrl(configured: string | undefined, origin: RequestOrigin): string {
   if (configured !== undefined) return withoutTrailing(configured, "/");
   const host = loopbackHost(origin.host);
-  if (host === undefined || origin.localAddress === undefined || !isLoopbackHostname(origin.localAddress)) {
+  if (host === undefined || origin.localAddress === undefined || !isLoopbackHost(origin.localAddress)) {
     throw new CustosError("not_provisioned", {
       detail: "browser sign-in needs CUSTOS_PUBLIC_URL (the URL browsers reach Custos at) when Custos is not reached on loopback",
     });

@@ -1,5 +1,7 @@
 import type { Domain } from "../domains/domain.ts";
-import type { VerifiedSignIn } from "../admin-credential.ts";
+import type { VerifiedSignIn } from "../credentials.ts";
+import type { CodeFlowRefusalReason } from "../oidc/code-flow.ts";
+import type { IdTokenRejectionReason } from "../oidc/id-token.errors.ts";
 
 /** What the browser sign-in needs from a domain's OpenID provider (adapter: openid-client). */
 export interface AuthorizationRequest {
@@ -36,11 +38,13 @@ export interface IdTokenVerifier {
   verify(domain: Domain, token: string): Promise<VerifiedSignIn>;
 }
 
+export type SignInRefusalReason = IdTokenRejectionReason | CodeFlowRefusalReason;
+
 /** A refusal whose reason goes to the audit record, never to the client. */
 export class SignInRefused extends Error {
-  readonly reason: string;
+  readonly reason: SignInRefusalReason;
 
-  constructor(reason: string, options: { cause?: unknown } = {}) {
+  constructor(reason: SignInRefusalReason, options: { cause?: unknown } = {}) {
     super(`sign-in refused: ${reason}`, { cause: options.cause });
     this.name = "SignInRefused";
     this.reason = reason;

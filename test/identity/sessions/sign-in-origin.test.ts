@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isLoopbackHostname } from "../../../src/identity/oidc/provider-url.ts";
+import { isLoopbackHost } from "../../../src/platform/loopback.ts";
 import { loginSourceOf, publicBaseUrl } from "../../../src/identity/sessions/sign-in-origin.ts";
 import { CustosError } from "../../../src/platform/errors.ts";
 
@@ -15,12 +15,12 @@ function refusal(run: () => unknown): CustosError {
   throw new Error("expected a refusal");
 }
 
-describe("isLoopbackHostname", () => {
+describe("isLoopbackHost", () => {
   it.each(["localhost", "LOCALHOST", "127.0.0.1", "127.12.0.1", "[::1]", "::1", "::ffff:127.0.0.1"])("accepts %s", (host) => {
-    expect(isLoopbackHostname(host)).toBe(true);
+    expect(isLoopbackHost(host)).toBe(true);
   });
   it.each(["custos.example", "10.0.0.1", "128.0.0.1", "127.0.0.1.nip.io", "[::2]", "::ffff:10.0.0.1", "localhost.example", ""])("refuses %s", (host) => {
-    expect(isLoopbackHostname(host)).toBe(false);
+    expect(isLoopbackHost(host)).toBe(false);
   });
 });
 

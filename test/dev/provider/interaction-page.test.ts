@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { accountLabel, describeReasons, renderLoginPage } from "../../../src/identity/dev-provider/interaction-page.ts";
-import { importOidcProvider, SUPPRESSED_OIDC_PROVIDER_WARNING } from "../../../src/identity/dev-provider/quiet-import.ts";
+import { accountLabel, describeReasons, renderLoginPage } from "../../../src/dev/provider/interaction-page.ts";
+import { importOidcProvider, SUPPRESSED_OIDC_PROVIDER_WARNING } from "../../../src/dev/provider/quiet-import.ts";
 
 describe("the development provider's sign-in page reads as a person wrote it", () => {
   it("labels an account with its name, its role and the id it signs in as", () => {

@@ -1,6 +1,6 @@
 import type { Response } from "express";
 import { CustosError } from "../platform/errors.ts";
-import type { Credential, UserCredential } from "./admin-credential.ts";
+import type { Credential, UserCredential } from "../identity/credentials.ts";
 
 /** The authenticated caller, set by whichever authenticator ran first on the route. */
 export function setCredential(res: Response, credential: Credential): void {

@@ -16,6 +16,7 @@ import {
 } from "./interaction-page.ts";
 import { importOidcProvider } from "./quiet-import.ts";
 import { newDevSigningKey, type DevSigningAlgorithm, type DevSigningKey } from "./signing-keys.ts";
+import { isLoopbackHost } from "../../platform/loopback.ts";
 
 export { DEV_ACR_MFA, DEV_ACR_PASSWORD, DEV_STRENGTHS, type DevAccount, type DevStrength };
 export type { DevSigningAlgorithm };
@@ -81,7 +82,6 @@ export class DevProviderRefused extends Error {
   }
 }
 
-const LOOPBACK_HOSTS = new Set(["127.0.0.1", "::1", "localhost"]);
 const MAX_FORM_BYTES = 8 * 1024;
 const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]{1,128})(?:\/(login|abort))?$/;
 
@@ -90,7 +90,7 @@ function checkStartable(options: DevProviderOptions, host: string): void {
   if (nodeEnv === "production") {
     throw new DevProviderRefused("production", "the development OpenID provider refuses to start under NODE_ENV=production");
   }
-  if (!LOOPBACK_HOSTS.has(host)) {
+  if (!isLoopbackHost(host)) {
     throw new DevProviderRefused("not_loopback", `the development OpenID provider listens on loopback only, not ${host}`);
   }
   if (options.clients.length === 0) throw new DevProviderRefused("no_clients", "the development OpenID provider needs at least one client");

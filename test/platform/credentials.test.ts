@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { bearerTokenOf } from "../../src/http/authorization.ts";
+import { bearerTokenOf, constantTimeEqual } from "../../src/platform/credentials.ts";
 
 describe("bearerTokenOf", () => {
   it.each(["Bearer", "bearer", "BEARER", "bEaReR"])("reads the token whatever the case of the scheme (%s)", (scheme) => {
@@ -24,5 +24,15 @@ describe("bearerTokenOf", () => {
     "Token Bearer abc",
   ])("refuses %j", (header) => {
     expect(bearerTokenOf(header)).toBeUndefined();
+  });
+});
+
+describe("constantTimeEqual", () => {
+  it("accepts the same secret", () => {
+    expect(constantTimeEqual("s3cret-token", "s3cret-token")).toBe(true);
+  });
+
+  it.each(["s3cret-toke", "s3cret-token ", "S3cret-token", "", "s3cret-token-and-more"])("refuses a different secret (%j), whatever its length", (presented) => {
+    expect(constantTimeEqual("s3cret-token", presented)).toBe(false);
   });
 });

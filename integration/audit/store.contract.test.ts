@@ -1,0 +1,131 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chainRecord, genesisHash, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
+import { ensureChain, insertCheckpoint, insertRecords, lockChain, readChainHead, readRecords, recordStands, streamRecordPages } from "../../src/audit/audit-store.ts";
+import { createSessionRepository } from "../../src/identity/sessions/session-repo.ts";
+import type { SessionRepository } from "../../src/identity/sessions/session-repo.ts";
+import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
+import { migrated } from "./audit-fixtures.ts";
+
+// One contract for the audit store and the session repository, run on PGlite and (when
+// DATABASE_URL is set) on the PostgreSQL server: the two stores must answer alike, so a test
+// that passes on one says something about the other.
+
+const NOW = 1_700_000_000;
+
+function records(chain: string, count: number, from = 1, prev = genesisHash(chain)): ChainedAuditRecord[] {
+  const out: ChainedAuditRecord[] = [];
+  let prevHash = prev;
+  for (let seq = from; seq < from + count; seq += 1) {
+    const record = chainRecord({
+      chain, seq, at: "2026-01-01T00:00:00.123Z", actor: "operator", action: "domain.put", resource: "domain:acme",
+      decision: "granted", reason: "ok", request_id: `req-${String(seq)}`, details: { n: seq, nested: { ok: true } }, prev_hash: prevHash,
+    });
+    out.push(record);
+    prevHash = record.hash;
+  }
+  return out;
+}
+
+describe.each(storeKinds())("the audit store contract on %s", (kind) => {
+  let store: IsolatedStore;
+
+  beforeAll(async () => {
+    store = await createIsolatedStore(kind);
+    await migrated(store.db);
+  });
+  afterAll(async () => {
+    await store.dispose();
+  });
+
+  it("creates a chain's row on its first lock, and an empty chain has no head", async () => {
+    await store.db.transaction(async (tx) => {
+      await lockChain(tx, "fresh", genesisHash("fresh"));
+    });
+    expect(await store.db.query("SELECT genesis FROM audit_chains WHERE chain = 'fresh'")).toEqual([{ genesis: genesisHash("fresh") }]);
+    expect(await readChainHead(store.db, "fresh")).toBeUndefined();
+  });
+
+  it("reads back exactly what was inserted: the timestamps and details that were hashed", async () => {
+    const written = records("roundtrip", 5);
+    await store.db.transaction(async (tx) => {
+      await lockChain(tx, "roundtrip", genesisHash("roundtrip"), 5_000);
+      await insertRecords(tx, written);
+    });
+    expect(await readRecords(store.db, "roundtrip", 0, 100)).toEqual(written);
+    expect(await readRecords(store.db, "roundtrip", 2, 2)).toEqual(written.slice(2, 4));
+    expect(await readChainHead(store.db, "roundtrip")).toEqual({ seq: 5, hash: written[4]?.hash, at: "2026-01-01T00:00:00.123Z" });
+  });
+
+  it("streams a whole chain in pages, in seq order", async () => {
+    const pages: ChainedAuditRecord[][] = [];
+    for await (const page of streamRecordPages(store.db, "roundtrip", { pageSize: 2 })) pages.push([...page]);
+    expect(pages.map((page) => page.map((record) => record.seq))).toEqual([[1, 2], [3, 4], [5]]);
+  });
+
+  it("says whether a record stands by chain, seq and hash", async () => {
+    const [first] = await readRecords(store.db, "roundtrip", 0, 1);
+    if (first === undefined) throw new Error("no record");
+    expect(await recordStands(store.db, first)).toBe(true);
+    expect(await recordStands(store.db, { ...first, hash: "0".repeat(64) })).toBe(false);
+  });
+
+  it("keeps a checkpoint once its chain's row exists", async () => {
+    await ensureChain(store.db, "checked", genesisHash("checked"));
+    await ensureChain(store.db, "checked", genesisHash("checked"));
+    await insertCheckpoint(store.db, { chain: "checked", seq: 0, hash: genesisHash("checked"), signed_at: "2026-01-01T00:00:00.000Z", key_id: "k1" });
+    expect(await store.db.query("SELECT chain, seq::int AS seq, key_id FROM audit_checkpoints WHERE chain = 'checked'")).toEqual([{ chain: "checked", seq: 0, key_id: "k1" }]);
+  });
+});
+
+describe.each(storeKinds())("the session repository contract on %s", (kind) => {
+  let store: IsolatedStore;
+  let sessions: SessionRepository;
+
+  beforeAll(async () => {
+    store = await createIsolatedStore(kind);
+    await migrated(store.db);
+    await store.db.query("INSERT INTO domains (id, issuer, client_id, admins, auditors) VALUES ('acme', 'https://idp.example', 'custos', '{}', '{}')");
+    sessions = createSessionRepository(store.db);
+  });
+  afterAll(async () => {
+    await store.dispose();
+  });
+
+  const bounds = { source: "192.0.2.7", maxPerSource: 2, now: NOW, purgeBatch: 8 };
+
+  it("hands a login attempt out once, and never after it expired", async () => {
+    const attempt = { domain: "acme", returnTo: "/", acrValues: "urn:mfa", maxAge: 300 };
+    await sessions.saveLoginAttempt("a1", attempt, NOW + 600, bounds);
+    expect(await sessions.takeLoginAttempt("a1", NOW)).toEqual(attempt);
+    expect(await sessions.takeLoginAttempt("a1", NOW)).toBeUndefined();
+    await sessions.saveLoginAttempt("a2", attempt, NOW + 600, bounds);
+    expect(await sessions.takeLoginAttempt("a2", NOW + 600)).toBeUndefined();
+  });
+
+  it("keeps at most maxPerSource pending attempts per source, evicting the oldest", async () => {
+    const attempt = { domain: "acme", returnTo: "/", acrValues: undefined, maxAge: undefined };
+    for (const digest of ["b1", "b2", "b3"]) await sessions.saveLoginAttempt(digest, attempt, NOW + 600, { ...bounds, source: "198.51.100.1" });
+    expect(await sessions.takeLoginAttempt("b1", NOW)).toBeUndefined();
+    expect(await sessions.takeLoginAttempt("b3", NOW)).toEqual(attempt);
+  });
+
+  it("finds an active session until it ends or expires, and deletes it outright", async () => {
+    const session = { domain: "acme", subject: "oidc:acme:alice", acr: "urn:mfa", amr: ["pwd", "otp"], authTime: NOW - 5, expiresAt: NOW + 3600 };
+    await sessions.saveSession("s1", session);
+    expect(await sessions.findActiveSession("s1", NOW)).toEqual(session);
+    expect(await sessions.findActiveSession("s1", NOW + 3600)).toBeUndefined();
+    await sessions.endSession("s1", NOW);
+    expect(await sessions.findActiveSession("s1", NOW)).toBeUndefined();
+    await sessions.saveSession("s2", session);
+    expect(await sessions.deleteSession("s2", NOW)).toEqual({ domain: "acme", subject: "oidc:acme:alice" });
+    expect(await sessions.deleteSession("s2", NOW)).toBeUndefined();
+  });
+
+  it("purges what can never be used again: ended and expired sessions, expired attempts", async () => {
+    await sessions.saveSession("s3", { domain: "acme", subject: "oidc:acme:bob", acr: undefined, amr: [], authTime: undefined, expiresAt: NOW + 10 });
+    const purged = await sessions.purgeExpired(NOW + 10_000);
+    expect(purged.sessions).toBeGreaterThanOrEqual(2);
+    expect(await store.db.query("SELECT id_digest FROM sessions")).toEqual([]);
+    expect(await store.db.query("SELECT id_digest FROM login_attempts WHERE expires_at <= to_timestamp($1)", [NOW + 10_000])).toEqual([]);
+  });
+});
