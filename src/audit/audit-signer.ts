@@ -1,7 +1,8 @@
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from "node:crypto";
-import { link, mkdir, open, readFile, rm } from "node:fs/promises";
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, sign, verify, type KeyObject } from "node:crypto";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
+import { publishFileExclusively } from "../platform/durable-files.ts";
 
 /**
  * The Ed25519 audit key signs checkpoints and mirror manifests. It lives outside the
@@ -102,33 +103,8 @@ async function loadAuditKey(file: string, wrapper: KeyWrapper | undefined, optio
     der.fill(0);
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     // Another process created it first: use theirs, so that both sign with one key.
-    if (!(await publishExclusive(file, text))) text = await readFile(file, "utf8");
+    if (!(await publishFileExclusively(file, text))) text = await readFile(file, "utf8");
   }
   return decodeKeyFile(text, file, wrapper);
 }
 
-/**
- * Publishes `text` at `file` (mode 0600) whole or not at all: written and fsynced under a
- * temporary name, then hard-linked, which never replaces an existing file. A replica starting
- * at the same moment reads either no file or all of it, never the empty file that an
- * exclusive create shows while its content is still being written. False when `file` exists.
- */
-async function publishExclusive(file: string, text: string): Promise<boolean> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const handle = await open(tmp, "wx", 0o600);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await link(tmp, file);
-    return true;
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === "EEXIST") return false;
-    throw error;
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Database } from "../platform/db/database.ts";
@@ -9,6 +9,7 @@ import type { ChainedAuditRecord } from "./audit-record.ts";
 import { readRecords, streamRecordPages } from "./audit-store.ts";
 import { MirrorIntegrityError } from "./audit-verifier.ts";
 import { signDocument, verifyDocumentSignature } from "./checkpoints.ts";
+import { replaceFileAtomically } from "../platform/durable-files.ts";
 
 /**
  * A mirror is a directory an auditor keeps away from the database: chain segments as JSON
@@ -66,12 +67,6 @@ async function readManifest(dir: string): Promise<MirrorManifest | undefined> {
   return manifest as MirrorManifest;
 }
 
-async function writeFileAtomically(file: string, content: string): Promise<void> {
-  const temporary = `${file}.tmp-${String(process.pid)}`;
-  await writeFile(temporary, content, { mode: 0o644 });
-  await rename(temporary, file);
-}
-
 export interface ExportResult {
   readonly chain: string;
   readonly rows_written: number;
@@ -122,7 +117,7 @@ export async function exportMirror(
     if (first === undefined || last === undefined) return;
     const content = lines.join("");
     const file = `segments/${chain}-${String(first.seq).padStart(12, "0")}-${String(last.seq).padStart(12, "0")}.jsonl`;
-    await writeFileAtomically(path.join(dir, file), content);
+    await replaceFileAtomically(path.join(dir, file), content, 0o644);
     segments.push({
       file,
       first_seq: first.seq,
@@ -155,7 +150,7 @@ export async function exportMirror(
       segments,
       updated_at: clock().toISOString(),
     });
-    await writeFileAtomically(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`);
+    await replaceFileAtomically(path.join(dir, MANIFEST), `${JSON.stringify(manifest, null, 2)}\n`, 0o644);
   }
   return { chain, rows_written: rowsWritten, segments_written: segmentsWritten, head };
 }

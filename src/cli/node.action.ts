@@ -1,11 +1,10 @@
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename, unlink } from "node:fs/promises";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import { newRotationRequestBody, openNewNsk, rotationPath } from "../nodes/nsk-rotation.ts";
 import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../nodes/nsk.ts";
 import { unwrapOnNode } from "../secrets/wrap-for-node.ts";
 import { callApi, CommandRefused, type Refusal } from "./api-client.ts";
 import { KID } from "./node.command.ts";
+import { replaceFileAtomically } from "../platform/durable-files.ts";
 
 /**
  * What to check when Custos refuses a node's call. The server says as little as it can (an
@@ -40,36 +39,6 @@ async function readNskFile(file: string): Promise<Buffer> {
   const nsk = parseNsk(nskText);
   if (nsk === undefined) throw new CommandRefused(`${file} does not hold an NSK (43 base64url characters)`);
   return nsk;
-}
-
-/**
- * Replaces `file` so that a crash leaves either the old content or the new, never a torn
- * file: a temporary file in the same directory (so the rename stays on one filesystem),
- * created 0600 and exclusively, flushed to disk, renamed over the target, and the directory
- * flushed so the rename itself survives a power loss.
- */
-async function writeFileAtomically(file: string, content: string): Promise<void> {
-  const directory = path.dirname(path.resolve(file));
-  const temporary = path.join(directory, `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await open(temporary, "wx", 0o600);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await rename(temporary, file);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
-  }
-  const dir = await open(directory, "r");
-  try {
-    await dir.sync();
-  } finally {
-    await dir.close();
-  }
 }
 
 export async function runNodeFetch(name: string, options: { url: string; nodeId: string; kid: string; nskFile: string }): Promise<void> {
@@ -108,7 +77,7 @@ export async function runNodeRotate(options: { url: string; nodeId: string; kid:
     throw new CommandRefused("the new NSK could not be decrypted with the current one");
   }
   try {
-    await writeFileAtomically(options.nskFile, `${next.toString("base64url")}\n`);
+    await replaceFileAtomically(options.nskFile, `${next.toString("base64url")}\n`);
   } catch (error) {
     // Custos has rotated: the old key works only through its grace period, so say so loudly.
     throw new CommandRefused(

@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from "node:crypto";
-import { chmod, mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { chmod, mkdir, readdir, readFile, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { replaceFileAtomically } from "../../platform/durable-files.ts";
 
 /**
  * Where `custos login` keeps a sign-in: one file per (Custos base URL, domain) under
@@ -73,14 +74,7 @@ export async function saveSignIn(configDir: string, signIn: StoredSignIn): Promi
   await chmod(configDir, 0o700);
   await chmod(directory, 0o700);
   const file = signInFile(configDir, signIn.base_url, signIn.domain);
-  const temporary = `${file}.${randomBytes(6).toString("hex")}.tmp`;
-  try {
-    await writeFile(temporary, `${JSON.stringify(onlyFields(signIn))}\n`, { mode: 0o600, flag: "wx" });
-    await rename(temporary, file);
-  } catch (error) {
-    await rm(temporary, { force: true });
-    throw error;
-  }
+  await replaceFileAtomically(file, `${JSON.stringify(onlyFields(signIn))}\n`);
   return file;
 }
 

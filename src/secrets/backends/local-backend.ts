@@ -7,6 +7,7 @@ import { parseDomainId, parseSecretName } from "../../platform/names.ts";
 import type { ReadinessProbe } from "../../platform/readiness.ts";
 import { backendUnavailable, SecretBackendFailure, unwrapRejected } from "../backend-errors.ts";
 import type { SecretBackend, StoredSecret, WrittenSecret } from "../secret-backend.ts";
+import { publishFileExclusively } from "../../platform/durable-files.ts";
 
 /**
  * The development secret backend: AES-256-GCM files under `<dataDir>/secrets/`, with one
@@ -81,32 +82,6 @@ async function ensurePrivateDir(dir: string): Promise<void> {
   await fs.mkdir(dir, { recursive: true, mode: 0o700 });
 }
 
-/**
- * Writes `data` to a temporary file (fsynced, `mode`), then publishes it at `target` with a
- * hard link — atomic like a rename, but it never replaces an existing file, so two writers
- * racing for the same version (or the same key file) cannot overwrite each other.
- * Returns false when `target` already exists.
- */
-async function publishExclusive(target: string, data: Buffer, mode: number): Promise<boolean> {
-  const tmp = path.join(path.dirname(target), `.${path.basename(target)}.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await fs.open(tmp, "wx", mode);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.link(tmp, target);
-    return true;
-  } catch (error) {
-    if (errorCode(error) === "EEXIST") return false;
-    throw error;
-  } finally {
-    await fs.rm(tmp, { force: true });
-  }
-}
-
 async function readKeyFile(file: string): Promise<Buffer | undefined> {
   let handle: fs.FileHandle;
   try {
@@ -135,7 +110,7 @@ async function loadOrCreateKey(dataDir: string): Promise<Buffer> {
   const existing = await readKeyFile(file);
   if (existing !== undefined) return existing;
   const fresh = randomBytes(KEY_BYTES);
-  if (await publishExclusive(file, fresh, 0o600)) return fresh;
+  if (await publishFileExclusively(file, fresh)) return fresh;
   // Another process created it between our read and our write: use theirs.
   fresh.fill(0);
   const theirs = await readKeyFile(file);
@@ -188,7 +163,7 @@ class LocalSecretBackend implements SecretBackend {
       for (let attempt = 0; attempt < 64; attempt += 1) {
         const version = (await latestVersion(dir)) + 1;
         const sealed = seal(this.#atRestKey, value, atRestAad(domain, name, version));
-        if (await publishExclusive(versionFile(dir, version), sealed, 0o600)) return { version };
+        if (await publishFileExclusively(versionFile(dir, version), sealed)) return { version };
       }
       throw new SecretBackendFailure("storage", "too many concurrent writers for one secret");
     } catch (error) {

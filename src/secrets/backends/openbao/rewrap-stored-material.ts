@@ -1,11 +1,10 @@
-import { randomBytes } from "node:crypto";
-import { open, readFile, rename, rm } from "node:fs/promises";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
 import { wrappingContext as grantKeyContext } from "../../../access/grant-signing-keys.ts";
 import { WRAPPED_PREFIX, WRAPPING_CONTEXT as AUDIT_KEY_CONTEXT } from "../../../audit/audit-signer.ts";
 import { wrapKeyContext } from "../../../nodes/node-keys.ts";
 import type { SqlSession } from "../../../platform/db/database.ts";
 import { isCustosError } from "../../../platform/errors.ts";
+import { replaceFileAtomically } from "../../../platform/durable-files.ts";
 
 /**
  * `custos backend rewrap`: every stored ciphertext made by the Transit key (node wrap keys,
@@ -106,23 +105,6 @@ async function grantKeys(db: SqlSession): Promise<StoredCiphertext[]> {
   }));
 }
 
-/** Replaces `file` whole (mode 0600): written and fsynced under a temporary name, then renamed over it. */
-async function replaceFile(file: string, text: string): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    const handle = await open(tmp, "wx", 0o600);
-    try {
-      await handle.writeFile(text);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tmp, file);
-  } finally {
-    await rm(tmp, { force: true });
-  }
-}
-
 /** The audit key file, when it exists and is wrapped (a plain PEM file has nothing to rewrap). */
 async function auditKeyFile(file: string): Promise<StoredCiphertext[]> {
   let text: string;
@@ -141,7 +123,7 @@ async function auditKeyFile(file: string): Promise<StoredCiphertext[]> {
       replace: async (next) => {
         // Unchanged since it was read: a concurrent rewrap already wrote a newer one otherwise.
         if ((await readFile(file, "utf8")).slice(WRAPPED_PREFIX.length).trim() !== wrapped) return false;
-        await replaceFile(file, `${WRAPPED_PREFIX}${next}\n`);
+        await replaceFileAtomically(file, `${WRAPPED_PREFIX}${next}\n`);
         return true;
       },
     },
