@@ -100,8 +100,14 @@ describe("custos login, whoami, logout and automatic step-up", () => {
     await env.close();
   });
 
-  async function freshConfigHome(): Promise<string> {
-    return mkdtemp(path.join(os.tmpdir(), "custos-login-"));
+  /** Runs `test` with a config home of its own (XDG_CONFIG_HOME), removed afterwards. */
+  async function withConfigHome(test: (home: string) => Promise<void>): Promise<void> {
+    const home = await mkdtemp(path.join(os.tmpdir(), "custos-login-"));
+    try {
+      await test(home);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
   }
 
   function login(configHome: string, browser: PlayBrowser): Promise<InteractiveRun> {
@@ -119,8 +125,7 @@ describe("custos login, whoami, logout and automatic step-up", () => {
   });
 
   it("login completes the loopback flow and stores only the needed fields, 0600 in a 0700 directory; whoami shows claims, not the token; logout forgets it", async () => {
-    const home = await freshConfigHome();
-    try {
+    await withConfigHome(async (home) => {
       const run = await login(home, browserSigningIn("alice", "password"));
       expect(run.code, run.stderr).toBe(0);
       expect(run.visits).toHaveLength(1);
@@ -148,14 +153,11 @@ describe("custos login, whoami, logout and automatic step-up", () => {
       const logout = await runInteractive(["logout", "acme", "--url", env.server.url], { XDG_CONFIG_HOME: home }, browserSigningIn("alice", "password"), env.provider.issuer);
       expect(logout.code, logout.stderr).toBe(0);
       await expect(stat(file)).rejects.toThrow();
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it("an elevated command with a password-only sign-in signs in again exactly once with the challenge's acr_values and max_age, then succeeds", async () => {
-    const home = await freshConfigHome();
-    try {
+    await withConfigHome(async (home) => {
       expect((await login(home, browserSigningIn("alice", "password"))).code).toBe(0);
       const grant = await runInteractive(
         ["secret", "grant", "acme", "login-secret", nodeId, "--url", env.server.url],
@@ -173,14 +175,11 @@ describe("custos login, whoami, logout and automatic step-up", () => {
       // The stepped-up sign-in replaced the stored one.
       const whoami = await runInteractive(["whoami", "acme", "--url", env.server.url], { XDG_CONFIG_HOME: home }, browserSigningIn("alice", "mfa"), env.provider.issuer);
       expect(JSON.parse(whoami.stdout)).toMatchObject({ acr: "urn:custos:acr:mfa" });
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it("README journey 2: login with a password, node enroll steps up once and writes the NSK 0600; grant then needs no new sign-in", async () => {
-    const home = await freshConfigHome();
-    try {
+    await withConfigHome(async (home) => {
       expect((await login(home, browserSigningIn("alice", "password"))).code).toBe(0);
       const nskFile = path.join(home, "web-1.nsk");
       const enroll = await runInteractive(
@@ -205,14 +204,11 @@ describe("custos login, whoami, logout and automatic step-up", () => {
       expect(grant.code, grant.stderr).toBe(0);
       expect(grant.visits).toHaveLength(0);
       expect(grant.stdout).toContain("grant");
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it("a re-sign-in that is still too weak is refused with the challenge after one retry, not looped", async () => {
-    const home = await freshConfigHome();
-    try {
+    await withConfigHome(async (home) => {
       expect((await login(home, browserSigningIn("alice", "password"))).code).toBe(0);
       const grant = await runInteractive(
         ["secret", "grant", "acme", "login-secret", nodeId, "--url", env.server.url],
@@ -223,14 +219,11 @@ describe("custos login, whoami, logout and automatic step-up", () => {
       expect(grant.code).toBe(1);
       expect(grant.visits).toHaveLength(1);
       expect(grant.stderr).toContain("HTTP 401 step_up_required");
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it("without a terminal (and no CUSTOS_BROWSER) nothing opens: the command exits 1 with the challenge", async () => {
-    const home = await freshConfigHome();
-    try {
+    await withConfigHome(async (home) => {
       expect((await login(home, browserSigningIn("alice", "password"))).code).toBe(0);
       const grant = await runInteractive(
         ["secret", "grant", "acme", "login-secret", nodeId, "--url", env.server.url],
@@ -243,40 +236,31 @@ describe("custos login, whoami, logout and automatic step-up", () => {
       expect(grant.stderr).toContain("HTTP 401 step_up_required");
       expect(grant.stderr).toContain('error="insufficient_user_authentication"');
       expect(grant.stderr).toContain('acr_values="urn:custos:acr:mfa"');
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it("a callback with a tampered state is refused at the loopback listener, and nothing is stored", async () => {
-    const home = await freshConfigHome();
-    try {
+    await withConfigHome(async (home) => {
       const run = await login(home, browserSigningIn("alice", "password", { callback: (url) => { url.searchParams.set("state", "forged-state"); } }));
       expect(run.code).toBe(1);
       expect(run.visits[0]?.status).toBe(400);
       expect(run.stderr).toContain("state is not the one this sign-in sent");
       await expect(stat(signInFile(path.join(home, "custos"), env.server.url, "acme"))).rejects.toThrow();
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it("an id_token carrying another nonce than the one sent is refused, and nothing is stored", async () => {
-    const home = await freshConfigHome();
-    try {
+    await withConfigHome(async (home) => {
       const run = await login(home, browserSigningIn("alice", "password", { authorization: (url) => { url.searchParams.set("nonce", "not-the-cli-nonce"); } }));
       expect(run.code).toBe(1);
       expect(run.visits[0]?.status).toBe(400);
       expect(run.stderr).toContain("the id_token's nonce is not the one this sign-in sent");
       await expect(stat(signInFile(path.join(home, "custos"), env.server.url, "acme"))).rejects.toThrow();
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 
   it("an expired or refused stored sign-in says so and how to renew; --id-token-file still works for automation", async () => {
-    const home = await freshConfigHome();
-    try {
+    await withConfigHome(async (home) => {
       const token = await env.idToken("alice", "mfa");
       await saveSignIn(path.join(home, "custos"), { base_url: env.server.url, domain: "acme", issuer: env.provider.issuer, client_id: "custos", id_token: token, expires_at: 1_000_000 });
       const run = await runInteractive(["secret", "grant", "acme", "login-secret", nodeId, "--url", env.server.url], { XDG_CONFIG_HOME: home }, browserSigningIn("alice", "mfa"), env.provider.issuer);
@@ -295,8 +279,6 @@ describe("custos login, whoami, logout and automatic step-up", () => {
       await writeFile(file, token);
       const automated = await runInteractive(["secret", "grant", "acme", "login-secret", nodeId, "--url", env.server.url, "--id-token-file", file], { XDG_CONFIG_HOME: home }, browserSigningIn("alice", "mfa"), env.provider.issuer);
       expect(automated.code, automated.stderr).toBe(0);
-    } finally {
-      await rm(home, { recursive: true, force: true });
-    }
+    });
   });
 });
