@@ -218,22 +218,23 @@ export async function completeSignIn(deps: SignInDependencies, input: CompleteSi
   return { sessionSecret, returnTo: attempt.returnTo };
 }
 
-/** Ends the session a new sign-in replaces; recorded first, as every change is. */
+/**
+ * Ends the session a new sign-in replaces, then records it. One of the two changes made before
+ * their record (docs/design.md, "Audit first, for every change"): it only removes access, and
+ * an audit store that cannot answer must never keep a session alive.
+ */
 async function endReplacedSession(deps: SignInDependencies, replacedSecret: string, requestId: string): Promise<void> {
-  const digest = secretDigest(replacedSecret);
-  const replaced = await deps.sessions.findActiveSession(digest, deps.now());
-  if (replaced !== undefined) {
-    await deps.audit.append({
-      chain: replaced.domain,
-      actor: auditActor.user(replaced.subject),
-      action: "session.end",
-      resource: auditResource.domain(replaced.domain),
-      decision: "recorded",
-      reason: "replaced",
-      requestId,
-    });
-  }
-  await deps.sessions.deleteSession(digest, deps.now());
+  const ended = await deps.sessions.deleteSession(secretDigest(replacedSecret), deps.now());
+  if (ended === undefined) return;
+  await deps.audit.append({
+    chain: ended.domain,
+    actor: auditActor.user(ended.subject),
+    action: "session.end",
+    resource: auditResource.domain(ended.domain),
+    decision: "recorded",
+    reason: "replaced",
+    requestId,
+  });
 }
 
 /** The signed-in session as GET /auth/session answers it, with the CSRF token. */
@@ -297,7 +298,7 @@ export interface SignOutInput {
 }
 
 /**
- * Ends the session (recorded first), and says where the browser may end the provider's too.
+ * Ends the session, then records it, and says where the browser may end the provider's too.
  * No session, or a stale one, is nothing to end; a live one needs its CSRF token.
  */
 export async function signOut(deps: SignInDependencies, input: SignOutInput): Promise<{ readonly endSessionUrl: string | undefined }> {
@@ -306,6 +307,9 @@ export async function signOut(deps: SignInDependencies, input: SignOutInput): Pr
   const session = await deps.sessions.findActiveSession(secretDigest(secret), deps.now());
   if (session === undefined) return { endSessionUrl: undefined };
   if (input.csrfToken === undefined || !constantTimeEqual(csrfTokenFor(secret), input.csrfToken)) throw new CustosError("csrf_failed");
+  // Access is removed before the record (the exception in docs/design.md): an audit store
+  // that cannot answer must never keep a session alive.
+  await deps.sessions.endSession(secretDigest(secret), deps.now());
   await deps.audit.append({
     chain: session.domain,
     actor: auditActor.user(session.subject),
@@ -315,7 +319,6 @@ export async function signOut(deps: SignInDependencies, input: SignOutInput): Pr
     reason: "ok",
     requestId: input.requestId,
   });
-  await deps.sessions.endSession(secretDigest(secret), deps.now());
   return { endSessionUrl: await providerEndSessionUrl(deps, session.domain) };
 }
 
