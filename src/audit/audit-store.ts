@@ -200,3 +200,36 @@ export async function* streamRecordPages(
     current = await next;
   }
 }
+
+/**
+ * The audit store's port: what the appenders, the reads, checkpoints and the CLI ask of the
+ * audit tables. Each call takes the session or transaction it runs in, so an appender can
+ * lock, read the head and insert inside one transaction. Written out (not inferred from the
+ * adapter) so that the store contract suite is written against it.
+ */
+export interface AuditStore {
+  lockChain(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<void>;
+  ensureChain(session: SqlSession, chain: string, genesis: string): Promise<void>;
+  readChainHead(session: SqlSession, chain: string): Promise<ChainHead | undefined>;
+  insertRecords(tx: SqlSession, records: readonly ChainedAuditRecord[]): Promise<void>;
+  recordStands(session: SqlSession, record: Pick<ChainedAuditRecord, "chain" | "seq" | "hash">): Promise<boolean>;
+  insertCheckpoint(session: SqlSession, checkpoint: CheckpointRow): Promise<void>;
+  readRecords(session: SqlSession, chain: string, afterSeq: number, limit: number): Promise<ChainedAuditRecord[]>;
+  streamRecordPages(
+    db: Database,
+    chain: string,
+    options?: { afterSeq?: number; pageSize?: number },
+  ): AsyncGenerator<readonly ChainedAuditRecord[]>;
+}
+
+/** The SQL adapter of the audit store port, for PostgreSQL and PGlite alike. */
+export const sqlAuditStore: AuditStore = {
+  lockChain,
+  ensureChain,
+  readChainHead,
+  insertRecords,
+  recordStands,
+  insertCheckpoint,
+  readRecords,
+  streamRecordPages,
+};
