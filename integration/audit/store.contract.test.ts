@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGrantSigningKeyRepository, type GrantSigningKeyRepository } from "../../src/access/grant-signing-key-repo.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
 import { sqlAuditStore, type AuditStore } from "../../src/audit/audit-store.ts";
 import { createSessionRepository } from "../../src/identity/sessions/session-repo.ts";
@@ -130,5 +131,42 @@ describe.each(storeKinds())("the session repository contract on %s", (kind) => {
     expect(purged.sessions).toBeGreaterThanOrEqual(2);
     expect(await store.db.query("SELECT id_digest FROM sessions")).toEqual([]);
     expect(await store.db.query("SELECT id_digest FROM login_attempts WHERE expires_at <= to_timestamp($1)", [NOW + 10_000])).toEqual([]);
+  });
+});
+
+describe.each(storeKinds())("the grant signing key repository contract on %s", (kind) => {
+  let store: IsolatedStore;
+  let keys: GrantSigningKeyRepository;
+  const jwk = (x: string) => ({ kty: "OKP", crv: "Ed25519", x, kid: `kid-${x}`, alg: "EdDSA", use: "sig" });
+
+  beforeAll(async () => {
+    store = await createIsolatedStore(kind);
+    await migrated(store.db);
+    keys = createGrantSigningKeyRepository(store.db);
+  });
+  afterAll(async () => {
+    await store.dispose();
+  });
+
+  it("stores a domain's first active key and finds it, still wrapped", async () => {
+    expect(await keys.findActive("acme")).toBeUndefined();
+    expect(await keys.insertActive({ domain: "acme", kid: "kid-one-1", publicJwk: jwk("one"), wrappedPrivateKey: "wrapped-1" })).toBe(true);
+    expect(await keys.findActive("acme")).toEqual({ kid: "kid-one-1", wrappedPrivateKey: "wrapped-1" });
+  });
+
+  it("refuses a second active key for the domain, keeping the first", async () => {
+    expect(await keys.insertActive({ domain: "acme", kid: "kid-two-2", publicJwk: jwk("two"), wrappedPrivateKey: "wrapped-2" })).toBe(false);
+    expect(await keys.findActive("acme")).toEqual({ kid: "kid-one-1", wrappedPrivateKey: "wrapped-1" });
+  });
+
+  it("retires the active key, which stays published for the retirement window only", async () => {
+    await keys.retireActive("acme");
+    expect(await keys.findActive("acme")).toBeUndefined();
+    expect(await keys.insertActive({ domain: "acme", kid: "kid-two-2", publicJwk: jwk("two"), wrappedPrivateKey: "wrapped-2" })).toBe(true);
+    // Dated apart so that "newest first" does not hang on two inserts' clock readings.
+    await store.db.query("UPDATE grant_signing_keys SET created_at = now() - interval '3 hours' WHERE kid = 'kid-one-1'");
+    expect(await keys.publishedKeys("acme", 3600)).toEqual([jwk("two"), jwk("one")]);
+    await store.db.query("UPDATE grant_signing_keys SET retired_at = now() - interval '2 hours' WHERE kid = 'kid-one-1'");
+    expect(await keys.publishedKeys("acme", 3600)).toEqual([jwk("two")]);
   });
 });
