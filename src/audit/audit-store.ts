@@ -1,6 +1,7 @@
 import type { Database, SqlSession } from "../platform/db/database.ts";
 import type { AuditDecision } from "./audit-port.ts";
 import type { ChainedAuditRecord } from "./audit-record.ts";
+import type { auditEventsTable } from "./audit.table.ts";
 
 /**
  * The SQL behind the audit log, in one place. Timestamps are read back with to_char so that
@@ -61,7 +62,7 @@ export interface ChainHead {
 }
 
 export async function readChainHead(session: SqlSession, chain: string): Promise<ChainHead | undefined> {
-  const [row] = await session.query<{ seq: number | string; hash: string; at: string }>(
+  const [row] = await session.query<Pick<typeof auditEventsTable.$inferSelect, "hash" | "at"> & { seq: number | string }>(
     `SELECT seq, hash, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
        FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1`,
     [chain],
