@@ -2,13 +2,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createGrantSigningKeyRepository, type GrantSigningKeyRepository } from "../../src/access/grant-signing-key-repo.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
 import { sqlAuditStore, type AuditStore } from "../../src/audit/audit-store.ts";
+import { createDomainRepository } from "../../src/identity/domains/domain-repo.ts";
+import type { DomainRepository } from "../../src/identity/domains/domain.ts";
 import { createSessionRepository } from "../../src/identity/sessions/session-repo.ts";
 import type { SessionRepository } from "../../src/identity/sessions/session-repo.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 import { migrated } from "./audit-fixtures.ts";
 
-// One contract for the audit store, the session repository and the grant signing key
-// repository, each exercised through its port, run on PGlite and (when
+// One contract for the audit store and the session, domain and grant signing key
+// repositories, each exercised through its port, run on PGlite and (when
 // DATABASE_URL is set) on the PostgreSQL server: the two stores must answer alike, so a test
 // that passes on one says something about the other.
 
@@ -168,5 +170,29 @@ describe.each(storeKinds())("the grant signing key repository contract on %s", (
     expect(await keys.publishedKeys("acme", 3600)).toEqual([jwk("two"), jwk("one")]);
     await store.db.query("UPDATE grant_signing_keys SET retired_at = now() - interval '2 hours' WHERE kid = 'kid-one-1'");
     expect(await keys.publishedKeys("acme", 3600)).toEqual([jwk("two")]);
+  });
+});
+
+describe.each(storeKinds())("the domain repository contract on %s", (kind) => {
+  let store: IsolatedStore;
+  let domains: DomainRepository;
+
+  beforeAll(async () => {
+    store = await createIsolatedStore(kind);
+    await migrated(store.db);
+    domains = createDomainRepository(store.db);
+  });
+  afterAll(async () => {
+    await store.dispose();
+  });
+
+  it("creates a domain, then replaces it, telling the two apart, and reads back its lists in order", async () => {
+    const first = { id: "acme", issuer: "https://idp.example", clientId: "custos", admins: ["oidc:acme:zed", "oidc:acme:amy"], auditors: [] };
+    expect(await domains.find("acme")).toBeUndefined();
+    expect(await domains.upsert(first)).toBe(true);
+    expect(await domains.find("acme")).toEqual(first);
+    const second = { ...first, issuer: "https://idp2.example", admins: [], auditors: ["oidc:acme:bob"] };
+    expect(await domains.upsert(second)).toBe(false);
+    expect(await domains.find("acme")).toEqual(second);
   });
 });
