@@ -1,11 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { CustosError } from "../errors.ts";
 import { lockDataDirectory } from "./data-dir-lock.ts";
-import type { AdvisoryLock, Database, Orm, SqlTransaction } from "./database.ts";
+import type { AdvisoryLock, Database, SqlTransaction } from "./database.ts";
 
 const INT8_OID = 20;
 
@@ -71,11 +69,9 @@ export function openPostgres(options: PostgresOptions): Database {
       idle_in_transaction_session_timeout: DATABASE_TIMEOUTS.idleInTransactionMs,
     },
   });
-  const orm = drizzlePostgres({ client: sql }) as unknown as Orm;
   const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   return {
     driver: "postgres",
-    orm,
     async query<Row>(text: string, params: readonly unknown[] = []) {
       const pending = sql.unsafe(text, params as never[]);
       // A late rejection after the deadline answered must not become an unhandled one.
@@ -139,10 +135,8 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
     lock?.release();
     throw error;
   }
-  const orm = drizzlePglite({ client }) as unknown as Orm;
   return {
     driver: "pglite",
-    orm,
     async query<Row>(text: string, params: readonly unknown[] = []) {
       return (await client.query<Row>(text, params as unknown[])).rows;
     },
