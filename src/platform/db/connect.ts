@@ -54,6 +54,27 @@ export async function withinDeadline<T>(ms: number, work: Promise<T>): Promise<T
   }
 }
 
+// timestamptz, date, time, timestamp, interval, timetz, timestamp[], timestamptz[].
+const DATE_TIME_OIDS = [1184, 1082, 1083, 1114, 1182, 1185, 1115, 1231];
+const JSON_OID = 114;
+const JSONB_OID = 3802;
+
+/**
+ * The port's value shape on postgres.js, as PGlite gives it: date and time values cross as
+ * the strings PostgreSQL writes (the audit chain hashes exact timestamps), and a json/jsonb
+ * parameter is sent as the text the caller serialised, not serialised again into a JSON
+ * string scalar.
+ */
+function passDateTimeAndJsonAsText(options: { parsers: Record<number, (value: string) => unknown>; serializers: Record<number, (value: unknown) => unknown> }): void {
+  const asIs = <T>(value: T): T => value;
+  for (const oid of DATE_TIME_OIDS) {
+    options.parsers[oid] = asIs;
+    options.serializers[oid] = asIs;
+  }
+  options.serializers[JSON_OID] = asIs;
+  options.serializers[JSONB_OID] = asIs;
+}
+
 export function openPostgres(options: PostgresOptions): Database {
   const sql = postgres(options.url, {
     max: options.maxConnections ?? 10,
@@ -69,6 +90,7 @@ export function openPostgres(options: PostgresOptions): Database {
       idle_in_transaction_session_timeout: DATABASE_TIMEOUTS.idleInTransactionMs,
     },
   });
+  passDateTimeAndJsonAsText(sql.options);
   const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   return {
     driver: "postgres",
