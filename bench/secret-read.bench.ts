@@ -73,7 +73,7 @@ try {
   const server = await listen(custos, "127.0.0.1", 0);
 
   // Setup through the services' own ports (no admin sign-in needed for a benchmark).
-  await createDomainRepository(custos.db.orm).upsert({ id: "bench", issuer: "https://idp.bench.example", clientId: "custos", admins: [], auditors: [] });
+  await createDomainRepository(custos.db).upsert({ id: "bench", issuer: "https://idp.bench.example", clientId: "custos", admins: [], auditors: [] });
   const nodeId = randomUUID();
   const key = await issueNodeKey(custos.backend, nodeId);
   await createNodeRepository(custos.db).insertNode({ id: nodeId, domain: "bench", name: "bench-node", status: "active" }, key.record);

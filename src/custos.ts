@@ -149,7 +149,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       engine = durableRelationships(spicedb, db);
     }
     const authorizer = options.decorateAuthorizer?.(engine) ?? engine;
-    const domains = createDomainRepository(db.orm);
+    const domains = createDomainRepository(db);
     const sessions = createSessionRepository(db);
     const signInPurge = startSignInPurge({
       sessions,

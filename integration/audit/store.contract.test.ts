@@ -1,12 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createGrantSigningKeyRepository, type GrantSigningKeyRepository } from "../../src/access/grant-signing-key-repo.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
-import { ensureChain, insertCheckpoint, insertRecords, lockChain, readChainHead, readRecords, recordStands, streamRecordPages } from "../../src/audit/audit-store.ts";
+import { sqlAuditStore, type AuditStore } from "../../src/audit/audit-store.ts";
+import { createDomainRepository } from "../../src/identity/domains/domain-repo.ts";
+import type { DomainRepository } from "../../src/identity/domains/domain.ts";
 import { createSessionRepository } from "../../src/identity/sessions/session-repo.ts";
 import type { SessionRepository } from "../../src/identity/sessions/session-repo.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 import { migrated } from "./audit-fixtures.ts";
 
-// One contract for the audit store and the session repository, run on PGlite and (when
+// One contract for the audit store and the session, domain and grant signing key
+// repositories, each exercised through its port, run on PGlite and (when
 // DATABASE_URL is set) on the PostgreSQL server: the two stores must answer alike, so a test
 // that passes on one says something about the other.
 
@@ -28,6 +32,8 @@ function records(chain: string, count: number, from = 1, prev = genesisHash(chai
 
 describe.each(storeKinds())("the audit store contract on %s", (kind) => {
   let store: IsolatedStore;
+  // The contract is written against the port; the SQL adapter is the one under test.
+  const audit: AuditStore = sqlAuditStore;
 
   beforeAll(async () => {
     store = await createIsolatedStore(kind);
@@ -39,40 +45,40 @@ describe.each(storeKinds())("the audit store contract on %s", (kind) => {
 
   it("creates a chain's row on its first lock, and an empty chain has no head", async () => {
     await store.db.transaction(async (tx) => {
-      await lockChain(tx, "fresh", genesisHash("fresh"));
+      await audit.lockChain(tx, "fresh", genesisHash("fresh"));
     });
     expect(await store.db.query("SELECT genesis FROM audit_chains WHERE chain = 'fresh'")).toEqual([{ genesis: genesisHash("fresh") }]);
-    expect(await readChainHead(store.db, "fresh")).toBeUndefined();
+    expect(await audit.readChainHead(store.db, "fresh")).toBeUndefined();
   });
 
   it("reads back exactly what was inserted: the timestamps and details that were hashed", async () => {
     const written = records("roundtrip", 5);
     await store.db.transaction(async (tx) => {
-      await lockChain(tx, "roundtrip", genesisHash("roundtrip"), 5_000);
-      await insertRecords(tx, written);
+      await audit.lockChain(tx, "roundtrip", genesisHash("roundtrip"), 5_000);
+      await audit.insertRecords(tx, written);
     });
-    expect(await readRecords(store.db, "roundtrip", 0, 100)).toEqual(written);
-    expect(await readRecords(store.db, "roundtrip", 2, 2)).toEqual(written.slice(2, 4));
-    expect(await readChainHead(store.db, "roundtrip")).toEqual({ seq: 5, hash: written[4]?.hash, at: "2026-01-01T00:00:00.123Z" });
+    expect(await audit.readRecords(store.db, "roundtrip", 0, 100)).toEqual(written);
+    expect(await audit.readRecords(store.db, "roundtrip", 2, 2)).toEqual(written.slice(2, 4));
+    expect(await audit.readChainHead(store.db, "roundtrip")).toEqual({ seq: 5, hash: written[4]?.hash, at: "2026-01-01T00:00:00.123Z" });
   });
 
   it("streams a whole chain in pages, in seq order", async () => {
     const pages: ChainedAuditRecord[][] = [];
-    for await (const page of streamRecordPages(store.db, "roundtrip", { pageSize: 2 })) pages.push([...page]);
+    for await (const page of audit.streamRecordPages(store.db, "roundtrip", { pageSize: 2 })) pages.push([...page]);
     expect(pages.map((page) => page.map((record) => record.seq))).toEqual([[1, 2], [3, 4], [5]]);
   });
 
   it("says whether a record stands by chain, seq and hash", async () => {
-    const [first] = await readRecords(store.db, "roundtrip", 0, 1);
+    const [first] = await audit.readRecords(store.db, "roundtrip", 0, 1);
     if (first === undefined) throw new Error("no record");
-    expect(await recordStands(store.db, first)).toBe(true);
-    expect(await recordStands(store.db, { ...first, hash: "0".repeat(64) })).toBe(false);
+    expect(await audit.recordStands(store.db, first)).toBe(true);
+    expect(await audit.recordStands(store.db, { ...first, hash: "0".repeat(64) })).toBe(false);
   });
 
   it("keeps a checkpoint once its chain's row exists", async () => {
-    await ensureChain(store.db, "checked", genesisHash("checked"));
-    await ensureChain(store.db, "checked", genesisHash("checked"));
-    await insertCheckpoint(store.db, { chain: "checked", seq: 0, hash: genesisHash("checked"), signed_at: "2026-01-01T00:00:00.000Z", key_id: "k1" });
+    await audit.ensureChain(store.db, "checked", genesisHash("checked"));
+    await audit.ensureChain(store.db, "checked", genesisHash("checked"));
+    await audit.insertCheckpoint(store.db, { chain: "checked", seq: 0, hash: genesisHash("checked"), signed_at: "2026-01-01T00:00:00.000Z", key_id: "k1" });
     expect(await store.db.query("SELECT chain, seq::int AS seq, key_id FROM audit_checkpoints WHERE chain = 'checked'")).toEqual([{ chain: "checked", seq: 0, key_id: "k1" }]);
   });
 });
@@ -127,5 +133,66 @@ describe.each(storeKinds())("the session repository contract on %s", (kind) => {
     expect(purged.sessions).toBeGreaterThanOrEqual(2);
     expect(await store.db.query("SELECT id_digest FROM sessions")).toEqual([]);
     expect(await store.db.query("SELECT id_digest FROM login_attempts WHERE expires_at <= to_timestamp($1)", [NOW + 10_000])).toEqual([]);
+  });
+});
+
+describe.each(storeKinds())("the grant signing key repository contract on %s", (kind) => {
+  let store: IsolatedStore;
+  let keys: GrantSigningKeyRepository;
+  const jwk = (x: string) => ({ kty: "OKP", crv: "Ed25519", x, kid: `kid-${x}`, alg: "EdDSA", use: "sig" });
+
+  beforeAll(async () => {
+    store = await createIsolatedStore(kind);
+    await migrated(store.db);
+    keys = createGrantSigningKeyRepository(store.db);
+  });
+  afterAll(async () => {
+    await store.dispose();
+  });
+
+  it("stores a domain's first active key and finds it, still wrapped", async () => {
+    expect(await keys.findActive("acme")).toBeUndefined();
+    expect(await keys.insertActive({ domain: "acme", kid: "kid-one-1", publicJwk: jwk("one"), wrappedPrivateKey: "wrapped-1" })).toBe(true);
+    expect(await keys.findActive("acme")).toEqual({ kid: "kid-one-1", wrappedPrivateKey: "wrapped-1" });
+  });
+
+  it("refuses a second active key for the domain, keeping the first", async () => {
+    expect(await keys.insertActive({ domain: "acme", kid: "kid-two-2", publicJwk: jwk("two"), wrappedPrivateKey: "wrapped-2" })).toBe(false);
+    expect(await keys.findActive("acme")).toEqual({ kid: "kid-one-1", wrappedPrivateKey: "wrapped-1" });
+  });
+
+  it("retires the active key, which stays published for the retirement window only", async () => {
+    await keys.retireActive("acme");
+    expect(await keys.findActive("acme")).toBeUndefined();
+    expect(await keys.insertActive({ domain: "acme", kid: "kid-two-2", publicJwk: jwk("two"), wrappedPrivateKey: "wrapped-2" })).toBe(true);
+    // Dated apart so that "newest first" does not hang on two inserts' clock readings.
+    await store.db.query("UPDATE grant_signing_keys SET created_at = now() - interval '3 hours' WHERE kid = 'kid-one-1'");
+    expect(await keys.publishedKeys("acme", 3600)).toEqual([jwk("two"), jwk("one")]);
+    await store.db.query("UPDATE grant_signing_keys SET retired_at = now() - interval '2 hours' WHERE kid = 'kid-one-1'");
+    expect(await keys.publishedKeys("acme", 3600)).toEqual([jwk("two")]);
+  });
+});
+
+describe.each(storeKinds())("the domain repository contract on %s", (kind) => {
+  let store: IsolatedStore;
+  let domains: DomainRepository;
+
+  beforeAll(async () => {
+    store = await createIsolatedStore(kind);
+    await migrated(store.db);
+    domains = createDomainRepository(store.db);
+  });
+  afterAll(async () => {
+    await store.dispose();
+  });
+
+  it("creates a domain, then replaces it, telling the two apart, and reads back its lists in order", async () => {
+    const first = { id: "acme", issuer: "https://idp.example", clientId: "custos", admins: ["oidc:acme:zed", "oidc:acme:amy"], auditors: [] };
+    expect(await domains.find("acme")).toBeUndefined();
+    expect(await domains.upsert(first)).toBe(true);
+    expect(await domains.find("acme")).toEqual(first);
+    const second = { ...first, issuer: "https://idp2.example", admins: [], auditors: ["oidc:acme:bob"] };
+    expect(await domains.upsert(second)).toBe(false);
+    expect(await domains.find("acme")).toEqual(second);
   });
 });

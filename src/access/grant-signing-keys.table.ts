@@ -2,7 +2,7 @@ import { jsonb, pgTable, primaryKey, text, timestamp } from "drizzle-orm/pg-core
 
 /**
  * The typed shape of grant_signing_keys (migration 0004): one active key per domain, the
- * private half wrapped by the key-wrapper port. The SQL is in grant-signing-keys.ts.
+ * private half wrapped by the key-wrapper port. The SQL is in grant-signing-key-repo.ts.
  */
 export const grantSigningKeysTable = pgTable("grant_signing_keys", {
   domain: text("domain").notNull(),

@@ -3,6 +3,7 @@ import type { JWK } from "jose";
 import type { Database } from "../platform/db/database.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
+import { createGrantSigningKeyRepository, type GrantSigningKeyRepository } from "./grant-signing-key-repo.ts";
 
 export interface ActiveGrantKey {
   readonly kid: string;
@@ -37,6 +38,8 @@ export interface GrantSigningKeys {
 
 export interface GrantSigningKeysOptions {
   readonly db: Database;
+  /** Where the keys are kept; by default the SQL repository on `db`. */
+  readonly repository?: GrantSigningKeyRepository;
   readonly wrapper: KeyWrapper;
   /** The longest grant lifetime: a retired key is published at least this long after retiring. */
   readonly publishRetiredForSeconds: number;
@@ -52,7 +55,8 @@ export function wrappingContext(domain: string, kid: string): string {
  * secret backend is asked once per key and process, not once per grant.
  */
 export function createGrantSigningKeys(options: GrantSigningKeysOptions): GrantSigningKeys {
-  const { db, wrapper } = options;
+  const { wrapper } = options;
+  const keys = options.repository ?? createGrantSigningKeyRepository(options.db);
   const unwrapped = new Map<string, ActiveGrantKey>();
 
   interface GeneratedKey extends ActiveGrantKey {
@@ -71,13 +75,7 @@ export function createGrantSigningKeys(options: GrantSigningKeysOptions): GrantS
 
   /** True when stored; false when the domain already had an active key (another replica's). */
   async function storeKey(domain: string, key: GeneratedKey): Promise<boolean> {
-    // The unique index on a domain's active key keeps whichever replica stored first.
-    const stored = await db.query(
-      `INSERT INTO grant_signing_keys (domain, kid, public_jwk, wrapped_private_key)
-       VALUES ($1, $2, $3::jsonb, $4) ON CONFLICT DO NOTHING RETURNING kid`,
-      [domain, key.kid, JSON.stringify(key.publicJwk), key.wrapped],
-    );
-    return stored.length === 1;
+    return keys.insertActive({ domain, kid: key.kid, publicJwk: key.publicJwk, wrappedPrivateKey: key.wrapped });
   }
 
   async function createKey(domain: string): Promise<void> {
@@ -85,15 +83,12 @@ export function createGrantSigningKeys(options: GrantSigningKeysOptions): GrantS
   }
 
   async function loadActive(domain: string): Promise<ActiveGrantKey | undefined> {
-    const [row] = await db.query<{ kid: string; wrapped_private_key: string }>(
-      "SELECT kid, wrapped_private_key FROM grant_signing_keys WHERE domain = $1 AND retired_at IS NULL",
-      [domain],
-    );
+    const row = await keys.findActive(domain);
     if (row === undefined) return undefined;
     const cacheKey = `${domain}\u0000${row.kid}`;
     const cached = unwrapped.get(cacheKey);
     if (cached !== undefined) return cached;
-    const der = await wrapper.unwrap(row.wrapped_private_key, wrappingContext(domain, row.kid));
+    const der = await wrapper.unwrap(row.wrappedPrivateKey, wrappingContext(domain, row.kid));
     const key = { kid: row.kid, privateKey: createPrivateKey({ key: der, format: "der", type: "pkcs8" }) };
     der.fill(0);
     unwrapped.set(cacheKey, key);
@@ -131,20 +126,12 @@ export function createGrantSigningKeys(options: GrantSigningKeysOptions): GrantS
     },
 
     async rotate(domain) {
-      await db.transaction(async (tx) => {
-        await tx.query("UPDATE grant_signing_keys SET retired_at = now() WHERE domain = $1 AND retired_at IS NULL", [domain]);
-      });
+      await keys.retireActive(domain);
       return activeKey(domain);
     },
 
     async publicJwks(domain) {
-      const rows = await db.query<{ public_jwk: string }>(
-        `SELECT public_jwk::text AS public_jwk FROM grant_signing_keys
-          WHERE domain = $1 AND (retired_at IS NULL OR retired_at > now() - make_interval(secs => $2))
-          ORDER BY created_at DESC`,
-        [domain, options.publishRetiredForSeconds],
-      );
-      return { keys: rows.map((row) => JSON.parse(row.public_jwk) as JWK) };
+      return { keys: await keys.publishedKeys(domain, options.publishRetiredForSeconds) };
     },
   };
 }

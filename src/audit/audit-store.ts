@@ -1,6 +1,7 @@
 import type { Database, SqlSession } from "../platform/db/database.ts";
 import type { AuditDecision } from "./audit-port.ts";
 import type { ChainedAuditRecord } from "./audit-record.ts";
+import type { auditEventsTable } from "./audit.table.ts";
 
 /**
  * The SQL behind the audit log, in one place. Timestamps are read back with to_char so that
@@ -61,7 +62,7 @@ export interface ChainHead {
 }
 
 export async function readChainHead(session: SqlSession, chain: string): Promise<ChainHead | undefined> {
-  const [row] = await session.query<{ seq: number | string; hash: string; at: string }>(
+  const [row] = await session.query<Pick<typeof auditEventsTable.$inferSelect, "hash" | "at"> & { seq: number | string }>(
     `SELECT seq, hash, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at
        FROM audit_events WHERE chain = $1 ORDER BY seq DESC LIMIT 1`,
     [chain],
@@ -200,3 +201,36 @@ export async function* streamRecordPages(
     current = await next;
   }
 }
+
+/**
+ * The audit store's port: what the appenders, the reads, checkpoints and the CLI ask of the
+ * audit tables. Each call takes the session or transaction it runs in, so an appender can
+ * lock, read the head and insert inside one transaction. Written out (not inferred from the
+ * adapter) so that the store contract suite is written against it.
+ */
+export interface AuditStore {
+  lockChain(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<void>;
+  ensureChain(session: SqlSession, chain: string, genesis: string): Promise<void>;
+  readChainHead(session: SqlSession, chain: string): Promise<ChainHead | undefined>;
+  insertRecords(tx: SqlSession, records: readonly ChainedAuditRecord[]): Promise<void>;
+  recordStands(session: SqlSession, record: Pick<ChainedAuditRecord, "chain" | "seq" | "hash">): Promise<boolean>;
+  insertCheckpoint(session: SqlSession, checkpoint: CheckpointRow): Promise<void>;
+  readRecords(session: SqlSession, chain: string, afterSeq: number, limit: number): Promise<ChainedAuditRecord[]>;
+  streamRecordPages(
+    db: Database,
+    chain: string,
+    options?: { afterSeq?: number; pageSize?: number },
+  ): AsyncGenerator<readonly ChainedAuditRecord[]>;
+}
+
+/** The SQL adapter of the audit store port, for PostgreSQL and PGlite alike. */
+export const sqlAuditStore: AuditStore = {
+  lockChain,
+  ensureChain,
+  readChainHead,
+  insertRecords,
+  recordStands,
+  insertCheckpoint,
+  readRecords,
+  streamRecordPages,
+};

@@ -61,7 +61,7 @@ export async function seedDemo(custos: Custos, options: { baseUrl: string; issue
   const requestId = "dev-seed";
   const audit = custos.audit;
   await putDomain(
-    { domains: createDomainRepository(custos.db.orm), members: new SpiceDbDomainMembership(custos.authorizer), audit },
+    { domains: createDomainRepository(custos.db), members: new SpiceDbDomainMembership(custos.authorizer), audit },
     DEMO_DOMAIN,
     { issuer: options.issuer, clientId: DEMO_CLIENT_ID, admins: [DEMO_ADMIN], auditors: [DEMO_AUDITOR] },
     { actor: ACTOR, requestId },

@@ -1,4 +1,5 @@
 import type { Database, SqlSession } from "../platform/db/database.ts";
+import type { nodeSecretKeysTable, nodesTable } from "./nodes.table.ts";
 
 export type NodeStatus = "active" | "quarantined";
 
@@ -92,11 +93,14 @@ export function createNodeRepository(db: Database): NodeRepository {
     },
 
     async findKey(kid: string): Promise<NodeKeyRecord | undefined> {
-      const [row] = await db.query<{
-        kid: string; node_id: string; bearer_secret_sha256: string; wrapped_wrap_key: string; retires_at: number | string | null;
-        domain: string; name: string; status: NodeStatus;
-      }>(
-        `SELECT k.kid, k.node_id, k.bearer_secret_sha256, k.wrapped_wrap_key, extract(epoch FROM k.retires_at)::float8 AS retires_at,
+      // Typed by the tables' shapes; retiresAt is read as epoch seconds (float8, a string on some drivers).
+      const [row] = await db.query<
+        Pick<typeof nodeSecretKeysTable.$inferSelect, "kid" | "nodeId" | "bearerSecretSha256" | "wrappedWrapKey">
+        & Pick<typeof nodesTable.$inferSelect, "domain" | "name" | "status">
+        & { retiresAt: number | string | null }
+      >(
+        `SELECT k.kid, k.node_id AS "nodeId", k.bearer_secret_sha256 AS "bearerSecretSha256", k.wrapped_wrap_key AS "wrappedWrapKey",
+                extract(epoch FROM k.retires_at)::float8 AS "retiresAt",
                 n.domain, n.name, n.status
            FROM node_secret_keys k JOIN nodes n ON n.id = k.node_id WHERE k.kid = $1`,
         [kid],
@@ -104,11 +108,11 @@ export function createNodeRepository(db: Database): NodeRepository {
       if (row === undefined) return undefined;
       return {
         kid: row.kid,
-        nodeId: row.node_id,
-        bearerSecretSha256: row.bearer_secret_sha256,
-        wrappedWrapKey: row.wrapped_wrap_key,
-        retiresAt: row.retires_at === null ? undefined : Number(row.retires_at),
-        node: { id: row.node_id, domain: row.domain, name: row.name, status: row.status },
+        nodeId: row.nodeId,
+        bearerSecretSha256: row.bearerSecretSha256,
+        wrappedWrapKey: row.wrappedWrapKey,
+        retiresAt: row.retiresAt === null ? undefined : Number(row.retiresAt),
+        node: { id: row.nodeId, domain: row.domain, name: row.name, status: row.status },
       };
     },
 

@@ -1,4 +1,5 @@
 import type { SqlSession } from "../platform/db/database.ts";
+import type { secretsTable } from "./secrets.table.ts";
 
 /** A secret's row (secrets.table.ts), without its timestamps. */
 export interface SecretRecord {
@@ -26,12 +27,12 @@ export interface SecretRepository {
 export function createSecretRepository(db: SqlSession): SecretRepository {
   return {
     async find(domain, name) {
-      const [row] = await db.query<{ version: number; authz_revision: string | null }>(
-        "SELECT version, authz_revision FROM secrets WHERE domain = $1 AND name = $2",
+      const [row] = await db.query<Pick<typeof secretsTable.$inferSelect, "version" | "authzRevision">>(
+        `SELECT version, authz_revision AS "authzRevision" FROM secrets WHERE domain = $1 AND name = $2`,
         [domain, name],
       );
       if (row === undefined) return undefined;
-      return { domain, name, version: row.version, authzRevision: row.authz_revision ?? undefined };
+      return { domain, name, version: row.version, authzRevision: row.authzRevision ?? undefined };
     },
     async upsert(record) {
       const [row] = await db.query<{ created: boolean }>(

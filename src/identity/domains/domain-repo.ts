@@ -1,34 +1,34 @@
-import { eq, sql } from "drizzle-orm";
-import { DEFAULT_QUERY_TIMEOUT_MS, withinDeadline } from "../../platform/db/connect.ts";
-import type { Orm } from "../../platform/db/database.ts";
+import type { SqlSession } from "../../platform/db/database.ts";
 import type { DomainRepository } from "./domain.ts";
-import { domainsTable } from "./domains.table.ts";
+import type { domainsTable } from "./domains.table.ts";
+
+type DomainRow = Pick<typeof domainsTable.$inferSelect, "id" | "issuer" | "clientId" | "admins" | "auditors">;
 
 /**
- * drizzle's queries go straight to the driver, past the deadline the Database port puts on
- * every query: each one here carries the same bound, so a hung store answers
- * store_unavailable instead of holding a sign-in or an admin request forever.
+ * SQL through the Database port, like every other repository: the port puts its deadline on
+ * every statement, so a hung store answers store_unavailable instead of holding a sign-in or
+ * an admin request forever. The columns are those of domains.table.ts.
  */
-function bounded<T>(query: PromiseLike<T>): Promise<T> {
-  return withinDeadline(DEFAULT_QUERY_TIMEOUT_MS, Promise.resolve(query));
-}
-
-export function createDomainRepository(orm: Orm): DomainRepository {
+export function createDomainRepository(db: SqlSession): DomainRepository {
   return {
     async find(id) {
-      const [row] = await bounded(orm.select().from(domainsTable).where(eq(domainsTable.id, id)).limit(1));
+      const [row] = await db.query<DomainRow>(
+        `SELECT id, issuer, client_id AS "clientId", admins, auditors FROM domains WHERE id = $1 LIMIT 1`,
+        [id],
+      );
       if (row === undefined) return undefined;
       return { id: row.id, issuer: row.issuer, clientId: row.clientId, admins: row.admins, auditors: row.auditors };
     },
     async upsert(domain) {
-      const values = { id: domain.id, issuer: domain.issuer, clientId: domain.clientId, admins: [...domain.admins], auditors: [...domain.auditors] };
-      const [row] = await bounded(
-        orm
-          .insert(domainsTable)
-          .values(values)
-          .onConflictDoUpdate({ target: domainsTable.id, set: { ...values, updatedAt: sql`now()` } })
-          // xmax = 0 only for a freshly inserted row: it tells created from replaced in one statement.
-          .returning({ inserted: sql<boolean>`(xmax = 0)` }),
+      // The lists travel as JSON: both drivers then send them the same way.
+      const [row] = await db.query<{ inserted: boolean }>(
+        `INSERT INTO domains (id, issuer, client_id, admins, auditors)
+         VALUES ($1, $2, $3, ARRAY(SELECT jsonb_array_elements_text($4::jsonb)), ARRAY(SELECT jsonb_array_elements_text($5::jsonb)))
+         ON CONFLICT (id) DO UPDATE SET issuer = EXCLUDED.issuer, client_id = EXCLUDED.client_id,
+           admins = EXCLUDED.admins, auditors = EXCLUDED.auditors, updated_at = now()
+         RETURNING (xmax = 0) AS inserted`,
+        // xmax = 0 only for a freshly inserted row: it tells created from replaced in one statement.
+        [domain.id, domain.issuer, domain.clientId, JSON.stringify(domain.admins), JSON.stringify(domain.auditors)],
       );
       return row?.inserted === true;
     },

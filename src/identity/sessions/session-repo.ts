@@ -1,4 +1,5 @@
 import type { Database } from "../../platform/db/database.ts";
+import type { loginAttemptsTable, sessionsTable } from "./sessions.table.ts";
 
 export interface LoginAttempt {
   readonly domain: string;
@@ -55,22 +56,10 @@ export interface SessionRepository {
   purgeExpired(now: number, limit?: number): Promise<PurgeCounts>;
 }
 
-interface AttemptRow {
-  domain: string;
-  return_to: string;
-  acr_values: string | null;
-  max_age: number | null;
-  expired: boolean;
-}
-
-interface SessionRow {
-  domain: string;
-  subject: string;
-  acr: string | null;
-  amr: string[];
-  auth_time: number | null;
-  expires_at: number;
-}
+// Rows typed by the tables' shapes (sessions.table.ts); the SQL names its columns in camelCase
+// to match. Computed columns (expired, epoch seconds) are added to the picked shape.
+type AttemptRow = Pick<typeof loginAttemptsTable.$inferSelect, "domain" | "returnTo" | "acrValues" | "maxAge"> & { expired: boolean };
+type SessionRow = Pick<typeof sessionsTable.$inferSelect, "domain" | "subject" | "acr" | "amr" | "authTime"> & { expiresAt: number };
 
 const toTimestamp = (epochSeconds: number) => new Date(epochSeconds * 1000).toISOString();
 
@@ -110,11 +99,11 @@ export function createSessionRepository(db: Database): SessionRepository {
     async takeLoginAttempt(digest, now) {
       const [row] = await db.query<AttemptRow>(
         `DELETE FROM login_attempts WHERE id_digest = $1
-         RETURNING domain, return_to, acr_values, max_age, expires_at <= $2::timestamptz AS expired`,
+         RETURNING domain, return_to AS "returnTo", acr_values AS "acrValues", max_age AS "maxAge", expires_at <= $2::timestamptz AS expired`,
         [digest, toTimestamp(now)],
       );
       if (row === undefined || row.expired) return undefined;
-      return { domain: row.domain, returnTo: row.return_to, acrValues: row.acr_values ?? undefined, maxAge: row.max_age ?? undefined };
+      return { domain: row.domain, returnTo: row.returnTo, acrValues: row.acrValues ?? undefined, maxAge: row.maxAge ?? undefined };
     },
     async saveSession(digest, session) {
       await db.query(
@@ -124,19 +113,19 @@ export function createSessionRepository(db: Database): SessionRepository {
     },
     async findActiveSession(digest, now) {
       const [row] = await db.query<SessionRow>(
-        `SELECT domain, subject, acr, amr, auth_time, extract(epoch FROM expires_at)::bigint AS expires_at
+        `SELECT domain, subject, acr, amr, auth_time AS "authTime", extract(epoch FROM expires_at)::bigint AS "expiresAt"
            FROM sessions
           WHERE id_digest = $1 AND ended_at IS NULL AND expires_at > $2::timestamptz`,
         [digest, toTimestamp(now)],
       );
       if (row === undefined) return undefined;
-      return { domain: row.domain, subject: row.subject, acr: row.acr ?? undefined, amr: row.amr, authTime: row.auth_time ?? undefined, expiresAt: row.expires_at };
+      return { domain: row.domain, subject: row.subject, acr: row.acr ?? undefined, amr: row.amr, authTime: row.authTime ?? undefined, expiresAt: row.expiresAt };
     },
     async endSession(digest, now) {
       await db.query(`UPDATE sessions SET ended_at = $2::timestamptz WHERE id_digest = $1 AND ended_at IS NULL`, [digest, toTimestamp(now)]);
     },
     async deleteSession(digest, now) {
-      const [row] = await db.query<{ domain: string; subject: string; active: boolean }>(
+      const [row] = await db.query<Pick<typeof sessionsTable.$inferSelect, "domain" | "subject"> & { active: boolean }>(
         `DELETE FROM sessions WHERE id_digest = $1
          RETURNING domain, subject, ended_at IS NULL AND expires_at > $2::timestamptz AS active`,
         [digest, toTimestamp(now)],

@@ -1,11 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
-import { drizzle as drizzlePglite } from "drizzle-orm/pglite";
-import { drizzle as drizzlePostgres } from "drizzle-orm/postgres-js";
 import postgres from "postgres";
 import { CustosError } from "../errors.ts";
 import { lockDataDirectory } from "./data-dir-lock.ts";
-import type { AdvisoryLock, Database, Orm, SqlTransaction } from "./database.ts";
+import type { AdvisoryLock, Database, SqlTransaction } from "./database.ts";
 
 const INT8_OID = 20;
 
@@ -56,6 +54,27 @@ export async function withinDeadline<T>(ms: number, work: Promise<T>): Promise<T
   }
 }
 
+// timestamptz, date, time, timestamp, interval, timetz, timestamp[], timestamptz[].
+const DATE_TIME_OIDS = [1184, 1082, 1083, 1114, 1182, 1185, 1115, 1231];
+const JSON_OID = 114;
+const JSONB_OID = 3802;
+
+/**
+ * The port's value shape on postgres.js, as PGlite gives it: date and time values cross as
+ * the strings PostgreSQL writes (the audit chain hashes exact timestamps), and a json/jsonb
+ * parameter is sent as the text the caller serialised, not serialised again into a JSON
+ * string scalar.
+ */
+function passDateTimeAndJsonAsText(options: { parsers: Record<number, (value: string) => unknown>; serializers: Record<number, (value: unknown) => unknown> }): void {
+  const asIs = <T>(value: T): T => value;
+  for (const oid of DATE_TIME_OIDS) {
+    options.parsers[oid] = asIs;
+    options.serializers[oid] = asIs;
+  }
+  options.serializers[JSON_OID] = asIs;
+  options.serializers[JSONB_OID] = asIs;
+}
+
 export function openPostgres(options: PostgresOptions): Database {
   const sql = postgres(options.url, {
     max: options.maxConnections ?? 10,
@@ -71,11 +90,10 @@ export function openPostgres(options: PostgresOptions): Database {
       idle_in_transaction_session_timeout: DATABASE_TIMEOUTS.idleInTransactionMs,
     },
   });
-  const orm = drizzlePostgres({ client: sql }) as unknown as Orm;
+  passDateTimeAndJsonAsText(sql.options);
   const queryTimeoutMs = options.queryTimeoutMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   return {
     driver: "postgres",
-    orm,
     async query<Row>(text: string, params: readonly unknown[] = []) {
       const pending = sql.unsafe(text, params as never[]);
       // A late rejection after the deadline answered must not become an unhandled one.
@@ -139,10 +157,8 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
     lock?.release();
     throw error;
   }
-  const orm = drizzlePglite({ client }) as unknown as Orm;
   return {
     driver: "pglite",
-    orm,
     async query<Row>(text: string, params: readonly unknown[] = []) {
       return (await client.query<Row>(text, params as unknown[])).rows;
     },

@@ -1,8 +1,3 @@
-import type { PgDatabase, PgQueryResultHKT } from "drizzle-orm/pg-core";
-
-/** drizzle over either driver; the table definitions live with each capability. */
-export type Orm = PgDatabase<PgQueryResultHKT>;
-
 /** A connection (or transaction) that runs parameterised SQL and returns rows. */
 export interface SqlSession {
   query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
@@ -20,7 +15,6 @@ export interface SqlTransaction extends SqlSession {
  */
 export interface Database extends SqlSession {
   readonly driver: "postgres" | "pglite";
-  readonly orm: Orm;
   transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
   /**
    * A session-level advisory lock on a connection kept for it until released, or undefined

@@ -52,7 +52,7 @@ export function errorCodeOf(error: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
-/** Is this failure (or one of its causes: drizzle wraps driver errors) the store being unavailable? */
+/** Is this failure (or one of its causes: a wrapper may keep the driver error as its cause) the store being unavailable? */
 export function isStoreUnavailable(error: unknown): boolean {
   let current: unknown = error;
   for (let depth = 0; depth <= MAX_CAUSE_DEPTH && current !== null && typeof current === "object"; depth += 1) {
