@@ -4,11 +4,11 @@ import path from "node:path";
 import { inspect } from "node:util";
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig, type OpenBaoAuth, type OpenBaoConfig } from "../../src/platform/config.ts";
-import { CustosError } from "../../src/platform/errors.ts";
 import { checkReadiness } from "../../src/platform/readiness.ts";
 import { createOpenBaoBackend, type OpenBaoSecretBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { openSecretBackend } from "../../src/secrets/open-secret-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble, type OpenBaoDoubleOptions } from "./openbao-double.ts";
+import { rejection } from "./openbao-fixtures.ts";
 
 /**
  * Issue "OpenBao in production", item 1: the token must not die unnoticed. Tokens have TTLs
@@ -61,15 +61,6 @@ async function tempFile(content: string): Promise<string> {
   const file = path.join(dir, "credential");
   await fs.writeFile(file, content, { mode: 0o600 });
   return file;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CustosError> {
-  const outcome = await promise.then(
-    () => new Error("expected a rejection"),
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(CustosError);
-  return outcome as CustosError;
 }
 
 function count(double: OpenBaoDouble, request: string): number {

@@ -1,9 +1,9 @@
 import os from "node:os";
 import { afterEach, describe, expect, it } from "vitest";
 import type { OpenBaoConfig } from "../../src/platform/config.ts";
-import { CustosError } from "../../src/platform/errors.ts";
 import { openSecretBackend } from "../../src/secrets/open-secret-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble, type OpenBaoDoubleOptions } from "./openbao-double.ts";
+import { rejection } from "./openbao-fixtures.ts";
 
 /** Issue "OpenBao in production", item 5: start-up checks that OPENBAO_KV_MOUNT is KV version 2. */
 
@@ -24,15 +24,6 @@ async function openAgainst(options: OpenBaoDoubleOptions, overrides: Partial<Ope
     logLevel: "silent",
     openbao: { addr: started.addr, auth: { method: "token", token: started.token }, kvMount: "secret", transitMount: "transit", transitKey: "custos", timeoutMs: 1_000, ...overrides },
   });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CustosError> {
-  const outcome = await promise.then(
-    () => new Error("expected a rejection"),
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(CustosError);
-  return outcome as CustosError;
 }
 
 describe("start-up checks the KV mount", () => {

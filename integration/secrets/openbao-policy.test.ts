@@ -3,11 +3,11 @@ import os from "node:os";
 import path from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { OpenBaoConfig } from "../../src/platform/config.ts";
-import { CustosError } from "../../src/platform/errors.ts";
 import { createOpenBaoBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { openSecretBackend } from "../../src/secrets/open-secret-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
 import { documentedPolicies } from "./openbao-double-policy.ts";
+import { rejection } from "./openbao-fixtures.ts";
 
 /**
  * Issue "OpenBao in production", item 4: the documented least-privilege policies are what
@@ -44,15 +44,6 @@ function config(token: string): OpenBaoConfig {
 
 function open(token: string) {
   return openSecretBackend({ nodeEnv: "test", dataDir, logLevel: "silent", openbao: config(token) });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CustosError> {
-  const outcome = await promise.then(
-    () => new Error("expected a rejection"),
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(CustosError);
-  return outcome as CustosError;
 }
 
 function without(policy: string, stanza: RegExp): string {

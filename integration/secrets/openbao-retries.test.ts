@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CustosError } from "../../src/platform/errors.ts";
 import { createOpenBaoBackend, type OpenBaoSecretBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble, type OpenBaoDoubleOptions } from "./openbao-double.ts";
+import { rejection } from "./openbao-fixtures.ts";
 
 /**
  * Issue "OpenBao in production", items 4 and 5 (writes): bounded retries inside the call's
@@ -28,15 +28,6 @@ afterEach(async () => {
   await backend.close();
   await double.stop();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<CustosError> {
-  const outcome = await promise.then(
-    () => new Error("expected a rejection"),
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(CustosError);
-  return outcome as CustosError;
-}
 
 const KV_READ = /^GET \/v1\/secret\/data\//;
 const KV_WRITE = /^(POST|PUT) \/v1\/secret\/data\//;

@@ -1,8 +1,8 @@
 import { randomBytes } from "node:crypto";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CustosError } from "../../src/platform/errors.ts";
 import { createOpenBaoBackend, decryptRefusalIsTampering, type BackendLog, type OpenBaoSecretBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
+import { rejection } from "./openbao-fixtures.ts";
 
 /**
  * Issue "OpenBao in production", item 3: an operator's change to the Transit key is not
@@ -33,15 +33,6 @@ afterEach(async () => {
   await backend.close();
   await double.stop();
 });
-
-async function rejection(promise: Promise<unknown>): Promise<CustosError> {
-  const outcome = await promise.then(
-    () => new Error("expected a rejection"),
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(CustosError);
-  return outcome as CustosError;
-}
 
 async function expectOperatorCause(wrapped: string, cause: string): Promise<void> {
   const error = await rejection(backend.unwrap(wrapped, "ctx"));

@@ -9,10 +9,10 @@ import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
 import type { OpenBaoConfig } from "../../src/platform/config.ts";
 import { openDatabase } from "../../src/platform/db/connect.ts";
 import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
-import { CustosError } from "../../src/platform/errors.ts";
 import { createOpenBaoBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { openSecretBackend } from "../../src/secrets/open-secret-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
+import { rejection } from "./openbao-fixtures.ts";
 
 /**
  * Issue "OpenBao in production", item 2: the Transit key must never change silently. Start-up
@@ -40,15 +40,6 @@ function config(overrides: Partial<OpenBaoConfig> = {}): OpenBaoConfig {
 
 function open(overrides: Partial<OpenBaoConfig> = {}) {
   return openSecretBackend({ nodeEnv: "test", dataDir, logLevel: "silent", openbao: config(overrides) });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CustosError> {
-  const outcome = await promise.then(
-    () => new Error("expected a rejection"),
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(CustosError);
-  return outcome as CustosError;
 }
 
 const KEY_CREATIONS = (d: OpenBaoDouble) => d.requests.filter((entry) => /^(POST|PUT) \/v1\/transit\/keys\//.test(entry)).length;

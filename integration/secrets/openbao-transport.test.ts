@@ -3,10 +3,10 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
 import { ConfigError, loadConfig, type OpenBaoConfig } from "../../src/platform/config.ts";
-import { CustosError } from "../../src/platform/errors.ts";
 import { createOpenBaoBackend, type BackendLog, type OpenBaoSecretBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble, type OpenBaoDoubleOptions } from "./openbao-double.ts";
 import { makeTlsFixtures, opensslAvailable, type TlsFixtures } from "./openbao-tls-fixtures.ts";
+import { rejection } from "./openbao-fixtures.ts";
 
 /**
  * Issue "OpenBao in production", item 5: TLS settings, namespaces, redirects and proxies.
@@ -93,15 +93,6 @@ function backend(openbao: OpenBaoConfig, log?: BackendLog): OpenBaoSecretBackend
   const made = createOpenBaoBackend(openbao, log === undefined ? {} : { log });
   cleanups.push(() => made.close());
   return made;
-}
-
-async function rejection(promise: Promise<unknown>): Promise<CustosError> {
-  const outcome = await promise.then(
-    () => new Error("expected a rejection"),
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(CustosError);
-  return outcome as CustosError;
 }
 
 async function roundTrip(bao: OpenBaoSecretBackend): Promise<void> {

@@ -16,6 +16,7 @@ import type { SecretBackend } from "../../src/secrets/secret-backend.ts";
 import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
 import { documentedPolicies } from "./openbao-double-policy.ts";
 import { describeSecretBackendContract } from "./secret-backend.contract.ts";
+import { rejection } from "./openbao-fixtures.ts";
 
 async function tempDir(): Promise<string> {
   return fs.mkdtemp(path.join(os.tmpdir(), "custos-secrets-"));
@@ -26,15 +27,6 @@ function baoConfig(addr: string, token: string, overrides: Partial<OpenBaoConfig
 }
 
 /** Resolves to the rejection (or fails the test if the promise resolved). */
-async function rejection(promise: Promise<unknown>): Promise<CustosError> {
-  const outcome = await promise.then(
-    () => new Error("expected a rejection"),
-    (error: unknown) => error,
-  );
-  expect(outcome).toBeInstanceOf(CustosError);
-  return outcome as CustosError;
-}
-
 /** A port nothing listens on: bound once by us, then released. */
 async function closedPort(): Promise<number> {
   const server = http.createServer();
