@@ -14,16 +14,12 @@
 import postgres from "postgres";
 import { DOMAIN, startReplicaDeployment } from "../integration/faults/replica-deployment.ts";
 import { auditAccounting, describeAccounting, firstOkSentAfter, longest, seconds, sleep, tallyAnswers, tracedReads } from "./faults.ts";
-import { describeSummary, drillSeconds, line, requireDatabaseUrl, runLoad, summarise } from "./load.ts";
+import { describeSummary, drillSeconds, faultSeconds, line, requireDatabaseUrl, runLoad, summarise } from "./load.ts";
 
 requireDatabaseUrl("chain-lock");
 const drill = drillSeconds(40);
-const lockSeconds = Number(process.env.DRILL_LOCK_SECONDS ?? "10");
 const LOCK_AT_MS = 10_000;
-if (!Number.isInteger(lockSeconds) || lockSeconds < 1 || lockSeconds > 600 || drill * 1000 < LOCK_AT_MS + lockSeconds * 1000 + 5_000) {
-  process.stderr.write(`chain-lock drill: DRILL_LOCK_SECONDS must be whole seconds from 1 to 600, and DRILL_SECONDS at least the hold + 15 (got ${String(process.env.DRILL_LOCK_SECONDS)} and ${String(drill)})\n`);
-  process.exit(2);
-}
+const lockSeconds = faultSeconds({ drill: "chain-lock", variable: "DRILL_LOCK_SECONDS", fallback: 10, max: 600, what: "the hold", startsAtMs: LOCK_AT_MS, afterMs: 5_000 }, drill);
 const CONNECTIONS = 32;
 /** The replicas' CUSTOS_AUDIT_TIMEOUT_MS (its default; the deployment does not set it). */
 const AUDIT_TIMEOUT_MS = 2_000;

@@ -41,6 +41,34 @@ export function drillSeconds(fallback = 30): number {
   return seconds;
 }
 
+/** How long a drill's fault lasts, and when it starts: the drill must outlast it. */
+export interface FaultWindow {
+  readonly drill: string;
+  /** The environment variable that sets the fault's length in seconds. */
+  readonly variable: string;
+  readonly fallback: number;
+  readonly max: number;
+  /** What the fault is called in the message: "the hold", "the outage". */
+  readonly what: string;
+  readonly startsAtMs: number;
+  /** How long the drill must go on after the fault ends. */
+  readonly afterMs: number;
+}
+
+/** The fault's length in seconds; exits 2 naming the setting when it is not whole, in range, and inside DRILL_SECONDS. */
+export function faultSeconds(window: FaultWindow, drill: number): number {
+  const raw = process.env[window.variable];
+  const seconds = Number(raw ?? String(window.fallback));
+  if (!Number.isInteger(seconds) || seconds < 1 || seconds > window.max || drill * 1000 < window.startsAtMs + seconds * 1000 + window.afterMs) {
+    const margin = String((window.startsAtMs + window.afterMs) / 1000);
+    process.stderr.write(
+      `${window.drill} drill: ${window.variable} must be whole seconds from 1 to ${String(window.max)}, and DRILL_SECONDS at least ${window.what} + ${margin} (got ${String(raw)} and ${String(drill)})\n`,
+    );
+    process.exit(2);
+  }
+  return seconds;
+}
+
 export function requireDatabaseUrl(drill: string): void {
   if (process.env.DATABASE_URL === undefined || process.env.DATABASE_URL === "") {
     process.stderr.write(`${drill} drill: set DATABASE_URL to a PostgreSQL server (replicas share one; each run creates and drops its own database)\n`);

@@ -17,16 +17,12 @@ import { readdirSync } from "node:fs";
 import { promisify } from "node:util";
 import { startReplicaDeployment } from "../integration/faults/replica-deployment.ts";
 import { auditAccounting, describeAccounting, longest, seconds, sleep, tallyAnswers, tracedReads } from "./faults.ts";
-import { describeSummary, drillSeconds, line, requireDatabaseUrl, runLoad, summarise } from "./load.ts";
+import { describeSummary, drillSeconds, faultSeconds, line, requireDatabaseUrl, runLoad, summarise } from "./load.ts";
 
 requireDatabaseUrl("pg-stop");
 const drill = drillSeconds(40);
-const downSeconds = Number(process.env.DRILL_DOWN_SECONDS ?? "5");
 const STOP_AT_MS = 10_000;
-if (!Number.isInteger(downSeconds) || downSeconds < 1 || downSeconds > 120 || drill * 1000 < STOP_AT_MS + downSeconds * 1000 + 15_000) {
-  process.stderr.write(`pg-stop drill: DRILL_DOWN_SECONDS must be whole seconds from 1 to 120, and DRILL_SECONDS at least the outage + 25 (got ${String(process.env.DRILL_DOWN_SECONDS)} and ${String(drill)})\n`);
-  process.exit(2);
-}
+const downSeconds = faultSeconds({ drill: "pg-stop", variable: "DRILL_DOWN_SECONDS", fallback: 5, max: 120, what: "the outage", startsAtMs: STOP_AT_MS, afterMs: 15_000 }, drill);
 const versions = readdirSync("/etc/postgresql");
 const [version] = versions;
 if (versions.length !== 1 || version === undefined) {

@@ -14,16 +14,12 @@
 import { startReplicaDeployment } from "../integration/faults/replica-deployment.ts";
 import { startFreezableProxy } from "../integration/support/freezable-proxy.ts";
 import { auditAccounting, describeAccounting, firstOkSentAfter, longest, probeReady, seconds, tallyAnswers, tracedReads } from "./faults.ts";
-import { describeSummary, drillSeconds, line, requireDatabaseUrl, runLoad, summarise } from "./load.ts";
+import { describeSummary, drillSeconds, faultSeconds, line, requireDatabaseUrl, runLoad, summarise } from "./load.ts";
 
 requireDatabaseUrl("store-hung");
 const drill = drillSeconds(40);
-const hangSeconds = Number(process.env.DRILL_HANG_SECONDS ?? "25");
 const FREEZE_AT_MS = 5_000;
-if (!Number.isInteger(hangSeconds) || hangSeconds < 1 || hangSeconds > 600 || drill * 1000 < FREEZE_AT_MS + hangSeconds * 1000 + 10_000) {
-  process.stderr.write(`store-hung drill: DRILL_HANG_SECONDS must be whole seconds from 1 to 600, and DRILL_SECONDS at least the hang + 15 (got ${String(process.env.DRILL_HANG_SECONDS)} and ${String(drill)})\n`);
-  process.exit(2);
-}
+const hangSeconds = faultSeconds({ drill: "store-hung", variable: "DRILL_HANG_SECONDS", fallback: 25, max: 600, what: "the hang", startsAtMs: FREEZE_AT_MS, afterMs: 10_000 }, drill);
 const CONNECTIONS = 32;
 const HANG_MS = 10_000;
 
