@@ -12,7 +12,7 @@ import { isDomainId } from "../platform/names.ts";
  */
 
 /** The actions that pass the step-up gate (DESIGN.md, "Administration API"). */
-export const ELEVATED_ACTIONS = ["node.enroll", "node.quarantine", "secret.write", "secret.grant", "access.issue"] as const;
+export const ELEVATED_ACTIONS = ["node.enroll", "node.quarantine", "node.decommission", "secret.write", "secret.grant", "secret.delete", "access.issue"] as const;
 
 export type ElevatedAction = (typeof ELEVATED_ACTIONS)[number];
 
@@ -130,8 +130,10 @@ const actionsSchema = z.strictObject(
   {
     "node.enroll": overrideSchema.optional(),
     "node.quarantine": overrideSchema.optional(),
+    "node.decommission": overrideSchema.optional(),
     "secret.write": overrideSchema.optional(),
     "secret.grant": overrideSchema.optional(),
+    "secret.delete": overrideSchema.optional(),
     "access.issue": overrideSchema.optional(),
   } satisfies Record<ElevatedAction, unknown>,
   { error: MAPPING_PROBLEM },
