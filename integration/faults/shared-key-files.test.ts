@@ -13,10 +13,11 @@ import { REPO_ROOT } from "../support/cli.ts";
  * (The audit key was once created with an exclusive create and then written: a process that
  * read it in between found it empty and refused to start.)
  *
- * Each round starts several processes, lets each load the code and open the backend, then
- * releases them at once; they run the compiled dist/ (the integration setup builds it).
- * A race shows up in some rounds only, so there are many (before the fix, 40 rounds of 8 found
- * it: three processes of one round refused to start); bounded: a fixed count.
+ * Several processes are started once and load the code; each round then releases them at once
+ * on a fresh data directory (one line on stdin each), so every round is a race between warm
+ * processes and no round pays for starting Node. They run the compiled dist/ (the integration
+ * setup builds it). A race shows up in some rounds only, so there are many (before the fix,
+ * 40 rounds of 8 found it: three processes of one round refused to start); bounded: a fixed count.
  */
 const ROUNDS = 40;
 const PROCESSES = 8;
@@ -26,48 +27,71 @@ const [{ openLocalBackend }, { loadOrCreateAuditKeyFile }] = await Promise.all([
   import(${JSON.stringify(pathToFileURL(path.join(REPO_ROOT, "dist/secrets/backends/local-backend.js")).href)}),
   import(${JSON.stringify(pathToFileURL(path.join(REPO_ROOT, "dist/audit/audit-signer.js")).href)}),
 ]);
-const dataDir = process.env.DATA_DIR;
 process.stdout.write("ready\\n");
-process.stdin.once("data", async () => {
-  try {
-    const backend = await openLocalBackend({ dataDir, nodeEnv: "test" });
-    const signer = await loadOrCreateAuditKeyFile(dataDir + "/audit-signing-key.pem", backend);
-    process.stdout.write("key " + signer.keyId + "\\n");
-  } catch (error) {
-    process.stdout.write("FAIL " + error.message + "\\n");
+let pending = "";
+process.stdin.on("data", async (chunk) => {
+  pending += chunk.toString();
+  let newline;
+  while ((newline = pending.indexOf("\\n")) >= 0) {
+    const dataDir = pending.slice(0, newline);
+    pending = pending.slice(newline + 1);
+    if (dataDir === "") { process.exit(0); }
+    try {
+      const backend = await openLocalBackend({ dataDir, nodeEnv: "test" });
+      const signer = await loadOrCreateAuditKeyFile(dataDir + "/audit-signing-key.pem", backend);
+      process.stdout.write("key " + signer.keyId + "\\n");
+    } catch (error) {
+      process.stdout.write("FAIL " + error.message + "\\n");
+    }
   }
-  process.exit(0);
 });
 `;
 
+/** A warm process that answers one line (`key <kid>` or `FAIL <why>`) per data directory it is sent. */
 interface Racer {
   readonly ready: Promise<void>;
-  readonly result: Promise<string>;
-  go(): void;
+  /** Sends the data directory of the next round; resolves with that round's answer. */
+  race(dataDir: string): Promise<string>;
+  stop(): void;
 }
 
-function startRacer(dataDir: string): Racer {
+function startRacer(): Racer {
   const child = spawn(process.execPath, ["--input-type=module", "-e", CHILD], {
-    env: { PATH: process.env.PATH ?? "", DATA_DIR: dataDir, NODE_ENV: "test" },
+    env: { PATH: process.env.PATH ?? "", NODE_ENV: "test" },
     stdio: ["pipe", "pipe", "pipe"],
   });
   let stdout = "";
   let stderr = "";
+  let answered = 0;
+  let waiting: ((line: string) => void) | undefined;
   let signalReady: () => void = () => undefined;
   const ready = new Promise<void>((resolve) => { signalReady = resolve; });
+  const answers = () => stdout.split("\n").filter((line) => line.startsWith("key ") || line.startsWith("FAIL "));
   child.stdout.on("data", (chunk: Buffer) => {
     stdout += chunk.toString();
     if (stdout.includes("ready\n")) signalReady();
+    const line = answers()[answered];
+    if (line !== undefined && waiting !== undefined) {
+      answered += 1;
+      const deliver = waiting;
+      waiting = undefined;
+      deliver(line);
+    }
   });
   child.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
-  const result = new Promise<string>((resolve) => {
-    child.once("close", (code) => {
-      signalReady();
-      const line = stdout.split("\n").find((each) => each.startsWith("key ") || each.startsWith("FAIL "));
-      resolve(line ?? `exited ${String(code)} without an answer: ${stderr}`);
-    });
+  child.once("close", (code) => {
+    signalReady();
+    waiting?.(`exited ${String(code)} without an answer: ${stderr}`);
   });
-  return { ready, result, go: () => { child.stdin.end("go\n"); } };
+  return {
+    ready,
+    race: (dataDir) =>
+      new Promise<string>((resolve) => {
+        waiting = resolve;
+        child.stdin.write(`${dataDir}\n`);
+      }),
+    stop: () => { child.stdin.end("\n"); },
+  };
 }
 
 describe("replicas creating the shared key files at the same moment", () => {
@@ -81,17 +105,20 @@ describe("replicas creating the shared key files at the same moment", () => {
   });
 
   it("all come up with one audit key, in every round", { timeout: 300_000 }, async () => {
-    const failures: string[] = [];
-    for (let round = 0; round < ROUNDS; round += 1) {
-      const dataDir = path.join(scratch, `round-${String(round)}`);
-      const racers = Array.from({ length: PROCESSES }, () => startRacer(dataDir));
+    const racers = Array.from({ length: PROCESSES }, () => startRacer());
+    try {
       await Promise.all(racers.map((racer) => racer.ready));
-      for (const racer of racers) racer.go();
-      const results = await Promise.all(racers.map((racer) => racer.result));
-      const keys = new Set(results.filter((line) => line.startsWith("key ")));
-      failures.push(...results.filter((line) => !line.startsWith("key ")).map((line) => `round ${String(round)}: ${line}`));
-      if (keys.size > 1) failures.push(`round ${String(round)}: ${String(keys.size)} different audit keys`);
+      const failures: string[] = [];
+      for (let round = 0; round < ROUNDS; round += 1) {
+        const dataDir = path.join(scratch, `round-${String(round)}`);
+        const results = await Promise.all(racers.map((racer) => racer.race(dataDir)));
+        const keys = new Set(results.filter((line) => line.startsWith("key ")));
+        failures.push(...results.filter((line) => !line.startsWith("key ")).map((line) => `round ${String(round)}: ${line}`));
+        if (keys.size > 1) failures.push(`round ${String(round)}: ${String(keys.size)} different audit keys`);
+      }
+      expect(failures).toEqual([]);
+    } finally {
+      for (const racer of racers) racer.stop();
     }
-    expect(failures).toEqual([]);
   });
 });
