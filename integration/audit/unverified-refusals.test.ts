@@ -4,7 +4,8 @@ import { PLATFORM_CHAIN } from "../../src/platform/names.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 import { storeKinds } from "../support/stores.ts";
 
-const FLOOD = 1_000;
+// Enough that one row per request would be unmistakable, few enough to stay quick.
+const FLOOD = 300;
 const CONCURRENCY = 25;
 
 interface AuditRow {
