@@ -34,5 +34,8 @@ if (tsc === undefined) {
   process.exit(1);
 }
 if (process.argv.includes("--clean")) rmSync(new URL("../dist", import.meta.url), { recursive: true, force: true });
-const result = spawnSync(process.execPath, [tsc, "-p", "tsconfig.build.json"], { cwd: root, stdio: "inherit" });
-process.exit(result.status ?? 1);
+// The server, then the console's browser modules (their own project: DOM types, no Node).
+for (const project of ["tsconfig.build.json", "src/console/browser/tsconfig.json"]) {
+  const result = spawnSync(process.execPath, [tsc, "-p", project], { cwd: root, stdio: "inherit" });
+  if (result.status !== 0) process.exit(result.status ?? 1);
+}

@@ -15,6 +15,7 @@ import { buildHttpApp } from "./http/app.ts";
 import { createHttpServer } from "./http/server.ts";
 import { requireChainReader, requireDomainPermission, requireDomainUser, requireOperator } from "./http/authenticate-steps.ts";
 import { createNodeRepository } from "./nodes/node-repo.ts";
+import { consoleRoutes } from "./console/console.routes.ts";
 import { nodeRoutes } from "./nodes/nodes.routes.ts";
 import { createWrapKeyCache } from "./nodes/wrap-key-cache.ts";
 import { createDomainRepository } from "./identity/domains/domain-repo.ts";
@@ -177,6 +178,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       ...(options.readiness ?? []),
     ];
     const routes: RouteDefinition[] = [
+      ...(await consoleRoutes()),
       ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),
       ...signInDiscoveryRoutes({ domains }),
       ...signInRoutes({

@@ -52,14 +52,14 @@ describe("browser pages", () => {
     expect(response.headers.get("location")).toBe("/auth/acme/login");
   });
 
-  it("after sign-in the person lands on an HTML page saying who they are and what they can do next", async () => {
+  it("after sign-in the person lands on the console, and the start page says who they are and what they can do next", async () => {
     const jar = createCookieJar();
     const started = await fetchWithJar(new URL(`${env.server.url}/auth/acme/login`), jar, { headers: BROWSER });
     expect(started.status).toBe(303);
     const callback = await driveSignIn(started.headers.get("location") ?? "", { account: "bob@example.org", strength: "password", jar });
     const finished = await fetchWithJar(callback, jar, { headers: BROWSER });
     expect(finished.status).toBe(303);
-    expect(finished.headers.get("location")).toBe("/");
+    expect(finished.headers.get("location")).toBe("/console/");
 
     const landing = await fetchWithJar(new URL(`${env.server.url}/`), jar, { headers: BROWSER });
     expect(landing.status).toBe(200);

@@ -41,7 +41,7 @@ function signedOut(): string {
 function signedIn(person: SignedInPerson): string {
   const domain = encodeURIComponent(person.domain);
   const roles = [person.admin ? "an admin" : undefined, person.auditor ? "an auditor" : undefined].filter((role) => role !== undefined);
-  const next: string[] = [];
+  const next: string[] = [`<li>Open ${link("/console/", "the console")}: your domain's nodes, secrets, grants and audit log.</li>`];
   if (person.auditor) {
     next.push(`<li>Verify the audit chain: ${link(`/v1/domains/${domain}/audit/verify`, `/v1/domains/${person.domain}/audit/verify`)}, and read its records at ${link(`/v1/domains/${domain}/audit/events`, "audit/events")}.</li>`);
   }

@@ -121,7 +121,8 @@ export interface SignInBegun {
 export async function beginSignIn(deps: SignInDependencies, input: BeginSignInInput): Promise<SignInBegun> {
   const domain = await findSignInDomain(deps, input.domainId);
   // After sign-in a person lands on the start page, which says who they are and what next.
-  const returnTo = parseReturnTo(input.returnTo, "/");
+  // Without a return path, a person lands on the console.
+  const returnTo = parseReturnTo(input.returnTo, "/console/");
   const acrValues = parseAcrValues(input.acrValues);
   const maxAge = parseMaxAge(input.maxAge);
   const redirectUri = callbackUri(deps, input.origin, domain.id);

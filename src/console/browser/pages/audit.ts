@@ -1,0 +1,150 @@
+import { api, domainPath } from "../api.ts";
+import { ago, field, h, replace, table } from "../dom.ts";
+import { explainVerificationFailure } from "../explain.ts";
+import type { ConsoleContext } from "../main.ts";
+
+interface VerificationReport {
+  readonly ok: boolean;
+  readonly rows_checked: number;
+  readonly head: { seq: number; hash: string; at: string } | null;
+  readonly checkpoint: { seq: number; hash: string; checked: boolean } | null;
+  readonly failure: { kind: string; seq: number; detail: string } | null;
+}
+
+interface AuditEvent {
+  readonly seq: number;
+  readonly at: string;
+  readonly actor: string;
+  readonly action: string;
+  readonly resource: string;
+  readonly decision: string;
+  readonly reason: string;
+  readonly request_id: string;
+}
+
+const PAGE_SIZE = 100;
+
+/** The auditor's page: the chain's head and last verification, verify now, events, checkpoints. */
+export function auditPage(container: HTMLElement, context: ConsoleContext): void {
+  const domain = context.session.domain;
+  const lastKey = `custos.console.verified.${domain}`;
+  const overview = h("section", { "aria-labelledby": "chain-title" });
+  const result = h("div", { id: "verify-result", "aria-live": "polite" });
+  const verify = h("button", { type: "button", id: "verify-now" }, "Verify now");
+
+  const showOverview = (report: VerificationReport | undefined, when: string | undefined) => {
+    replace(
+      overview,
+      h("h2", { id: "chain-title" }, `The ${domain} chain`),
+      h(
+        "dl",
+        {},
+        h("dt", {}, "Head"), h("dd", { id: "chain-head" }, report?.head === null || report === undefined ? "no records yet" : `seq ${String(report.head.seq)}, hash ${report.head.hash}`),
+        h("dt", {}, "Last checkpoint"), h("dd", {}, report?.checkpoint ? `seq ${String(report.checkpoint.seq)}` : "none stored"),
+        h("dt", {}, "Last verification"), h("dd", {}, when === undefined || report === undefined ? "not yet from this browser" : `${report.ok ? "OK" : "FAILED"}, ${ago(when)}`),
+      ),
+      verify,
+      result,
+    );
+  };
+  const stored = localStorage.getItem(lastKey);
+  const last = stored === null ? undefined : (JSON.parse(stored) as { report: VerificationReport; at: string });
+  showOverview(last?.report, last?.at);
+
+  verify.addEventListener("click", () => {
+    verify.disabled = true;
+    replace(result, h("p", { role: "status" }, h("progress", { "aria-label": "Verifying" }), " Verifying every record of the chain…"));
+    void api<VerificationReport>("GET", domainPath(domain, "audit", "verify")).then(
+      (report) => {
+        const at = new Date().toISOString();
+        localStorage.setItem(lastKey, JSON.stringify({ report, at }));
+        showOverview(report, at);
+        replace(
+          result,
+          report.ok
+            ? h("p", { class: "notice ok", role: "status" }, `OK: ${String(report.rows_checked)} records checked; every hash and link holds.`)
+            : h("p", { class: "notice error", role: "alert", id: "verify-failure" }, report.failure === null ? "The chain did not verify." : explainVerificationFailure(report.failure)),
+        );
+        verify.disabled = false;
+      },
+      (error: unknown) => {
+        context.refused(error);
+        verify.disabled = false;
+      },
+    );
+  });
+
+  const checkpoint = h("button", { type: "button", id: "checkpoint-download" }, "Sign and download a checkpoint");
+  checkpoint.addEventListener("click", () => {
+    void api<{ seq?: number }>("POST", domainPath(domain, "audit", "checkpoints")).then((signed) => {
+      const link = h("a", { download: `${domain}-checkpoint-${String(signed.seq ?? "head")}.json`, href: URL.createObjectURL(new Blob([JSON.stringify(signed, null, 2)], { type: "application/json" })) });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      context.notify("Checkpoint signed and downloaded: keep it somewhere the database administrator cannot write.");
+    }, context.refused);
+  });
+  const offline = h(
+    "section",
+    { "aria-labelledby": "offline-title" },
+    h("h2", { id: "offline-title" }, "Checkpoints and offline verification"),
+    checkpoint,
+    h("p", {}, "On a machine with the server's configuration, export a mirror and verify it against the database and a checkpoint you kept:"),
+    h("pre", {}, h("code", {}, `custos audit export ${domain} --out ./mirror-${domain}\ncustos audit verify ${domain} --mirror ./mirror-${domain} --checkpoint ./${domain}-checkpoint.json`)),
+  );
+
+  container.append(overview, eventsSection(domain, context), offline);
+}
+
+/** The events table: filters over what has been loaded, and "load more" for the next page. */
+function eventsSection(domain: string, context: ConsoleContext): HTMLElement {
+  const events: AuditEvent[] = [];
+  let after = 0;
+  let exhausted = false;
+  const action = h("input", { id: "filter-action", placeholder: "secret.read" });
+  const decision = h("select", { id: "filter-decision" }, h("option", { value: "" }, "any"), h("option", { value: "granted" }, "granted"), h("option", { value: "denied" }, "denied"), h("option", { value: "recorded" }, "recorded"));
+  const actor = h("input", { id: "filter-actor", placeholder: "node:…" });
+  const from = h("input", { id: "filter-from", type: "datetime-local" });
+  const to = h("input", { id: "filter-to", type: "datetime-local" });
+  const more = h("button", { type: "button", class: "secondary" }, "Load more");
+  const rows = h("div", { id: "events-table" });
+  const section = h(
+    "section",
+    { "aria-labelledby": "events-title" },
+    h("h2", { id: "events-title" }, "Events"),
+    h("form", { class: "filters", role: "search" }, field("Action", action), field("Decision", decision), field("Actor contains", actor), field("From", from), field("To", to)),
+    rows,
+    more,
+  );
+  const render = () => {
+    const fromTime = from.value === "" ? -Infinity : Date.parse(from.value);
+    const toTime = to.value === "" ? Infinity : Date.parse(to.value);
+    const shown = events.filter(
+      (event) =>
+        (action.value === "" || event.action === action.value.trim()) &&
+        (decision.value === "" || event.decision === decision.value) &&
+        (actor.value === "" || event.actor.includes(actor.value.trim())) &&
+        Date.parse(event.at) >= fromTime &&
+        Date.parse(event.at) <= toTime,
+    );
+    replace(
+      rows,
+      h("p", {}, `${String(shown.length)} of ${String(events.length)} loaded events${exhausted ? " (all of them)" : ""}.`),
+      table("Audit events", ["Seq", "At", "Actor", "Action", "Resource", "Decision", "Reason"], shown.map((event) => [event.seq, event.at, event.actor, event.action, event.resource, event.decision, event.reason])),
+    );
+    more.disabled = exhausted;
+  };
+  const load = async () => {
+    const page = await api<{ events: AuditEvent[]; next_after: number }>("GET", `${domainPath(domain, "audit", "events")}?after=${String(after)}&limit=${String(PAGE_SIZE)}`);
+    events.push(...page.events);
+    exhausted = page.events.length < PAGE_SIZE;
+    after = page.next_after;
+    render();
+  };
+  for (const input of [action, decision, actor, from, to]) input.addEventListener("input", render);
+  more.addEventListener("click", () => {
+    void load().catch(context.refused);
+  });
+  void load().catch(context.refused);
+  return section;
+}
