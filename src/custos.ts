@@ -31,6 +31,7 @@ import { createSessionRepository } from "./identity/sessions/session-repo.ts";
 import { signInRoutes } from "./identity/sessions/sign-in.routes.ts";
 import { SIGN_IN_PURGE_INTERVAL_MS, startSignInPurge } from "./identity/sessions/sign-in-purge.ts";
 import type { RouteDefinition } from "./http/routes.ts";
+import { sqlAuditStore } from "./audit/audit-store.ts";
 import { MIGRATIONS_DIR } from "./package-paths.ts";
 import type { Config } from "./platform/config.ts";
 import { openDatabase } from "./platform/db/connect.ts";
@@ -177,9 +178,15 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       ...(redis === undefined ? [] : [{ name: "rate_limit_store", check: () => redis.ping() }]),
       ...(options.readiness ?? []),
     ];
+    // The read APIs' gate: a domain's admins and auditors (domain.read).
+    const domainReader = requireDomainPermission(userAccess, { action: "domain.read", anyOf: ["administer", "audit"] });
+    const membership = new SpiceDbDomainMembership(authorizer);
     const routes: RouteDefinition[] = [
       ...(await consoleRoutes()),
-      ...domainRoutes({ domains, members: new SpiceDbDomainMembership(authorizer), audit, requireOperator: operator }),
+      ...domainRoutes({
+        domains, members: membership, membership, audit, requireOperator: operator, requireDomainReader: domainReader,
+        countNodes: (domain) => nodes.countNodes(domain), countSecrets: (domain) => secrets.countInDomain(domain),
+      }),
       ...signInDiscoveryRoutes({ domains }),
       ...signInRoutes({
         domains,
@@ -193,7 +200,8 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser }),
       ...nodeRoutes({
         ...stepUp, authorizer, wrapper: backend, wrapKeys, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds,
-        rateLimits, rateLimitStore,
+        rateLimits, rateLimitStore, requireDomainReader: domainReader,
+        lastSecretReads: (chain, actors) => sqlAuditStore.lastGrantedSecretReads(db, chain, actors),
       }),
       ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, rateLimits, rateLimitStore }),
       ...auditRoutes({

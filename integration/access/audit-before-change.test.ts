@@ -90,6 +90,18 @@ describe.each(storeKinds())("a failed audit leaves nothing changed (%s)", (kind)
     expect((await call("DELETE", `/v1/domains/acme/nodes/${nodeId}/quarantine`, admin)).status).toBe(204);
   });
 
+  it("node.decommission: keys, status and relationships stay as they were", async () => {
+    const enrolled = await call("POST", "/v1/domains/acme/nodes", admin, { name: "to-decommission" });
+    const node = (await enrolled.json()) as { node_id: string };
+    expect((await call("PUT", `/v1/domains/acme/secrets/db-password/readers/${node.node_id}`, admin)).status).toBe(204);
+    const keys = await env.custos.db.query("SELECT kid, retires_at FROM node_secret_keys WHERE node_id = $1 ORDER BY kid", [node.node_id]);
+    await withAuditRefusing("node.decommission", () => call("DELETE", `/v1/domains/acme/nodes/${node.node_id}`, admin));
+    expect(await statusOf(node.node_id)).toBe("active");
+    expect(await env.custos.db.query("SELECT kid, retires_at FROM node_secret_keys WHERE node_id = $1 ORDER BY kid", [node.node_id])).toEqual(keys);
+    expect(await isReader("db-password", node.node_id)).toBe(true);
+    expect(await env.custos.authorizer.check({ resource: nodeRef(node.node_id), permission: "act", subject: userRef("oidc:acme:alice") }, { kind: "fully_consistent" })).toBe(true);
+  });
+
   it("secret.write: the backend's value and version and the secret's row are unchanged, and a new secret is not created", async () => {
     const row = await secretRow("db-password");
     await withAuditRefusing("secret.write", () => call("PUT", "/v1/domains/acme/secrets/db-password", admin, { value: "v2-never" }));

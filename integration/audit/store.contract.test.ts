@@ -3,7 +3,7 @@ import { createGrantSigningKeyRepository, type GrantSigningKeyRepository } from 
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
 import { sqlAuditStore, type AuditStore } from "../../src/audit/audit-store.ts";
 import { createDomainRepository } from "../../src/identity/domains/domain-repo.ts";
-import type { DomainRepository } from "../../src/identity/domains/domain.ts";
+import type { DomainListing, DomainRepository } from "../../src/identity/domains/domain.ts";
 import { createSessionRepository } from "../../src/identity/sessions/session-repo.ts";
 import type { SessionRepository } from "../../src/identity/sessions/session-repo.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
@@ -60,6 +60,29 @@ describe.each(storeKinds())("the audit store contract on %s", (kind) => {
     expect(await audit.readRecords(store.db, "roundtrip", 0, 100)).toEqual(written);
     expect(await audit.readRecords(store.db, "roundtrip", 2, 2)).toEqual(written.slice(2, 4));
     expect(await audit.readChainHead(store.db, "roundtrip")).toEqual({ seq: 5, hash: written[4]?.hash, at: "2026-01-01T00:00:00.123Z" });
+  });
+
+  it("finds each actor's newest granted secret read in one statement, and nothing for an actor that never read", async () => {
+    const read = (seq: number, prev: string, actor: string, at: string, decision: "granted" | "denied") => chainRecord({
+      chain: "reads", seq, at, actor, action: "secret.read", resource: "secret:reads/db", decision, reason: "ok", request_id: `r-${String(seq)}`, details: {}, prev_hash: prev,
+    });
+    const written: ChainedAuditRecord[] = [];
+    let prev = genesisHash("reads");
+    for (const [actor, at, decision] of [
+      ["node:a", "2026-01-01T00:00:01.000Z", "granted"], ["node:a", "2026-01-01T00:00:02.500Z", "granted"],
+      ["node:b", "2026-01-01T00:00:03.000Z", "granted"], ["node:b", "2026-01-01T00:00:04.000Z", "denied"],
+    ] as const) {
+      const record = read(written.length + 1, prev, actor, at, decision);
+      written.push(record);
+      prev = record.hash;
+    }
+    await store.db.transaction(async (tx) => {
+      await audit.lockChain(tx, "reads", genesisHash("reads"), 5_000);
+      await audit.insertRecords(tx, written);
+    });
+    const last = await audit.lastGrantedSecretReads(store.db, "reads", ["node:a", "node:b", "node:never"]);
+    expect(Object.fromEntries(last)).toEqual({ "node:a": "2026-01-01T00:00:02.500Z", "node:b": "2026-01-01T00:00:03.000Z" });
+    expect((await audit.lastGrantedSecretReads(store.db, "other", ["node:a"])).size).toBe(0);
   });
 
   it("streams a whole chain in pages, in seq order", async () => {
@@ -175,7 +198,7 @@ describe.each(storeKinds())("the grant signing key repository contract on %s", (
 
 describe.each(storeKinds())("the domain repository contract on %s", (kind) => {
   let store: IsolatedStore;
-  let domains: DomainRepository;
+  let domains: DomainRepository & DomainListing;
 
   beforeAll(async () => {
     store = await createIsolatedStore(kind);
@@ -194,5 +217,15 @@ describe.each(storeKinds())("the domain repository contract on %s", (kind) => {
     const second = { ...first, issuer: "https://idp2.example", admins: [], auditors: ["oidc:acme:bob"] };
     expect(await domains.upsert(second)).toBe(false);
     expect(await domains.find("acme")).toEqual(second);
+  });
+
+  it("lists domains in id order strictly after a given id, with ISO 8601 times", async () => {
+    for (const id of ["list-c", "list-a", "list-b"]) await domains.upsert({ id, issuer: "https://idp.example", clientId: "custos", admins: [], auditors: [] });
+    const listed = (await domains.list("list", 10)).filter((domain) => domain.id.startsWith("list-"));
+    expect(listed.map((domain) => domain.id)).toEqual(["list-a", "list-b", "list-c"]);
+    expect((await domains.list("list-a", 1)).map((domain) => domain.id)).toEqual(["list-b"]);
+    expect(listed[0]?.createdAt).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/);
+    expect(await domains.findSummary("list-b")).toEqual(listed[1]);
+    expect(await domains.findSummary("missing")).toBeUndefined();
   });
 });

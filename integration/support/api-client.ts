@@ -63,6 +63,37 @@ export interface DomainDocument {
   readonly admins: readonly string[];
   readonly auditors: readonly string[];
 }
+export interface Paged<Item> {
+  readonly items: readonly Item[];
+  readonly next_cursor?: string;
+}
+export interface DomainSummaryDocument {
+  readonly domain: string;
+  readonly issuer: string;
+  readonly client_id: string;
+  readonly created_at: string;
+  readonly updated_at: string;
+}
+export interface DomainView extends DomainSummaryDocument {
+  readonly admins: readonly string[];
+  readonly auditors: readonly string[];
+  readonly counts: { readonly nodes: number; readonly secrets: number };
+}
+export interface NodeView {
+  readonly node_id: string;
+  readonly name: string;
+  readonly state: "active" | "quarantined" | "decommissioned";
+  readonly current_kid: string | null;
+  readonly keys: readonly { readonly kid: string; readonly created_at: string; readonly retires_at: string | null }[];
+  readonly enrolled_at: string;
+  readonly last_read_at: string | null;
+  readonly decommissioned_at: string | null;
+}
+/** `?limit=&cursor=` of a paged list; raw strings so that tests can send bad ones. */
+export interface PageQuery {
+  readonly limit?: string | number;
+  readonly cursor?: string;
+}
 export interface VerifyReport {
   readonly chain: string;
   readonly ok: boolean;
@@ -100,6 +131,11 @@ export interface ApiClient {
   removeReader(as: Credential, domain: string, name: string, nodeId: string): Promise<ApiAnswer<undefined>>;
   issueGrant(as: Credential, domain: string, request: GrantRequest): Promise<ApiAnswer<GrantAnswer>>;
   jwks(domain: string): Promise<ApiAnswer<JSONWebKeySet>>;
+  listDomains(as: Credential | undefined, page?: PageQuery): Promise<ApiAnswer<Paged<DomainSummaryDocument>>>;
+  showDomain(as: Credential | undefined, domain: string): Promise<ApiAnswer<DomainView>>;
+  listNodes(as: Credential | undefined, domain: string, page?: PageQuery): Promise<ApiAnswer<Paged<NodeView>>>;
+  showNode(as: Credential | undefined, domain: string, nodeId: string): Promise<ApiAnswer<NodeView>>;
+  decommission(as: Credential, domain: string, nodeId: string): Promise<ApiAnswer<undefined>>;
   verifyAudit(as: Credential, domain: string): Promise<ApiAnswer<VerifyReport>>;
   signCheckpoint(as: Credential, domain: string): Promise<ApiAnswer<Checkpoint>>;
 }
@@ -136,6 +172,14 @@ async function answerOf<T>(method: string, path: string, response: Response): Pr
 
 const segment = encodeURIComponent;
 
+function pageQuery(page: PageQuery = {}): string {
+  const query = new URLSearchParams();
+  if (page.limit !== undefined) query.set("limit", String(page.limit));
+  if (page.cursor !== undefined) query.set("cursor", page.cursor);
+  const text = query.toString();
+  return text === "" ? "" : `?${text}`;
+}
+
 export function createApiClient(baseUrl: string, options: { onAnswer?: (answer: ApiAnswer<unknown>) => void } = {}): ApiClient {
   async function request<T>(method: string, path: string, as: Credential | undefined, request: RequestOptions = {}): Promise<ApiAnswer<T>> {
     const headers: Record<string, string> = { ...request.headers };
@@ -171,6 +215,11 @@ export function createApiClient(baseUrl: string, options: { onAnswer?: (answer: 
     removeReader: (as, domain, name, nodeId) => request("DELETE", readerPath(domain, name, nodeId), as),
     issueGrant: (as, domain, grant) => request("POST", `${domainPath(domain)}/grants`, as, { body: grant }),
     jwks: (domain) => request("GET", `${domainPath(domain)}/jwks.json`, undefined),
+    listDomains: (as, page) => request("GET", `/v1/domains${pageQuery(page)}`, as),
+    showDomain: (as, domain) => request("GET", domainPath(domain), as),
+    listNodes: (as, domain, page) => request("GET", `${domainPath(domain)}/nodes${pageQuery(page)}`, as),
+    showNode: (as, domain, nodeId) => request("GET", `${domainPath(domain)}/nodes/${segment(nodeId)}`, as),
+    decommission: (as, domain, nodeId) => request("DELETE", `${domainPath(domain)}/nodes/${segment(nodeId)}`, as),
     verifyAudit: (as, domain) => request("GET", `${domainPath(domain)}/audit/verify`, as),
     signCheckpoint: (as, domain) => request("POST", `${domainPath(domain)}/audit/checkpoints`, as),
   };

@@ -203,6 +203,23 @@ export async function* streamRecordPages(
 }
 
 /**
+ * When each actor last read a secret: the newest granted `secret.read` record of each, as ISO
+ * 8601 (an actor that never read is absent). One statement for all the actors, each answered by
+ * one backward step of the partial index audit_events_granted_secret_reads (migration 0011);
+ * the literals must match that index's predicate, so they are not parameters.
+ */
+export async function lastGrantedSecretReads(session: SqlSession, chain: string, actors: readonly string[]): Promise<Map<string, string>> {
+  if (actors.length === 0) return new Map();
+  const rows = await session.query<{ actor: string; at: string | null }>(
+    `SELECT a.actor, (SELECT to_char(max(e.at) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') FROM audit_events e
+                       WHERE e.chain = $1 AND e.actor = a.actor AND e.action = 'secret.read' AND e.decision = 'granted') AS at
+       FROM jsonb_array_elements_text($2::jsonb) AS a(actor)`,
+    [chain, JSON.stringify(actors)],
+  );
+  return new Map(rows.flatMap((row) => (row.at === null ? [] : [[row.actor, row.at] as const])));
+}
+
+/**
  * The audit store's port: what the appenders, the reads, checkpoints and the CLI ask of the
  * audit tables. Each call takes the session or transaction it runs in, so an appender can
  * lock, read the head and insert inside one transaction. Written out (not inferred from the
@@ -216,6 +233,7 @@ export interface AuditStore {
   recordStands(session: SqlSession, record: Pick<ChainedAuditRecord, "chain" | "seq" | "hash">): Promise<boolean>;
   insertCheckpoint(session: SqlSession, checkpoint: CheckpointRow): Promise<void>;
   readRecords(session: SqlSession, chain: string, afterSeq: number, limit: number): Promise<ChainedAuditRecord[]>;
+  lastGrantedSecretReads(session: SqlSession, chain: string, actors: readonly string[]): Promise<Map<string, string>>;
   streamRecordPages(
     db: Database,
     chain: string,
@@ -232,5 +250,6 @@ export const sqlAuditStore: AuditStore = {
   recordStands,
   insertCheckpoint,
   readRecords,
+  lastGrantedSecretReads,
   streamRecordPages,
 };

@@ -1,6 +1,6 @@
 import { domainSubject } from "../platform/names.ts";
 import { relationship, relationshipKey, type Authorizer, type Relation, type Relationship } from "./authorizer.ts";
-import { domainRef, userRef } from "./object-ids.ts";
+import { decodeObjectId, domainRef, userRef } from "./object-ids.ts";
 
 /**
  * The SpiceDB side of a domain: `domain:<d>#admin@user:…` and `#auditor@user:…`, the port
@@ -12,6 +12,11 @@ export interface DomainMembershipWriter {
   replaceMembers(domain: string, next: { admins: readonly string[]; auditors: readonly string[] }): Promise<void>;
 }
 
+/** Who administers and audits a domain as SpiceDB has it (provider `sub` values, sorted). */
+export interface DomainMembershipReader {
+  members(domain: string): Promise<{ admins: string[]; auditors: string[] }>;
+}
+
 const MEMBER_RELATIONS: readonly Relation[] = ["admin", "auditor"];
 
 /**
@@ -20,7 +25,7 @@ const MEMBER_RELATIONS: readonly Relation[] = ["admin", "auditor"];
  * difference is applied in one atomic WriteRelationships call: missing ones touched, extra ones
  * deleted. A PUT that failed halfway therefore cannot leave an admin behind.
  */
-export class SpiceDbDomainMembership implements DomainMembershipWriter {
+export class SpiceDbDomainMembership implements DomainMembershipWriter, DomainMembershipReader {
   /** Per-domain chain: two PUTs of one domain in this process must not diff against the same read. */
   private readonly inFlight = new Map<string, Promise<unknown>>();
 
@@ -43,6 +48,22 @@ export class SpiceDbDomainMembership implements DomainMembershipWriter {
     const remove = [...current].filter(([key]) => !wanted.has(key)).map(([, rel]) => rel);
     if (touch.length === 0 && remove.length === 0) return;
     await this.authorizer.writeRelationships(touch, remove);
+  }
+
+  /**
+   * The domain's admins and auditors, read fully consistent. Subjects are `oidc:<domain>:<sub>`;
+   * the `sub` is shown. One of another namespace (written by something other than putDomain) is
+   * shown whole, so it is noticed rather than hidden.
+   */
+  async members(domain: string): Promise<{ admins: string[]; auditors: string[] }> {
+    const prefix = domainSubject(domain, "");
+    const subOf = (rel: Relationship): string => {
+      const [subject = ""] = decodeObjectId(rel.subject.id);
+      return subject.startsWith(prefix) ? subject.slice(prefix.length) : subject;
+    };
+    const found = [...(await this.currentMembers(domain)).values()];
+    const of = (relation: Relation) => found.filter((rel) => rel.relation === relation && rel.subject.type === "user").map(subOf).sort();
+    return { admins: of("admin"), auditors: of("auditor") };
   }
 
   private async currentMembers(domain: string): Promise<Map<string, Relationship>> {

@@ -2,6 +2,7 @@ import { open, readFile, rm } from "node:fs/promises";
 import { InvalidArgumentError, type Command } from "commander";
 import { isDomainId, NODE_ID_PATTERN } from "../platform/names.ts";
 import { CommandRefused, CommandUsageError, callApi, type CallOptions } from "./api-client.ts";
+import { registerDomainReadCommands, registerNodeAdminCommands, type ReadCommandContext } from "./read.commands.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const NODE_NAME = /^[^\p{Cc}]{1,128}$/u;
@@ -64,7 +65,9 @@ export const URL_OPTION = ["--url <base>", "Custos base URL", "http://127.0.0.1:
 
 /** `custos domain …` and `custos secret …`: administration through the HTTP API, as DESIGN.md says. */
 export function registerAdminCommands(program: Command): void {
-  const domain = program.command("domain").description("Administer domains through the API (operator token from CUSTOS_OPERATOR_TOKEN)");
+  const domain = program
+    .command("domain")
+    .description("Administer domains through the API: put and list with the operator token (CUSTOS_OPERATOR_TOKEN), show as the domain's admin or auditor");
   domain
     .command("put")
     .description("Create or replace a domain: its OpenID provider, admins and auditors")
@@ -132,7 +135,15 @@ export function registerAdminCommands(program: Command): void {
   }
 
   registerNodeEnroll(program, withIdToken);
+  const context: ReadCommandContext = { withIdToken, domainArgument, adminCredential, operatorToken, urlOption: URL_OPTION };
+  registerNodeAdminCommands(nodeFamily(program), context);
+  registerDomainReadCommands(domain, context);
   registerGrant(program, withIdToken);
+}
+
+/** The `node` family the node side registers (node.command.ts), which the admin commands join. */
+function nodeFamily(program: Command): Command {
+  return program.commands.find((command) => command.name() === "node") ?? program.command("node");
 }
 
 /**
@@ -158,7 +169,7 @@ async function enrollInto(nskFile: string, enroll: () => Promise<{ node_id?: unk
 
 /** `custos node enroll`: added to the `node` family the node side registers (node.command.ts). */
 function registerNodeEnroll(program: Command, withIdToken: (command: Command) => Command): void {
-  const node = program.commands.find((command) => command.name() === "node") ?? program.command("node");
+  const node = nodeFamily(program);
   withIdToken(
     node
       .command("enroll")

@@ -24,7 +24,9 @@ function baseUrl(value: string): string {
 
 /** Registration only: the NSK and JWE code (jose) is imported when a subcommand runs (node.action.ts). */
 export function registerNodeCommand(program: Command): void {
-  const node = program.command("node").description("The node side: what a fleet machine runs");
+  const node = program
+    .command("node")
+    .description("Nodes: what a fleet machine runs (fetch, rotate), and their administration through the API (enroll, list, show, quarantine, lift, decommission)");
   node
     .command("fetch")
     .description("Fetch a secret with this node's NSK, decrypt it and print the value to stdout")

@@ -14,6 +14,7 @@ export const PROBLEM_CODES: Readonly<Record<ErrorCode, { readonly status: number
   node_quarantined: { status: 403, title: "The node is quarantined" },
   kid_superseded: { status: 403, title: "This key has been superseded: only the node's current key may rotate" },
   not_found: { status: 404, title: "Not found" },
+  node_decommissioned: { status: 409, title: "The node has been decommissioned: nothing can change it any more" },
   method_not_allowed: { status: 405, title: "Method not allowed" },
   payload_too_large: { status: 413, title: "The request body is too large" },
   uri_too_long: { status: 414, title: "The request target is too long" },

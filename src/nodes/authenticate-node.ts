@@ -21,7 +21,8 @@ export type NodeAuthenticationReason =
   | "bearer_mismatch"
   | "kid_retired"
   | "node_mismatch"
-  | "node_quarantined";
+  | "node_quarantined"
+  | "node_decommissioned";
 
 /** What a node call presents, as plain values (the HTTP adapter is src/http/authenticate-steps.ts). */
 export interface NodeCallCredentials {
@@ -77,6 +78,10 @@ export async function authenticateNode(deps: AuthenticateNodeDependencies, call:
   }
   if (key.nodeId !== pathNodeId) {
     return refuse("node_mismatch", key.node.domain, actor, new CustosError("node_mismatch", { detail: "this bearer belongs to another node" }));
+  }
+  // Decommissioning retires every key at once, so this only answers a key row changed by hand.
+  if (key.node.status === "decommissioned") {
+    return refuse("node_decommissioned", key.node.domain, actor, invalidToken());
   }
   if (key.node.status !== "active") {
     return refuse("node_quarantined", key.node.domain, actor, new CustosError("node_quarantined", { detail: "this node is quarantined" }));

@@ -1,7 +1,7 @@
 import type { Database, SqlSession } from "../platform/db/database.ts";
 import type { nodeSecretKeysTable, nodesTable } from "./nodes.table.ts";
 
-export type NodeStatus = "active" | "quarantined";
+export type NodeStatus = "active" | "quarantined" | "decommissioned";
 
 export interface NodeRecord {
   readonly id: string;
@@ -27,6 +27,28 @@ export interface NewNodeKey {
   readonly wrappedWrapKey: string;
 }
 
+/** One of a node's keys as the read APIs show it: its kid and ages, never key material. */
+export interface NodeKeyAges {
+  readonly kid: string;
+  /** ISO 8601. */
+  readonly createdAt: string;
+  /** ISO 8601; undefined while the key is current. */
+  readonly retiresAt: string | undefined;
+}
+
+/** A node as the read APIs show it. */
+export interface NodeSummary extends NodeRecord {
+  /** ISO 8601: when it was enrolled. */
+  readonly enrolledAt: string;
+  /** ISO 8601: set once it is decommissioned. */
+  readonly decommissionedAt: string | undefined;
+  /** Its newest keys, newest first (at most NODE_KEYS_SHOWN). */
+  readonly keys: readonly NodeKeyAges[];
+}
+
+/** How many of a node's keys the read APIs show: the newest ones, so a long-lived node's page stays small. */
+export const NODE_KEYS_SHOWN = 5;
+
 /** The nodes capability's port onto nodes, node_secret_keys and node_rotation_nonces. */
 export interface NodeRepository {
   insertNode(node: NodeRecord, key: NewNodeKey): Promise<void>;
@@ -35,7 +57,47 @@ export interface NodeRepository {
   listKeys(nodeId: string): Promise<{ kid: string; retiresAt: number | undefined }[]>;
   findKey(kid: string): Promise<NodeKeyRecord | undefined>;
   findNode(id: string): Promise<NodeRecord | undefined>;
-  setStatus(id: string, status: NodeStatus): Promise<void>;
+  /** Sets active or quarantined; a decommissioned node is never changed (false then, or when there is no such node). */
+  setStatus(id: string, status: Exclude<NodeStatus, "decommissioned">): Promise<boolean>;
+  /** A domain's nodes with ids after `after` (a node id), in id order, at most `limit`. */
+  listNodes(domain: string, after: string | undefined, limit: number): Promise<NodeSummary[]>;
+  findNodeSummary(domain: string, id: string): Promise<NodeSummary | undefined>;
+  /** How many of the domain's nodes are not decommissioned. */
+  countNodes(domain: string): Promise<number>;
+  /**
+   * In one transaction: every key of the node that still authenticates retires at `at` (epoch
+   * seconds), and the node is decommissioned (its first decommission time is kept).
+   */
+  decommission(id: string, at: number): Promise<void>;
+}
+
+/** ISO 8601 in UTC with milliseconds, the same spelling on PostgreSQL and PGlite. */
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+
+/** The columns of a NodeSummary; the newest keys travel as one JSON text (the same on both drivers). */
+const SUMMARY_COLUMNS = `n.id::text AS id, n.domain, n.name, n.status,
+  ${iso("n.created_at")} AS "enrolledAt", ${iso("n.decommissioned_at")} AS "decommissionedAt",
+  COALESCE((SELECT json_agg(json_build_object('kid', k.kid, 'createdAt', ${iso("k.created_at")}, 'retiresAt', ${iso("k.retires_at")}) ORDER BY k.created_at DESC, k.kid)
+     FROM (SELECT kid, created_at, retires_at FROM node_secret_keys WHERE node_id = n.id ORDER BY created_at DESC, kid LIMIT ${String(NODE_KEYS_SHOWN)}) k), '[]')::text AS keys`;
+
+type SummaryRow = Pick<typeof nodesTable.$inferSelect, "domain" | "name" | "status"> & {
+  id: string;
+  enrolledAt: string;
+  decommissionedAt: string | null;
+  keys: string;
+};
+
+function summaryOf(row: SummaryRow): NodeSummary {
+  const keys = JSON.parse(row.keys) as { kid: string; createdAt: string; retiresAt: string | null }[];
+  return {
+    id: row.id,
+    domain: row.domain,
+    name: row.name,
+    status: row.status,
+    enrolledAt: row.enrolledAt,
+    decommissionedAt: row.decommissionedAt ?? undefined,
+    keys: keys.map((key) => ({ kid: key.kid, createdAt: key.createdAt, retiresAt: key.retiresAt ?? undefined })),
+  };
 }
 
 /**
@@ -121,8 +183,39 @@ export function createNodeRepository(db: Database): NodeRepository {
       return row;
     },
 
-    async setStatus(id: string, status: NodeStatus): Promise<void> {
-      await db.query("UPDATE nodes SET status = $2 WHERE id = $1", [id, status]);
+    async setStatus(id, status) {
+      const changed = await db.query("UPDATE nodes SET status = $2 WHERE id = $1 AND status <> 'decommissioned' RETURNING id", [id, status]);
+      return changed.length === 1;
+    },
+
+    async listNodes(domain, after, limit) {
+      const rows = after === undefined
+        ? await db.query<SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM nodes n WHERE n.domain = $1 ORDER BY n.id LIMIT $2`, [domain, limit])
+        : await db.query<SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM nodes n WHERE n.domain = $1 AND n.id > $3::uuid ORDER BY n.id LIMIT $2`, [domain, limit, after]);
+      return rows.map(summaryOf);
+    },
+
+    async findNodeSummary(domain, id) {
+      const [row] = await db.query<SummaryRow>(`SELECT ${SUMMARY_COLUMNS} FROM nodes n WHERE n.domain = $1 AND n.id = $2::uuid`, [domain, id]);
+      return row === undefined ? undefined : summaryOf(row);
+    },
+
+    async countNodes(domain) {
+      const [row] = await db.query<{ n: number | string }>("SELECT count(*) AS n FROM nodes WHERE domain = $1 AND status <> 'decommissioned'", [domain]);
+      return Number(row?.n ?? 0);
+    },
+
+    async decommission(id, at) {
+      await db.transaction(async (tx) => {
+        await tx.query(
+          "UPDATE node_secret_keys SET retires_at = to_timestamp($2) WHERE node_id = $1 AND (retires_at IS NULL OR retires_at > to_timestamp($2))",
+          [id, at],
+        );
+        await tx.query(
+          "UPDATE nodes SET status = 'decommissioned', decommissioned_at = COALESCE(decommissioned_at, to_timestamp($2)) WHERE id = $1",
+          [id, at],
+        );
+      });
     },
   };
 }

@@ -7,22 +7,28 @@ import { jsonRequestBody, PROBLEM_RESPONSE } from "../http/openapi.ts";
 import { jsonObjectBody } from "../http/request-body.ts";
 import { requestIdOf } from "../http/request-id.ts";
 import type { RouteDefinition } from "../http/routes.ts";
-import { respond, step } from "../http/steps.ts";
+import { json, respond, step } from "../http/steps.ts";
+import { PAGE_PARAMETERS, pageBody, parsePageRequest } from "../http/paging.ts";
 import { userCredentialOf } from "../http/credential-locals.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseDomainId, parseNodeId } from "../platform/names.ts";
 import type { RateLimitPolicy } from "../platform/rate-limit/rate-limit-policy.ts";
 import type { RateLimitStoreFactory } from "../platform/rate-limit/rate-limit-stores.ts";
 import type { AuthenticateNodeDependencies } from "./authenticate-node.ts";
+import { decommissionNode } from "./decommission-node.ts";
 import { enrollNode } from "./enroll-node.ts";
 import { parseRotationRequest } from "./nsk-rotation.ts";
 import { liftQuarantine, quarantineNode, type QuarantineNodeDependencies, type QuarantineNodeInput } from "./quarantine-node.ts";
+import { listNodes, nodeBody, showNode, type ReadNodesDependencies } from "./read-nodes.ts";
 import { proveRotation, refuseRotation, rotateNodeKey, type RotationDependencies } from "./rotate-node-key.ts";
 
 export interface NodeRoutesDependencies
   extends AuthorizeElevatedDependencies, AuthenticateNodeDependencies, Omit<RotationDependencies, "nodes">, Omit<QuarantineNodeDependencies, "nodes"> {
   readonly authorizer: Authorizer;
   readonly requireDomainUser: RequestHandler;
+  /** The domain's admins and auditors (domain.read): who may read its nodes. */
+  readonly requireDomainReader: RequestHandler;
+  readonly lastSecretReads: ReadNodesDependencies["lastSecretReads"];
   readonly rateLimits: RateLimitPolicy;
   readonly rateLimitStore: RateLimitStoreFactory;
 }
@@ -39,8 +45,76 @@ function quarantineInput(req: Request, res: Response): QuarantineNodeInput {
   return { domain: parseDomainId(req.params.domain), nodeId: parseNodeId(req.params.node_id), credential: userCredentialOf(res), requestId: requestIdOf(res) };
 }
 
+/** The JSON schema of one node in the read APIs. */
+const NODE_SCHEMA = {
+  type: "object",
+  properties: {
+    node_id: { type: "string", format: "uuid" },
+    name: { type: "string" },
+    state: { type: "string", enum: ["active", "quarantined", "decommissioned"] },
+    current_kid: { type: ["string", "null"] },
+    keys: {
+      type: "array",
+      description: "the node's newest keys (at most 5), newest first: kids and ages, never key material",
+      items: { type: "object", properties: { kid: { type: "string" }, created_at: { type: "string", format: "date-time" }, retires_at: { type: ["string", "null"], format: "date-time" } } },
+    },
+    enrolled_at: { type: "string", format: "date-time" },
+    last_read_at: { type: ["string", "null"], format: "date-time", description: "its newest granted secret read, from the audit log" },
+    decommissioned_at: { type: ["string", "null"], format: "date-time" },
+  },
+} as const;
+
+const READ_REFUSALS = { "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE } as const;
+
 export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
   return [
+    {
+      method: "get",
+      path: "/v1/domains/:domain/nodes",
+      doc: {
+        summary: "The domain's nodes, a page at a time in node-id order (admins and auditors)",
+        parameters: PAGE_PARAMETERS,
+        responses: {
+          "200": { description: "{ items, next_cursor? }", content: { "application/json": { schema: { type: "object", properties: { items: { type: "array", items: NODE_SCHEMA }, next_cursor: { type: "string" } } } } } },
+          ...READ_REFUSALS,
+        },
+      },
+      handlers: [
+        deps.requireDomainReader,
+        respond(
+          (input: Parameters<typeof listNodes>[1]) => listNodes(deps, input),
+          (req) => ({ domain: parseDomainId(req.params.domain), page: parsePageRequest(req.query) }),
+          json(200, (page: Awaited<ReturnType<typeof listNodes>>) => pageBody(page, nodeBody)),
+          "listNodes",
+        ),
+      ],
+    },
+    {
+      method: "get",
+      path: "/v1/domains/:domain/nodes/:node_id",
+      doc: {
+        summary: "One node of the domain (admins and auditors); another domain's node is 404",
+        responses: { "200": { description: "the node", content: { "application/json": { schema: NODE_SCHEMA } } }, ...READ_REFUSALS, "404": PROBLEM_RESPONSE },
+      },
+      handlers: [
+        deps.requireDomainReader,
+        respond(
+          (input: Parameters<typeof showNode>[1]) => showNode(deps, input),
+          (req) => ({ domain: parseDomainId(req.params.domain), nodeId: parseNodeId(req.params.node_id) }),
+          json(200, nodeBody),
+          "showNode",
+        ),
+      ],
+    },
+    {
+      method: "delete",
+      path: "/v1/domains/:domain/nodes/:node_id",
+      doc: {
+        summary: "Decommission a node: its keys retire now, its domain and reader relationships go, and it can never be changed again (admin, elevated: node.decommission). Repeating it answers 204 again.",
+        responses: { "204": { description: "decommissioned" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
+      },
+      handlers: [deps.requireDomainUser, respond((input: QuarantineNodeInput) => decommissionNode(deps, input), quarantineInput, () => ({ status: 204 }), "decommissionNode")],
+    },
     {
       method: "post",
       path: "/v1/domains/:domain/nodes",
@@ -62,13 +136,13 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
     {
       method: "post",
       path: "/v1/domains/:domain/nodes/:node_id/quarantine",
-      doc: { summary: "Quarantine a node: every check fails until lifted (admin, elevated: node.quarantine)", responses: { "204": { description: "quarantined" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE } },
+      doc: { summary: "Quarantine a node: every check fails until lifted (admin, elevated: node.quarantine)", responses: { "204": { description: "quarantined" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE, "409": PROBLEM_RESPONSE } },
       handlers: [deps.requireDomainUser, respond((input: QuarantineNodeInput) => quarantineNode(deps, input), quarantineInput, () => ({ status: 204 }), "quarantineNode")],
     },
     {
       method: "delete",
       path: "/v1/domains/:domain/nodes/:node_id/quarantine",
-      doc: { summary: "Lift a node's quarantine (admin, elevated: node.quarantine)", responses: { "204": { description: "active again" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE } },
+      doc: { summary: "Lift a node's quarantine (admin, elevated: node.quarantine)", responses: { "204": { description: "active again" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE, "409": PROBLEM_RESPONSE } },
       handlers: [deps.requireDomainUser, respond((input: QuarantineNodeInput) => liftQuarantine(deps, input), quarantineInput, () => ({ status: 204 }), "liftQuarantine")],
     },
     {

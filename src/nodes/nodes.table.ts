@@ -4,8 +4,10 @@ export const nodesTable = pgTable("nodes", {
   id: uuid("id").primaryKey(),
   domain: text("domain").notNull(),
   name: text("name").notNull(),
-  status: text("status", { enum: ["active", "quarantined"] }).notNull(),
+  status: text("status", { enum: ["active", "quarantined", "decommissioned"] }).notNull(),
   createdAt: timestamp("created_at", { withTimezone: true, mode: "string" }).notNull().defaultNow(),
+  /** Set exactly when the status is `decommissioned` (migration 0011). */
+  decommissionedAt: timestamp("decommissioned_at", { withTimezone: true, mode: "string" }),
 });
 
 export const nodeSecretKeysTable = pgTable("node_secret_keys", {

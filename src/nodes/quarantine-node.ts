@@ -3,7 +3,7 @@ import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditResource } from "../audit/audit-vocabulary.ts";
 import type { UserCredential } from "../identity/credentials.ts";
 import { CustosError } from "../platform/errors.ts";
-import type { NodeRepository, NodeStatus } from "./node-repo.ts";
+import type { NodeRepository } from "./node-repo.ts";
 
 /** Why a quarantine change was granted, as its audit record says. */
 export type QuarantineChange = "quarantined" | "lifted";
@@ -20,6 +20,11 @@ export interface QuarantineNodeInput {
   readonly requestId: string;
 }
 
+/** 409 node_decommissioned: a decommissioned node is never quarantined or lifted again. */
+export function nodeDecommissioned(): CustosError {
+  return new CustosError("node_decommissioned", { detail: "this node has been decommissioned; enroll a new node instead" });
+}
+
 async function setQuarantine(deps: QuarantineNodeDependencies, input: QuarantineNodeInput, change: QuarantineChange): Promise<void> {
   const { credential, domain, nodeId, requestId } = input;
   const resource = auditResource.node(nodeId);
@@ -27,9 +32,10 @@ async function setQuarantine(deps: QuarantineNodeDependencies, input: Quarantine
   const node = await deps.nodes.findNode(nodeId);
   // Another domain's node is answered exactly like a missing one.
   if (node?.domain !== domain) throw new CustosError("not_found", { detail: "no such node in this domain" });
+  if (node.status === "decommissioned") throw nodeDecommissioned();
   await deps.audit.append({ chain: domain, actor: actorOf(credential), action: "node.quarantine", resource, decision: "granted", reason: change, requestId });
-  const status: NodeStatus = change === "quarantined" ? "quarantined" : "active";
-  await deps.nodes.setStatus(nodeId, status);
+  // A decommission that ran in between wins: the repository never changes a decommissioned node.
+  if (!(await deps.nodes.setStatus(nodeId, change === "quarantined" ? "quarantined" : "active"))) throw nodeDecommissioned();
 }
 
 /** POST /v1/domains/{domain}/nodes/{node_id}/quarantine: every check of the node fails until lifted. */

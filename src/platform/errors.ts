@@ -20,6 +20,7 @@ export type ErrorCode =
   | "node_quarantined"
   | "rotation_proof_invalid"
   | "kid_superseded"
+  | "node_decommissioned"
   | "rate_limited"
   | "not_provisioned"
   | "store_unavailable"

@@ -18,6 +18,8 @@ export interface SecretRepository {
   upsert(record: SecretRecord & { readonly authzRevision: string }): Promise<boolean>;
   /** Kept with the secret after a change to its readers (see the read path). */
   setAuthzRevision(domain: string, name: string, revision: string): Promise<void>;
+  /** How many secrets the domain has (for GET /v1/domains/{domain}). */
+  countInDomain(domain: string): Promise<number>;
 }
 
 /**
@@ -46,6 +48,10 @@ export function createSecretRepository(db: SqlSession): SecretRepository {
     },
     async setAuthzRevision(domain, name, revision) {
       await db.query("UPDATE secrets SET authz_revision = $3 WHERE domain = $1 AND name = $2", [domain, name, revision]);
+    },
+    async countInDomain(domain) {
+      const [row] = await db.query<{ n: number | string }>("SELECT count(*) AS n FROM secrets WHERE domain = $1", [domain]);
+      return Number(row?.n ?? 0);
     },
   };
 }

@@ -1,15 +1,19 @@
 import type { SqlSession } from "../../platform/db/database.ts";
-import type { DomainRepository } from "./domain.ts";
+import type { DomainListing, DomainRepository, DomainSummary } from "./domain.ts";
 import type { domainsTable } from "./domains.table.ts";
 
 type DomainRow = Pick<typeof domainsTable.$inferSelect, "id" | "issuer" | "clientId" | "admins" | "auditors">;
+
+/** ISO 8601 in UTC with milliseconds, the same spelling on PostgreSQL and PGlite. */
+const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+const SUMMARY_COLUMNS = `id, issuer, client_id AS "clientId", ${iso("created_at")} AS "createdAt", ${iso("updated_at")} AS "updatedAt"`;
 
 /**
  * SQL through the Database port, like every other repository: the port puts its deadline on
  * every statement, so a hung store answers store_unavailable instead of holding a sign-in or
  * an admin request forever. The columns are those of domains.table.ts.
  */
-export function createDomainRepository(db: SqlSession): DomainRepository {
+export function createDomainRepository(db: SqlSession): DomainRepository & DomainListing {
   return {
     async find(id) {
       const [row] = await db.query<DomainRow>(
@@ -18,6 +22,15 @@ export function createDomainRepository(db: SqlSession): DomainRepository {
       );
       if (row === undefined) return undefined;
       return { id: row.id, issuer: row.issuer, clientId: row.clientId, admins: row.admins, auditors: row.auditors };
+    },
+    async list(after, limit) {
+      return after === undefined
+        ? db.query<DomainSummary>(`SELECT ${SUMMARY_COLUMNS} FROM domains ORDER BY id LIMIT $1`, [limit])
+        : db.query<DomainSummary>(`SELECT ${SUMMARY_COLUMNS} FROM domains WHERE id > $2 ORDER BY id LIMIT $1`, [limit, after]);
+    },
+    async findSummary(id) {
+      const [row] = await db.query<DomainSummary>(`SELECT ${SUMMARY_COLUMNS} FROM domains WHERE id = $1`, [id]);
+      return row;
     },
     async upsert(domain) {
       // The lists travel as JSON: both drivers then send them the same way.
