@@ -162,6 +162,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const idTokens = createIdTokenVerifier({ jwks, leewaySeconds: config.oidcLeewaySeconds, now });
     const userAccess = { domains, sessions, idTokens, audit, denials, now, authorizer };
     const domainUser = requireDomainUser(userAccess);
+    const domainReader = requireDomainPermission(userAccess, { action: "domain.read", anyOf: ["administer", "audit"] });
     const stepUp = { policy: stepUpPolicy, leewaySeconds: config.oidcLeewaySeconds, now, audit };
     const nodes = createNodeRepository(db);
     const secrets = createSecretRepository(db);
@@ -188,12 +189,12 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         now,
         publicUrl: config.publicUrl,
       }),
-      ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser }),
+      ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser, requireDomainReader: domainReader, db }),
       ...nodeRoutes({
         ...stepUp, authorizer, wrapper: backend, wrapKeys, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds,
         rateLimits, rateLimitStore,
       }),
-      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, rateLimits, rateLimitStore }),
+      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore }),
       ...auditRoutes({
         db,
         signer: auditSigner,
