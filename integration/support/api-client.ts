@@ -57,6 +57,38 @@ export interface GrantRequest {
   readonly action: string;
   readonly ttl_seconds?: number;
 }
+/** A page of a list route: `{ items, next_cursor? }`. */
+export interface PageAnswer<Item> {
+  readonly items: readonly Item[];
+  readonly next_cursor?: string;
+}
+export interface SecretListItem {
+  readonly name: string;
+  readonly version: number;
+  readonly updated_at: string;
+  readonly reader_count: number;
+}
+export interface SecretMetadataAnswer {
+  readonly name: string;
+  readonly version: number;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly readers: readonly { readonly node_id: string; readonly name: string | null }[];
+}
+export interface IssuedGrantItem {
+  readonly jti: string;
+  readonly node_id: string;
+  readonly action: string;
+  readonly actor: string;
+  readonly iat: number;
+  readonly exp: number;
+  readonly kid: string | null;
+}
+/** `?limit=&cursor=` of a list route, passed as given (tests send bad ones too). */
+export interface PageQuery {
+  readonly limit?: string | number;
+  readonly cursor?: string;
+}
 export interface DomainDocument {
   readonly issuer: string;
   readonly client_id: string;
@@ -99,6 +131,10 @@ export interface ApiClient {
   addReader(as: Credential, domain: string, name: string, nodeId: string): Promise<ApiAnswer<undefined>>;
   removeReader(as: Credential, domain: string, name: string, nodeId: string): Promise<ApiAnswer<undefined>>;
   issueGrant(as: Credential, domain: string, request: GrantRequest): Promise<ApiAnswer<GrantAnswer>>;
+  listSecrets(as: Credential | undefined, domain: string, page?: PageQuery): Promise<ApiAnswer<PageAnswer<SecretListItem>>>;
+  showSecret(as: Credential | undefined, domain: string, name: string): Promise<ApiAnswer<SecretMetadataAnswer>>;
+  deleteSecret(as: Credential | undefined, domain: string, name: string): Promise<ApiAnswer<undefined>>;
+  listGrants(as: Credential | undefined, domain: string, page?: PageQuery): Promise<ApiAnswer<PageAnswer<IssuedGrantItem>>>;
   jwks(domain: string): Promise<ApiAnswer<JSONWebKeySet>>;
   verifyAudit(as: Credential, domain: string): Promise<ApiAnswer<VerifyReport>>;
   signCheckpoint(as: Credential, domain: string): Promise<ApiAnswer<Checkpoint>>;
@@ -136,6 +172,14 @@ async function answerOf<T>(method: string, path: string, response: Response): Pr
 
 const segment = encodeURIComponent;
 
+function pageQuery(page: PageQuery = {}): string {
+  const query = new URLSearchParams();
+  if (page.limit !== undefined) query.set("limit", String(page.limit));
+  if (page.cursor !== undefined) query.set("cursor", page.cursor);
+  const text = query.toString();
+  return text === "" ? "" : `?${text}`;
+}
+
 export function createApiClient(baseUrl: string, options: { onAnswer?: (answer: ApiAnswer<unknown>) => void } = {}): ApiClient {
   async function request<T>(method: string, path: string, as: Credential | undefined, request: RequestOptions = {}): Promise<ApiAnswer<T>> {
     const headers: Record<string, string> = { ...request.headers };
@@ -170,6 +214,10 @@ export function createApiClient(baseUrl: string, options: { onAnswer?: (answer: 
     addReader: (as, domain, name, nodeId) => request("PUT", readerPath(domain, name, nodeId), as),
     removeReader: (as, domain, name, nodeId) => request("DELETE", readerPath(domain, name, nodeId), as),
     issueGrant: (as, domain, grant) => request("POST", `${domainPath(domain)}/grants`, as, { body: grant }),
+    listSecrets: (as, domain, page) => request("GET", `${domainPath(domain)}/secrets${pageQuery(page)}`, as),
+    showSecret: (as, domain, name) => request("GET", `${domainPath(domain)}/secrets/${segment(name)}`, as),
+    deleteSecret: (as, domain, name) => request("DELETE", `${domainPath(domain)}/secrets/${segment(name)}`, as),
+    listGrants: (as, domain, page) => request("GET", `${domainPath(domain)}/grants${pageQuery(page)}`, as),
     jwks: (domain) => request("GET", `${domainPath(domain)}/jwks.json`, undefined),
     verifyAudit: (as, domain) => request("GET", `${domainPath(domain)}/audit/verify`, as),
     signCheckpoint: (as, domain) => request("POST", `${domainPath(domain)}/audit/checkpoints`, as),
