@@ -197,13 +197,13 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         now,
         publicUrl: config.publicUrl,
       }),
-      ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser }),
+      ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser, requireDomainReader: domainReader, db }),
       ...nodeRoutes({
         ...stepUp, authorizer, wrapper: backend, wrapKeys, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds,
         rateLimits, rateLimitStore, requireDomainReader: domainReader,
         lastSecretReads: (chain, actors) => sqlAuditStore.lastGrantedSecretReads(db, chain, actors),
       }),
-      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, rateLimits, rateLimitStore }),
+      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore }),
       ...auditRoutes({
         db,
         signer: auditSigner,

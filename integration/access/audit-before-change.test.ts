@@ -125,6 +125,21 @@ describe.each(storeKinds())("a failed audit leaves nothing changed (%s)", (kind)
     expect(await secretRow("db-password")).toEqual(granted);
   });
 
+  it("secret.delete: the row, every backend version and the readers stay as they were", async () => {
+    expect((await call("PUT", "/v1/domains/acme/secrets/doomed", admin, { value: "d1" })).status).toBe(201);
+    expect((await call("PUT", "/v1/domains/acme/secrets/doomed", admin, { value: "d2" })).status).toBe(200);
+    expect((await call("PUT", `/v1/domains/acme/secrets/doomed/readers/${nodeId}`, admin)).status).toBe(204);
+    const row = await secretRow("doomed");
+    await withAuditRefusing("secret.delete", () => call("DELETE", "/v1/domains/acme/secrets/doomed", admin));
+    expect(await secretRow("doomed")).toEqual(row);
+    expect((await env.custos.backend.readSecret("acme", "doomed", 1))?.value.toString("utf8")).toBe("d1");
+    expect((await env.custos.backend.readSecret("acme", "doomed"))?.value.toString("utf8")).toBe("d2");
+    expect(await isReader("doomed", nodeId)).toBe(true);
+    // Once the audit store answers, the same call deletes it.
+    expect((await call("DELETE", "/v1/domains/acme/secrets/doomed", admin)).status).toBe(204);
+    expect(await secretRow("doomed")).toBeUndefined();
+  });
+
   it("access.issue: no grant, and not even the domain's first signing key is stored", async () => {
     expect(await count("SELECT count(*) AS n FROM grant_signing_keys WHERE domain = 'acme'")).toBe(0);
     const body = await withAuditRefusing("access.issue", () => call("POST", "/v1/domains/acme/grants", admin, { node_id: nodeId, action: "ssh.login" }));

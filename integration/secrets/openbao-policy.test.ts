@@ -65,6 +65,8 @@ describe("the documented least-privilege policies", () => {
       const written = await backend.writeSecret("acme", "db-password", Buffer.from("v1"));
       await backend.writeSecret("acme", "db-password", Buffer.from("v2"));
       expect((await backend.readSecret("acme", "db-password", written.version))?.value.toString()).toBe("v1");
+      await backend.deleteSecret("acme", "db-password");
+      expect(await backend.readSecret("acme", "db-password", written.version)).toBeUndefined();
       const wrapped = await backend.wrap(Buffer.from("key"), "ctx");
       expect((await backend.unwrap(wrapped, "ctx")).toString()).toBe("key");
       await backend.readiness.check();
@@ -135,6 +137,31 @@ describe("start-up refuses a token whose policy lacks a capability, naming it", 
     expect(policy).not.toBe(SERVICE_POLICY);
     const error = await rejection(open(tokenWith(policy)));
     expect((error.cause as Error).message).toMatch(/create, update on secret\/data\/custos\/\S+/);
+  });
+
+  it("the service with read-only KV metadata (the old documented policy) refuses, naming delete on the metadata path", async () => {
+    const policy = SERVICE_POLICY.replace(/(path "secret\/metadata\/custos\/\*" \{[^}]*capabilities = )\[[^\]]*\]/, '$1["read"]');
+    expect(policy).not.toBe(SERVICE_POLICY);
+    const error = await rejection(open(tokenWith(policy)));
+    expect((error.cause as Error).message).toMatch(/delete on secret\/metadata\/custos\/\S+/);
+  });
+
+  it("a deletion the policy does not allow is refused by OpenBao and leaves every version in place", async () => {
+    const writer = await open(tokenWith(SERVICE_POLICY));
+    const policy = SERVICE_POLICY.replace(/(path "secret\/metadata\/custos\/\*" \{[^}]*capabilities = )\[[^\]]*\]/, '$1["read"]');
+    // Past start-up's check (which would refuse this token), straight to the call.
+    const limited = createOpenBaoBackend(config(tokenWith(policy)));
+    try {
+      await writer.writeSecret("acme", "kept", Buffer.from("v1"));
+      await limited.start();
+      const error = await rejection(limited.deleteSecret("acme", "kept"));
+      expect(error.code).toBe("secret_backend_unavailable");
+      expect(error.cause).toMatchObject({ kind: "permission_denied" });
+      expect((await writer.readSecret("acme", "kept"))?.value.toString()).toBe("v1");
+    } finally {
+      await limited.close();
+      await writer.close();
+    }
   });
 
   it("a renewable token without renew-self refuses, naming it", async () => {

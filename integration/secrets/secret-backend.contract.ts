@@ -74,6 +74,38 @@ export function describeSecretBackendContract(name: string, open: () => Promise<
       expect(await backend.readSecret(otherDomain, secret)).toBeUndefined();
     });
 
+    it("deleteSecret() destroys every version: the latest and each numbered one read as undefined", async () => {
+      const secret = unique("doomed");
+      const first = await backend.writeSecret(domain, secret, Buffer.from("first"));
+      const second = await backend.writeSecret(domain, secret, Buffer.from("second"));
+      await backend.deleteSecret(domain, secret);
+      expect(await backend.readSecret(domain, secret)).toBeUndefined();
+      expect(await backend.readSecret(domain, secret, first.version)).toBeUndefined();
+      expect(await backend.readSecret(domain, secret, second.version)).toBeUndefined();
+    });
+
+    it("deleteSecret() leaves other secrets, and the same name in another domain, alone", async () => {
+      const secret = unique("neighbour");
+      const kept = unique("kept");
+      const otherDomain = unique("contract-other");
+      await backend.writeSecret(domain, secret, Buffer.from("goes"));
+      await backend.writeSecret(domain, kept, Buffer.from("stays"));
+      await backend.writeSecret(otherDomain, secret, Buffer.from("elsewhere"));
+      await backend.deleteSecret(domain, secret);
+      expect((await backend.readSecret(domain, kept))?.value.toString()).toBe("stays");
+      expect((await backend.readSecret(otherDomain, secret))?.value.toString()).toBe("elsewhere");
+    });
+
+    it("deleteSecret() of a secret never written (or already deleted) resolves; a new write after it starts a fresh secret", async () => {
+      const secret = unique("again");
+      await expect(backend.deleteSecret(domain, unique("never-written"))).resolves.toBeUndefined();
+      await backend.writeSecret(domain, secret, Buffer.from("old"));
+      await backend.deleteSecret(domain, secret);
+      await expect(backend.deleteSecret(domain, secret)).resolves.toBeUndefined();
+      const fresh = await backend.writeSecret(domain, secret, Buffer.from("new"));
+      expect(await backend.readSecret(domain, secret)).toEqual({ value: Buffer.from("new"), version: fresh.version });
+    });
+
     it("binary values round-trip byte for byte (every byte value, random bytes, empty)", async () => {
       const values = [Buffer.from(Array.from({ length: 256 }, (_, byte) => byte)), randomBytes(4096), Buffer.alloc(0)];
       for (const value of values) {
@@ -114,6 +146,8 @@ export function describeSecretBackendContract(name: string, open: () => Promise<
       await expect(backend.readSecret(domain, "../escape")).rejects.toMatchObject({ code: "invalid_name" });
       await expect(backend.writeSecret(domain, "a/b", Buffer.from("x"))).rejects.toMatchObject({ code: "invalid_name" });
       await expect(backend.writeSecret("platform", "name", Buffer.from("x"))).rejects.toMatchObject({ code: "invalid_name" });
+      await expect(backend.deleteSecret(domain, "../escape")).rejects.toMatchObject({ code: "invalid_name" });
+      await expect(backend.deleteSecret("../../etc", "passwd")).rejects.toMatchObject({ code: "invalid_name" });
     });
 
     it("readiness resolves while the backend can serve", async () => {

@@ -57,6 +57,38 @@ export interface GrantRequest {
   readonly action: string;
   readonly ttl_seconds?: number;
 }
+/** A page of a list route: `{ items, next_cursor? }`. */
+export interface PageAnswer<Item> {
+  readonly items: readonly Item[];
+  readonly next_cursor?: string;
+}
+export interface SecretListItem {
+  readonly name: string;
+  readonly version: number;
+  readonly updated_at: string;
+  readonly reader_count: number;
+}
+export interface SecretMetadataAnswer {
+  readonly name: string;
+  readonly version: number;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly readers: readonly { readonly node_id: string; readonly name: string | null }[];
+}
+export interface IssuedGrantItem {
+  readonly jti: string;
+  readonly node_id: string;
+  readonly action: string;
+  readonly actor: string;
+  readonly iat: number;
+  readonly exp: number;
+  readonly kid: string | null;
+}
+/** `?limit=&cursor=` of a list route, passed as given (tests send bad ones too). */
+export interface PageQuery {
+  readonly limit?: string | number;
+  readonly cursor?: string;
+}
 export interface DomainDocument {
   readonly issuer: string;
   readonly client_id: string;
@@ -130,6 +162,10 @@ export interface ApiClient {
   addReader(as: Credential, domain: string, name: string, nodeId: string): Promise<ApiAnswer<undefined>>;
   removeReader(as: Credential, domain: string, name: string, nodeId: string): Promise<ApiAnswer<undefined>>;
   issueGrant(as: Credential, domain: string, request: GrantRequest): Promise<ApiAnswer<GrantAnswer>>;
+  listSecrets(as: Credential | undefined, domain: string, page?: PageQuery): Promise<ApiAnswer<PageAnswer<SecretListItem>>>;
+  showSecret(as: Credential | undefined, domain: string, name: string): Promise<ApiAnswer<SecretMetadataAnswer>>;
+  deleteSecret(as: Credential | undefined, domain: string, name: string): Promise<ApiAnswer<undefined>>;
+  listGrants(as: Credential | undefined, domain: string, page?: PageQuery): Promise<ApiAnswer<PageAnswer<IssuedGrantItem>>>;
   jwks(domain: string): Promise<ApiAnswer<JSONWebKeySet>>;
   listDomains(as: Credential | undefined, page?: PageQuery): Promise<ApiAnswer<Paged<DomainSummaryDocument>>>;
   showDomain(as: Credential | undefined, domain: string): Promise<ApiAnswer<DomainView>>;
@@ -214,6 +250,10 @@ export function createApiClient(baseUrl: string, options: { onAnswer?: (answer: 
     addReader: (as, domain, name, nodeId) => request("PUT", readerPath(domain, name, nodeId), as),
     removeReader: (as, domain, name, nodeId) => request("DELETE", readerPath(domain, name, nodeId), as),
     issueGrant: (as, domain, grant) => request("POST", `${domainPath(domain)}/grants`, as, { body: grant }),
+    listSecrets: (as, domain, page) => request("GET", `${domainPath(domain)}/secrets${pageQuery(page)}`, as),
+    showSecret: (as, domain, name) => request("GET", `${domainPath(domain)}/secrets/${segment(name)}`, as),
+    deleteSecret: (as, domain, name) => request("DELETE", `${domainPath(domain)}/secrets/${segment(name)}`, as),
+    listGrants: (as, domain, page) => request("GET", `${domainPath(domain)}/grants${pageQuery(page)}`, as),
     jwks: (domain) => request("GET", `${domainPath(domain)}/jwks.json`, undefined),
     listDomains: (as, page) => request("GET", `/v1/domains${pageQuery(page)}`, as),
     showDomain: (as, domain) => request("GET", domainPath(domain), as),

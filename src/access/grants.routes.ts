@@ -1,14 +1,17 @@
 import type { Request, RequestHandler, Response } from "express";
 import { requestIdOf } from "../http/request-id.ts";
 import { jsonRequestBody, PROBLEM_RESPONSE } from "../http/openapi.ts";
+import { PAGE_PARAMETERS, pageBody, parsePageRequest } from "../http/paging.ts";
 import type { RouteDefinition } from "../http/routes.ts";
 import { json, respond } from "../http/steps.ts";
 import { userCredentialOf } from "../http/credential-locals.ts";
 import type { UserCredential } from "../identity/credentials.ts";
 import type { DomainRepository } from "../identity/domains/domain.ts";
 import { CustosError } from "../platform/errors.ts";
+import type { Database } from "../platform/db/database.ts";
 import { parseDomainId } from "../platform/names.ts";
 import type { GrantSigningKeys } from "./grant-signing-keys.ts";
+import { listIssuedGrants, type IssuedGrantRecord } from "./issued-grants.ts";
 import { issueGrant, MAX_GRANT_TTL_SECONDS, parseGrantRequest, type GrantRequest, type IssueGrantDependencies } from "./issue-grant.ts";
 
 export interface GrantRoutesDependencies extends IssueGrantDependencies {
@@ -16,6 +19,10 @@ export interface GrantRoutesDependencies extends IssueGrantDependencies {
   readonly keys: GrantSigningKeys;
   /** Authenticates a user of the path's domain (id_token or session) and sets the credential. */
   readonly requireDomainUser: RequestHandler;
+  /** A user of the path's domain who may read its metadata: its admins and auditors (domain.read). */
+  readonly requireDomainReader: RequestHandler;
+  /** Where the audit chain is: issued grants are read from it. */
+  readonly db: Database;
 }
 
 interface GrantAsked {
@@ -29,6 +36,11 @@ function grantAskedOf(req: Request, res: Response): GrantAsked {
   const domain = parseDomainId(req.params.domain);
   const credential = userCredentialOf(res);
   return { domain, credential, request: parseGrantRequest(req.body), requestId: requestIdOf(res) };
+}
+
+/** The wire shape of an issued grant: what the chain recorded of it, never the grant itself. */
+function issuedGrantBody(grant: IssuedGrantRecord) {
+  return { jti: grant.jti, node_id: grant.nodeId, action: grant.action, actor: grant.actor, iat: grant.iat, exp: grant.exp, kid: grant.kid ?? null };
 }
 
 export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
@@ -64,6 +76,24 @@ export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
       handlers: [
         deps.requireDomainUser,
         respond(issue, grantAskedOf, json(201)),
+      ],
+    },
+    {
+      method: "get",
+      path: "/v1/domains/:domain/grants",
+      doc: {
+        summary: "The grants the domain issued, from its audit chain, oldest first: jti, node_id, action, actor, iat, exp, kid; never the grant (admin or auditor)",
+        parameters: [...PAGE_PARAMETERS],
+        responses: { "200": { description: "{ items: [{ jti, node_id, action, actor, iat, exp, kid }], next_cursor? }" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
+      },
+      handlers: [
+        deps.requireDomainReader,
+        respond(
+          (input: Parameters<typeof listIssuedGrants>[1]) => listIssuedGrants(deps.db, input),
+          (req) => ({ domain: parseDomainId(req.params.domain), page: parsePageRequest(req.query) }),
+          json(200, (page) => pageBody(page, issuedGrantBody)),
+          "listIssuedGrants",
+        ),
       ],
     },
     {

@@ -85,7 +85,7 @@ export async function issueGrant(
   await deps.audit.append({
     chain: domain, actor: actorOf(credential), action: "access.issue", resource,
     decision: "granted", reason: "ok", requestId,
-    details: { action: request.action, ttl_seconds: request.ttlSeconds, jti, kid: prepared.kid },
+    details: { action: request.action, ttl_seconds: request.ttlSeconds, jti, kid: prepared.kid, iat: now, exp: expiresAt },
   });
   const key = await prepared.commit();
   const grant = await new SignJWT({

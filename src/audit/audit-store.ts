@@ -107,6 +107,10 @@ export const FIELD_SEPARATOR = "\u001f";
 /** Separates the rows of one page in readRecords. */
 export const RECORD_SEPARATOR = "\u001e";
 
+/** The columns of one record, joined by FIELD_SEPARATOR (see readRecordRange for why one text value). */
+const RECORD_TEXT = `concat_ws(E'\\x1f', chain, seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
+              actor, action, resource, decision, reason, request_id, prev_hash, hash, details::text)`;
+
 export async function readRecords(
   session: SqlSession,
   chain: string,
@@ -137,13 +141,16 @@ async function readRecordRange(
   const bound = mode === "RANGE" ? "AND seq <= $2 + $3" : "";
   const [page] = await session.query<{ page: string | null }>(
     `SELECT string_agg(r, E'\\x1e' ORDER BY seq) AS page FROM (
-       SELECT seq, concat_ws(E'\\x1f', chain, seq, to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'),
-              actor, action, resource, decision, reason, request_id, prev_hash, hash, details::text) AS r
+       SELECT seq, ${RECORD_TEXT} AS r
          FROM audit_events WHERE chain = $1 AND seq > $2 ${bound} ORDER BY seq LIMIT $3) rows`,
     [chain, afterSeq, size],
   );
-  if (page?.page == null) return [];
-  return page.page.split(RECORD_SEPARATOR).map((r) => {
+  return parsePage(page?.page);
+}
+
+function parsePage(page: string | null | undefined): ChainedAuditRecord[] {
+  if (page == null) return [];
+  return page.split(RECORD_SEPARATOR).map((r) => {
     const [rowChain = "", seq = "", at = "", actor = "", action = "", resource = "", decision = "", reason = "", requestId = "", prevHash = "", hash = "", details = "{}"] =
       r.split(FIELD_SEPARATOR);
     return {
@@ -161,6 +168,27 @@ async function readRecordRange(
       hash,
     };
   });
+}
+
+/**
+ * The chain's records of one action and decision (the granted `access.issue` records: the
+ * grants issued), in seq order after `afterSeq`; through the partial index of migration 0011
+ * for issued grants, so a page costs the page and not the chain.
+ */
+export async function readRecordsOf(
+  session: SqlSession,
+  chain: string,
+  filter: { readonly action: string; readonly decision: AuditDecision },
+  afterSeq: number,
+  limit: number,
+): Promise<ChainedAuditRecord[]> {
+  const [page] = await session.query<{ page: string | null }>(
+    `SELECT string_agg(r, E'\\x1e' ORDER BY seq) AS page FROM (
+       SELECT seq, ${RECORD_TEXT} AS r
+         FROM audit_events WHERE chain = $1 AND action = $2 AND decision = $3 AND seq > $4 ORDER BY seq LIMIT $5) rows`,
+    [chain, filter.action, filter.decision, afterSeq, limit],
+  );
+  return parsePage(page?.page);
 }
 
 /** The smallest seq after `afterSeq`, through the index (min/max never sorts). */
@@ -234,6 +262,13 @@ export interface AuditStore {
   insertCheckpoint(session: SqlSession, checkpoint: CheckpointRow): Promise<void>;
   readRecords(session: SqlSession, chain: string, afterSeq: number, limit: number): Promise<ChainedAuditRecord[]>;
   lastGrantedSecretReads(session: SqlSession, chain: string, actors: readonly string[]): Promise<Map<string, string>>;
+  readRecordsOf(
+    session: SqlSession,
+    chain: string,
+    filter: { readonly action: string; readonly decision: AuditDecision },
+    afterSeq: number,
+    limit: number,
+  ): Promise<ChainedAuditRecord[]>;
   streamRecordPages(
     db: Database,
     chain: string,
@@ -251,5 +286,6 @@ export const sqlAuditStore: AuditStore = {
   insertCheckpoint,
   readRecords,
   lastGrantedSecretReads,
+  readRecordsOf,
   streamRecordPages,
 };

@@ -3,6 +3,7 @@ import { InvalidArgumentError, type Command } from "commander";
 import { isDomainId, NODE_ID_PATTERN } from "../platform/names.ts";
 import { CommandRefused, CommandUsageError, callApi, type CallOptions } from "./api-client.ts";
 import { registerDomainReadCommands, registerNodeAdminCommands, type ReadCommandContext } from "./read.commands.ts";
+import { formatRecord, formatTable, printResult } from "./output.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 const NODE_NAME = /^[^\p{Cc}]{1,128}$/u;
@@ -134,6 +135,7 @@ export function registerAdminCommands(program: Command): void {
     });
   }
 
+  registerSecretReads(secret, withIdToken);
   registerNodeEnroll(program, withIdToken);
   const context: ReadCommandContext = { withIdToken, domainArgument, adminCredential, operatorToken, urlOption: URL_OPTION };
   registerNodeAdminCommands(nodeFamily(program), context);
@@ -144,6 +146,134 @@ export function registerAdminCommands(program: Command): void {
 /** The `node` family the node side registers (node.command.ts), which the admin commands join. */
 function nodeFamily(program: Command): Command {
   return program.commands.find((command) => command.name() === "node") ?? program.command("node");
+}
+
+/** `--json` and `--limit` of the read commands. */
+interface ReadOptions extends AdminOptions {
+  readonly json?: boolean;
+  readonly limit?: number;
+}
+
+function pageLimit(value: string): number {
+  if (!/^\d{1,3}$/.test(value) || Number(value) < 1 || Number(value) > 200) throw new InvalidArgumentError("a page size from 1 to 200");
+  return Number(value);
+}
+
+/** A list route's page, as the API sends it. */
+interface ListPage {
+  readonly items: readonly unknown[];
+  readonly next_cursor?: string;
+}
+
+function listPageOf(body: unknown): ListPage {
+  const page = (body ?? {}) as { items?: unknown; next_cursor?: unknown };
+  if (!Array.isArray(page.items)) throw new CommandRefused("the answer was not a page of items");
+  return { items: page.items as unknown[], ...(typeof page.next_cursor === "string" ? { next_cursor: page.next_cursor } : {}) };
+}
+
+/** More pages than this is a server that keeps answering with a next page: stop rather than loop. */
+const MAX_PAGES = 10_000;
+
+/**
+ * Every item of a list route, following next_cursor to the end; with `--limit N`, the first
+ * page of N only, next_cursor included, as the API sent it.
+ */
+async function listAll(path: string, domain: string, options: ReadOptions, hint: CallOptions["hint"]): Promise<ListPage> {
+  const credential = await adminCredential(domain, options);
+  const call = async (query: URLSearchParams) => {
+    const { body } = await callApi(options.url, "GET", `${path}?${query.toString()}`, credential.bearer, undefined, { ...credential.options, hint });
+    return listPageOf(body);
+  };
+  if (options.limit !== undefined) return call(new URLSearchParams({ limit: String(options.limit) }));
+  const items: unknown[] = [];
+  let cursor: string | undefined;
+  for (let pages = 0; pages < MAX_PAGES; pages += 1) {
+    const page = await call(new URLSearchParams({ limit: "200", ...(cursor === undefined ? {} : { cursor }) }));
+    items.push(...page.items);
+    if (page.next_cursor === undefined) return { items };
+    cursor = page.next_cursor;
+  }
+  throw new CommandRefused(`${path} kept answering with a next page after ${String(MAX_PAGES)} pages`);
+}
+
+/** A field of an item from the API, for a table cell. */
+function field(item: unknown, name: string): string | number | boolean | null | undefined {
+  const value = (item as Record<string, unknown> | null)?.[name];
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" || value === null ? value : undefined;
+}
+
+/** Epoch seconds as ISO 8601, for a person. */
+function isoTime(value: unknown): string | undefined {
+  return typeof value === "number" && Number.isFinite(value) ? new Date(value * 1000).toISOString() : undefined;
+}
+
+const withReadOptions = (command: Command, paged: boolean) => {
+  command.option("--json", "print the API's JSON instead of a table");
+  if (paged) command.option("--limit <n>", "one page of at most n items (1-200), with its next_cursor, instead of every item", pageLimit);
+  return command;
+};
+
+function domainHint(domain: string, url: string): CallOptions["hint"] {
+  return (refusal) => (refusal.status === 401 || refusal.status === 403 ? `the domain's admins and auditors may read it: check you signed in to "${domain}" at ${url}` : undefined);
+}
+
+/** `custos secret list|show|delete`: metadata (never a value) and the elevated deletion. */
+function registerSecretReads(secret: Command, withIdToken: (command: Command) => Command): void {
+  withIdToken(withReadOptions(
+    secret
+      .command("list")
+      .description("List a domain's secrets: name, version, last write, number of readers (admin or auditor; never a value)")
+      .argument("<domain>", "the domain id", domainArgument),
+    true,
+  )).action(async (id: string, options: ReadOptions) => {
+    const page = await listAll(`/v1/domains/${id}/secrets`, id, options, domainHint(id, options.url));
+    printResult(page, options, ({ items }) =>
+      formatTable(items, [
+        { header: "NAME", value: (item) => field(item, "name") },
+        { header: "VERSION", value: (item) => field(item, "version") },
+        { header: "UPDATED", value: (item) => field(item, "updated_at") },
+        { header: "READERS", value: (item) => field(item, "reader_count") },
+      ]) + (page.next_cursor === undefined ? "" : "\n(more secrets: without --limit every page is listed)"));
+  });
+
+  withIdToken(withReadOptions(
+    secret
+      .command("show")
+      .description("Show a secret's metadata and the nodes that may read it (admin or auditor; never the value)")
+      .argument("<domain>", "the domain id", domainArgument)
+      .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name")),
+    false,
+  )).action(async (id: string, name: string, options: ReadOptions) => {
+    const credential = await adminCredential(id, options);
+    const { body } = await callApi(options.url, "GET", `/v1/domains/${id}/secrets/${name}`, credential.bearer, undefined, {
+      ...credential.options,
+      hint: (refusal) => (refusal.code === "not_found" ? `no secret "${name}" in domain ${id} (names are case-sensitive; \`custos secret list ${id}\` lists them)` : domainHint(id, options.url)?.(refusal)),
+    });
+    printResult(body, options, (shown) => {
+      const readers = (shown as { readers?: unknown } | null)?.readers;
+      const rows: unknown[] = Array.isArray(readers) ? readers : [];
+      return [
+        formatRecord([["name", field(shown, "name")], ["version", field(shown, "version")], ["created", field(shown, "created_at")], ["updated", field(shown, "updated_at")], ["readers", rows.length]]),
+        "",
+        formatTable(rows, [{ header: "NODE", value: (reader) => field(reader, "node_id") }, { header: "NAME", value: (reader) => field(reader, "name") }]),
+      ].join("\n");
+    });
+  });
+
+  withIdToken(
+    secret
+      .command("delete")
+      .description("Delete a secret: every version in the backend, its readers and its record (admin, step-up applies)")
+      .argument("<domain>", "the domain id", domainArgument)
+      .argument("<name>", "the secret's name", pattern(SECRET_NAME, "secret name")),
+  ).action(async (id: string, name: string, options: AdminOptions) => {
+    const credential = await adminCredential(id, options);
+    await callApi(options.url, "DELETE", `/v1/domains/${id}/secrets/${name}`, credential.bearer, undefined, {
+      ...credential.options,
+      hint: (refusal) => (refusal.code === "not_found" ? `no secret "${name}" in domain ${id} (names are case-sensitive; \`custos secret list ${id}\` lists them)` : undefined),
+    });
+    console.error(`custos: deleted ${id}/${name}: every version, and its readers`);
+  });
 }
 
 /**
@@ -195,7 +325,7 @@ function ttlSeconds(value: string): number {
 
 /** `custos grant`: a signed, short-lived grant for a node (admin, step-up applies). */
 function registerGrant(program: Command, withIdToken: (command: Command) => Command): void {
-  withIdToken(
+  const grant = withIdToken(
     program
       .command("grant")
       .description("Issue a signed grant letting a node perform an action (admin, step-up applies); the grant goes to stdout")
@@ -203,7 +333,8 @@ function registerGrant(program: Command, withIdToken: (command: Command) => Comm
       .argument("<node-id>", "the node's id", pattern(NODE_ID_PATTERN, "node id (a lowercase UUID)"))
       .argument("<action>", "the action, e.g. ssh.login", pattern(GRANT_ACTION, "action (a-z, 0-9, '.', '_', '-')"))
       .option("--ttl <seconds>", "the grant's lifetime (at most 900)", ttlSeconds),
-  ).action(async (id: string, nodeId: string, action: string, options: { ttl?: number } & AdminOptions) => {
+  );
+  grant.action(async (id: string, nodeId: string, action: string, options: { ttl?: number } & AdminOptions) => {
     const credential = await adminCredential(id, options);
     const { body } = await callApi(
       options.url,
@@ -214,5 +345,34 @@ function registerGrant(program: Command, withIdToken: (command: Command) => Comm
       credential.options,
     );
     console.log(JSON.stringify(body));
+  });
+  registerGrantList(grant);
+}
+
+/**
+ * `custos grant list <domain>`: the grants the domain issued, from its audit chain (admin or
+ * auditor). A subcommand of `grant`, whose own `--url` and `--id-token-file` it uses: given
+ * after `list`, commander hands them to `grant` first (options are not positional).
+ */
+function registerGrantList(grant: Command): void {
+  withReadOptions(
+    grant
+      .command("list")
+      .description("List the grants a domain issued: jti, node, action, who, issued, expires (admin or auditor; never a grant)")
+      .argument("<domain>", "the domain id", domainArgument)
+      .configureHelp({ showGlobalOptions: true }),
+    true,
+  ).action(async (id: string, _options: ReadOptions, command: Command) => {
+    const options = command.optsWithGlobals<ReadOptions>();
+    const page = await listAll(`/v1/domains/${id}/grants`, id, options, domainHint(id, options.url));
+    printResult(page, options, ({ items }) =>
+      formatTable(items, [
+        { header: "JTI", value: (item) => field(item, "jti") },
+        { header: "NODE", value: (item) => field(item, "node_id") },
+        { header: "ACTION", value: (item) => field(item, "action") },
+        { header: "ACTOR", value: (item) => field(item, "actor") },
+        { header: "ISSUED", value: (item) => isoTime(field(item, "iat")) },
+        { header: "EXPIRES", value: (item) => isoTime(field(item, "exp")) },
+      ]));
   });
 }

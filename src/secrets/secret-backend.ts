@@ -36,6 +36,12 @@ export interface SecretBackend extends KeyWrapper {
    * recorded when it wrote); undefined when there is none.
    */
   readSecret(domain: string, name: string, version?: number): Promise<StoredSecret | undefined>;
+  /**
+   * Destroys `<domain>/<name>` and every version of it, beyond recovery (OpenBao KV v2's
+   * `DELETE metadata/<path>`, not a soft delete). Resolves the same whether or not the
+   * secret existed, so a retried deletion whose answer was lost is not an error.
+   */
+  deleteSecret(domain: string, name: string): Promise<void>;
   /** For /readyz: resolves when the backend is reachable and unsealed. */
   readonly readiness: ReadinessProbe;
   /** Releases connections and key material; the backend is not used afterwards. */

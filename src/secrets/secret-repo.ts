@@ -11,9 +11,25 @@ export interface SecretRecord {
   readonly authzRevision: string | undefined;
 }
 
+/** What an admin or auditor may see of a secret's row: never its value, which only the backend holds. */
+export interface SecretMetadata {
+  readonly name: string;
+  readonly version: number;
+  /** ISO 8601, UTC. */
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly authzRevision: string | undefined;
+}
+
 /** The secrets capability's port onto its table. */
 export interface SecretRepository {
   find(domain: string, name: string): Promise<SecretRecord | undefined>;
+  /** One secret's metadata, or undefined. */
+  describe(domain: string, name: string): Promise<SecretMetadata | undefined>;
+  /** Up to `limit` of the domain's secrets in name order, strictly after `after` (for cursor paging). */
+  list(domain: string, after: string | undefined, limit: number): Promise<SecretMetadata[]>;
+  /** Removes the secret's row; false when there was none. */
+  remove(domain: string, name: string): Promise<boolean>;
   /** Records a write; true when the secret is new, false when a version replaced another. */
   upsert(record: SecretRecord & { readonly authzRevision: string }): Promise<boolean>;
   /** Kept with the secret after a change to its readers (see the read path). */
@@ -26,8 +42,37 @@ export interface SecretRepository {
  * SQL through the Database port (which puts the query deadline on every statement), the same
  * style as the node repository; the columns are those of secrets.table.ts.
  */
+const METADATA_COLUMNS = `name, version, authz_revision AS "authzRevision",
+  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "createdAt",
+  to_char(updated_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "updatedAt"`;
+
+type MetadataRow = Pick<typeof secretsTable.$inferSelect, "name" | "version" | "authzRevision" | "createdAt" | "updatedAt">;
+
+function metadataOf(row: MetadataRow): SecretMetadata {
+  return { name: row.name, version: row.version, createdAt: row.createdAt, updatedAt: row.updatedAt, authzRevision: row.authzRevision ?? undefined };
+}
+
 export function createSecretRepository(db: SqlSession): SecretRepository {
   return {
+    async describe(domain, name) {
+      const [row] = await db.query<MetadataRow>(`SELECT ${METADATA_COLUMNS} FROM secrets WHERE domain = $1 AND name = $2`, [domain, name]);
+      return row === undefined ? undefined : metadataOf(row);
+    },
+    async list(domain, after, limit) {
+      // COLLATE "C": byte order, the same in PostgreSQL and PGlite whatever the database's
+      // locale, so the cursor's `>` and the ORDER BY agree.
+      const rows = await db.query<MetadataRow>(
+        `SELECT ${METADATA_COLUMNS} FROM secrets
+          WHERE domain = $1 AND ($2::text IS NULL OR name COLLATE "C" > $2::text COLLATE "C")
+          ORDER BY name COLLATE "C" LIMIT $3`,
+        [domain, after ?? null, limit],
+      );
+      return rows.map(metadataOf);
+    },
+    async remove(domain, name) {
+      const rows = await db.query("DELETE FROM secrets WHERE domain = $1 AND name = $2 RETURNING 1 AS removed", [domain, name]);
+      return rows.length > 0;
+    },
     async find(domain, name) {
       const [row] = await db.query<Pick<typeof secretsTable.$inferSelect, "version" | "authzRevision">>(
         `SELECT version, authz_revision AS "authzRevision" FROM secrets WHERE domain = $1 AND name = $2`,

@@ -7,10 +7,11 @@ import type { Authorizer } from "../authz/authorizer.ts";
 import { authenticatedNodeOf, authenticateNodeStep } from "../http/authenticate-steps.ts";
 import { limit } from "../http/limit-step.ts";
 import { jsonRequestBody, PROBLEM_RESPONSE } from "../http/openapi.ts";
+import { PAGE_PARAMETERS, pageBody, parsePageRequest } from "../http/paging.ts";
 import { jsonObjectBody } from "../http/request-body.ts";
 import { requestIdOf } from "../http/request-id.ts";
 import type { RouteDefinition } from "../http/routes.ts";
-import { respond, step } from "../http/steps.ts";
+import { json, respond, step } from "../http/steps.ts";
 import { userCredentialOf } from "../http/credential-locals.ts";
 import type { NodeRepository } from "../nodes/node-repo.ts";
 import type { WrapKeyCache } from "../nodes/wrap-key-cache.ts";
@@ -18,8 +19,10 @@ import { CustosError } from "../platform/errors.ts";
 import { parseDomainId, parseNodeId, parseSecretName } from "../platform/names.ts";
 import type { RateLimitPolicy } from "../platform/rate-limit/rate-limit-policy.ts";
 import type { RateLimitStoreFactory } from "../platform/rate-limit/rate-limit-stores.ts";
+import { deleteSecret } from "./delete-secret.ts";
 import { readNodeSecret, type SecretReadDenialReason } from "./read-node-secret.ts";
 import type { SecretBackend } from "./secret-backend.ts";
+import { listSecrets, showSecret, type SecretDetails, type SecretSummary } from "./secret-metadata.ts";
 import { setSecretReader, type SecretReaderChange } from "./secret-readers.ts";
 import type { SecretRepository } from "./secret-repo.ts";
 import { writeSecret } from "./write-secret.ts";
@@ -33,6 +36,8 @@ export interface SecretRoutesDependencies extends AuthorizeElevatedDependencies 
   readonly nodes: NodeRepository;
   readonly wrapKeys: WrapKeyCache;
   readonly requireDomainUser: RequestHandler;
+  /** A user of the path's domain who may read its metadata: its admins and auditors (domain.read). */
+  readonly requireDomainReader: RequestHandler;
   readonly rateLimits: RateLimitPolicy;
   readonly rateLimitStore: RateLimitStoreFactory;
 }
@@ -56,6 +61,20 @@ function adminSecretInput(req: Request, res: Response) {
     requestId: requestIdOf(res),
   };
 }
+
+/** The wire shape of a listed secret: metadata only, never the value. */
+function secretSummaryBody(secret: SecretSummary) {
+  return { name: secret.name, version: secret.version, updated_at: secret.updatedAt, reader_count: secret.readerCount };
+}
+
+function secretDetailsBody(secret: SecretDetails) {
+  return {
+    name: secret.name, version: secret.version, created_at: secret.createdAt, updated_at: secret.updatedAt,
+    readers: secret.readers.map((reader) => ({ node_id: reader.nodeId, name: reader.name ?? null })),
+  };
+}
+
+const READ_RESPONSES = { "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE } as const;
 
 export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] {
   /** A node's or its domain's read budget; one summarised record per flood, not one per refused request. */
@@ -99,6 +118,58 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
   });
 
   return [
+    {
+      method: "get",
+      path: "/v1/domains/:domain/secrets",
+      doc: {
+        summary: "List the domain's secrets in name order: name, version, updated_at, reader_count; never a value (admin or auditor)",
+        parameters: [...PAGE_PARAMETERS],
+        responses: { "200": { description: "{ items: [{ name, version, updated_at, reader_count }], next_cursor? }" }, ...READ_RESPONSES },
+      },
+      handlers: [
+        deps.requireDomainReader,
+        respond(
+          (input: Parameters<typeof listSecrets>[1]) => listSecrets(deps, input),
+          (req) => ({ domain: parseDomainId(req.params.domain), page: parsePageRequest(req.query) }),
+          json(200, (page) => pageBody(page, secretSummaryBody)),
+          "listSecrets",
+        ),
+      ],
+    },
+    {
+      method: "get",
+      path: "/v1/domains/:domain/secrets/:name",
+      doc: {
+        summary: "A secret's metadata and readers; never its value, and the backend is not asked (admin or auditor)",
+        responses: { "200": { description: "{ name, version, created_at, updated_at, readers: [{ node_id, name }] }" }, "404": PROBLEM_RESPONSE, ...READ_RESPONSES },
+      },
+      handlers: [
+        deps.requireDomainReader,
+        respond(
+          (input: Parameters<typeof showSecret>[1]) => showSecret(deps, input),
+          (req) => ({ domain: parseDomainId(req.params.domain), name: parseSecretName(req.params.name) }),
+          json(200, secretDetailsBody),
+          "showSecret",
+        ),
+      ],
+    },
+    {
+      method: "delete",
+      path: "/v1/domains/:domain/secrets/:name",
+      doc: {
+        summary: "Delete a secret: its readers, every version in the backend, and its row (admin, elevated: secret.delete)",
+        responses: { "204": { description: "deleted" }, "404": PROBLEM_RESPONSE, ...READ_RESPONSES },
+      },
+      handlers: [
+        deps.requireDomainUser,
+        respond(
+          (input: Parameters<typeof deleteSecret>[1]) => deleteSecret(deps, input),
+          adminSecretInput,
+          () => ({ status: 204 }),
+          "deleteSecret",
+        ),
+      ],
+    },
     {
       method: "put",
       path: "/v1/domains/:domain/secrets/:name",

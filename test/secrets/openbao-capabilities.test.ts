@@ -16,6 +16,13 @@ describe("the capabilities each command needs", () => {
     expect(serve.some((need) => need.path.startsWith("transit/rewrap/"))).toBe(false);
   });
 
+  it("the server may delete secret metadata (destroying a deleted secret's every version), and init and rewrap may not", () => {
+    const metadata = (purpose: "serve" | "init" | "rewrap") => requiredCapabilities(LAYOUT, purpose).find((need) => need.path.startsWith("secret/metadata/custos/"));
+    expect(metadata("serve")?.capabilities).toEqual(["read", "delete"]);
+    expect(metadata("init")).toBeUndefined();
+    expect(metadata("rewrap")).toBeUndefined();
+  });
+
   it("renew-self is needed only for a renewable token", () => {
     expect(requiredCapabilities({ ...LAYOUT, renewable: false }, "serve").some((need) => need.path === "auth/token/renew-self")).toBe(false);
     expect(requiredCapabilities(LAYOUT, "serve").some((need) => need.path === "auth/token/renew-self")).toBe(true);

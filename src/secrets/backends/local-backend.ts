@@ -185,6 +185,16 @@ class LocalSecretBackend implements SecretBackend {
     }
   }
 
+  async deleteSecret(domain: string, name: string): Promise<void> {
+    const dir = this.#secretDir(domain, name);
+    try {
+      this.#refuseWhenClosed();
+      await fs.rm(dir, { recursive: true, force: true });
+    } catch (error) {
+      throw backendUnavailable("delete the secret", storageFailure(error));
+    }
+  }
+
   wrap(plaintext: Uint8Array, context: string): Promise<string> {
     try {
       this.#refuseWhenClosed();

@@ -186,9 +186,22 @@ export class OpenBaoSecretBackend implements SecretBackend {
     return { version: this.#parse(kvWriteAnswer, body, "store the secret").data.version };
   }
 
+  /**
+   * KV v2's `DELETE <mount>/metadata/<path>`: the key, its metadata and every version are
+   * destroyed. OpenBao answers 204 whether or not the path existed, so a retry is safe.
+   */
+  async deleteSecret(domain: string, name: string): Promise<void> {
+    const path = this.#metadataPath(domain, name);
+    await this.#send("delete the secret", (client, token) => client.delete(path, token));
+  }
+
+  #metadataPath(domain: string, name: string): string {
+    return `${this.#config.kvMount}/metadata/${this.#kvPrefix}/${parseDomainId(domain)}/${parseSecretName(name)}`;
+  }
+
   /** KV v2 metadata's current_version, 0 when the secret has never been written. */
   async #currentVersion(domain: string, name: string): Promise<number> {
-    const path = `${this.#config.kvMount}/metadata/${this.#kvPrefix}/${parseDomainId(domain)}/${parseSecretName(name)}`;
+    const path = this.#metadataPath(domain, name);
     let body: unknown;
     try {
       body = await this.#request((client, token) => client.read(path, token));

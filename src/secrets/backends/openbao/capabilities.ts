@@ -48,7 +48,7 @@ export function requiredCapabilities(layout: CapabilityLayout, purpose: Capabili
   return [
     ...token,
     { path: `${layout.kvMount}/data/${layout.kvPrefix}/${SAMPLE_SECRET}`, capabilities: ["create", "read", "update"], why: "storing and reading secret values" },
-    { path: `${layout.kvMount}/metadata/${layout.kvPrefix}/${SAMPLE_SECRET}`, capabilities: ["read"], why: "the check-and-set version of a write" },
+    { path: `${layout.kvMount}/metadata/${layout.kvPrefix}/${SAMPLE_SECRET}`, capabilities: ["read", "delete"], why: "the check-and-set version of a write, and destroying every version of a deleted secret" },
     { path: `${layout.transitMount}/encrypt/${layout.transitKey}`, capabilities: ["update"], why: "wrapping key material" },
     { path: `${layout.transitMount}/decrypt/${layout.transitKey}`, capabilities: ["update"], why: "unwrapping key material" },
     { path: key, capabilities: ["read"], why: "checking the wrapping key at start-up" },
