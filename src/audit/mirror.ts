@@ -211,17 +211,13 @@ function isRecordShaped(value: unknown): value is ChainedAuditRecord {
     record.details !== null && typeof record.details === "object" && !Array.isArray(record.details);
 }
 
-/** The mirror's rows as pages, for the verifier to walk as it walks the database's. */
-async function* pagesOf(records: AsyncIterable<ChainedAuditRecord>, size = 1000): AsyncGenerator<readonly ChainedAuditRecord[]> {
-  let page: ChainedAuditRecord[] = [];
-  for await (const record of records) {
-    page.push(record);
-    if (page.length >= size) {
-      yield page;
-      page = [];
-    }
-  }
-  if (page.length > 0) yield page;
+/**
+ * The mirror's rows as pages of one, for the verifier to walk as it walks the database's: each
+ * row is checked as soon as it is read, so an edited row is named before its segment's digest
+ * (checked at the segment's end) fails.
+ */
+async function* pagesOf(records: AsyncIterable<ChainedAuditRecord>): AsyncGenerator<readonly ChainedAuditRecord[]> {
+  for await (const record of records) yield [record];
 }
 
 /**
