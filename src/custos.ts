@@ -2,7 +2,7 @@ import type { Server } from "node:http";
 import path from "node:path";
 import type { Express } from "express";
 import { auditRoutes } from "./audit/audit.routes.ts";
-import { loadOrCreateAuditKeyFile, type AuditSigner } from "./audit/audit-signer.ts";
+import { createAuditKeyring, type AuditKeyring } from "./audit/audit-keys.ts";
 import { createGroupCommitAppender, type GroupCommitAppender } from "./audit/group-commit-appender.ts";
 import { createGrantSigningKeys } from "./access/grant-signing-keys.ts";
 import { grantRoutes } from "./access/grants.routes.ts";
@@ -34,6 +34,7 @@ import type { RouteDefinition } from "./http/routes.ts";
 import { sqlAuditStore } from "./audit/audit-store.ts";
 import { MIGRATIONS_DIR } from "./package-paths.ts";
 import type { Config } from "./platform/config.ts";
+import { CustosError } from "./platform/errors.ts";
 import { openDatabase } from "./platform/db/connect.ts";
 import type { Database } from "./platform/db/database.ts";
 import { loadMigrations, migrateUp } from "./platform/db/migrate.ts";
@@ -61,7 +62,8 @@ export interface Custos {
   readonly audit: GroupCommitAppender;
   /** Summarised refusals; `flush()` writes the pending summaries (close() does too). */
   readonly denials: DenialRecorder;
-  readonly auditSigner: AuditSigner;
+  /** The audit keys: the active key signs, every registered key verifies and is published. */
+  readonly auditSigner: AuditKeyring;
   readonly authorizer: Authorizer;
   readonly stepUpPolicy: StepUpPolicy;
   readonly backend: SecretBackend;
@@ -125,7 +127,13 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
 
     const backend = options.backend ?? (await openSecretBackend(config));
     if (options.backend === undefined) closers.push(() => backend.close());
-    const auditSigner = await loadOrCreateAuditKeyFile(config.auditKeyFile, backend);
+    const auditSigner = createAuditKeyring({ db, file: config.auditKeyFile, wrapper: backend, create: true });
+    // Creates the key file on first start and registers its public key; a file that does not
+    // hold the active key (another deployment's, or rotated away) refuses signing, not start-up.
+    await auditSigner.signingKey().catch((error: unknown) => {
+      if (!(error instanceof CustosError)) throw error;
+      logger.warn({ file: config.auditKeyFile }, `audit signing refused until fixed: ${error.message}`);
+    });
     const redis = config.rateLimitStore === "redis" && config.redisUrl !== undefined ? await connectRedis(config.redisUrl) : undefined;
     if (redis !== undefined) closers.push(async () => { await redis.close(); });
     const rateLimitStore = rateLimitStoreFactory(config.rateLimitStore, db, redis);
@@ -206,7 +214,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore }),
       ...auditRoutes({
         db,
-        signer: auditSigner,
+        keys: auditSigner,
         requireAuditor: requireChainReader(operator, requireDomainPermission(userAccess, { action: "audit.read", anyOf: ["audit"] })),
         requireCheckpointSigner: requireChainReader(operator, requireDomainPermission(userAccess, { action: "audit.checkpoint", anyOf: ["audit", "administer"] })),
       }),

@@ -21,3 +21,20 @@ export async function readAuditEvents(db: Database, input: { readonly chain: str
 export async function verifyAuditChain(db: Database, chain: string): Promise<VerificationReport> {
   return verifyChain({ chain, records: streamRecordPages(db, chain) });
 }
+
+/**
+ * The chain's records after `after` (at most `limit`), one JSON line each: the same bytes as
+ * a mirror segment's lines, for log pipelines (GET …/audit/events?format=jsonl).
+ */
+export async function* auditEventLines(
+  db: Database,
+  input: { readonly chain: string; readonly after: number; readonly limit?: number },
+): AsyncGenerator<string> {
+  let left = input.limit ?? Number.POSITIVE_INFINITY;
+  for await (const page of streamRecordPages(db, input.chain, { afterSeq: input.after, pageSize: 1000 })) {
+    const lines = page.slice(0, Math.min(page.length, left)).map((record) => `${JSON.stringify(record)}\n`);
+    left -= lines.length;
+    yield lines.join("");
+    if (left <= 0) return;
+  }
+}

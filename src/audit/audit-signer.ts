@@ -8,10 +8,19 @@ import { publishFileExclusively } from "../platform/durable-files.ts";
  * The Ed25519 audit key signs checkpoints and mirror manifests. It lives outside the
  * database, so that whoever can rewrite the database cannot also forge what was signed.
  */
-export interface AuditSigner {
+export interface AuditSigner extends AuditKeyVerifier {
   readonly keyId: string;
+  /** The public half, which the key registry publishes (audit-keys.ts). */
+  readonly publicKey: KeyObject;
   sign(data: Buffer): Promise<Buffer>;
-  verify(keyId: string, data: Buffer, signature: Buffer): Promise<boolean>;
+}
+
+/**
+ * Checks a signature by the key `keyId`; `signedAt` is the signed document's own time, which
+ * a verifier that knows the keys' validity intervals (audit-jwks.ts) holds against them.
+ */
+export interface AuditKeyVerifier {
+  verify(keyId: string, data: Buffer, signature: Buffer, signedAt?: string): Promise<boolean>;
 }
 
 /** A key id any holder of the public key can recompute: base64url SHA-256 of its SPKI DER. */
@@ -25,6 +34,7 @@ export function createKeyObjectSigner(privateKey: KeyObject): AuditSigner {
   const keyId = auditKeyId(publicKey);
   return {
     keyId,
+    publicKey,
     sign: (data) => Promise.resolve(sign(null, data, privateKey)),
     verify: (claimedKeyId, data, signature) =>
       Promise.resolve(claimedKeyId === keyId && signature.length === 64 && verify(null, data, publicKey, signature)),
@@ -76,6 +86,11 @@ async function decodeKeyFile(text: string, file: string, wrapper: KeyWrapper | u
  * before the backend held the key, or provisioned by hand) is still read.
  */
 export async function loadOrCreateAuditKeyFile(file: string, wrapper?: KeyWrapper): Promise<AuditSigner> {
+  return (await loadAuditKey(file, wrapper, { create: true })).signer;
+}
+
+/** The same, saying whether the key was made just now (its validity then starts now). */
+export async function loadOrCreateAuditKeyFileNoting(file: string, wrapper?: KeyWrapper): Promise<{ signer: AuditSigner; created: boolean }> {
   return loadAuditKey(file, wrapper, { create: true });
 }
 
@@ -84,27 +99,35 @@ export async function loadOrCreateAuditKeyFile(file: string, wrapper?: KeyWrappe
  * on the spot could only fail to verify what the real key signed, and would confuse later runs.
  */
 export async function loadAuditKeyFile(file: string, wrapper?: KeyWrapper): Promise<AuditSigner> {
-  return loadAuditKey(file, wrapper, { create: false });
+  return (await loadAuditKey(file, wrapper, { create: false })).signer;
 }
 
-async function loadAuditKey(file: string, wrapper: KeyWrapper | undefined, options: { create: boolean }): Promise<AuditSigner> {
+/** A new Ed25519 key as the key file holds it: wrapped by the backend when there is one. */
+export async function newAuditKeyFileText(wrapper: KeyWrapper | undefined): Promise<{ text: string; signer: AuditSigner }> {
+  const { privateKey } = generateKeyPairSync("ed25519");
+  const der = privateKey.export({ type: "pkcs8", format: "der" });
+  const text = wrapper === undefined
+    ? privateKey.export({ type: "pkcs8", format: "pem" }).toString()
+    : `${WRAPPED_PREFIX}${await wrapper.wrap(der, WRAPPING_CONTEXT)}\n`;
+  der.fill(0);
+  return { text, signer: createKeyObjectSigner(privateKey) };
+}
+
+async function loadAuditKey(file: string, wrapper: KeyWrapper | undefined, options: { create: boolean }): Promise<{ signer: AuditSigner; created: boolean }> {
   let text: string;
+  let created = false;
   try {
     text = await readFile(file, "utf8");
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT" || !options.create) {
       throw new AuditKeyError(`cannot read the audit key file ${file}`, { cause: error });
     }
-    const { privateKey } = generateKeyPairSync("ed25519");
-    const der = privateKey.export({ type: "pkcs8", format: "der" });
-    text = wrapper === undefined
-      ? privateKey.export({ type: "pkcs8", format: "pem" }).toString()
-      : `${WRAPPED_PREFIX}${await wrapper.wrap(der, WRAPPING_CONTEXT)}\n`;
-    der.fill(0);
+    text = (await newAuditKeyFileText(wrapper)).text;
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     // Another process created it first: use theirs, so that both sign with one key.
-    if (!(await publishFileExclusively(file, text))) text = await readFile(file, "utf8");
+    created = await publishFileExclusively(file, text);
+    if (!created) text = await readFile(file, "utf8");
   }
-  return decodeKeyFile(text, file, wrapper);
+  return { signer: await decodeKeyFile(text, file, wrapper), created };
 }
 

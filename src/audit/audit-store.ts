@@ -55,6 +55,48 @@ export async function insertCheckpoint(session: SqlSession, checkpoint: Checkpoi
   );
 }
 
+/** One row of audit_signing_keys: the public half of an audit key and its validity interval. */
+export interface SigningKeyRow {
+  readonly keyId: string;
+  /** `{kty: "OKP", crv: "Ed25519", x}`. */
+  readonly publicJwk: Readonly<Record<string, unknown>>;
+  /** ISO 8601 UTC with milliseconds, or null (signed before it was registered). */
+  readonly validFrom: string | null;
+  /** null while active. */
+  readonly retiredAt: string | null;
+}
+
+/** Every audit key ever registered, oldest first. */
+export async function readSigningKeys(session: SqlSession): Promise<SigningKeyRow[]> {
+  const rows = await session.query<{ keyId: string; publicJwk: string; validFrom: string | null; retiredAt: string | null }>(
+    `SELECT key_id AS "keyId", public_jwk::text AS "publicJwk",
+            to_char(valid_from AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "validFrom",
+            to_char(retired_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "retiredAt"
+       FROM audit_signing_keys ORDER BY valid_from ASC NULLS FIRST, key_id`,
+  );
+  return rows.map((row) => ({ ...row, publicJwk: JSON.parse(row.publicJwk) as Record<string, unknown> }));
+}
+
+/**
+ * Registers a key as the active one. Does nothing when the key is already registered or
+ * another key is active (another replica's registration won): the caller reads the keys again.
+ */
+export async function insertSigningKey(session: SqlSession, key: Omit<SigningKeyRow, "retiredAt">): Promise<void> {
+  await session.query(
+    `INSERT INTO audit_signing_keys (key_id, public_jwk, valid_from) VALUES ($1, $2::jsonb, $3::timestamptz) ON CONFLICT DO NOTHING`,
+    [key.keyId, JSON.stringify(key.publicJwk), key.validFrom],
+  );
+}
+
+/** Retires the key if it is the active one; false when it was not (already retired, or unknown). */
+export async function retireSigningKey(tx: SqlSession, keyId: string, at: string): Promise<boolean> {
+  const rows = await tx.query(
+    "UPDATE audit_signing_keys SET retired_at = $2::timestamptz WHERE key_id = $1 AND retired_at IS NULL RETURNING key_id",
+    [keyId, at],
+  );
+  return rows.length === 1;
+}
+
 export interface ChainHead {
   readonly seq: number;
   readonly hash: string;
@@ -172,7 +214,7 @@ function parsePage(page: string | null | undefined): ChainedAuditRecord[] {
 
 /**
  * The chain's records of one action and decision (the granted `access.issue` records: the
- * grants issued), in seq order after `afterSeq`; through the partial index of migration 0011
+ * grants issued), in seq order after `afterSeq`; through the partial index of migration 0012
  * for issued grants, so a page costs the page and not the chain.
  */
 export async function readRecordsOf(
@@ -260,6 +302,9 @@ export interface AuditStore {
   insertRecords(tx: SqlSession, records: readonly ChainedAuditRecord[]): Promise<void>;
   recordStands(session: SqlSession, record: Pick<ChainedAuditRecord, "chain" | "seq" | "hash">): Promise<boolean>;
   insertCheckpoint(session: SqlSession, checkpoint: CheckpointRow): Promise<void>;
+  readSigningKeys(session: SqlSession): Promise<SigningKeyRow[]>;
+  insertSigningKey(session: SqlSession, key: Omit<SigningKeyRow, "retiredAt">): Promise<void>;
+  retireSigningKey(tx: SqlSession, keyId: string, at: string): Promise<boolean>;
   readRecords(session: SqlSession, chain: string, afterSeq: number, limit: number): Promise<ChainedAuditRecord[]>;
   lastGrantedSecretReads(session: SqlSession, chain: string, actors: readonly string[]): Promise<Map<string, string>>;
   readRecordsOf(
@@ -284,6 +329,9 @@ export const sqlAuditStore: AuditStore = {
   insertRecords,
   recordStands,
   insertCheckpoint,
+  readSigningKeys,
+  insertSigningKey,
+  retireSigningKey,
   readRecords,
   lastGrantedSecretReads,
   readRecordsOf,

@@ -1,5 +1,5 @@
 import canonicalize from "canonicalize";
-import type { AuditSigner } from "./audit-signer.ts";
+import type { AuditKeyVerifier } from "./audit-signer.ts";
 import { canonicalRecordText, genesisHash, hashCanonicalRecord, type ChainedAuditRecord } from "./audit-record.ts";
 import { verifyDocumentSignature, type SignedCheckpoint } from "./checkpoints.ts";
 
@@ -26,6 +26,8 @@ export interface VerificationReport {
   readonly checkpoint: { readonly seq: number; readonly hash: string; readonly checked: boolean } | null;
   readonly mirror: { readonly rows_compared: number } | null;
   readonly failure: VerificationFailure | null;
+  /** What was walked: the database's rows, or (offline, with public keys only) a mirror's. */
+  readonly source?: "database" | "mirror" | "checkpoint";
 }
 
 /** Raised by a mirror reader when the mirror itself is not what its signed manifest says. */
@@ -49,9 +51,10 @@ export interface VerifyChainInput {
   readonly checkpoint?: SignedCheckpoint;
   /** An exported mirror, streamed in seq order; it may throw MirrorIntegrityError. */
   readonly mirror?: AsyncIterable<ChainedAuditRecord>;
-  readonly signer?: Pick<AuditSigner, "verify">;
+  readonly signer?: AuditKeyVerifier;
   readonly onProgress?: (rowsChecked: number) => void;
   readonly progressEvery?: number;
+  readonly source?: VerificationReport["source"];
 }
 
 function fullRecordText(record: ChainedAuditRecord): string {
@@ -82,6 +85,7 @@ export async function verifyChain(input: VerifyChainInput): Promise<Verification
     checkpoint: checkpoint === undefined ? null : { seq: checkpoint.seq, hash: checkpoint.hash, checked: checkpointChecked },
     mirror: input.mirror === undefined ? null : { rows_compared: mirrorCompared },
     failure,
+    ...(input.source === undefined ? {} : { source: input.source }),
   });
 
   if (checkpoint !== undefined) {
@@ -121,39 +125,46 @@ export async function verifyChain(input: VerifyChainInput): Promise<Verification
 
   let expectedSeq = 1;
   let prevHash = genesisHash(chain);
-  for await (const page of input.records) {
-    for (const record of page) {
-      if (record.seq !== expectedSeq) {
-        return report({ kind: "gap", seq: expectedSeq, detail: `seq ${String(expectedSeq)} is missing; the next row is seq ${String(record.seq)}` });
-      }
-      if (record.prev_hash !== prevHash) {
-        return report({ kind: "broken_link", seq: record.seq, detail: "prev_hash is not the previous row's hash" });
-      }
-      if (record.chain !== chain || hashCanonicalRecord(record.prev_hash, canonicalRecordText(record)) !== record.hash) {
-        return report({ kind: "hash_mismatch", seq: record.seq, detail: "the row's content does not hash to its stored hash" });
-      }
-      if (checkpoint !== undefined && record.seq === checkpoint.seq) {
-        checkpointChecked = true;
-        if (record.hash !== checkpoint.hash) {
-          return report({ kind: "checkpoint_mismatch", seq: record.seq, detail: "the row's hash differs from the signed checkpoint" });
+  // The rows themselves may come from a mirror (offline verification), whose reader raises
+  // MirrorIntegrityError when a segment is not what the signed manifest says.
+  try {
+    for await (const page of input.records) {
+      for (const record of page) {
+        if (record.seq !== expectedSeq) {
+          return report({ kind: "gap", seq: expectedSeq, detail: `seq ${String(expectedSeq)} is missing; the next row is seq ${String(record.seq)}` });
         }
-      }
-      if (mirror !== undefined && !mirrorDone) {
-        const mirrored = await nextMirrorRecord(record.seq);
-        if (isFailure(mirrored)) return report(mirrored);
-        if (mirrored !== undefined) {
-          if (mirrored.seq !== record.seq || fullRecordText(mirrored) !== fullRecordText(record)) {
-            return report({ kind: "mirror_divergence", seq: record.seq, detail: "the database row differs from the mirror's" });
+        if (record.prev_hash !== prevHash) {
+          return report({ kind: "broken_link", seq: record.seq, detail: "prev_hash is not the previous row's hash" });
+        }
+        if (record.chain !== chain || hashCanonicalRecord(record.prev_hash, canonicalRecordText(record)) !== record.hash) {
+          return report({ kind: "hash_mismatch", seq: record.seq, detail: "the row's content does not hash to its stored hash" });
+        }
+        if (checkpoint !== undefined && record.seq === checkpoint.seq) {
+          checkpointChecked = true;
+          if (record.hash !== checkpoint.hash) {
+            return report({ kind: "checkpoint_mismatch", seq: record.seq, detail: "the row's hash differs from the signed checkpoint" });
           }
-          mirrorCompared += 1;
         }
+        if (mirror !== undefined && !mirrorDone) {
+          const mirrored = await nextMirrorRecord(record.seq);
+          if (isFailure(mirrored)) return report(mirrored);
+          if (mirrored !== undefined) {
+            if (mirrored.seq !== record.seq || fullRecordText(mirrored) !== fullRecordText(record)) {
+              return report({ kind: "mirror_divergence", seq: record.seq, detail: "the database row differs from the mirror's" });
+            }
+            mirrorCompared += 1;
+          }
+        }
+        rowsChecked += 1;
+        head = { seq: record.seq, hash: record.hash, at: record.at };
+        prevHash = record.hash;
+        expectedSeq += 1;
+        if (input.onProgress !== undefined && rowsChecked % progressEvery === 0) input.onProgress(rowsChecked);
       }
-      rowsChecked += 1;
-      head = { seq: record.seq, hash: record.hash, at: record.at };
-      prevHash = record.hash;
-      expectedSeq += 1;
-      if (input.onProgress !== undefined && rowsChecked % progressEvery === 0) input.onProgress(rowsChecked);
     }
+  } catch (error) {
+    if (error instanceof MirrorIntegrityError) return report({ kind: error.kind, seq: error.seq, detail: error.message });
+    throw error;
   }
 
   if (checkpoint !== undefined && checkpoint.seq > (head?.seq ?? 0)) {
@@ -175,4 +186,22 @@ export async function verifyChain(input: VerifyChainInput): Promise<Verification
     }
   }
   return report(null);
+}
+
+/**
+ * A checkpoint on its own, with public keys only: its signature by a key valid when it was
+ * signed. No chain is walked, so `checkpoint.checked` stays false.
+ */
+export async function verifyCheckpointOffline(checkpoint: SignedCheckpoint, verifier: AuditKeyVerifier): Promise<VerificationReport> {
+  const ok = await verifyDocumentSignature(verifier, checkpoint);
+  return {
+    chain: checkpoint.chain,
+    ok,
+    rows_checked: 0,
+    head: null,
+    checkpoint: { seq: checkpoint.seq, hash: checkpoint.hash, checked: false },
+    mirror: null,
+    failure: ok ? null : { kind: "bad_signature", seq: checkpoint.seq, detail: "the checkpoint's signature does not verify with the given keys" },
+    source: "checkpoint",
+  };
 }

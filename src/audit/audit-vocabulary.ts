@@ -29,6 +29,7 @@ export const AUDIT_ACTIONS = [
   "audit.read",
   "audit.checkpoint",
   "audit.late_commit",
+  "audit.rotate_key",
   "migration.down",
   "backend.rewrap",
 ] as const;
@@ -63,6 +64,7 @@ export type Resource =
   | `chain:${string}`
   | `migration:${string}`
   | `transit-key:${string}`
+  | `audit-key:${string}`
   | `${string} /${string}`;
 
 export const auditResource = {
@@ -72,6 +74,8 @@ export const auditResource = {
   chain: (chain: string): Resource => `chain:${chain}`,
   migration: (versionAndName: string): Resource => `migration:${versionAndName}`,
   transitKey: (name: string): Resource => `transit-key:${name}`,
+  /** An audit signing key, by its key id. */
+  auditKey: (keyId: string): Resource => `audit-key:${keyId}`,
   /** A method and route template (never the raw, client-chosen path): `PUT /v1/domains/:domain`. */
   route: (method: string, template: string): Resource => `${method} ${template}` as Resource,
 } as const;

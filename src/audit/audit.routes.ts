@@ -1,17 +1,18 @@
-import type { Request, RequestHandler } from "express";
+import type { NextFunction, Request, RequestHandler, Response } from "express";
 import { PROBLEM_RESPONSE } from "../http/openapi.ts";
 import type { RouteDefinition } from "../http/routes.ts";
 import { json, respond } from "../http/steps.ts";
 import type { Database } from "../platform/db/database.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseChainName } from "../platform/names.ts";
-import type { AuditSigner } from "./audit-signer.ts";
-import { readAuditEvents, verifyAuditChain } from "./audit-reads.ts";
+import type { AuditKeyring } from "./audit-keys.ts";
+import { auditEventLines, readAuditEvents, verifyAuditChain } from "./audit-reads.ts";
 import { signCheckpoint } from "./checkpoints.ts";
 
 export interface AuditRoutesDependencies {
   readonly db: Database;
-  readonly signer: AuditSigner;
+  /** The audit keys: the active one signs checkpoints, every one is published. */
+  readonly keys: AuditKeyring;
   /** Who may read and verify a chain: the domain's auditors (the operator until then). */
   readonly requireAuditor: RequestHandler;
   /** Who may sign a checkpoint: the domain's auditors or admins (DESIGN.md, "Administration API"). */
@@ -34,6 +35,14 @@ function chainOf(req: Request): string {
   return parseChainName(req.params.domain);
 }
 
+/** `format=json` (the default: a page as one JSON object) or `format=jsonl` (a stream of JSON Lines). */
+function eventsFormatOf(req: Request): "json" | "jsonl" {
+  const format = req.query.format;
+  if (format === undefined || format === "json") return "json";
+  if (format === "jsonl") return "jsonl";
+  throw new CustosError("invalid_request", { detail: "format must be json or jsonl" });
+}
+
 function eventsPageOf(req: Request): { chain: string; after: number; limit: number } {
   const chain = chainOf(req);
   const after = nonNegativeInteger(req.query.after, "after", 0, Number.MAX_SAFE_INTEGER);
@@ -44,8 +53,58 @@ function eventsPageOf(req: Request): { chain: string; after: number; limit: numb
 export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
   const verify = (chain: string) => verifyAuditChain(deps.db, chain);
   const events = (page: { chain: string; after: number; limit: number }) => readAuditEvents(deps.db, page);
-  const checkpoint = (chain: string) => signCheckpoint(deps.db, deps.signer, chain);
+  const checkpoint = async (chain: string) => signCheckpoint(deps.db, await deps.keys.signingKey(), chain);
+  /**
+   * `format=jsonl`: every record after `after` (up to `limit` when given), one JSON object a
+   * line, exactly the lines of a mirror segment, streamed a page at a time for log pipelines;
+   * the next pull's `after` is the last line's seq. `format=json` goes on to the page reply.
+   */
+  async function streamEventsAsJsonLines(req: Request, res: Response, next: NextFunction): Promise<void> {
+    if (eventsFormatOf(req) !== "jsonl") {
+      next();
+      return;
+    }
+    const chain = chainOf(req);
+    const after = nonNegativeInteger(req.query.after, "after", 0, Number.MAX_SAFE_INTEGER);
+    const limit = req.query.limit === undefined ? undefined : Math.max(1, nonNegativeInteger(req.query.limit, "limit", 1, Number.MAX_SAFE_INTEGER));
+    const lines = auditEventLines(deps.db, { chain, after, ...(limit === undefined ? {} : { limit }) });
+    // The first page is read before the status is sent: a store failure is still a problem reply.
+    let first = await lines.next();
+    res.status(200).setHeader("Content-Type", "application/jsonl; charset=utf-8");
+    res.setHeader("Cache-Control", "no-store");
+    try {
+      while (first.done !== true) {
+        if (!res.write(first.value)) await new Promise((resolve) => res.once("drain", resolve));
+        if (res.destroyed) return;
+        first = await lines.next();
+      }
+      res.end();
+    } catch (error) {
+      // Mid-stream the status is sent: a cut connection is how a reader learns the stream is short.
+      res.destroy(error instanceof Error ? error : undefined);
+    }
+  }
+  const sendPublicKeys: RequestHandler = async (_req, res) => {
+    res.setHeader("Cache-Control", "public, max-age=60");
+    res.json(await deps.keys.publicJwks());
+  };
   return [
+    {
+      method: "get",
+      path: "/v1/audit/keys",
+      doc: {
+        summary: "Every audit signing key, active and retired, as a JWK set with each key's validity interval, for offline verification (anyone)",
+        security: [],
+        responses: {
+          "200": {
+            description:
+              "{ keys: [{ kty: OKP, crv: Ed25519, x, kid, alg: EdDSA, use: sig, status: active|retired, valid_from?, valid_until? }] }; " +
+              "kid is the key_id checkpoints and mirror manifests carry (docs/audit-format.md)",
+          },
+        },
+      },
+      handlers: [sendPublicKeys],
+    },
     {
       method: "get",
       path: "/v1/domains/:domain/audit/verify",
@@ -62,15 +121,20 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
       method: "get",
       path: "/v1/domains/:domain/audit/events",
       doc: {
-        summary: "Page through the domain's audit events in seq order (auditor)",
+        summary: "Page through the domain's audit events in seq order, or stream them as JSON Lines with format=jsonl (auditor)",
         parameters: [
           { name: "after", in: "query", schema: { type: "integer", minimum: 0 } },
-          { name: "limit", in: "query", schema: { type: "integer", minimum: 1, maximum: MAX_PAGE } },
+          { name: "limit", in: "query", schema: { type: "integer", minimum: 1 }, description: `at most ${String(MAX_PAGE)} with format=json; with format=jsonl, no limit streams to the head` },
+          { name: "format", in: "query", schema: { type: "string", enum: ["json", "jsonl"] } },
         ],
-        responses: { "200": { description: "events and the cursor for the next page" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE },
+        responses: {
+          "200": { description: "json: events and the cursor for the next page; jsonl (application/jsonl): one record a line, the lines of a mirror segment" },
+          "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE,
+        },
       },
       handlers: [
         deps.requireAuditor,
+        streamEventsAsJsonLines,
         respond(events, eventsPageOf, json(200)),
       ],
     },

@@ -1,6 +1,6 @@
 import canonicalize from "canonicalize";
 import type { Database } from "../platform/db/database.ts";
-import type { AuditSigner } from "./audit-signer.ts";
+import type { AuditKeyVerifier, AuditSigner } from "./audit-signer.ts";
 import { genesisHash } from "./audit-record.ts";
 import { ensureChain, insertCheckpoint, readChainHead } from "./audit-store.ts";
 
@@ -38,14 +38,20 @@ export async function signDocument<const T extends Record<string, unknown>>(
   return { ...withKey, signature: signature.toString("base64url") };
 }
 
+/**
+ * Checks a checkpoint's or a manifest's signature. The document's own time (`signed_at` of a
+ * checkpoint, `updated_at` of a manifest) is handed to the verifier, which holds it against
+ * the key's validity interval when it knows one.
+ */
 export async function verifyDocumentSignature(
-  signer: Pick<AuditSigner, "verify">,
+  verifier: AuditKeyVerifier,
   document: object,
 ): Promise<boolean> {
-  const { key_id: keyId, signature, alg } = document as Record<string, unknown>;
+  const { key_id: keyId, signature, alg, signed_at: signedAt, updated_at: updatedAt } = document as Record<string, unknown>;
   if (typeof keyId !== "string" || typeof signature !== "string" || alg !== "EdDSA") return false;
   if (!/^[A-Za-z0-9_-]+$/.test(signature)) return false;
-  return signer.verify(keyId, signedBytes(document), Buffer.from(signature, "base64url"));
+  const at = typeof signedAt === "string" ? signedAt : typeof updatedAt === "string" ? updatedAt : undefined;
+  return verifier.verify(keyId, signedBytes(document), Buffer.from(signature, "base64url"), at);
 }
 
 /** Signs the chain's current head and keeps a copy in the database; the verb behind POST …/audit/checkpoints. */

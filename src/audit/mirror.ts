@@ -4,11 +4,11 @@ import { mkdir, readFile } from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
 import type { Database } from "../platform/db/database.ts";
-import type { AuditSigner } from "./audit-signer.ts";
+import type { AuditKeyVerifier, AuditSigner } from "./audit-signer.ts";
 import type { ChainedAuditRecord } from "./audit-record.ts";
 import { readRecords, streamRecordPages } from "./audit-store.ts";
-import { MirrorIntegrityError } from "./audit-verifier.ts";
-import { signDocument, verifyDocumentSignature } from "./checkpoints.ts";
+import { MirrorIntegrityError, verifyChain, type VerificationReport } from "./audit-verifier.ts";
+import { signDocument, verifyDocumentSignature, type SignedCheckpoint } from "./checkpoints.ts";
 import { replaceFileAtomically } from "../platform/durable-files.ts";
 
 /**
@@ -160,7 +160,7 @@ export async function exportMirror(
  * whose bytes are not those the manifest signed, or rows out of order, raise
  * MirrorIntegrityError naming the first seq concerned.
  */
-export async function* readMirror(dir: string, signer: Pick<AuditSigner, "verify">, chain: string): AsyncGenerator<ChainedAuditRecord> {
+export async function* readMirror(dir: string, signer: AuditKeyVerifier, chain: string): AsyncGenerator<ChainedAuditRecord> {
   const manifest = await readManifest(dir);
   if (manifest === undefined) throw new MirrorError(`${dir} holds no ${MANIFEST}`);
   if (manifest.chain !== chain) throw new MirrorError(`${dir} mirrors chain ${manifest.chain}, not ${chain}`);
@@ -173,23 +173,84 @@ export async function* readMirror(dir: string, signer: Pick<AuditSigner, "verify
       throw new MirrorIntegrityError("mirror_divergence", expectedSeq, "the mirror's segments do not follow each other");
     }
     const digest = createHash("sha256");
+    let lastHash: string | undefined;
     const lines = createInterface({ input: createReadStream(path.join(dir, segment.file), "utf8"), crlfDelay: Infinity });
     for await (const line of lines) {
       digest.update(`${line}\n`);
-      let record: ChainedAuditRecord;
+      let parsed: unknown;
       try {
-        record = JSON.parse(line) as ChainedAuditRecord;
+        parsed = JSON.parse(line);
       } catch {
         throw new MirrorIntegrityError("mirror_divergence", expectedSeq, `a line of ${segment.file} is not JSON`);
       }
+      if (!isRecordShaped(parsed)) {
+        throw new MirrorIntegrityError("mirror_divergence", expectedSeq, `a line of ${segment.file} is not an audit record`);
+      }
+      const record = parsed;
+      lastHash = record.hash;
       if (record.seq !== expectedSeq) {
         throw new MirrorIntegrityError("mirror_divergence", expectedSeq, `${segment.file} skips or repeats seq ${String(expectedSeq)}`);
       }
       yield record;
       expectedSeq += 1;
     }
-    if (digest.digest("hex") !== segment.sha256 || expectedSeq - 1 !== segment.last_seq) {
+    if (digest.digest("hex") !== segment.sha256 || expectedSeq - 1 !== segment.last_seq || lastHash !== segment.last_hash) {
       throw new MirrorIntegrityError("mirror_divergence", segment.first_seq, `${segment.file} is not the segment the manifest signed`);
     }
   }
+}
+
+const RECORD_STRINGS = ["chain", "at", "actor", "action", "resource", "decision", "reason", "request_id", "prev_hash", "hash"] as const;
+
+/** The members a record must have to be hashed at all; whether they hash right is the verifier's. */
+function isRecordShaped(value: unknown): value is ChainedAuditRecord {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) return false;
+  const record = value as Record<string, unknown>;
+  return Number.isSafeInteger(record.seq) &&
+    RECORD_STRINGS.every((member) => typeof record[member] === "string") &&
+    record.details !== null && typeof record.details === "object" && !Array.isArray(record.details);
+}
+
+/**
+ * The mirror's rows as pages of one, for the verifier to walk as it walks the database's: each
+ * row is checked as soon as it is read, so an edited row is named before its segment's digest
+ * (checked at the segment's end) fails.
+ */
+async function* pagesOf(records: AsyncIterable<ChainedAuditRecord>): AsyncGenerator<readonly ChainedAuditRecord[]> {
+  for await (const record of records) yield [record];
+}
+
+/**
+ * Verifies a mirror on its own, with public keys only: no database, no secret backend, no
+ * private key. The manifest's signature (by a key of `verifier`, valid when the manifest was
+ * written), every segment's SHA-256, range and last hash, every row's link and hash from the
+ * chain's genesis, the manifest's head, and, when given, a checkpoint (its signature, and the
+ * row at its seq).
+ */
+export async function verifyMirrorOffline(
+  dir: string,
+  verifier: AuditKeyVerifier,
+  options: { readonly chain?: string; readonly checkpoint?: SignedCheckpoint } = {},
+): Promise<VerificationReport> {
+  const manifest = await readManifest(dir);
+  if (manifest === undefined) throw new MirrorError(`${dir} holds no ${MANIFEST}`);
+  const chain = options.chain ?? manifest.chain;
+  if (manifest.chain !== chain) throw new MirrorError(`${dir} mirrors chain ${manifest.chain}, not ${chain}`);
+  const report = await verifyChain({
+    chain,
+    records: pagesOf(readMirror(dir, verifier, chain)),
+    ...(options.checkpoint === undefined ? {} : { checkpoint: options.checkpoint }),
+    signer: verifier,
+    source: "mirror",
+  });
+  if (!report.ok) return report;
+  const head = report.head === null ? null : { seq: report.head.seq, hash: report.head.hash };
+  if (head?.seq !== manifest.head?.seq || head?.hash !== manifest.head?.hash) {
+    return {
+      ...report,
+      ok: false,
+      failure: { kind: "mirror_divergence", seq: head?.seq ?? 0, detail: "the mirror's last row is not the head its signed manifest names" },
+    };
+  }
+  return report;
 }

@@ -1,14 +1,21 @@
+import { randomUUID } from "node:crypto";
 import { readFile } from "node:fs/promises";
-import { loadAuditKeyFile, loadOrCreateAuditKeyFile, type AuditSigner } from "../audit/audit-signer.ts";
+import os from "node:os";
+import { keysVerifier, parseAuditJwks, publicJwkOf, type AuditJwks, type AuditPublicJwk } from "../audit/audit-jwks.ts";
+import { createAuditKeyring, registeredAuditKeys, rotateAuditKey } from "../audit/audit-keys.ts";
+import { loadAuditKeyFile, type AuditKeyVerifier, type AuditSigner } from "../audit/audit-signer.ts";
 import { streamRecordPages } from "../audit/audit-store.ts";
-import { verifyChain, type VerificationReport } from "../audit/audit-verifier.ts";
+import { verifyChain, verifyCheckpointOffline, type VerificationReport } from "../audit/audit-verifier.ts";
+import { auditActor } from "../audit/audit-vocabulary.ts";
 import { signCheckpoint, parseCheckpoint, type SignedCheckpoint } from "../audit/checkpoints.ts";
-import { exportMirror, readMirror } from "../audit/mirror.ts";
+import { exportMirror, readMirror, verifyMirrorOffline } from "../audit/mirror.ts";
 import type { Config } from "../platform/config.ts";
 import type { Database } from "../platform/db/database.ts";
 import { PLATFORM_CHAIN } from "../platform/names.ts";
 import { openSecretBackend } from "../secrets/open-secret-backend.ts";
+import { CommandUsageError } from "./api-client.ts";
 import { chainExists, describeStore, withDatabase } from "./cli-database.ts";
+import { formatTable, printResult } from "./output.ts";
 
 async function readCheckpointFile(file: string): Promise<SignedCheckpoint> {
   let text: string;
@@ -25,19 +32,61 @@ async function readCheckpointFile(file: string): Promise<SignedCheckpoint> {
 }
 
 /**
- * The audit key as the server holds it, wrapped by the configured secret backend. Signing
- * creates it on first use; verifying only ever reads it.
+ * The audit keys as the server holds them: the key file (wrapped by the configured secret
+ * backend) signs, and only while the keys table says it is the active key. Signing creates
+ * the file on first use, as the server does.
  */
-async function withAuditSigner<T>(config: Config, use: "sign" | "verify", work: (signer: AuditSigner) => Promise<T>): Promise<T> {
+async function withAuditSigner<T>(db: Database, config: Config, work: (signer: AuditSigner) => Promise<T>): Promise<T> {
   const backend = await openSecretBackend(config);
   try {
-    const signer = use === "sign"
-      ? await loadOrCreateAuditKeyFile(config.auditKeyFile, backend)
-      : await loadAuditKeyFile(config.auditKeyFile, backend);
-    return await work(signer);
+    return await work(await createAuditKeyring({ db, file: config.auditKeyFile, wrapper: backend, create: true }).signingKey());
   } finally {
     await backend.close();
   }
+}
+
+/**
+ * What checks a signature against the database: the registered public keys. A store whose keys
+ * table is empty or missing (its keys predate registration, and no server has started since)
+ * falls back to the key file, as before keys were registered; it is never created here.
+ */
+async function databaseVerifier<T>(db: Database, config: Config, work: (verifier: AuditKeyVerifier) => Promise<T>): Promise<T> {
+  const keys = await registeredAuditKeys(db).catch(() => []);
+  if (keys.length > 0) return work(keysVerifier(keys));
+  const backend = await openSecretBackend(config);
+  try {
+    return await work(await loadAuditKeyFile(config.auditKeyFile, backend));
+  } finally {
+    await backend.close();
+  }
+}
+
+/** A JWK set from a file or an http(s) URL (GET /v1/audit/keys of the deployment audited). */
+async function readJwks(source: string): Promise<AuditJwks> {
+  let text: string;
+  if (/^https?:\/\//i.test(source)) {
+    let response: Response;
+    try {
+      response = await fetch(source, { signal: AbortSignal.timeout(15_000), headers: { accept: "application/json" } });
+    } catch (error) {
+      throw new Error(`cannot fetch the keys from ${source}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    if (!response.ok) throw new Error(`cannot fetch the keys from ${source}: HTTP ${String(response.status)}`);
+    text = await response.text();
+  } else {
+    try {
+      text = await readFile(source, "utf8");
+    } catch (error) {
+      throw new Error(`cannot read the keys file ${source}`, { cause: error });
+    }
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new Error(`${source} is not JSON`, { cause: error });
+  }
+  return parsed as AuditJwks;
 }
 
 /** A typo must not verify as an empty, intact chain: a chain with no domain and no records does not exist. */
@@ -58,13 +107,55 @@ function describe(report: VerificationReport): string {
   return lines.join("\n");
 }
 
-export async function runAuditVerify(chain: string, options: { checkpoint?: string; mirror?: string; json?: boolean }): Promise<void> {
+export interface AuditVerifyOptions {
+  readonly checkpoint?: string;
+  readonly mirror?: string;
+  readonly keys?: string;
+  readonly json?: boolean;
+}
+
+function printReport(report: VerificationReport, json: boolean | undefined): void {
+  console.log(json === true ? JSON.stringify(report, null, 2) : describe(report));
+  if (!report.ok) process.exitCode = 1;
+}
+
+/**
+ * With `--keys`: offline, with public keys only. No configuration, database, secret backend
+ * or key file is read; the mirror (or the checkpoint alone) is what is verified.
+ */
+async function verifyOffline(chain: string | undefined, options: AuditVerifyOptions & { keys: string }): Promise<void> {
+  if (options.mirror === undefined && options.checkpoint === undefined) {
+    throw new CommandUsageError("--keys verifies a mirror (--mirror <dir>) or a checkpoint (--checkpoint <file>) without the database: give one or both");
+  }
+  const checkpoint = options.checkpoint === undefined ? undefined : await readCheckpointFile(options.checkpoint);
+  let verifier: AuditKeyVerifier;
+  try {
+    verifier = keysVerifier(parseAuditJwks(await readJwks(options.keys)));
+  } catch (error) {
+    throw new Error(`${options.keys}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
+  const report = options.mirror === undefined
+    ? await verifyCheckpointOffline(checkpoint as SignedCheckpoint, verifier)
+    : await verifyMirrorOffline(options.mirror, verifier, {
+      ...(chain === undefined ? {} : { chain }),
+      ...(checkpoint === undefined ? {} : { checkpoint }),
+    });
+  if (chain !== undefined && report.chain !== chain) throw new Error(`the checkpoint is for chain ${report.chain}, not ${chain}`);
+  printReport(report, options.json);
+}
+
+export async function runAuditVerify(chain: string | undefined, options: AuditVerifyOptions): Promise<void> {
+  if (options.keys !== undefined) {
+    await verifyOffline(chain, { ...options, keys: options.keys });
+    return;
+  }
+  if (chain === undefined) throw new CommandUsageError("name the chain to verify (a domain id, or 'platform'), or verify a mirror or checkpoint offline with --keys");
   const checkpoint = options.checkpoint === undefined ? undefined : await readCheckpointFile(options.checkpoint);
   const report = await withDatabase(async (db, config) => {
     await requireChain(db, config, chain);
     const started = Date.now();
     const showProgress = process.stderr.isTTY;
-    const verify = (signer?: AuditSigner) =>
+    const verify = (signer?: AuditKeyVerifier) =>
       verifyChain({
         chain,
         records: streamRecordPages(db, chain, { pageSize: 5000 }),
@@ -79,18 +170,17 @@ export async function runAuditVerify(chain: string, options: { checkpoint?: stri
           }
         },
       });
-    // The audit key is needed only to check what it signed: a checkpoint or a mirror.
-    return checkpoint === undefined && options.mirror === undefined ? verify() : withAuditSigner(config, "verify", verify);
+    // Public keys are needed only to check what was signed: a checkpoint or a mirror.
+    return checkpoint === undefined && options.mirror === undefined ? verify() : databaseVerifier(db, config, verify);
   }, { existing: true });
   if (process.stderr.isTTY) process.stderr.write("\n");
-  console.log(options.json === true ? JSON.stringify(report, null, 2) : describe(report));
-  if (!report.ok) process.exitCode = 1;
+  printReport(report, options.json);
 }
 
 export async function runAuditExport(chain: string, options: { out: string }): Promise<void> {
   const result = await withDatabase(async (db, config) => {
     await requireChain(db, config, chain);
-    return withAuditSigner(config, "sign", (signer) => exportMirror(db, signer, chain, options.out));
+    return withAuditSigner(db, config, (signer) => exportMirror(db, signer, chain, options.out));
   }, { existing: true });
   console.error(
     result.rows_written === 0
@@ -103,7 +193,42 @@ export async function runAuditExport(chain: string, options: { out: string }): P
 export async function runAuditCheckpoint(chain: string): Promise<void> {
   const checkpoint = await withDatabase(async (db, config) => {
     await requireChain(db, config, chain);
-    return withAuditSigner(config, "sign", (signer) => signCheckpoint(db, signer, chain));
+    return withAuditSigner(db, config, (signer) => signCheckpoint(db, signer, chain));
   }, { existing: true });
   console.log(JSON.stringify(checkpoint, null, 2));
+}
+
+const KEY_COLUMNS = [
+  { header: "KID", value: (key: AuditPublicJwk) => key.kid },
+  { header: "STATUS", value: (key: AuditPublicJwk) => key.status },
+  { header: "VALID FROM", value: (key: AuditPublicJwk) => key.valid_from ?? "(before registration)" },
+  { header: "VALID UNTIL", value: (key: AuditPublicJwk) => key.valid_until },
+] as const;
+
+/** The public audit keys (what GET /v1/audit/keys serves): from the store, or from `--url`. */
+export async function runAuditKeys(options: { url?: string; json?: boolean }): Promise<void> {
+  const jwks: AuditJwks = options.url === undefined
+    ? await withDatabase(async (db) => ({ keys: (await registeredAuditKeys(db)).map(publicJwkOf) }), { existing: true })
+    : await readJwks(`${options.url.endsWith("/") ? options.url.slice(0, -1) : options.url}/v1/audit/keys`);
+  printResult(jwks, options, (body) => formatTable(body.keys, KEY_COLUMNS));
+}
+
+/** A new active audit key; the old one is retired and stays published. Audited on the platform chain. */
+export async function runAuditRotateKey(): Promise<void> {
+  const rotated = await withDatabase(async (db, config) => {
+    const backend = await openSecretBackend(config);
+    try {
+      return await rotateAuditKey({
+        db,
+        file: config.auditKeyFile,
+        wrapper: backend,
+        actor: auditActor.localOperator(os.userInfo().username),
+        requestId: `cli-${randomUUID()}`,
+      });
+    } finally {
+      await backend.close();
+    }
+  }, { existing: true });
+  console.error(`audit key ${rotated.retired_key_id} retired at ${rotated.at}; ${rotated.key_id} signs from now (recorded on the platform audit chain); servers sharing the key file sign with the new key from their next signature`);
+  console.log(JSON.stringify(rotated));
 }
