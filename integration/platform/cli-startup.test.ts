@@ -68,7 +68,7 @@ describe("custos start-up cost: commands import their implementation only when t
     expect(packagesIn(result.modules)).toEqual(["commander"]);
     expect([...new Set(result.modules.filter((url) => url.includes("/dist/")).map((url) => url.replace(/^.*\/dist\//, "")))].sort()).toEqual([
       "cli/admin.commands.js", "cli/api-client.js", "cli/audit.command.js", "cli/backend.command.js", "cli/dev.command.js", "cli/login.command.js", "cli/main.js", "cli/migrate.command.js",
-      "cli/node.command.js", "cli/run-cli.js", "cli/serve.command.js", "package-paths.js", "platform/errors.js", "platform/names.js",
+      "cli/node.command.js", "cli/output.js", "cli/read.commands.js", "cli/run-cli.js", "cli/serve.command.js", "package-paths.js", "platform/errors.js", "platform/names.js",
     ]);
   });
 
