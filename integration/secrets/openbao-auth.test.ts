@@ -67,7 +67,7 @@ function count(double: OpenBaoDouble, request: string): number {
   return double.requests.filter((entry) => entry === request).length;
 }
 
-async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
+async function until(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
   const started = Date.now();
   while (!condition()) {
     if (Date.now() - started > timeoutMs) throw new Error("condition not met in time");

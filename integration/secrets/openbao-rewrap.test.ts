@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -17,6 +16,7 @@ import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
 import { CustosError } from "../../src/platform/errors.ts";
 import { createOpenBaoBackend, type BackendLog, type OpenBaoSecretBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { ciphertextVersion } from "../../src/secrets/backends/openbao/rewrap-stored-material.ts";
+import { seededDataDir } from "../support/stores.ts";
 import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
 
 /**
@@ -44,7 +44,8 @@ const log: BackendLog = {
 beforeEach(async () => {
   double = await startOpenBaoDouble();
   double.createTransitKey("custos", { derived: true });
-  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "custos-rewrap-"));
+  // Its embedded database starts from the run's initialised template, not from a fresh initdb.
+  dataDir = await seededDataDir("custos-rewrap-");
   auditKeyFile = path.join(dataDir, "audit-signing-key.pem");
   lines.length = 0;
   vi.stubEnv("NODE_ENV", "test");

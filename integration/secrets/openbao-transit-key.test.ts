@@ -1,5 +1,4 @@
 import fs from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
@@ -11,6 +10,7 @@ import { openDatabase } from "../../src/platform/db/connect.ts";
 import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
 import { createOpenBaoBackend } from "../../src/secrets/backends/openbao-backend.ts";
 import { openSecretBackend } from "../../src/secrets/open-secret-backend.ts";
+import { seededDataDir } from "../support/stores.ts";
 import { startOpenBaoDouble, type OpenBaoDouble } from "./openbao-double.ts";
 import { rejection } from "./openbao-fixtures.ts";
 
@@ -25,7 +25,8 @@ let dataDir: string;
 
 beforeEach(async () => {
   double = await startOpenBaoDouble();
-  dataDir = await fs.mkdtemp(path.join(os.tmpdir(), "custos-transit-key-"));
+  // Its embedded database starts from the run's initialised template, not from a fresh initdb.
+  dataDir = await seededDataDir("custos-transit-key-");
 });
 
 afterEach(async () => {
