@@ -22,7 +22,7 @@ const LAYERS = [
   ["authz"],
   ["identity"],
   ["access"],
-  ["nodes", "secrets", "identity/nodes"],
+  ["nodes", "secrets", "identity/nodes", "console"],
   ["http-adapters"],
   ["custos.ts", "dev", "cli"],
 ];
