@@ -13,6 +13,11 @@ export class Refusal extends Error {
   }
 }
 
+/**
+ * GET /auth/session's answer (SessionView in src/identity/sessions/sign-in.ts). Written out
+ * again here on purpose: the browser modules are their own TypeScript project, with no Node
+ * types, and import nothing from the server.
+ */
 export interface Session {
   readonly domain: string;
   readonly subject: string;
