@@ -11,9 +11,9 @@ import { exportMirror, mirroredSeq, type ExportResult } from "./mirror.ts";
 /**
  * Scheduled checkpoints, witness files and mirrors (docs/design.md, "Scheduled checkpoints and
  * mirrors"). Every replica ticks; at each tick it reads every chain's head and latest
- * checkpoint, and signs the chains that are due inside one transaction that first takes a
+ * checkpoint, and signs each chain that is due in a transaction that first takes a
  * transaction-scoped advisory lock at once or gives up: of replicas ticking together exactly
- * one signs, and the others, reading again after it committed, find nothing due. The mirror
+ * one signs a chain, and the others, reading it again after that commit, find it not due. The mirror
  * export, which outlives any transaction, runs under a session advisory lock of its own.
  */
 
@@ -23,7 +23,7 @@ export const AUDIT_SCHEDULE_TICK_MS = 30_000;
 export const CHECKPOINT_JOB_LOCK_KEY = 7_415_101;
 /** pg_try_advisory_lock key of the mirror job. */
 export const MIRROR_JOB_LOCK_KEY = 7_415_102;
-/** At most this many chains are signed in one transaction; the rest are due at the next tick. */
+/** At most this many chains are signed at one tick; the rest are due at the next. */
 export const MAX_CHECKPOINTS_PER_TICK = 500;
 /** Witness files whose write failed are retried at each tick; beyond this many the oldest are dropped. */
 const MAX_PENDING_WITNESS_FILES = 10_000;
@@ -98,21 +98,30 @@ export function createAuditSchedule(options: AuditScheduleOptions): AuditSchedul
   let running: Promise<AuditTickResult> | undefined;
   let stopped = false;
 
-  /** Signs what is due, under the lock, re-reading the statuses there: another replica may just have signed. */
+  /**
+   * Signs what is due, each chain in a transaction of its own that takes the job lock at once
+   * (or gives up the tick: another replica is at it) and reads the chain's status again under
+   * it: another replica may just have signed. One short transaction per chain, because the
+   * checkpoint's foreign key locks the chain's row against its appenders until it commits.
+   */
   async function signDue(statuses: readonly ChainCheckpointStatus[], now: Date): Promise<SignedCheckpoint[]> {
-    if (!statuses.some((status) => isCheckpointDue(status, policy, now.getTime()))) return [];
-    // Read before the transaction: the keyring reads the keys table, and PGlite runs one
+    const due = statuses.filter((status) => isCheckpointDue(status, policy, now.getTime())).slice(0, MAX_CHECKPOINTS_PER_TICK);
+    if (due.length === 0) return [];
+    // Read before the transactions: the keyring reads the keys table, and PGlite runs one
     // transaction at a time.
     const signer = await keys.signingKey();
-    return db.transaction(async (tx) => {
-      if (!(await tryTransactionLock(tx, CHECKPOINT_JOB_LOCK_KEY))) return [];
-      const due = (await readChainStatuses(tx)).filter((status) => isCheckpointDue(status, policy, now.getTime()));
-      const signed: SignedCheckpoint[] = [];
-      for (const status of due.slice(0, MAX_CHECKPOINTS_PER_TICK)) {
-        signed.push(await signCheckpoint(tx, signer, status.chain, () => now));
-      }
-      return signed;
-    });
+    const signed: SignedCheckpoint[] = [];
+    for (const { chain } of due) {
+      const outcome = await db.transaction(async (tx): Promise<SignedCheckpoint | "locked" | undefined> => {
+        if (!(await tryTransactionLock(tx, CHECKPOINT_JOB_LOCK_KEY))) return "locked";
+        const [current] = await readChainStatuses(tx, chain);
+        if (current === undefined || !isCheckpointDue(current, policy, now.getTime())) return undefined;
+        return signCheckpoint(tx, signer, chain, () => now);
+      });
+      if (outcome === "locked") break;
+      if (outcome !== undefined) signed.push(outcome);
+    }
+    return signed;
   }
 
   /** Writes the pending witness files; a failed one stays pending for the next tick. */

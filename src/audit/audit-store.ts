@@ -65,10 +65,11 @@ export interface ChainCheckpointStatus {
 }
 
 /**
- * Every chain's head and latest checkpoint in one statement, in chain order: each head and each
- * checkpoint is one backward step of its primary key, whatever the chains' lengths.
+ * Every chain's head and latest checkpoint (or one chain's) in one statement, in chain order:
+ * each head and each checkpoint is one backward step of its primary key, whatever the chains'
+ * lengths.
  */
-export async function readChainStatuses(session: SqlSession): Promise<ChainCheckpointStatus[]> {
+export async function readChainStatuses(session: SqlSession, onlyChain?: string): Promise<ChainCheckpointStatus[]> {
   const rows = await session.query<{ chain: string; headSeq: number | string | null; checkpointSeq: number | string | null; signedAt: string | null }>(
     `SELECT c.chain, h.seq AS "headSeq", k.seq AS "checkpointSeq",
             to_char(k.signed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "signedAt"
@@ -76,7 +77,9 @@ export async function readChainStatuses(session: SqlSession): Promise<ChainCheck
        LEFT JOIN LATERAL (SELECT e.seq FROM audit_events e WHERE e.chain = c.chain ORDER BY e.seq DESC LIMIT 1) h ON true
        LEFT JOIN LATERAL (SELECT p.seq, p.signed_at FROM audit_checkpoints p WHERE p.chain = c.chain
                            ORDER BY p.seq DESC, p.signed_at DESC LIMIT 1) k ON true
+      WHERE $1::text IS NULL OR c.chain = $1
       ORDER BY c.chain`,
+    [onlyChain ?? null],
   );
   return rows.map((row) => ({
     chain: row.chain,
@@ -352,7 +355,7 @@ export interface AuditStore {
   recordStands(session: SqlSession, record: Pick<ChainedAuditRecord, "chain" | "seq" | "hash">): Promise<boolean>;
   insertCheckpoint(session: SqlSession, checkpoint: CheckpointRow): Promise<void>;
   readCheckpoints(session: SqlSession, chain: string): Promise<Record<string, unknown>[]>;
-  readChainStatuses(session: SqlSession): Promise<ChainCheckpointStatus[]>;
+  readChainStatuses(session: SqlSession, onlyChain?: string): Promise<ChainCheckpointStatus[]>;
   tryTransactionLock(tx: SqlSession, key: number): Promise<boolean>;
   readSigningKeys(session: SqlSession): Promise<SigningKeyRow[]>;
   insertSigningKey(session: SqlSession, key: Omit<SigningKeyRow, "retiredAt">): Promise<void>;
