@@ -3,6 +3,7 @@ import path from "node:path";
 import type { Express } from "express";
 import { auditRoutes } from "./audit/audit.routes.ts";
 import { createAuditKeyring, type AuditKeyring } from "./audit/audit-keys.ts";
+import { startAuditSchedule, type AuditSchedule } from "./audit/audit-schedule.ts";
 import { createGroupCommitAppender, type GroupCommitAppender } from "./audit/group-commit-appender.ts";
 import { createGrantSigningKeys } from "./access/grant-signing-keys.ts";
 import { grantRoutes } from "./access/grants.routes.ts";
@@ -64,6 +65,8 @@ export interface Custos {
   readonly denials: DenialRecorder;
   /** The audit keys: the active key signs, every registered key verifies and is published. */
   readonly auditSigner: AuditKeyring;
+  /** Scheduled checkpoints, witness files and mirrors; tests call `tick()` on a fake clock. */
+  readonly auditSchedule: AuditSchedule;
   readonly authorizer: Authorizer;
   readonly stepUpPolicy: StepUpPolicy;
   readonly backend: SecretBackend;
@@ -89,6 +92,8 @@ export interface BuildCustosOptions {
   readonly signInPurgeIntervalMs?: number;
   /** Tests hold a flood in one summary window however slow the machine (default 10 s). */
   readonly denialWindowMs?: number;
+  /** How often the audit schedule ticks (default 30 s); tests drive `auditSchedule.tick()` instead. */
+  readonly auditScheduleTickMs?: number;
 }
 
 export async function buildCustos(options: BuildCustosOptions): Promise<Custos> {
@@ -134,6 +139,25 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       if (!(error instanceof CustosError)) throw error;
       logger.warn({ file: config.auditKeyFile }, `audit signing refused until fixed: ${error.message}`);
     });
+    const auditSchedule = startAuditSchedule({
+      db,
+      keys: auditSigner,
+      policy: { intervalSeconds: config.auditSchedule.checkpointIntervalSeconds, everyRecords: config.auditSchedule.checkpointEveryRecords },
+      witnessDir: config.auditSchedule.witnessDir,
+      mirrorDir: config.auditSchedule.mirrorDir,
+      clock: () => new Date(options.now === undefined ? Date.now() : options.now() * 1000),
+      ...(options.auditScheduleTickMs === undefined ? {} : { tickMs: options.auditScheduleTickMs }),
+      onError: (job, error) => {
+        metrics.auditScheduleFailures.inc({ job });
+        logger.warn({ err: error, job }, `scheduled audit ${job} job failed; retrying at the next tick`);
+      },
+      onStatus: (statuses) => {
+        const latest = statuses.flatMap((status) =>
+          status.checkpoint === undefined ? [] : [{ chain: status.chain, seq: status.checkpoint.seq, signedAtMs: Date.parse(status.checkpoint.signedAt) }]);
+        metrics.auditCheckpoints.show(latest, () => (options.now === undefined ? Date.now() : options.now() * 1000));
+      },
+    });
+    closers.push(() => auditSchedule.stop());
     const redis = config.rateLimitStore === "redis" && config.redisUrl !== undefined ? await connectRedis(config.redisUrl) : undefined;
     if (redis !== undefined) closers.push(async () => { await redis.close(); });
     const rateLimitStore = rateLimitStoreFactory(config.rateLimitStore, db, redis);
@@ -239,6 +263,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       audit,
       denials,
       auditSigner,
+      auditSchedule,
       authorizer,
       stepUpPolicy,
       backend,

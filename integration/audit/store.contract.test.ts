@@ -104,6 +104,66 @@ describe.each(storeKinds())("the audit store contract on %s", (kind) => {
     await audit.insertCheckpoint(store.db, { chain: "checked", seq: 0, hash: genesisHash("checked"), signed_at: "2026-01-01T00:00:00.000Z", key_id: "k1" });
     expect(await store.db.query("SELECT chain, seq::int AS seq, key_id FROM audit_checkpoints WHERE chain = 'checked'")).toEqual([{ chain: "checked", seq: 0, key_id: "k1" }]);
   });
+  it("registers audit keys: one active at a time, oldest first, a registration beside the active key changes nothing", async () => {
+    const jwk = (x: string) => ({ kty: "OKP", crv: "Ed25519", x });
+    expect(await audit.readSigningKeys(store.db)).toEqual([]);
+    await audit.insertSigningKey(store.db, { keyId: "K".repeat(22), publicJwk: jwk("k"), validFrom: null });
+    await audit.insertSigningKey(store.db, { keyId: "L".repeat(22), publicJwk: jwk("l"), validFrom: "2026-01-01T00:00:00.000Z" });
+    await audit.insertSigningKey(store.db, { keyId: "K".repeat(22), publicJwk: jwk("other"), validFrom: "2026-01-02T00:00:00.000Z" });
+    expect(await audit.readSigningKeys(store.db)).toEqual([{ keyId: "K".repeat(22), publicJwk: jwk("k"), validFrom: null, retiredAt: null }]);
+  });
+
+  it("retires only the active key, once, and then registers its successor from the same instant", async () => {
+    const at = "2026-02-01T10:00:00.250Z";
+    await store.db.transaction(async (tx) => {
+      expect(await audit.retireSigningKey(tx, "L".repeat(22), at)).toBe(false);
+      expect(await audit.retireSigningKey(tx, "K".repeat(22), at)).toBe(true);
+      expect(await audit.retireSigningKey(tx, "K".repeat(22), at)).toBe(false);
+      await audit.insertSigningKey(tx, { keyId: "M".repeat(22), publicJwk: { kty: "OKP", crv: "Ed25519", x: "m" }, validFrom: at });
+    });
+    expect((await audit.readSigningKeys(store.db)).map((key) => [key.keyId, key.validFrom, key.retiredAt])).toEqual([
+      ["K".repeat(22), null, at],
+      ["M".repeat(22), at, null],
+    ]);
+    // Retirement is the only change: a trigger refuses anything else (SQLSTATE 0A000).
+    await expect(store.db.query("UPDATE audit_signing_keys SET retired_at = NULL WHERE key_id = $1", ["K".repeat(22)])).rejects.toMatchObject({ code: "0A000" });
+  });
+
+  it("reads every chain's head and its latest checkpoint in one statement, in chain order", async () => {
+    await audit.insertCheckpoint(store.db, { chain: "roundtrip", seq: 2, hash: "a".repeat(64), signed_at: "2026-01-01T01:00:00.000Z", key_id: "k1" });
+    await audit.insertCheckpoint(store.db, { chain: "roundtrip", seq: 4, hash: "b".repeat(64), signed_at: "2026-01-01T02:00:00.000Z", key_id: "k1" });
+    await audit.insertCheckpoint(store.db, { chain: "roundtrip", seq: 4, hash: "b".repeat(64), signed_at: "2026-01-01T03:00:00.500Z", key_id: "k1" });
+    const statuses = await audit.readChainStatuses(store.db);
+    expect(statuses.map((status) => status.chain)).toEqual([...statuses.map((status) => status.chain)].sort());
+    expect(statuses.find((status) => status.chain === "roundtrip")).toEqual({ chain: "roundtrip", headSeq: 5, checkpoint: { seq: 4, signedAt: "2026-01-01T03:00:00.500Z" } });
+    expect(statuses.find((status) => status.chain === "fresh")).toEqual({ chain: "fresh", headSeq: 0, checkpoint: undefined });
+    expect(statuses.find((status) => status.chain === "checked")).toEqual({ chain: "checked", headSeq: 0, checkpoint: { seq: 0, signedAt: "2026-01-01T00:00:00.000Z" } });
+    expect((await audit.readCheckpoints(store.db, "roundtrip")).map((doc) => [doc.seq, doc.signed_at])).toEqual([
+      [2, "2026-01-01T01:00:00.000Z"], [4, "2026-01-01T02:00:00.000Z"], [4, "2026-01-01T03:00:00.500Z"],
+    ]);
+  });
+
+  it("grants a transaction lock at once or not at all, held until the transaction ends", async () => {
+    const key = 4_242_001;
+    // A second replica: its own connection pool on the server; PGlite serves one process, which always holds it.
+    const other = kind === "postgres" ? await store.reopen() : undefined;
+    let release: (() => void) | undefined;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    let taken: (() => void) | undefined;
+    const isTaken = new Promise<void>((resolve) => { taken = resolve; });
+    const holder = store.db.transaction(async (tx) => {
+      expect(await audit.tryTransactionLock(tx, key)).toBe(true);
+      taken?.();
+      await held;
+    });
+    await isTaken;
+    if (other !== undefined) {
+      expect(await other.transaction((tx) => audit.tryTransactionLock(tx, key))).toBe(false);
+    }
+    release?.();
+    await holder;
+    expect(await (other ?? store.db).transaction((tx) => audit.tryTransactionLock(tx, key))).toBe(true);
+  });
 });
 
 describe.each(storeKinds())("the session repository contract on %s", (kind) => {

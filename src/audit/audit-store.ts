@@ -55,6 +55,58 @@ export async function insertCheckpoint(session: SqlSession, checkpoint: Checkpoi
   );
 }
 
+/** A chain's head and its latest checkpoint, as the audit schedule weighs them. */
+export interface ChainCheckpointStatus {
+  readonly chain: string;
+  /** The head's seq; 0 for a chain without records. */
+  readonly headSeq: number;
+  /** The highest checkpointed seq (the newest signature of it), or undefined: never checkpointed. */
+  readonly checkpoint: { readonly seq: number; readonly signedAt: string } | undefined;
+}
+
+/**
+ * Every chain's head and latest checkpoint (or one chain's) in one statement, in chain order:
+ * each head and each checkpoint is one backward step of its primary key, whatever the chains'
+ * lengths.
+ */
+export async function readChainStatuses(session: SqlSession, onlyChain?: string): Promise<ChainCheckpointStatus[]> {
+  const rows = await session.query<{ chain: string; headSeq: number | string | null; checkpointSeq: number | string | null; signedAt: string | null }>(
+    `SELECT c.chain, h.seq AS "headSeq", k.seq AS "checkpointSeq",
+            to_char(k.signed_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS "signedAt"
+       FROM audit_chains c
+       LEFT JOIN LATERAL (SELECT e.seq FROM audit_events e WHERE e.chain = c.chain ORDER BY e.seq DESC LIMIT 1) h ON true
+       LEFT JOIN LATERAL (SELECT p.seq, p.signed_at FROM audit_checkpoints p WHERE p.chain = c.chain
+                           ORDER BY p.seq DESC, p.signed_at DESC LIMIT 1) k ON true
+      WHERE $1::text IS NULL OR c.chain = $1
+      ORDER BY c.chain`,
+    [onlyChain ?? null],
+  );
+  return rows.map((row) => ({
+    chain: row.chain,
+    headSeq: row.headSeq === null ? 0 : Number(row.headSeq),
+    checkpoint: row.checkpointSeq === null || row.signedAt === null ? undefined : { seq: Number(row.checkpointSeq), signedAt: row.signedAt },
+  }));
+}
+
+/** The stored checkpoint documents of a chain, oldest seq first (what the schedule and the HTTP route signed). */
+export async function readCheckpoints(session: SqlSession, chain: string): Promise<Record<string, unknown>[]> {
+  const rows = await session.query<{ checkpoint: string }>(
+    "SELECT checkpoint::text AS checkpoint FROM audit_checkpoints WHERE chain = $1 ORDER BY seq, signed_at",
+    [chain],
+  );
+  return rows.map((row) => JSON.parse(row.checkpoint) as Record<string, unknown>);
+}
+
+/**
+ * A transaction-scoped advisory lock, taken at once or not at all: true when this transaction
+ * now holds it (until it ends), false when another session does. PGlite serves one process,
+ * so there it is always granted; the statement is the same.
+ */
+export async function tryTransactionLock(tx: SqlSession, key: number): Promise<boolean> {
+  const [row] = await tx.query<{ locked: boolean }>("SELECT pg_try_advisory_xact_lock($1) AS locked", [key]);
+  return row?.locked === true;
+}
+
 /** One row of audit_signing_keys: the public half of an audit key and its validity interval. */
 export interface SigningKeyRow {
   readonly keyId: string;
@@ -302,6 +354,9 @@ export interface AuditStore {
   insertRecords(tx: SqlSession, records: readonly ChainedAuditRecord[]): Promise<void>;
   recordStands(session: SqlSession, record: Pick<ChainedAuditRecord, "chain" | "seq" | "hash">): Promise<boolean>;
   insertCheckpoint(session: SqlSession, checkpoint: CheckpointRow): Promise<void>;
+  readCheckpoints(session: SqlSession, chain: string): Promise<Record<string, unknown>[]>;
+  readChainStatuses(session: SqlSession, onlyChain?: string): Promise<ChainCheckpointStatus[]>;
+  tryTransactionLock(tx: SqlSession, key: number): Promise<boolean>;
   readSigningKeys(session: SqlSession): Promise<SigningKeyRow[]>;
   insertSigningKey(session: SqlSession, key: Omit<SigningKeyRow, "retiredAt">): Promise<void>;
   retireSigningKey(tx: SqlSession, keyId: string, at: string): Promise<boolean>;
@@ -329,6 +384,9 @@ export const sqlAuditStore: AuditStore = {
   insertRecords,
   recordStands,
   insertCheckpoint,
+  readCheckpoints,
+  readChainStatuses,
+  tryTransactionLock,
   readSigningKeys,
   insertSigningKey,
   retireSigningKey,

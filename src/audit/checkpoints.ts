@@ -1,5 +1,5 @@
 import canonicalize from "canonicalize";
-import type { Database } from "../platform/db/database.ts";
+import type { SqlSession } from "../platform/db/database.ts";
 import type { AuditKeyVerifier, AuditSigner } from "./audit-signer.ts";
 import { genesisHash } from "./audit-record.ts";
 import { ensureChain, insertCheckpoint, readChainHead } from "./audit-store.ts";
@@ -54,9 +54,12 @@ export async function verifyDocumentSignature(
   return verifier.verify(keyId, signedBytes(document), Buffer.from(signature, "base64url"), at);
 }
 
-/** Signs the chain's current head and keeps a copy in the database; the verb behind POST …/audit/checkpoints. */
+/**
+ * Signs the chain's current head and keeps a copy in the database; the verb behind POST
+ * …/audit/checkpoints, and what the audit schedule runs inside its locked transaction.
+ */
 export async function signCheckpoint(
-  db: Database,
+  db: SqlSession,
   signer: AuditSigner,
   chain: string,
   clock: () => Date = () => new Date(),

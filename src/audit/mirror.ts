@@ -67,6 +67,14 @@ async function readManifest(dir: string): Promise<MirrorManifest | undefined> {
   return manifest as MirrorManifest;
 }
 
+/**
+ * The seq a mirror's manifest says it holds up to: 0 for a mirror not yet written (or an empty
+ * chain's). Unverified: it only says whether an export is due; the export checks the signature.
+ */
+export async function mirroredSeq(dir: string): Promise<number> {
+  return (await readManifest(dir))?.head?.seq ?? 0;
+}
+
 export interface ExportResult {
   readonly chain: string;
   readonly rows_written: number;

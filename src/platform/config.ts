@@ -83,7 +83,20 @@ export interface Config {
   readonly nskGraceSeconds: number;
   /** The Ed25519 key that signs audit checkpoints and mirror manifests (kept off the database). */
   readonly auditKeyFile: string;
+  /** Scheduled audit checkpoints and mirrors (docs/design.md, "Scheduled checkpoints and mirrors"). */
+  readonly auditSchedule: AuditScheduleConfig;
   readonly logLevel: LogLevel;
+}
+
+export interface AuditScheduleConfig {
+  /** A chain whose head moved is checkpointed once this long has passed since its last checkpoint (CUSTOS_AUDIT_CHECKPOINT_INTERVAL). */
+  readonly checkpointIntervalSeconds: number;
+  /** …or as soon as its head moved this many records past it (CUSTOS_AUDIT_CHECKPOINT_EVERY); absent: the interval only. */
+  readonly checkpointEveryRecords: number | undefined;
+  /** Where each scheduled checkpoint is also written, never overwritten (CUSTOS_AUDIT_WITNESS_DIR). */
+  readonly witnessDir: string | undefined;
+  /** Where each chain's mirror is kept up to its last checkpoint, one directory per chain (CUSTOS_AUDIT_MIRROR_DIR). */
+  readonly mirrorDir: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -169,6 +182,50 @@ function url(env: Env, name: string, protocols: readonly string[]): string | und
     throw new ConfigError(name, `must use one of ${protocols.join(", ")}`);
   }
   return raw;
+}
+
+const DURATION_UNITS: Readonly<Record<string, number>> = { s: 1, m: 60, h: 3600, d: 86_400 };
+
+/**
+ * A duration as whole seconds, written `90`, `90s`, `15m`, `1h` or `1d`, within [min, max]
+ * seconds; parsed without a regular expression on the number's length.
+ */
+function durationSeconds(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = optional(env, name);
+  if (raw === undefined) return fallback;
+  const explain = `must be a duration from ${describeSeconds(min)} to ${describeSeconds(max)}, such as 90s, 15m, 1h or 1d (got ${JSON.stringify(raw)})`;
+  const last = raw.slice(-1);
+  const unit = DURATION_UNITS[last];
+  const digits = unit === undefined ? raw : raw.slice(0, -1);
+  if (!/^\d{1,9}$/.test(digits)) throw new ConfigError(name, explain);
+  const seconds = Number(digits) * (unit ?? 1);
+  if (seconds < min || seconds > max) throw new ConfigError(name, explain);
+  return seconds;
+}
+
+function describeSeconds(seconds: number): string {
+  if (seconds % 86_400 === 0) return `${String(seconds / 86_400)}d`;
+  if (seconds % 3600 === 0) return `${String(seconds / 3600)}h`;
+  if (seconds % 60 === 0) return `${String(seconds / 60)}m`;
+  return `${String(seconds)}s`;
+}
+
+/** The audit schedule's settings; the directories are resolved against the working directory. */
+function auditSchedule(env: Env, cwd: string): AuditScheduleConfig {
+  const everyRaw = optional(env, "CUSTOS_AUDIT_CHECKPOINT_EVERY");
+  const witness = optional(env, "CUSTOS_AUDIT_WITNESS_DIR");
+  const mirror = optional(env, "CUSTOS_AUDIT_MIRROR_DIR");
+  const witnessDir = witness === undefined ? undefined : path.resolve(cwd, witness);
+  const mirrorDir = mirror === undefined ? undefined : path.resolve(cwd, mirror);
+  if (witnessDir !== undefined && witnessDir === mirrorDir) {
+    throw new ConfigError("CUSTOS_AUDIT_WITNESS_DIR", "must not be CUSTOS_AUDIT_MIRROR_DIR: give each its own directory");
+  }
+  return {
+    checkpointIntervalSeconds: durationSeconds(env, "CUSTOS_AUDIT_CHECKPOINT_INTERVAL", 3600, 60, 7 * 86_400),
+    checkpointEveryRecords: everyRaw === undefined ? undefined : integerIn(env, "CUSTOS_AUDIT_CHECKPOINT_EVERY", 0, 1, 100_000_000),
+    witnessDir,
+    mirrorDir,
+  };
 }
 
 /** How to make a token that passes: printed whenever one is refused. */
@@ -422,6 +479,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     auditTimeoutMs: integerIn(env, "CUSTOS_AUDIT_TIMEOUT_MS", 2000, 50, 60_000),
     nskGraceSeconds: integerIn(env, "CUSTOS_NSK_GRACE_SECONDS", 86_400, 0, 30 * 86_400),
     auditKeyFile: path.resolve(cwd, optional(env, "CUSTOS_AUDIT_KEY_FILE") ?? path.join(dataDir, "audit-signing-key.pem")),
+    auditSchedule: auditSchedule(env, cwd),
     logLevel: oneOf<LogLevel>(env, "CUSTOS_LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }

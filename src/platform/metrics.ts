@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Histogram, Registry } from "prom-client";
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** One registry per running instance, so that tests can build many apps in one process. */
 export interface Metrics {
@@ -8,6 +8,53 @@ export interface Metrics {
   readonly auditRecords: Counter;
   readonly auditBatchSize: Histogram;
   readonly auditBatchFailures: Counter;
+  /** The latest checkpoint of each chain, as the audit schedule last read it (seq, and age at scrape time). */
+  readonly auditCheckpoints: LatestCheckpointGauges;
+  readonly auditScheduleFailures: Counter<"job">;
+}
+
+export interface LatestCheckpoint {
+  readonly chain: string;
+  readonly seq: number;
+  /** Epoch milliseconds. */
+  readonly signedAtMs: number;
+}
+
+export interface LatestCheckpointGauges {
+  /** Replaces what is shown; `nowMs` is the clock the age is measured with at each scrape. */
+  show(latest: readonly LatestCheckpoint[], nowMs: () => number): void;
+}
+
+function latestCheckpointGauges(registry: Registry): LatestCheckpointGauges {
+  let latest: readonly LatestCheckpoint[] = [];
+  let nowMs = (): number => Date.now();
+  new Gauge({
+    name: "custos_audit_checkpoint_seq",
+    help: "The seq of each chain's latest signed checkpoint",
+    labelNames: ["chain"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const checkpoint of latest) this.set({ chain: checkpoint.chain }, checkpoint.seq);
+    },
+  });
+  new Gauge({
+    name: "custos_audit_checkpoint_age_seconds",
+    help: "Seconds since each chain's latest checkpoint was signed",
+    labelNames: ["chain"],
+    registers: [registry],
+    collect() {
+      this.reset();
+      const now = nowMs();
+      for (const checkpoint of latest) this.set({ chain: checkpoint.chain }, Math.max(0, (now - checkpoint.signedAtMs) / 1000));
+    },
+  });
+  return {
+    show(next, clock) {
+      latest = next;
+      nowMs = clock;
+    },
+  };
 }
 
 export function createMetrics(): Metrics {
@@ -42,6 +89,13 @@ export function createMetrics(): Metrics {
     auditBatchFailures: new Counter({
       name: "custos_audit_batch_failures_total",
       help: "Audit transactions that failed; every caller in them was refused",
+      registers: [registry],
+    }),
+    auditCheckpoints: latestCheckpointGauges(registry),
+    auditScheduleFailures: new Counter({
+      name: "custos_audit_schedule_failures_total",
+      help: "Scheduled audit jobs (checkpoint, witness, mirror) that failed; each is tried again at the next tick",
+      labelNames: ["job"],
       registers: [registry],
     }),
   };

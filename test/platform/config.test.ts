@@ -140,6 +140,43 @@ describe("loadConfig", () => {
 });
 
 describe("obviousTokenWeakness and longestRun", () => {
+  it("schedules audit checkpoints hourly by default, with no record count, witness or mirror directory", () => {
+    expect(loadConfig({}, "/srv/custos").auditSchedule).toEqual({
+      checkpointIntervalSeconds: 3600, checkpointEveryRecords: undefined, witnessDir: undefined, mirrorDir: undefined,
+    });
+  });
+
+  it("reads the checkpoint interval as seconds or with a unit, the record count, and the directories against the working directory", () => {
+    const read = (env: Record<string, string>) => loadConfig(env, "/srv/custos").auditSchedule;
+    expect(read({ CUSTOS_AUDIT_CHECKPOINT_INTERVAL: "90" }).checkpointIntervalSeconds).toBe(90);
+    expect(read({ CUSTOS_AUDIT_CHECKPOINT_INTERVAL: "15m" }).checkpointIntervalSeconds).toBe(900);
+    expect(read({ CUSTOS_AUDIT_CHECKPOINT_INTERVAL: "6h" }).checkpointIntervalSeconds).toBe(21_600);
+    expect(read({ CUSTOS_AUDIT_CHECKPOINT_INTERVAL: "1d" }).checkpointIntervalSeconds).toBe(86_400);
+    expect(read({ CUSTOS_AUDIT_CHECKPOINT_EVERY: "10000" }).checkpointEveryRecords).toBe(10_000);
+    expect(read({ CUSTOS_AUDIT_WITNESS_DIR: "witness", CUSTOS_AUDIT_MIRROR_DIR: "/mnt/audit/mirror" })).toMatchObject({
+      witnessDir: "/srv/custos/witness", mirrorDir: "/mnt/audit/mirror",
+    });
+  });
+
+  it.each([
+    ["CUSTOS_AUDIT_CHECKPOINT_INTERVAL", "59s"],
+    ["CUSTOS_AUDIT_CHECKPOINT_INTERVAL", "8d"],
+    ["CUSTOS_AUDIT_CHECKPOINT_INTERVAL", "1.5h"],
+    ["CUSTOS_AUDIT_CHECKPOINT_INTERVAL", "h"],
+    ["CUSTOS_AUDIT_CHECKPOINT_INTERVAL", "-1h"],
+    ["CUSTOS_AUDIT_CHECKPOINT_INTERVAL", "1 hour"],
+    ["CUSTOS_AUDIT_CHECKPOINT_EVERY", "0"],
+    ["CUSTOS_AUDIT_CHECKPOINT_EVERY", "1e3"],
+  ])("stops start-up over %s=%s, naming the setting", (name, value) => {
+    const error = configError({ [name]: value });
+    expect(error.variable).toBe(name);
+    expect(error.message).toContain(JSON.stringify(value).slice(1, -1));
+  });
+
+  it("refuses one directory for both the witness files and the mirrors, naming CUSTOS_AUDIT_WITNESS_DIR", () => {
+    expect(configError({ CUSTOS_AUDIT_WITNESS_DIR: "audit", CUSTOS_AUDIT_MIRROR_DIR: "/srv/custos/audit" }).variable).toBe("CUSTOS_AUDIT_WITNESS_DIR");
+  });
+
   it("counts repeated and stepping runs, in either direction", () => {
     expect(longestRun("")).toBe(0);
     expect(longestRun("x")).toBe(1);
