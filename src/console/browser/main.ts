@@ -157,7 +157,7 @@ function navigation(roles: Roles): HTMLElement {
 
 function signInView(): HTMLElement {
   const last = localStorage.getItem("custos.console.domain") ?? "";
-  const input = h("input", { id: "domain", name: "domain", required: true, pattern: "[a-z0-9][a-z0-9-]{0,62}", value: last, autocomplete: "on" });
+  const input = h("input", { id: "domain", name: "domain", required: true, pattern: "[a-z0-9][a-z0-9\\-]{0,62}", value: last, autocomplete: "on" });
   const form = h("form", {}, h("label", { for: "domain" }, "Your domain"), input, h("button", { type: "submit" }, "Sign in"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
