@@ -71,7 +71,8 @@ export async function browserStorage(page: Page): Promise<string> {
   return String(await page.evaluate("JSON.stringify({ ...sessionStorage }) + JSON.stringify({ ...localStorage })"));
 }
 
-export async function screenshot(page: Page, name: string): Promise<void> {
+/** The window as a person sees it (1200×900), or the whole page with `fullPage`. */
+export async function screenshot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
   await mkdir(SCREENSHOTS_DIR, { recursive: true });
-  await page.screenshot({ path: path.join(SCREENSHOTS_DIR, `${name}.png`), fullPage: true });
+  await page.screenshot({ path: path.join(SCREENSHOTS_DIR, `${name}.png`), fullPage: options.fullPage === true });
 }
