@@ -56,7 +56,8 @@ export async function consoleRoutes(directory = CONSOLE_SCRIPTS_DIR): Promise<Ro
   };
   const sendScript = (prefix: string): RequestHandler => (req, res) => {
     const file = req.params.file;
-    const script = typeof file === "string" ? scripts.get(`${prefix}${file}`) : undefined;
+    // One name, never a path: an escaped slash decodes into the parameter.
+    const script = typeof file === "string" && SCRIPT_NAME.test(file) ? scripts.get(`${prefix}${file}`) : undefined;
     if (script === undefined) throw new CustosError("not_found", { detail: "no such console asset" });
     res.type("text/javascript").send(script);
   };
