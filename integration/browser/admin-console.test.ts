@@ -25,8 +25,8 @@ describe.skipIf(chromiumMissing)("the console for an admin, in Chromium", () => 
     await demo.close();
   });
 
-  async function signedInAlice(strength: "password" | "mfa", path = "/console/"): Promise<Page> {
-    const { page, watch } = await openPage(browser);
+  async function signedInAlice(strength: "password" | "mfa", path = "/console/", options: { zoom?: number; colorScheme?: "light" | "dark" } = {}): Promise<Page> {
+    const { page, watch } = await openPage(browser, options);
     watches.push(watch);
     await page.goto(`${demo.url}${path}`);
     await page.fill("#domain", demo.domain);
@@ -57,6 +57,7 @@ describe.skipIf(chromiumMissing)("the console for an admin, in Chromium", () => 
     const confirm = page.locator("#confirm-pending");
     await confirm.waitFor();
     expect(await confirm.textContent()).toBe("Confirm: enroll node web-1");
+    expect(await page.inputValue("#enroll-name")).toBe("web-1");
     await page.waitForSelector("table >> text=demo-node");
     // Back on the page, nothing has been done on the admin's behalf yet.
     expect(await page.locator("table >> text=web-1").count()).toBe(0);
@@ -84,11 +85,15 @@ describe.skipIf(chromiumMissing)("the console for an admin, in Chromium", () => 
     steppedUp = page;
   });
 
-  it("writes a secret from a file, lets the new node read it, and quarantines the node", async () => {
+  it("writes a secret from a file (a too large one refused in words), lets the new node read it, then quarantines and decommissions the node", async () => {
     const page = steppedUp;
     await page.click("nav a:has-text('Secrets')");
     await page.waitForSelector("table >> text=database-password");
     await page.fill("#secret-name", "api-token");
+    await page.setInputFiles("#secret-file", { name: "too-big.bin", mimeType: "application/octet-stream", buffer: Buffer.alloc(40_000, "x") });
+    await page.click("button:has-text('Write')");
+    const refusal = (await page.locator(".notice.error").textContent()) ?? "";
+    expect(refusal).toMatch(/^value must be at most 32768 bytes — invalid_request, request [\w-]+$/);
     await page.setInputFiles("#secret-file", { name: "api-token.txt", mimeType: "text/plain", buffer: Buffer.from("s3cr3t-from-a-file") });
     await page.click("button:has-text('Write')");
     await page.waitForSelector(".notice.ok >> text=Wrote api-token, version 1.");
@@ -100,18 +105,20 @@ describe.skipIf(chromiumMissing)("the console for an admin, in Chromium", () => 
     await page.click("button:has-text('Add reader')");
     await page.waitForSelector(".notice.ok >> text=web-1 may now read api-token.");
     await page.waitForSelector("#secret-details table >> text=web-1");
-    expect(await page.locator("table >> tr:has-text('api-token') >> td").nth(3).textContent()).toBe("1");
+    // The list is refreshed after the notice: wait for its reader count to say 1.
+    await page.waitForSelector("tr:has(button:text-is('api-token')) td:nth-child(4):text-is('1')");
     expect(await page.content()).not.toContain("s3cr3t-from-a-file");
     await screenshot(page, "secrets");
 
     await page.click("nav a:has-text('Nodes')");
     await page.click("tr:has-text('web-1') >> button:has-text('Quarantine')");
     await page.waitForSelector(".notice.ok >> text=Quarantined web-1");
-    expect(await page.locator("tr:has-text('web-1') >> td").nth(1).textContent()).toBe("quarantined");
+    await page.waitForSelector("tr:has-text('web-1') td:nth-child(2):text-is('quarantined')");
     page.once("dialog", (dialog) => { void dialog.accept(); });
     await page.click("tr:has-text('web-1') >> button:has-text('Decommission')");
     await page.waitForSelector(".notice.ok >> text=Decommissioned web-1");
-    expect(await page.locator("tr:has-text('web-1') >> td").nth(1).textContent()).toBe("decommissioned");
+    await page.waitForSelector("tr:has-text('web-1') td:nth-child(2):text-is('decommissioned')");
+    expect(await page.locator("tr:has-text('web-1') button").count()).toBe(0);
     await page.context().close();
   });
 
@@ -130,6 +137,8 @@ describe.skipIf(chromiumMissing)("the console for an admin, in Chromium", () => 
     await answerSignIn(page, demo.admin, "mfa");
     await page.waitForSelector("#confirm-pending");
     expect(await page.textContent("#confirm-pending")).toBe("Confirm: issue a restart grant for demo-node");
+    expect([await page.inputValue("#grant-action"), await page.inputValue("#grant-ttl")]).toEqual(["restart", "600"]);
+    expect(await page.locator("#grant-node option:checked").textContent()).toBe("demo-node");
     expect(await page.textContent("#grant-issued")).toBe("");
 
     await page.click("#confirm-pending");
@@ -166,6 +175,28 @@ describe.skipIf(chromiumMissing)("the console for an admin, in Chromium", () => 
     await page.fill("#secret-value", "typed-after-the-step-up");
     await page.click("button:has-text('Write')");
     await page.waitForSelector(".notice.ok >> text=Wrote smtp-password, version 1.");
+    await page.context().close();
+  });
+
+  it("works from the keyboard at 200% zoom, with the focus visible and no sideways scrolling", async () => {
+    const page = await signedInAlice("password", "/console/secrets", { zoom: 2, colorScheme: "dark" });
+    await page.waitForSelector("table >> text=database-password");
+    await page.focus("nav a:has-text('Nodes')");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("table >> text=demo-node");
+    expect(new URL(page.url()).pathname).toBe("/console/nodes");
+    expect(await page.evaluate("document.activeElement.id")).toBe("content");
+    await page.keyboard.press("Tab");
+    expect(await page.evaluate("document.activeElement.id")).toBe("enroll-name");
+    expect(await page.evaluate("getComputedStyle(document.activeElement).outlineStyle")).toBe("solid");
+    await page.keyboard.type("web-2");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector(".notice.step-up");
+    expect(await page.evaluate("document.activeElement.id")).toBe("step-up");
+    expect(await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")).toBe(true);
+    await screenshot(page, "zoom-200-dark");
+    await page.keyboard.press("Enter");
+    await page.waitForSelector("text=Custos development sign-in");
     await page.context().close();
   });
 

@@ -33,8 +33,18 @@ export interface PageWatch {
 }
 
 /** A fresh context (its own cookies and storage, like a separate browser profile) and one page in it. */
-export async function openPage(browser: Browser, options: { colorScheme?: "light" | "dark" } = {}): Promise<{ context: BrowserContext; page: Page; watch: PageWatch }> {
-  const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1200, height: 900 }, colorScheme: options.colorScheme ?? "light" });
+export async function openPage(
+  browser: Browser,
+  options: { colorScheme?: "light" | "dark"; zoom?: number } = {},
+): Promise<{ context: BrowserContext; page: Page; watch: PageWatch }> {
+  // Zoom as a browser does it: the same window, fewer CSS pixels, each drawn larger.
+  const zoom = options.zoom ?? 1;
+  const context = await browser.newContext({
+    acceptDownloads: true,
+    viewport: { width: Math.round(1200 / zoom), height: Math.round(900 / zoom) },
+    deviceScaleFactor: zoom,
+    colorScheme: options.colorScheme ?? "light",
+  });
   // Added over the DevTools protocol, not as an inline script: the page's CSP does not apply to it.
   await context.addInitScript({
     content: 'document.addEventListener("securitypolicyviolation", (event) => { console.error(`CSP violation: ${event.violatedDirective} blocked ${event.blockedURI}`); });',

@@ -187,6 +187,8 @@ function showStepUp(notices: HTMLElement, pending: PendingAction, refusal: Refus
       button,
     ),
   );
+  // The one thing to do next: a keyboard user presses Enter.
+  button.focus();
 }
 
 export function describe(error: unknown): string {

@@ -19,6 +19,7 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
   const domain = context.session.domain;
   const list = h("section", { "aria-labelledby": "nodes-title" }, h("h2", { id: "nodes-title" }, "Enrolled nodes"));
   const nskPanel = h("div", { id: "nsk-panel" });
+  const name = context.roles.admin ? h("input", { id: "enroll-name", name: "name", required: true, maxlength: 128, autocomplete: "off" }) : undefined;
 
   const run = async (pending: PendingAction): Promise<void> => {
     const nodePath = (suffix: string[] = []) => domainPath(domain, "nodes", pending.fields.node_id ?? "", ...suffix);
@@ -26,6 +27,7 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
       case "enroll": {
         const enrolled = await api<{ node_id: string; kid: string; nsk: string }>("POST", domainPath(domain, "nodes"), { name: pending.fields.name });
         showNskOnce(nskPanel, enrolled, pending.fields.name ?? "");
+        if (name !== undefined) name.value = "";
         context.notify(`Enrolled ${pending.fields.name ?? ""}.`);
         break;
       }
@@ -80,8 +82,7 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
     replace(list, h("h2", { id: "nodes-title" }, "Enrolled nodes"), table("Nodes", ["Name", "State", "Current key", "Key age", "Last read", ""], rows));
   };
 
-  if (context.roles.admin) {
-    const name = h("input", { id: "enroll-name", name: "name", required: true, maxlength: 128, autocomplete: "off" });
+  if (context.roles.admin && name !== undefined) {
     const form = h(
       "form",
       { "aria-labelledby": "enroll-title" },
@@ -95,7 +96,9 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
       void context.act(pending, () => run(pending));
     });
     container.append(form, nskPanel);
-    offerPendingAction(container, context, "nodes", run);
+    // Back from a step-up: the form holds what the admin typed, and waits for the confirm.
+    const resumed = offerPendingAction(container, context, "nodes", run);
+    if (resumed?.action === "enroll") name.value = resumed.fields.name ?? "";
   }
   container.append(list);
   await refresh();
