@@ -124,6 +124,7 @@ describe.skipIf(chromiumMissing)("the console for an auditor, in Chromium", () =
       "FAILURE hash_mismatch at seq 2: a record's content no longer matches its hash: the record was changed after it was written.",
     );
     expect(await bob.textContent("#chain-verified")).toMatch(/^FAILED, /);
+    expect(await bob.textContent("#chain-head")).toBe("not established: verification stopped at seq 2");
     await screenshot(bob, "audit-tampered");
   });
 

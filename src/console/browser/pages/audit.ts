@@ -42,7 +42,7 @@ export function auditPage(container: HTMLElement, context: ConsoleContext): void
       h(
         "dl",
         {},
-        h("dt", {}, "Head"), h("dd", { id: "chain-head" }, report?.head === null || report === undefined ? "not known until verified from this browser" : `seq ${String(report.head.seq)}, hash ${report.head.hash}`),
+        h("dt", {}, "Head"), h("dd", { id: "chain-head" }, headOf(report)),
         h("dt", {}, "Last checkpoint"), h("dd", { id: "chain-checkpoint" }, checkpointSeen === undefined ? "none signed from this browser" : `seq ${String(checkpointSeen.seq)}, signed ${ago(checkpointSeen.signed_at)}`),
         h("dt", {}, "Last verification"), h("dd", { id: "chain-verified" }, when === undefined || report === undefined ? "not yet from this browser" : `${report.ok ? "OK" : "FAILED"}, ${ago(when)}`),
       ),
@@ -106,6 +106,13 @@ export function auditPage(container: HTMLElement, context: ConsoleContext): void
   );
 
   container.append(overview, eventsSection(domain, context), offline);
+}
+
+/** The head a verification established; a failed one establishes none past its failure. */
+function headOf(report: VerificationReport | undefined): string {
+  if (report === undefined) return "not known until verified from this browser";
+  if (!report.ok) return `not established: verification stopped at seq ${String(report.failure?.seq ?? report.rows_checked + 1)}`;
+  return report.head === null ? "no records yet" : `seq ${String(report.head.seq)}, hash ${report.head.hash}`;
 }
 
 /** Export a mirror, then check it and a kept checkpoint with nothing but the public keys. */
