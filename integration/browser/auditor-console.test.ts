@@ -128,9 +128,10 @@ describe.skipIf(chromiumMissing)("the console for an auditor, in Chromium", () =
     await screenshot(bob, "audit-tampered");
   });
 
-  it("signs out, and no console page reported a CSP violation or a script error", async () => {
+  it("signs out (offering the provider's sign-out too), and no console page reported a CSP violation or a script error", async () => {
     await bob.click("button:has-text('Sign out')");
     await bob.waitForSelector("text=You are not signed in.");
+    expect(await bob.getAttribute("#signed-out-provider a", "href")).toMatch(new RegExp(`^${demo.provider.issuer}/`));
     const session = await bob.evaluate(`fetch("/auth/session").then((r) => r.status)`);
     expect(session).toBe(401);
     expect(watch.violations).toEqual([]);
