@@ -154,7 +154,7 @@ describe.skipIf(chromiumMissing)("the console for an admin, in Chromium", () => 
     await page.context().close();
   });
 
-  it("never keeps a secret's value in the browser across the step-up: the name comes back, the value is asked for again", async () => {
+  it("never keeps a secret's value in the browser across the step-up: the name comes back, the value is asked for again; then readers and the secret are removed", async () => {
     const page = await signedInAlice("password", "/console/secrets");
     await page.fill("#secret-name", "smtp-password");
     await page.fill("#secret-value", "typed-before-the-step-up");
@@ -175,6 +175,19 @@ describe.skipIf(chromiumMissing)("the console for an admin, in Chromium", () => 
     await page.fill("#secret-value", "typed-after-the-step-up");
     await page.click("button:has-text('Write')");
     await page.waitForSelector(".notice.ok >> text=Wrote smtp-password, version 1.");
+
+    // Readers removed, and the secret deleted after the confirm dialog.
+    await page.click("table button:has-text('smtp-password')");
+    await page.selectOption("#reader-node", { label: "demo-node" });
+    await page.click("button:has-text('Add reader')");
+    await page.waitForSelector(".notice.ok >> text=demo-node may now read smtp-password.");
+    await page.click("#secret-details tr:has-text('demo-node') >> button:has-text('Remove')");
+    await page.waitForSelector(".notice.ok >> text=demo-node can no longer read smtp-password.");
+    await page.waitForSelector("#secret-details >> text=Readers of smtp-password: none yet.");
+    page.once("dialog", (dialog) => { void dialog.accept(); });
+    await page.click("button:has-text('Delete this secret')");
+    await page.waitForSelector(".notice.ok >> text=Deleted smtp-password");
+    await page.waitForSelector("table button:has-text('smtp-password')", { state: "detached" });
     await page.context().close();
   });
 
