@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { endBySignal, stopSignal } from "./stop-signal.ts";
 import { buildCustos, listen } from "../custos.ts";
-import { DEMO_ADMIN, DEMO_AUDITOR, DEMO_CLIENT_ID, DEMO_DOMAIN, seedDemo } from "../dev/seed-demo.ts";
+import { DEMO_ADMIN, DEMO_AUDITOR, DEMO_CLIENT_ID, DEMO_DOMAIN, seedDemo, type DevFacts } from "../dev/seed-demo.ts";
 import { ConfigError, loadConfig } from "../platform/config.ts";
 
 /** Settings `custos dev` ignores: it always runs everything embedded. */
@@ -46,6 +46,37 @@ async function loadDevProvider(): Promise<typeof import("../dev/provider/dev-pro
   return import("../dev/provider/dev-provider.ts");
 }
 
+export interface DevBannerFacts {
+  readonly url: string;
+  readonly issuer: string;
+  readonly factsFile: string;
+  readonly nskFile: string;
+  readonly facts: Pick<DevFacts, "node_id" | "kid" | "secret_name">;
+  readonly dataDir: string;
+}
+
+/** What `custos dev` prints once ready: the console first, then the three journeys. */
+export function devBanner({ url, issuer, factsFile, nskFile, facts, dataDir }: DevBannerFacts): string {
+  return [
+    "",
+    "  ╔══ CUSTOS DEVELOPMENT MODE ══ plain HTTP · embedded components · development OpenID provider · never for production",
+    `  ║ OPEN      ${url}/console/   the web console: sign in to domain ${DEMO_DOMAIN} as ${DEMO_ADMIN} (admin) or ${DEMO_AUDITOR} (auditor)`,
+    `  ║ API       ${url}   (the same facts for scripts: ${factsFile})`,
+    `  ║ provider  ${issuer}   accounts: ${DEMO_ADMIN} (admin), ${DEMO_AUDITOR} (auditor)`,
+    "  ║",
+    "  ║ 1. a node fetches its secret:",
+    `  ║    npx custos node fetch --url ${url} --node-id ${facts.node_id} --kid ${facts.kid} --nsk-file ${nskFile} ${facts.secret_name}`,
+    `  ║ 2. an admin enrolls a node: in the console as ${DEMO_ADMIN}, "password only"; step-up asks for the one-time code:`,
+    `  ║    ${url}/console/nodes`,
+    `  ║    or on the command line: npx custos login ${DEMO_DOMAIN} --url ${url}   then   npx custos node enroll ${DEMO_DOMAIN} web-1 --url ${url} --nsk-file web-1.nsk`,
+    `  ║ 3. an auditor verifies the chain: in the console as ${DEMO_AUDITOR}, "Verify now":`,
+    `  ║    ${url}/console/audit`,
+    `  ║    or: npx custos audit verify ${DEMO_DOMAIN}      (stop custos dev first: the embedded database is single-process)`,
+    `  ╚══ Ctrl-C stops it; data stays in ${dataDir}`,
+    "",
+  ].join("\n");
+}
+
 export async function runDev(): Promise<void> {
   if (process.env.NODE_ENV === "production") {
     throw new ConfigError("NODE_ENV", "is production: custos dev is for development only; use custos serve");
@@ -85,24 +116,7 @@ export async function runDev(): Promise<void> {
 
   for (const warning of DEV_WARNINGS) custos.logger.warn(warning);
   if (ignored.length > 0) console.error(`custos dev: ignoring ${ignored.join(", ")}: everything runs embedded`);
-  console.log(
-    [
-      "",
-      "  ╔══ CUSTOS DEVELOPMENT MODE ══ plain HTTP · embedded components · development OpenID provider · never for production",
-      `  ║ API       ${running.url}   (the same facts for scripts: ${factsFile})`,
-      `  ║ provider  ${provider.issuer}   accounts: ${DEMO_ADMIN} (admin), ${DEMO_AUDITOR} (auditor)`,
-      "  ║",
-      "  ║ 1. a node fetches its secret:",
-      `  ║    npx custos node fetch --url ${running.url} --node-id ${facts.node_id} --kid ${facts.kid} --nsk-file ${nskFile} ${facts.secret_name}`,
-      "  ║ 2. an admin signs in (as alice, \"password only\") and enrolls a node; step-up happens by itself:",
-      `  ║    npx custos login ${DEMO_DOMAIN} --url ${running.url}   then   npx custos node enroll ${DEMO_DOMAIN} web-1 --url ${running.url} --nsk-file web-1.nsk`,
-      "  ║ 3. an auditor verifies the chain:",
-      `  ║    npx custos audit verify ${DEMO_DOMAIN}      (stop custos dev first: the embedded database is single-process)`,
-      `  ║    or, with bob signed in: ${running.url}/v1/domains/${DEMO_DOMAIN}/audit/verify`,
-      "  ╚══ Ctrl-C stops it; data stays in " + path.relative(process.cwd(), config.dataDir),
-      "",
-    ].join("\n"),
-  );
+  console.log(devBanner({ url: running.url, issuer: provider.issuer, factsFile, nskFile, facts, dataDir: path.relative(process.cwd(), config.dataDir) }));
   console.error(`custos dev ready on ${running.url}`);
 
   const signal = await stopSignal();

@@ -29,6 +29,7 @@ button:disabled{opacity:.5;cursor:not-allowed}
 table{border-collapse:collapse;width:100%;display:block;overflow-x:auto}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
 th,td{text-align:left;padding:.35rem .6rem;border-bottom:1px solid var(--line);vertical-align:top;overflow-wrap:anywhere}
+th{overflow-wrap:normal;white-space:nowrap}
 pre{background:var(--bg);border:1px solid var(--line);padding:.6rem;overflow-x:auto;white-space:pre-wrap;word-break:break-all}
 .notice{padding:.6rem .9rem;border-radius:.4rem;border:1px solid var(--line);background:var(--card)}
 .notice.error{border-color:var(--danger)}.notice.ok{border-color:var(--ok)}

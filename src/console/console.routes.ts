@@ -56,14 +56,20 @@ export async function consoleRoutes(directory = CONSOLE_SCRIPTS_DIR): Promise<Ro
   };
   const sendScript = (prefix: string): RequestHandler => (req, res) => {
     const file = req.params.file;
-    const script = typeof file === "string" ? scripts.get(`${prefix}${file}`) : undefined;
+    // One name, never a path: an escaped slash decodes into the parameter.
+    const script = typeof file === "string" && SCRIPT_NAME.test(file) ? scripts.get(`${prefix}${file}`) : undefined;
     if (script === undefined) throw new CustosError("not_found", { detail: "no such console asset" });
     res.type("text/javascript").send(script);
   };
+  // Express matches `/console/` and `/console` alike (non-strict routing): one route, and the
+  // path without its slash is sent to the one with it (a second route for it would loop).
+  const sendRoot: RequestHandler = (req, res, next) => {
+    if (req.path === "/console") res.redirect(308, "/console/");
+    else next();
+  };
   const shellDoc = { summary: "The web console (HTML; its script asks the API who is signed in)", responses: { "200": { description: "HTML" }, "501": PROBLEM_RESPONSE } };
   return [
-    { method: "get", path: "/console", doc: { summary: "To /console/", responses: { "308": { description: "to /console/" } } }, handlers: [(_req, res) => { res.redirect(308, "/console/"); }] },
-    { method: "get", path: "/console/", doc: shellDoc, handlers: [sendShell] },
+    { method: "get", path: "/console/", doc: { ...shellDoc, responses: { ...shellDoc.responses, "308": { description: "/console to /console/" } } }, handlers: [sendRoot, sendShell] },
     ...PAGES.map((page): RouteDefinition => ({ method: "get", path: `/console/${page}`, doc: shellDoc, handlers: [sendShell] })),
     {
       method: "get",

@@ -52,7 +52,14 @@ async function start(root: HTMLElement): Promise<void> {
     replace(root, signInView());
     return;
   }
-  const roles = await rolesOf(session);
+  let roles: Roles;
+  try {
+    roles = await rolesOf(session);
+  } catch (error) {
+    // Not "you have no role": Custos could not say. Fail closed, and say why.
+    replace(root, h("p", { class: "notice error", role: "alert" }, describe(error)));
+    return;
+  }
   const notices = h("div", { class: "notices", "aria-live": "polite" });
   const content = h("main", { id: "content", tabindex: "-1" });
   const context: ConsoleContext = {
@@ -74,7 +81,11 @@ async function start(root: HTMLElement): Promise<void> {
       }
     },
   };
-  replace(root, header(session, roles), navigation(roles), notices, content);
+  const signedOut = (endSessionUrl: string | undefined) => {
+    history.replaceState(null, "", "/console/");
+    replace(root, signInView(endSessionUrl));
+  };
+  replace(root, header(session, roles, signedOut), navigation(roles), notices, content);
   const show = async () => {
     const page = pageOf(location.pathname, roles);
     document.title = `${PAGES[page].title} · Custos console`;
@@ -108,14 +119,18 @@ function allowed(page: PageName, roles: Roles): boolean {
   return PAGES[page].needs === "auditor" ? roles.auditor : roles.admin || roles.auditor;
 }
 
-/** The domain as SpiceDB has it says whether this person is an admin, an auditor, or both. */
+/**
+ * The domain as SpiceDB has it says whether this person is an admin, an auditor, or both. A
+ * 403 means neither; any other refusal (Custos could not ask SpiceDB) is thrown, not guessed.
+ */
 async function rolesOf(session: Session): Promise<Roles> {
   const sub = subOf(session);
   try {
     const domain = await api<{ admins?: string[]; auditors?: string[] }>("GET", domainPath(session.domain));
     return { admin: domain.admins?.includes(sub) === true, auditor: domain.auditors?.includes(sub) === true };
-  } catch {
-    return { admin: false, auditor: false };
+  } catch (error) {
+    if (error instanceof Refusal && error.problem.code === "permission_denied") return { admin: false, auditor: false };
+    throw error;
   }
 }
 
@@ -125,12 +140,12 @@ export function subOf(session: Session): string {
   return session.subject.startsWith(prefix) ? session.subject.slice(prefix.length) : session.subject;
 }
 
-function header(session: Session, roles: Roles): HTMLElement {
+function header(session: Session, roles: Roles, signedOut: (endSessionUrl: string | undefined) => void): HTMLElement {
   const strength = [session.acr ?? "no acr", session.amr.length === 0 ? "no amr" : session.amr.join(" + ")].join(", ");
   const signOut = h("button", { type: "button", class: "secondary" }, "Sign out");
   signOut.addEventListener("click", () => {
     void api<{ end_session_url?: string } | undefined>("POST", "/auth/logout").then(
-      () => { location.assign("/console/"); },
+      (ended) => { signedOut(ended?.end_session_url); },
       () => { location.assign("/console/"); },
     );
   });
@@ -155,16 +170,24 @@ function navigation(roles: Roles): HTMLElement {
   return h("nav", { "aria-label": "Console" }, h("ul", {}, ...links));
 }
 
-function signInView(): HTMLElement {
+/**
+ * Signed out: a domain to sign in to. Just after a sign-out, a link to end the provider's own
+ * session as well, when it offers that (it does not send the browser back here).
+ */
+function signInView(endSessionUrl?: string): HTMLElement {
   const last = localStorage.getItem("custos.console.domain") ?? "";
-  const input = h("input", { id: "domain", name: "domain", required: true, pattern: "[a-z0-9][a-z0-9-]{0,62}", value: last, autocomplete: "on" });
+  const input = h("input", { id: "domain", name: "domain", required: true, pattern: "[a-z0-9][a-z0-9\\-]{0,62}", value: last, autocomplete: "on" });
   const form = h("form", {}, h("label", { for: "domain" }, "Your domain"), input, h("button", { type: "submit" }, "Sign in"));
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     localStorage.setItem("custos.console.domain", input.value);
     location.assign(`/auth/${encodeURIComponent(input.value)}/login?return_to=${encodeURIComponent(location.pathname)}`);
   });
-  return h("main", { class: "signed-out" }, h("h1", {}, "Custos console"), h("p", {}, "You are not signed in. Sign in with your organisation's provider to see your domain's nodes, secrets, grants and audit log."), form);
+  const provider =
+    endSessionUrl === undefined
+      ? undefined
+      : h("p", { id: "signed-out-provider" }, "You are signed out of Custos. Your provider may still remember you: ", h("a", { href: endSessionUrl }, "sign out of the provider too"), ".");
+  return h("main", { class: "signed-out" }, h("h1", {}, "Custos console"), provider, h("p", {}, "You are not signed in. Sign in with your organisation's provider to see your domain's nodes, secrets, grants and audit log."), form);
 }
 
 /**
@@ -187,6 +210,8 @@ function showStepUp(notices: HTMLElement, pending: PendingAction, refusal: Refus
       button,
     ),
   );
+  // The one thing to do next: a keyboard user presses Enter.
+  button.focus();
 }
 
 export function describe(error: unknown): string {

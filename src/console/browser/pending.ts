@@ -26,7 +26,14 @@ export function keepPending(action: PendingAction): void {
 export function takePending(page: string): PendingAction | undefined {
   const text = sessionStorage.getItem(KEY);
   if (text === null) return undefined;
-  const pending = JSON.parse(text) as PendingAction;
+  let pending: PendingAction;
+  try {
+    pending = JSON.parse(text) as PendingAction;
+  } catch {
+    // Not something this console wrote: drop it, offer nothing.
+    sessionStorage.removeItem(KEY);
+    return undefined;
+  }
   if (pending.page !== page) return undefined;
   sessionStorage.removeItem(KEY);
   return pending;

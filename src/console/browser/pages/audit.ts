@@ -32,23 +32,26 @@ export function auditPage(container: HTMLElement, context: ConsoleContext): void
   const result = h("div", { id: "verify-result", "aria-live": "polite" });
   const verify = h("button", { type: "button", id: "verify-now" }, "Verify now");
 
+  const checkpointKey = `custos.console.checkpoint.${domain}`;
   const showOverview = (report: VerificationReport | undefined, when: string | undefined) => {
+    const kept = localStorage.getItem(checkpointKey);
+    const checkpointSeen = kept === null ? undefined : (JSON.parse(kept) as { seq: number; signed_at: string });
     replace(
       overview,
       h("h2", { id: "chain-title" }, `The ${domain} chain`),
       h(
         "dl",
         {},
-        h("dt", {}, "Head"), h("dd", { id: "chain-head" }, report?.head === null || report === undefined ? "no records yet" : `seq ${String(report.head.seq)}, hash ${report.head.hash}`),
-        h("dt", {}, "Last checkpoint"), h("dd", {}, report?.checkpoint ? `seq ${String(report.checkpoint.seq)}` : "none stored"),
-        h("dt", {}, "Last verification"), h("dd", {}, when === undefined || report === undefined ? "not yet from this browser" : `${report.ok ? "OK" : "FAILED"}, ${ago(when)}`),
+        h("dt", {}, "Head"), h("dd", { id: "chain-head" }, headOf(report)),
+        h("dt", {}, "Last checkpoint"), h("dd", { id: "chain-checkpoint" }, checkpointSeen === undefined ? "none signed from this browser" : `seq ${String(checkpointSeen.seq)}, signed ${ago(checkpointSeen.signed_at)}`),
+        h("dt", {}, "Last verification"), h("dd", { id: "chain-verified" }, when === undefined || report === undefined ? "not yet from this browser" : `${report.ok ? "OK" : "FAILED"}, ${ago(when)}`),
       ),
       verify,
       result,
     );
   };
   const stored = localStorage.getItem(lastKey);
-  const last = stored === null ? undefined : (JSON.parse(stored) as { report: VerificationReport; at: string });
+  let last = stored === null ? undefined : (JSON.parse(stored) as { report: VerificationReport; at: string });
   showOverview(last?.report, last?.at);
 
   verify.addEventListener("click", () => {
@@ -57,43 +60,67 @@ export function auditPage(container: HTMLElement, context: ConsoleContext): void
     void api<VerificationReport>("GET", domainPath(domain, "audit", "verify")).then(
       (report) => {
         const at = new Date().toISOString();
-        localStorage.setItem(lastKey, JSON.stringify({ report, at }));
+        last = { report, at };
+        localStorage.setItem(lastKey, JSON.stringify(last));
         showOverview(report, at);
         replace(
           result,
           report.ok
-            ? h("p", { class: "notice ok", role: "status" }, `OK: ${String(report.rows_checked)} records checked; every hash and link holds.`)
+            ? h("p", { class: "notice ok", role: "status", id: "verify-ok" }, `OK: ${String(report.rows_checked)} records checked; every hash and link holds.`)
             : h("p", { class: "notice error", role: "alert", id: "verify-failure" }, report.failure === null ? "The chain did not verify." : explainVerificationFailure(report.failure)),
         );
         verify.disabled = false;
+        verify.focus();
       },
       (error: unknown) => {
+        replace(result);
         context.refused(error);
         verify.disabled = false;
       },
     );
   });
 
+  const commands = h("code", { id: "offline-commands" }, offlineCommands(domain, `${domain}-checkpoint-<seq>.json`));
   const checkpoint = h("button", { type: "button", id: "checkpoint-download" }, "Sign and download a checkpoint");
   checkpoint.addEventListener("click", () => {
-    void api<{ seq?: number }>("POST", domainPath(domain, "audit", "checkpoints")).then((signed) => {
-      const link = h("a", { download: `${domain}-checkpoint-${String(signed.seq ?? "head")}.json`, href: URL.createObjectURL(new Blob([JSON.stringify(signed, null, 2)], { type: "application/json" })) });
+    void api<{ seq: number; signed_at: string }>("POST", domainPath(domain, "audit", "checkpoints")).then((signed) => {
+      const file = `${domain}-checkpoint-${String(signed.seq)}.json`;
+      const link = h("a", { download: file, href: URL.createObjectURL(new Blob([`${JSON.stringify(signed, null, 2)}\n`], { type: "application/json" })) });
       document.body.append(link);
       link.click();
       link.remove();
-      context.notify("Checkpoint signed and downloaded: keep it somewhere the database administrator cannot write.");
+      localStorage.setItem(checkpointKey, JSON.stringify({ seq: signed.seq, signed_at: signed.signed_at }));
+      showOverview(last?.report, last?.at);
+      replace(commands, offlineCommands(domain, file));
+      context.notify(`Checkpoint of seq ${String(signed.seq)} signed and downloaded as ${file}: keep it somewhere the database administrator cannot write.`);
     }, context.refused);
   });
   const offline = h(
     "section",
     { "aria-labelledby": "offline-title" },
     h("h2", { id: "offline-title" }, "Checkpoints and offline verification"),
+    h("p", {}, "A checkpoint is the chain's head signed with the audit key. Kept outside Custos, it later proves that no record up to it was rewritten or removed."),
     checkpoint,
-    h("p", {}, "On a machine with the server's configuration, export a mirror and verify it against the database and a checkpoint you kept:"),
-    h("pre", {}, h("code", {}, `custos audit export ${domain} --out ./mirror-${domain}\ncustos audit verify ${domain} --mirror ./mirror-${domain} --checkpoint ./${domain}-checkpoint.json`)),
+    h("p", {}, "Export a mirror (on a machine with the server's configuration), then verify it anywhere with the public audit keys only:"),
+    h("pre", {}, commands),
   );
 
   container.append(overview, eventsSection(domain, context), offline);
+}
+
+/** The head a verification established; a failed one establishes none past its failure. */
+function headOf(report: VerificationReport | undefined): string {
+  if (report === undefined) return "not known until verified from this browser";
+  if (!report.ok) return `not established: verification stopped at seq ${String(report.failure?.seq ?? report.rows_checked + 1)}`;
+  return report.head === null ? "no records yet" : `seq ${String(report.head.seq)}, hash ${report.head.hash}`;
+}
+
+/** Export a mirror, then check it and a kept checkpoint with nothing but the public keys. */
+function offlineCommands(domain: string, checkpointFile: string): string {
+  return [
+    `custos audit export ${domain} --out ./mirror-${domain}`,
+    `custos audit verify ${domain} --keys ${location.origin}/v1/audit/keys --mirror ./mirror-${domain} --checkpoint ./${checkpointFile}`,
+  ].join("\n");
 }
 
 /** The events table: filters over what has been loaded, and "load more" for the next page. */
@@ -129,7 +156,7 @@ function eventsSection(domain: string, context: ConsoleContext): HTMLElement {
     );
     replace(
       rows,
-      h("p", {}, `${String(shown.length)} of ${String(events.length)} loaded events${exhausted ? " (all of them)" : ""}.`),
+      h("p", { id: "events-summary" }, `${String(shown.length)} of ${String(events.length)} loaded events${exhausted ? " (all of them)" : ""}.`),
       table("Audit events", ["Seq", "At", "Actor", "Action", "Resource", "Decision", "Reason"], shown.map((event) => [event.seq, event.at, event.actor, event.action, event.resource, event.decision, event.reason])),
     );
     more.disabled = exhausted;

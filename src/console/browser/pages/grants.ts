@@ -70,7 +70,13 @@ export async function grantsPage(container: HTMLElement, context: ConsoleContext
       void context.act(pending, () => run(pending));
     });
     container.append(form, issued);
-    offerPendingAction(container, context, "grants", run);
+    // Back from a step-up: the form holds what the admin typed, and waits for the confirm.
+    const resumed = offerPendingAction(container, context, "grants", run);
+    if (resumed?.action === "issue") {
+      node.value = resumed.fields.node_id ?? node.value;
+      action.value = resumed.fields.action ?? action.value;
+      ttl.value = resumed.fields.ttl_seconds ?? ttl.value;
+    }
   }
   container.append(list);
   await refresh();

@@ -19,6 +19,7 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
   const domain = context.session.domain;
   const list = h("section", { "aria-labelledby": "nodes-title" }, h("h2", { id: "nodes-title" }, "Enrolled nodes"));
   const nskPanel = h("div", { id: "nsk-panel" });
+  const name = context.roles.admin ? h("input", { id: "enroll-name", name: "name", required: true, maxlength: 128, autocomplete: "off" }) : undefined;
 
   const run = async (pending: PendingAction): Promise<void> => {
     const nodePath = (suffix: string[] = []) => domainPath(domain, "nodes", pending.fields.node_id ?? "", ...suffix);
@@ -26,6 +27,7 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
       case "enroll": {
         const enrolled = await api<{ node_id: string; kid: string; nsk: string }>("POST", domainPath(domain, "nodes"), { name: pending.fields.name });
         showNskOnce(nskPanel, enrolled, pending.fields.name ?? "");
+        if (name !== undefined) name.value = "";
         context.notify(`Enrolled ${pending.fields.name ?? ""}.`);
         break;
       }
@@ -80,8 +82,7 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
     replace(list, h("h2", { id: "nodes-title" }, "Enrolled nodes"), table("Nodes", ["Name", "State", "Current key", "Key age", "Last read", ""], rows));
   };
 
-  if (context.roles.admin) {
-    const name = h("input", { id: "enroll-name", name: "name", required: true, maxlength: 128, autocomplete: "off" });
+  if (context.roles.admin && name !== undefined) {
     const form = h(
       "form",
       { "aria-labelledby": "enroll-title" },
@@ -95,7 +96,9 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
       void context.act(pending, () => run(pending));
     });
     container.append(form, nskPanel);
-    offerPendingAction(container, context, "nodes", run);
+    // Back from a step-up: the form holds what the admin typed, and waits for the confirm.
+    const resumed = offerPendingAction(container, context, "nodes", run);
+    if (resumed?.action === "enroll") name.value = resumed.fields.name ?? "";
   }
   container.append(list);
   await refresh();
@@ -106,13 +109,14 @@ export async function nodesPage(container: HTMLElement, context: ConsoleContext)
  * lives only in this panel; reloading the page loses it, and Custos cannot show it again.
  */
 function showNskOnce(panel: HTMLElement, enrolled: { node_id: string; kid: string; nsk: string }, name: string): void {
-  const command = `custos node fetch --url ${location.origin} --node-id ${enrolled.node_id} --kid ${enrolled.kid} --nsk-file ./custos.nsk <secret-name>`;
+  const file = `${(name || enrolled.node_id).replace(/[^A-Za-z0-9._-]/g, "-")}.nsk`;
+  const command = `custos node fetch --url ${location.origin} --node-id ${enrolled.node_id} --kid ${enrolled.kid} --nsk-file ./${file} <secret-name>`;
   const value = h("output", { id: "nsk-value", class: "secret" }, enrolled.nsk);
   const copy = h("button", { type: "button" }, "Copy the NSK");
   copy.addEventListener("click", () => {
     void navigator.clipboard.writeText(enrolled.nsk).then(() => { copy.textContent = "Copied"; });
   });
-  const download = h("a", { class: "button", download: `${name || enrolled.node_id}.nsk`, href: URL.createObjectURL(new Blob([`${enrolled.nsk}\n`], { type: "text/plain" })) }, "Download custos.nsk");
+  const download = h("a", { class: "button", download: file, href: URL.createObjectURL(new Blob([`${enrolled.nsk}\n`], { type: "text/plain" })) }, `Download ${file}`);
   replace(
     panel,
     h(
@@ -120,7 +124,7 @@ function showNskOnce(panel: HTMLElement, enrolled: { node_id: string; kid: strin
       { class: "nsk-once", "aria-labelledby": "nsk-title" },
       h("h2", { id: "nsk-title" }, `The key of ${name}: shown once`),
       h("p", {}, "Put it on the node in a file only the node can read (mode 0600). Custos keeps only a digest: it cannot show this key again."),
-      h("dl", {}, h("dt", {}, "Node id"), h("dd", { id: "nsk-node-id" }, enrolled.node_id), h("dt", {}, "Key id"), h("dd", {}, enrolled.kid), h("dt", {}, "NSK"), h("dd", {}, value)),
+      h("dl", {}, h("dt", {}, "Node id"), h("dd", { id: "nsk-node-id" }, enrolled.node_id), h("dt", {}, "Key id"), h("dd", { id: "nsk-kid" }, enrolled.kid), h("dt", {}, "NSK"), h("dd", {}, value)),
       copy,
       download,
       h("p", {}, "On the node, fetch a secret with:"),
