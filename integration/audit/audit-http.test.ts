@@ -91,6 +91,41 @@ describe.each(storeKinds())("the platform chain's audit API behind the operator 
     expect(seqs).toEqual(Array.from({ length: seqs.length }, (_, i) => i + 6));
   });
 
+  it("filters events on the server by action, decision, actor and time, and says whether the chain goes on", async () => {
+    type Page = { events: { seq: number; action: string; decision: string; actor: string; at: string }[]; next_after: number; more: boolean };
+    const page = async (query: string) => (await (await get(`/v1/domains/platform/audit/events?${query}`, OPERATOR_TOKEN)).json()) as Page;
+    const granted = await page("action=operator.authenticate&decision=granted&limit=1000");
+    const rows = (await rowsOf(store.db, "platform")).filter((row) => row.action === "operator.authenticate" && row.decision === "granted");
+    expect(granted.events.map((event) => event.seq)).toEqual(rows.map((row) => row.seq).filter((seq) => seq <= granted.next_after));
+    expect(granted.events.length).toBeGreaterThan(1);
+    expect(granted.events.every((event) => event.action === "operator.authenticate" && event.decision === "granted")).toBe(true);
+
+    const first = await page("actor=perat&limit=1");
+    expect(first.events).toHaveLength(1);
+    expect(first.events[0]?.actor).toBe("operator");
+    expect(first.more).toBe(true);
+    const next = await page(`actor=perat&limit=1&after=${String(first.next_after)}`);
+    expect(next.events[0]?.seq).toBeGreaterThan(first.events[0]?.seq ?? 0);
+
+    const before = await page("until=2000-01-01T00:00:00Z");
+    expect(before).toMatchObject({ events: [], more: false });
+    const since = (first.events[0]?.at ?? "");
+    expect((await page(`since=${encodeURIComponent(since)}&limit=1000`)).events.every((event) => event.at >= since)).toBe(true);
+    const unfiltered = await page("limit=1000");
+    expect(unfiltered.more).toBe(false);
+  });
+
+  it.each([
+    ["/v1/domains/platform/audit/events?decision=maybe", 400, "invalid_request"],
+    ["/v1/domains/platform/audit/events?since=yesterday", 400, "invalid_request"],
+    ["/v1/domains/platform/audit/events?actor=a%20b", 400, "invalid_request"],
+    ["/v1/domains/platform/audit/events?format=jsonl&action=secret.read", 400, "invalid_request"],
+  ])("refuses the filter %s with %i %s", async (path, status, code) => {
+    const response = await get(path, OPERATOR_TOKEN);
+    expect(response.status).toBe(status);
+    expect(await response.json()).toMatchObject({ code });
+  });
+
   it.each([
     ["/v1/domains/ACME!/audit/verify", 400, "invalid_name"],
     ["/v1/domains/platform/audit/events?limit=5000", 400, "invalid_request"],

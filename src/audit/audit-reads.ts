@@ -1,6 +1,6 @@
 import type { Database } from "../platform/db/database.ts";
 import type { ChainedAuditRecord } from "./audit-record.ts";
-import { readRecords, streamRecordPages } from "./audit-store.ts";
+import { readHeadSeq, readMatchingRecords, readRecords, streamRecordPages, type AuditEventFilter } from "./audit-store.ts";
 import { verifyChain, type VerificationReport } from "./audit-verifier.ts";
 
 /** The verbs behind the audit routes and the CLI: plain inputs, plain results. */
@@ -8,13 +8,37 @@ import { verifyChain, type VerificationReport } from "./audit-verifier.ts";
 export interface AuditEventsPage {
   readonly chain: string;
   readonly events: readonly ChainedAuditRecord[];
-  /** The cursor for the next page: the last seq returned, or `after` when the page is empty. */
+  /**
+   * The cursor for the next page: the last seq returned, or `after` when the page is empty.
+   * With a filter, the last seq examined: a page may hold fewer events than asked for (even
+   * none) while more remain, because one request examines a bounded window of the chain.
+   */
   readonly next_after: number;
+  /** Whether the chain goes on after next_after (ask again with after=next_after). */
+  readonly more: boolean;
 }
 
-export async function readAuditEvents(db: Database, input: { readonly chain: string; readonly after: number; readonly limit: number }): Promise<AuditEventsPage> {
-  const events = await readRecords(db, input.chain, input.after, input.limit);
-  return { chain: input.chain, events, next_after: events.at(-1)?.seq ?? input.after };
+/** The rows one filtered request examines at most: its cost, whatever the filter matches. */
+export const FILTER_WINDOW = 10_000;
+
+function isEmptyFilter(filter: AuditEventFilter): boolean {
+  return Object.values(filter).every((value) => value === undefined);
+}
+
+export async function readAuditEvents(
+  db: Database,
+  input: { readonly chain: string; readonly after: number; readonly limit: number; readonly filter?: AuditEventFilter },
+): Promise<AuditEventsPage> {
+  const filter = input.filter ?? {};
+  const head = await readHeadSeq(db, input.chain);
+  if (isEmptyFilter(filter)) {
+    const events = await readRecords(db, input.chain, input.after, input.limit);
+    const nextAfter = events.at(-1)?.seq ?? input.after;
+    return { chain: input.chain, events, next_after: nextAfter, more: nextAfter < head };
+  }
+  const events = await readMatchingRecords(db, input.chain, filter, input.after, FILTER_WINDOW, input.limit);
+  const nextAfter = events.length === input.limit ? (events.at(-1)?.seq ?? input.after) : Math.min(input.after + FILTER_WINDOW, head);
+  return { chain: input.chain, events, next_after: Math.max(nextAfter, input.after), more: nextAfter < head };
 }
 
 /** Walks the whole chain, a page at a time, and reports the first failure. */

@@ -285,6 +285,52 @@ export async function readRecordsOf(
   return parsePage(page?.page);
 }
 
+/** What an auditor narrows a page of events to; every field is optional. */
+export interface AuditEventFilter {
+  readonly action?: string | undefined;
+  readonly decision?: AuditDecision | undefined;
+  /** A substring of the actor (`node:`, a subject, …). */
+  readonly actor?: string | undefined;
+  /** ISO 8601 instants, inclusive. */
+  readonly since?: string | undefined;
+  readonly until?: string | undefined;
+}
+
+/**
+ * The records matching `filter` among afterSeq < seq <= afterSeq + window, at most `limit`, in
+ * seq order. The window bounds the rows one request examines, however rare the matches: the
+ * caller continues from the window's end (or the last match) with the next request.
+ */
+export async function readMatchingRecords(
+  session: SqlSession,
+  chain: string,
+  filter: AuditEventFilter,
+  afterSeq: number,
+  window: number,
+  limit: number,
+): Promise<ChainedAuditRecord[]> {
+  const [page] = await session.query<{ page: string | null }>(
+    `SELECT string_agg(r, E'\\x1e' ORDER BY seq) AS page FROM (
+       SELECT seq, ${RECORD_TEXT} AS r
+         FROM audit_events
+        WHERE chain = $1 AND seq > $2 AND seq <= $2 + $3
+          AND ($4::text IS NULL OR action = $4)
+          AND ($5::text IS NULL OR decision = $5)
+          AND ($6::text IS NULL OR strpos(actor, $6) > 0)
+          AND ($7::timestamptz IS NULL OR at >= $7::timestamptz)
+          AND ($8::timestamptz IS NULL OR at <= $8::timestamptz)
+        ORDER BY seq LIMIT $9) rows`,
+    [chain, afterSeq, window, filter.action ?? null, filter.decision ?? null, filter.actor ?? null, filter.since ?? null, filter.until ?? null, limit],
+  );
+  return parsePage(page?.page);
+}
+
+/** The chain's newest seq (0 for an empty chain), through the index. */
+export async function readHeadSeq(session: SqlSession, chain: string): Promise<number> {
+  const [row] = await session.query<{ seq: number | string | null }>("SELECT max(seq) AS seq FROM audit_events WHERE chain = $1", [chain]);
+  return row?.seq == null ? 0 : Number(row.seq);
+}
+
 /** The smallest seq after `afterSeq`, through the index (min/max never sorts). */
 async function nextSeqAfter(session: SqlSession, chain: string, afterSeq: number): Promise<number | undefined> {
   const [row] = await session.query<{ seq: number | string | null }>(

@@ -7,6 +7,7 @@ import { CustosError } from "../platform/errors.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditKeyring } from "./audit-keys.ts";
 import { auditEventLines, readAuditEvents, verifyAuditChain } from "./audit-reads.ts";
+import type { AuditEventFilter } from "./audit-store.ts";
 import { signCheckpoint } from "./checkpoints.ts";
 
 export interface AuditRoutesDependencies {
@@ -43,16 +44,47 @@ function eventsFormatOf(req: Request): "json" | "jsonl" {
   throw new CustosError("invalid_request", { detail: "format must be json or jsonl" });
 }
 
-function eventsPageOf(req: Request): { chain: string; after: number; limit: number } {
+const FILTER_TEXT = /^[\x21-\x7e]{1,200}$/;
+const DECISIONS = ["granted", "denied", "recorded"] as const;
+
+/** One optional filter value: printable ASCII without spaces, bounded. */
+function filterText(value: unknown, name: string): string | undefined {
+  if (value === undefined || value === "") return undefined;
+  if (typeof value !== "string" || !FILTER_TEXT.test(value)) throw new CustosError("invalid_request", { detail: `${name} must be 1-200 printable characters` });
+  return value;
+}
+
+/** An instant (ISO 8601 with a zone), given back in the canonical form. */
+function filterInstant(value: unknown, name: string): string | undefined {
+  const text = filterText(value, name);
+  if (text === undefined) return undefined;
+  const time = Date.parse(text);
+  if (!/^\d{4}-\d{2}-\d{2}T/.test(text) || Number.isNaN(time)) throw new CustosError("invalid_request", { detail: `${name} must be an ISO 8601 instant, e.g. 2026-11-30T07:00:00Z` });
+  return new Date(time).toISOString();
+}
+
+function eventFilterOf(req: Request): AuditEventFilter {
+  const decision = filterText(req.query.decision, "decision");
+  if (decision !== undefined && !(DECISIONS as readonly string[]).includes(decision)) throw new CustosError("invalid_request", { detail: "decision must be granted, denied or recorded" });
+  return {
+    action: filterText(req.query.action, "action"),
+    decision: decision as AuditEventFilter["decision"],
+    actor: filterText(req.query.actor, "actor"),
+    since: filterInstant(req.query.since, "since"),
+    until: filterInstant(req.query.until, "until"),
+  };
+}
+
+function eventsPageOf(req: Request): { chain: string; after: number; limit: number; filter: AuditEventFilter } {
   const chain = chainOf(req);
   const after = nonNegativeInteger(req.query.after, "after", 0, Number.MAX_SAFE_INTEGER);
   const limit = Math.max(1, nonNegativeInteger(req.query.limit, "limit", 100, MAX_PAGE));
-  return { chain, after, limit };
+  return { chain, after, limit, filter: eventFilterOf(req) };
 }
 
 export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
   const verify = (chain: string) => verifyAuditChain(deps.db, chain);
-  const events = (page: { chain: string; after: number; limit: number }) => readAuditEvents(deps.db, page);
+  const events = (page: { chain: string; after: number; limit: number; filter: AuditEventFilter }) => readAuditEvents(deps.db, page);
   const checkpoint = async (chain: string) => signCheckpoint(deps.db, await deps.keys.signingKey(), chain);
   /**
    * `format=jsonl`: every record after `after` (up to `limit` when given), one JSON object a
@@ -65,6 +97,10 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
       return;
     }
     const chain = chainOf(req);
+    // A log pipeline takes every line; a filter it asked for would be silently ignored.
+    if (Object.values(eventFilterOf(req)).some((value) => value !== undefined)) {
+      throw new CustosError("invalid_request", { detail: "filters apply to format=json pages; format=jsonl streams every record" });
+    }
     const after = nonNegativeInteger(req.query.after, "after", 0, Number.MAX_SAFE_INTEGER);
     const limit = req.query.limit === undefined ? undefined : Math.max(1, nonNegativeInteger(req.query.limit, "limit", 1, Number.MAX_SAFE_INTEGER));
     const lines = auditEventLines(deps.db, { chain, after, ...(limit === undefined ? {} : { limit }) });
@@ -126,9 +162,14 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
           { name: "after", in: "query", schema: { type: "integer", minimum: 0 } },
           { name: "limit", in: "query", schema: { type: "integer", minimum: 1 }, description: `at most ${String(MAX_PAGE)} with format=json; with format=jsonl, no limit streams to the head` },
           { name: "format", in: "query", schema: { type: "string", enum: ["json", "jsonl"] } },
+          { name: "action", in: "query", schema: { type: "string" }, description: "only this action (format=json)" },
+          { name: "decision", in: "query", schema: { type: "string", enum: ["granted", "denied", "recorded"] } },
+          { name: "actor", in: "query", schema: { type: "string" }, description: "actors containing this text" },
+          { name: "since", in: "query", schema: { type: "string", format: "date-time" } },
+          { name: "until", in: "query", schema: { type: "string", format: "date-time" } },
         ],
         responses: {
-          "200": { description: "json: events and the cursor for the next page; jsonl (application/jsonl): one record a line, the lines of a mirror segment" },
+          "200": { description: "json: { chain, events, next_after, more } — with a filter, one request examines at most 10,000 records after `after`, so a page may be short (even empty) while more is true; jsonl (application/jsonl): one record a line, the lines of a mirror segment" },
           "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE,
         },
       },

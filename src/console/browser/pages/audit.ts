@@ -123,7 +123,7 @@ function offlineCommands(domain: string, checkpointFile: string): string {
   ].join("\n");
 }
 
-/** The events table: filters over what has been loaded, and "load more" for the next page. */
+/** The events table: filters the API applies to the whole chain, and "load more" for the next page. */
 function eventsSection(domain: string, context: ConsoleContext): HTMLElement {
   const events: AuditEvent[] = [];
   let after = 0;
@@ -143,32 +143,62 @@ function eventsSection(domain: string, context: ConsoleContext): HTMLElement {
     rows,
     more,
   );
+  /** The filter as the events API takes it (server side: it applies to the whole chain). */
+  const query = (): string => {
+    const parameters = new URLSearchParams();
+    if (action.value.trim() !== "") parameters.set("action", action.value.trim());
+    if (decision.value !== "") parameters.set("decision", decision.value);
+    if (actor.value.trim() !== "") parameters.set("actor", actor.value.trim());
+    if (from.value !== "") parameters.set("since", new Date(from.value).toISOString());
+    if (to.value !== "") parameters.set("until", new Date(to.value).toISOString());
+    return parameters.toString();
+  };
   const render = () => {
-    const fromTime = from.value === "" ? -Infinity : Date.parse(from.value);
-    const toTime = to.value === "" ? Infinity : Date.parse(to.value);
-    const shown = events.filter(
-      (event) =>
-        (action.value === "" || event.action === action.value.trim()) &&
-        (decision.value === "" || event.decision === decision.value) &&
-        (actor.value === "" || event.actor.includes(actor.value.trim())) &&
-        Date.parse(event.at) >= fromTime &&
-        Date.parse(event.at) <= toTime,
-    );
     replace(
       rows,
-      h("p", { id: "events-summary" }, `${String(shown.length)} of ${String(events.length)} loaded events${exhausted ? " (all of them)" : ""}.`),
-      table("Audit events", ["Seq", "At", "Actor", "Action", "Resource", "Decision", "Reason"], shown.map((event) => [event.seq, event.at, event.actor, event.action, event.resource, event.decision, event.reason])),
+      h("p", { id: "events-summary" }, `${String(events.length)} ${query() === "" ? "" : "matching "}events shown${exhausted ? " (all of them)" : ""}.`),
+      table("Audit events", ["Seq", "At", "Actor", "Action", "Resource", "Decision", "Reason"], events.map((event) => [event.seq, event.at, event.actor, event.action, event.resource, event.decision, event.reason])),
     );
     more.disabled = exhausted;
   };
+  /**
+   * The next PAGE_SIZE matching events. With a filter one request examines a bounded window of
+   * the chain, so a page may come back short while `more` says the chain goes on: ask again.
+   */
+  let generation = 0;
   const load = async () => {
-    const page = await api<{ events: AuditEvent[]; next_after: number }>("GET", `${domainPath(domain, "audit", "events")}?after=${String(after)}&limit=${String(PAGE_SIZE)}`);
-    events.push(...page.events);
-    exhausted = page.events.length < PAGE_SIZE;
-    after = page.next_after;
+    const mine = generation;
+    const filter = query();
+    let found = 0;
+    let more = true;
+    while (more && found < PAGE_SIZE) {
+      const page = await api<{ events: AuditEvent[]; next_after: number; more: boolean }>(
+        "GET",
+        `${domainPath(domain, "audit", "events")}?after=${String(after)}&limit=${String(PAGE_SIZE - found)}${filter === "" ? "" : `&${filter}`}`,
+      );
+      if (mine !== generation) return;
+      events.push(...page.events);
+      found += page.events.length;
+      after = page.next_after;
+      more = page.more;
+    }
+    exhausted = !more;
     render();
   };
-  for (const input of [action, decision, actor, from, to]) input.addEventListener("input", render);
+  const reload = () => {
+    generation += 1;
+    events.length = 0;
+    after = 0;
+    exhausted = false;
+    void load().catch(context.refused);
+  };
+  let pending: number | undefined;
+  for (const input of [action, decision, actor, from, to]) {
+    input.addEventListener("input", () => {
+      window.clearTimeout(pending);
+      pending = window.setTimeout(reload, 250);
+    });
+  }
   more.addEventListener("click", () => {
     void load().catch(context.refused);
   });
