@@ -73,9 +73,9 @@ interface RecordedSpan {
 }
 
 /** Runs a child to its end and gives back its stdout; a failure stops the bench. */
-function runChild(args: readonly string[]): Promise<string> {
+function runChild(args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
     let out = "";
     child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
     child.once("exit", (code) => { if (code === 0) resolve(out); else reject(new Error(`${args.join(" ")} exited ${String(code)}`)); });
@@ -83,8 +83,8 @@ function runChild(args: readonly string[]): Promise<string> {
 }
 
 /** Autocannon in its own process. */
-async function load(target: string, amount: number, headers: readonly string[] = []): Promise<LoadResult> {
-  const out = await runChild(["--import", "tsx", "bench/support/load.ts", target, String(amount), String(CONNECTIONS), ...headers]);
+async function load(target: string, amount: number, headers: Readonly<Record<string, string>> = {}): Promise<LoadResult> {
+  const out = await runChild(["--import", "tsx", "bench/support/load.ts", target, String(amount), String(CONNECTIONS)], { ...process.env, LOAD_HEADERS: JSON.stringify(headers) });
   return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as LoadResult;
 }
 
@@ -124,17 +124,27 @@ function percentile(sorted: readonly number[], p: number): number {
 
 /** Per span name: count, p50, p99 (ms) and the mean of every numeric attribute. */
 function stageTable(spans: readonly RecordedSpan[]): string[] {
-  const byName = new Map<string, RecordedSpan[]>();
-  for (const span of spans) byName.set(span.name, [...(byName.get(span.name) ?? []), span]);
-  const lines: string[] = [];
-  for (const [name, group] of [...byName].sort((a, b) => (a[1][0]?.start ?? 0) - (b[1][0]?.start ?? 0))) {
-    const durations = group.map((span) => span.ms).sort((a, b) => a - b);
-    const numeric = new Map<string, number[]>();
-    for (const span of group) {
-      for (const [key, value] of Object.entries(span.attributes)) if (typeof value === "number") numeric.set(key, [...(numeric.get(key) ?? []), value]);
+  const byName = new Map<string, { first: number; durations: number[]; numeric: Map<string, { sum: number; n: number }> }>();
+  for (const span of spans) {
+    let group = byName.get(span.name);
+    if (group === undefined) {
+      group = { first: span.start, durations: [], numeric: new Map() };
+      byName.set(span.name, group);
     }
-    const means = [...numeric].map(([key, values]) => `${key.replace(/^custos\./, "")} mean ${(values.reduce((a, b) => a + b, 0) / values.length).toFixed(1)}`);
-    lines.push(`  ${name.padEnd(36)} n ${String(group.length).padStart(6)}  p50 ${percentile(durations, 50).toFixed(2).padStart(7)} ms  p99 ${percentile(durations, 99).toFixed(2).padStart(7)} ms  ${means.join(", ")}`);
+    group.durations.push(span.ms);
+    for (const [key, value] of Object.entries(span.attributes)) {
+      if (typeof value !== "number") continue;
+      const total = group.numeric.get(key) ?? { sum: 0, n: 0 };
+      total.sum += value;
+      total.n += 1;
+      group.numeric.set(key, total);
+    }
+  }
+  const lines: string[] = [];
+  for (const [name, group] of [...byName].sort((a, b) => a[1].first - b[1].first)) {
+    const durations = group.durations.sort((a, b) => a - b);
+    const means = [...group.numeric].map(([key, { sum, n }]) => `${key.replace("custos.", "")} mean ${(sum / n).toFixed(1)}`);
+    lines.push(`  ${name.padEnd(36)} n ${String(durations.length).padStart(6)}  p50 ${percentile(durations, 50).toFixed(2).padStart(7)} ms  p99 ${percentile(durations, 99).toFixed(2).padStart(7)} ms  ${means.join(", ")}`);
   }
   return lines;
 }
@@ -186,7 +196,8 @@ try {
   children.push(baseline.child);
 
   const secretUrl = `${server.value}/v1/nodes/${nodeId}/secrets/db-password`;
-  const auth = [`authorization: Bearer ${bearer}`];
+  // In the environment, not on the command line, where any process could read it.
+  const auth = { authorization: `Bearer ${bearer}` };
   await load(secretUrl, 500, auth);
   await load(baseline.value, 500);
 

@@ -2,24 +2,22 @@
  * The load generator, in its own process (bench/secret-read.bench.ts spawns it): autocannon
  * against one URL, then one JSON line on stdout with the rate, the latencies and the answers.
  *
- *   node --import tsx bench/support/load.ts <url> <requests> <connections> [header: value]…
+ *   LOAD_HEADERS='{"authorization":"Bearer …"}' node --import tsx bench/support/load.ts <url> <requests> <connections>
+ *
+ * Headers come in the environment, not on the command line, where any process could read a bearer.
  *
  * autocannon's own duration, and its end with `amount`, move in whole-second ticks: the rate
  * is taken from the first request to the last response instead.
  */
 import autocannon from "autocannon";
 
-const [url, amountArg, connectionsArg, ...headerArgs] = process.argv.slice(2);
+const [url, amountArg, connectionsArg] = process.argv.slice(2);
 if (url === undefined || amountArg === undefined || connectionsArg === undefined) {
-  console.error("usage: load.ts <url> <requests> <connections> [header: value]…");
+  console.error("usage: LOAD_HEADERS='{…}' load.ts <url> <requests> <connections>");
   process.exit(2);
 }
 const amount = Number(amountArg);
-const headers: Record<string, string> = {};
-for (const header of headerArgs) {
-  const colon = header.indexOf(":");
-  headers[header.slice(0, colon).trim()] = header.slice(colon + 1).trim();
-}
+const headers = JSON.parse(process.env.LOAD_HEADERS ?? "{}") as Record<string, string>;
 
 const startedAt = Date.now();
 const started = performance.now();

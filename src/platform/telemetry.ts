@@ -1,0 +1,176 @@
+import { writeFile } from "node:fs/promises";
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from "@opentelemetry/api";
+
+/**
+ * Tracing (DESIGN.md, "Performance and telemetry"). The code speaks only to
+ * `@opentelemetry/api`: without an SDK registered (OTEL_EXPORTER_OTLP_ENDPOINT unset) every
+ * tracer is the API's no-op one, spans are non-recording and contexts are never stored, so a
+ * stage costs a few object allocations. `startTelemetry` registers the Node SDK, from the
+ * composition root only.
+ */
+const tracer = trace.getTracer("custos");
+
+/** What a stage's duration is observed in: prom-client's histogram, by stage name. */
+export interface StageHistogram {
+  observe(labels: { stage: string }, seconds: number): void;
+}
+
+/**
+ * Stages of a request: each runs in a child span of the active span and its duration goes to
+ * the stage histogram (`custos_stage_duration_seconds`). Names are fixed in code, never taken
+ * from a request, so the histogram's label stays bounded.
+ */
+export interface Stages {
+  run<T>(name: string, work: (span: Span) => Promise<T>, attributes?: Attributes): Promise<T>;
+  /** The histogram itself, for durations measured outside `run` (route steps). */
+  observe(name: string, seconds: number): void;
+}
+
+export function createStages(histogram?: StageHistogram): Stages {
+  const observe = (name: string, seconds: number) => { histogram?.observe({ stage: name }, seconds); };
+  return {
+    observe,
+    async run(name, work, attributes) {
+      const started = performance.now();
+      const span = tracer.startSpan(name, attributes === undefined ? undefined : { attributes });
+      try {
+        return await context.with(trace.setSpan(context.active(), span), () => work(span));
+      } catch (error) {
+        failSpan(span, error);
+        throw error;
+      } finally {
+        span.end();
+        observe(name, (performance.now() - started) / 1000);
+      }
+    },
+  };
+}
+
+/** Spans without a histogram: for verbs wired without metrics (tests with in-memory ports). */
+export const spanOnlyStages: Stages = createStages();
+
+/** Marks the span failed, with the error's name only: messages may carry what logs must not. */
+export function failSpan(span: Span, error: unknown): void {
+  const name = error instanceof Error ? error.name : typeof error;
+  const code = (error as { code?: unknown } | null)?.code;
+  span.setStatus({ code: SpanStatusCode.ERROR, message: typeof code === "string" ? code : name });
+}
+
+/** A request's span: a root (an incoming traceparent is not believed, as an X-Request-Id is not). */
+export function startRequestSpan(method: string): { span: Span; context: Context } {
+  const span = tracer.startSpan(`${method} request`, { kind: SpanKind.SERVER, attributes: { "http.request.method": method } }, ROOT_CONTEXT);
+  return { span, context: trace.setSpan(ROOT_CONTEXT, span) };
+}
+
+/** A step of a route, as a child of the active span (the request's). */
+export function startStepSpan(name: string): { span: Span; context: Context } {
+  const parent = context.active();
+  const span = tracer.startSpan(name, undefined, parent);
+  return { span, context: trace.setSpan(parent, span) };
+}
+
+/** The active span, if one records: what to annotate with a batch size. */
+export function activeSpan(): Span | undefined {
+  const span = trace.getActiveSpan();
+  return span?.isRecording() === true ? span : undefined;
+}
+
+export interface TraceFields {
+  readonly trace_id?: string;
+  readonly span_id?: string;
+}
+
+/** trace_id and span_id of the span, or of the active span; nothing when there is none. */
+export function traceFields(span: Span | undefined = trace.getActiveSpan()): TraceFields {
+  if (span === undefined) return {};
+  const { traceId, spanId } = span.spanContext();
+  if (!trace.isSpanContextValid(span.spanContext())) return {};
+  return { trace_id: traceId, span_id: spanId };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The SDK: registered by the composition root when a destination is configured.
+
+export interface TelemetryEnvironment {
+  /** The OTLP/HTTP collector (`http://collector:4318`); its exporter reads the other OTEL_* settings. */
+  readonly OTEL_EXPORTER_OTLP_ENDPOINT?: string | undefined;
+  readonly OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string | undefined;
+  /** Benchmarks only: record spans in memory and write them to this file at shutdown. */
+  readonly CUSTOS_BENCH_SPANS?: string | undefined;
+}
+
+export interface TelemetryHandle {
+  /** Flushes what is pending and unregisters the SDK. */
+  shutdown(): Promise<void>;
+}
+
+/** A span as the bench recorder writes it: epoch milliseconds, duration, numeric attributes. */
+export interface RecordedSpan {
+  readonly name: string;
+  readonly start: number;
+  readonly ms: number;
+  readonly attributes: Readonly<Record<string, number>>;
+}
+
+/** Spans the bench recorder keeps at most (about 100 MB): past it, the newest are dropped. */
+const MAX_RECORDED_SPANS = 1_000_000;
+
+let registered = false;
+
+/**
+ * Registers the Node trace SDK when OTEL_EXPORTER_OTLP_ENDPOINT (or the traces endpoint) or
+ * CUSTOS_BENCH_SPANS is set; otherwise nothing is loaded and the API stays a no-op. Once per
+ * process: a second Custos in the same process shares the first one's provider.
+ */
+export async function startTelemetry(env: TelemetryEnvironment): Promise<TelemetryHandle | undefined> {
+  const otlp = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const benchFile = nonEmpty(env.CUSTOS_BENCH_SPANS);
+  if ((otlp === undefined && benchFile === undefined) || registered) return undefined;
+  registered = true;
+  const [{ NodeTracerProvider, BatchSpanProcessor }, { resourceFromAttributes }, { ATTR_SERVICE_NAME }] = await Promise.all([
+    import("@opentelemetry/sdk-trace-node"),
+    import("@opentelemetry/resources"),
+    import("@opentelemetry/semantic-conventions"),
+  ]);
+  type Processor = NonNullable<ConstructorParameters<typeof NodeTracerProvider>[0]>["spanProcessors"] extends (infer P)[] | undefined ? P : never;
+  const processors: Processor[] = [];
+  if (otlp !== undefined) {
+    const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
+    processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
+  }
+  const recorded: RecordedSpan[] = [];
+  if (benchFile !== undefined) {
+    processors.push({
+      onStart: () => undefined,
+      onEnd: (span) => {
+        if (recorded.length >= MAX_RECORDED_SPANS) return;
+        const attributes: Record<string, number> = {};
+        for (const [key, value] of Object.entries(span.attributes)) if (typeof value === "number") attributes[key] = value;
+        recorded.push({
+          name: span.name,
+          start: span.startTime[0] * 1000 + span.startTime[1] / 1e6,
+          ms: span.duration[0] * 1000 + span.duration[1] / 1e6,
+          attributes,
+        });
+      },
+      forceFlush: () => Promise.resolve(),
+      shutdown: () => Promise.resolve(),
+    });
+  }
+  const provider = new NodeTracerProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: "custos" }), spanProcessors: processors });
+  provider.register();
+  return {
+    async shutdown() {
+      await provider.shutdown();
+      trace.disable();
+      context.disable();
+      propagation.disable();
+      registered = false;
+      if (benchFile !== undefined) await writeFile(benchFile, JSON.stringify(recorded));
+    },
+  };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === "" ? undefined : value;
+}
