@@ -24,15 +24,21 @@ async function timeIt(run: () => Promise<unknown>): Promise<number> {
 }
 
 const stages = createStages(createMetrics().stageDuration);
-const bare = await timeIt(work);
-const noop = await timeIt(() => stages.run("stage", work));
-console.log(`telemetry cost, ${String(ROUNDS)} calls each`);
+// Alternated and the best of five kept: the machine's noise only ever adds.
+let bare = Number.POSITIVE_INFINITY;
+let noop = Number.POSITIVE_INFINITY;
+for (let round = 0; round < 5; round += 1) {
+  bare = Math.min(bare, await timeIt(work));
+  noop = Math.min(noop, await timeIt(() => stages.run("stage", work)));
+}
+console.log(`telemetry cost, ${String(ROUNDS)} calls each, best of 5`);
 console.log(`bare async call          : ${bare.toFixed(0).padStart(6)} ns`);
 console.log(`stage, no SDK (no-op)    : ${noop.toFixed(0).padStart(6)} ns  (+${(noop - bare).toFixed(0)} ns; a secret read has 11 spans: +${((11 * (noop - bare)) / 1000).toFixed(1)} µs per read)`);
 
 const scratch = await mkdtemp(path.join(os.tmpdir(), "custos-telemetry-bench-"));
 const sdk = await startTelemetry({ CUSTOS_BENCH_SPANS: path.join(scratch, "spans.json") });
-const recorded = await timeIt(() => stages.run("stage", work));
+let recorded = Number.POSITIVE_INFINITY;
+for (let round = 0; round < 5; round += 1) recorded = Math.min(recorded, await timeIt(() => stages.run("stage", work)));
 await sdk?.shutdown();
 await rm(scratch, { recursive: true, force: true });
 console.log(`stage, SDK recording     : ${recorded.toFixed(0).padStart(6)} ns  (+${(recorded - bare).toFixed(0)} ns; 11 spans: +${((11 * (recorded - bare)) / 1000).toFixed(1)} µs per read)`);

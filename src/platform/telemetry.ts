@@ -12,7 +12,7 @@ const tracer = trace.getTracer("custos");
 
 /** What a stage's duration is observed in: prom-client's histogram, by stage name. */
 export interface StageHistogram {
-  observe(labels: { stage: string }, seconds: number): void;
+  labels(labels: { stage: string }): { observe(seconds: number): void };
 }
 
 /**
@@ -27,14 +27,25 @@ export interface Stages {
 }
 
 export function createStages(histogram?: StageHistogram): Stages {
-  const observe = (name: string, seconds: number) => { histogram?.observe({ stage: name }, seconds); };
+  // One child per stage name, looked up once: prom-client hashes the labels on every call otherwise.
+  const children = new Map<string, { observe(seconds: number): void }>();
+  const observe = (name: string, seconds: number) => {
+    if (histogram === undefined) return;
+    let child = children.get(name);
+    if (child === undefined) {
+      child = histogram.labels({ stage: name });
+      children.set(name, child);
+    }
+    child.observe(seconds);
+  };
   return {
     observe,
     async run(name, work, attributes) {
       const started = performance.now();
       const span = tracer.startSpan(name, attributes === undefined ? undefined : { attributes });
       try {
-        return await context.with(trace.setSpan(context.active(), span), () => work(span));
+        // A non-recording span (no SDK) is nobody's parent: no context to make or enter.
+        return await (span.isRecording() ? context.with(trace.setSpan(context.active(), span), () => work(span)) : work(span));
       } catch (error) {
         failSpan(span, error);
         throw error;
