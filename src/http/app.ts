@@ -138,10 +138,17 @@ function timedStep(handler: RequestHandler, stages: Stages): RequestHandler {
       step.span.end();
       stages.observe(name, (performance.now() - started) / 1000);
     };
-    const result: unknown = context.with(step.context, () => handler(req, res, (error?: unknown) => {
+    let result: unknown;
+    try {
+      const handOver = (error?: unknown) => {
+        end(error);
+        next(error);
+      };
+      result = step.context === undefined ? handler(req, res, handOver) : context.with(step.context, () => handler(req, res, handOver));
+    } catch (error) {
       end(error);
-      next(error);
-    }));
+      throw error;
+    }
     if (result instanceof Promise) result.then(() => { end(); }, (error: unknown) => { end(error); });
     else if (!state.ended) res.once("close", () => { end(); });
     return result;

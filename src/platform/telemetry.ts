@@ -73,11 +73,11 @@ export function startRequestSpan(method: string): { span: Span; context: Context
   return { span, context: trace.setSpan(ROOT_CONTEXT, span) };
 }
 
-/** A step of a route, as a child of the active span (the request's). */
-export function startStepSpan(name: string): { span: Span; context: Context } {
+/** A step of a route, as a child of the active span (the request's); no context when it does not record. */
+export function startStepSpan(name: string): { span: Span; context: Context | undefined } {
   const parent = context.active();
   const span = tracer.startSpan(name, undefined, parent);
-  return { span, context: trace.setSpan(parent, span) };
+  return { span, context: span.isRecording() ? trace.setSpan(parent, span) : undefined };
 }
 
 /** The active span, if one records: what to annotate with a batch size. */
