@@ -8,7 +8,7 @@ import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, ty
  * stage costs a few object allocations. `startTelemetry` registers the Node SDK, from the
  * composition root only.
  */
-const tracer = trace.getTracer("custos");
+let tracer = trace.getTracer("custos");
 
 /** What a stage's duration is observed in: prom-client's histogram, by stage name. */
 export interface StageHistogram {
@@ -134,7 +134,7 @@ let registered = false;
  * process: a second Custos in the same process shares the first one's provider.
  */
 export async function startTelemetry(env: TelemetryEnvironment): Promise<TelemetryHandle | undefined> {
-  const otlp = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT) ?? nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  const otlp = otlpTracesUrl(env);
   const benchFile = nonEmpty(env.CUSTOS_BENCH_SPANS);
   if ((otlp === undefined && benchFile === undefined) || registered) return undefined;
   registered = true;
@@ -147,7 +147,9 @@ export async function startTelemetry(env: TelemetryEnvironment): Promise<Telemet
   const processors: Processor[] = [];
   if (otlp !== undefined) {
     const { OTLPTraceExporter } = await import("@opentelemetry/exporter-trace-otlp-http");
-    processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
+    // The URL from the environment given (the exporter would read process.env); headers,
+    // timeout and compression from the standard OTEL_EXPORTER_OTLP_* variables.
+    processors.push(new BatchSpanProcessor(new OTLPTraceExporter({ url: otlp })));
   }
   const recorded: RecordedSpan[] = [];
   if (benchFile !== undefined) {
@@ -170,16 +172,31 @@ export async function startTelemetry(env: TelemetryEnvironment): Promise<Telemet
   }
   const provider = new NodeTracerProvider({ resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: "custos" }), spanProcessors: processors });
   provider.register();
+  tracer = trace.getTracer("custos");
   return {
     async shutdown() {
       await provider.shutdown();
       trace.disable();
       context.disable();
       propagation.disable();
+      // disable() replaced the global proxy provider: a tracer taken from the old one would
+      // never see a provider registered later in this process.
+      tracer = trace.getTracer("custos");
       registered = false;
       if (benchFile !== undefined) await writeFile(benchFile, JSON.stringify(recorded));
     },
   };
+}
+
+/** The traces URL: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT as is, or the base endpoint + `/v1/traces`. */
+export function otlpTracesUrl(env: TelemetryEnvironment): string | undefined {
+  const traces = nonEmpty(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT);
+  if (traces !== undefined) return traces.trim();
+  const base = nonEmpty(env.OTEL_EXPORTER_OTLP_ENDPOINT)?.trim();
+  if (base === undefined) return undefined;
+  let end = base.length;
+  while (end > 0 && base.charCodeAt(end - 1) === 0x2f) end -= 1;
+  return `${base.slice(0, end)}/v1/traces`;
 }
 
 function nonEmpty(value: string | undefined): string | undefined {

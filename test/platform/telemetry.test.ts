@@ -10,7 +10,8 @@ import { buildHttpApp } from "../../src/http/app.ts";
 import { json, respond, step } from "../../src/http/steps.ts";
 import { createLogger, type Logger } from "../../src/platform/logging.ts";
 import { createMetrics } from "../../src/platform/metrics.ts";
-import { createStages, startTelemetry, type RecordedSpan, type TelemetryHandle } from "../../src/platform/telemetry.ts";
+import { createServer } from "node:http";
+import { createStages, otlpTracesUrl, startTelemetry, type RecordedSpan, type TelemetryHandle } from "../../src/platform/telemetry.ts";
 
 /** A logger writing JSON lines into an array. */
 function capturingLogger(): { logger: Logger; lines: Record<string, unknown>[] } {
@@ -123,5 +124,38 @@ describe("telemetry with the SDK registered", () => {
     expect(recorded.map((each) => each.name)).toEqual(expect.arrayContaining(["GET /t", "checkFirst", "answer", "inner.stage"]));
     // Unregistered: the API is a no-op again.
     expect(trace.getTracer("test").startSpan("after").isRecording()).toBe(false);
+  });
+});
+
+describe("telemetry exported over OTLP", () => {
+  it("sends the spans to OTEL_EXPORTER_OTLP_ENDPOINT + /v1/traces, flushed at shutdown", async () => {
+    const received: { path: string; body: string }[] = [];
+    const collector = createServer((req, res) => {
+      let body = "";
+      req.on("data", (chunk: Buffer) => { body += chunk.toString(); });
+      req.on("end", () => {
+        received.push({ path: req.url ?? "", body });
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      });
+    });
+    collector.listen(0, "127.0.0.1");
+    await once(collector, "listening");
+    try {
+      const endpoint = `http://127.0.0.1:${String((collector.address() as AddressInfo).port)}/`;
+      const handle = await startTelemetry({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint });
+      if (handle === undefined) throw new Error("the SDK did not register");
+      await createStages().run("exported.stage", () => Promise.resolve());
+      await handle.shutdown();
+      expect(received.map((request) => request.path)).toContain("/v1/traces");
+      expect(received.some((request) => request.body.includes("exported.stage"))).toBe(true);
+    } finally {
+      collector.close();
+    }
+  });
+
+  it("takes the traces endpoint as it is, and the base endpoint with /v1/traces appended", () => {
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318//" })).toBe("http://c:4318/v1/traces");
+    expect(otlpTracesUrl({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://c:4318", OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://t:1/x" })).toBe("http://t:1/x");
+    expect(otlpTracesUrl({})).toBeUndefined();
   });
 });
