@@ -1,24 +1,34 @@
 /**
- * `npm run bench -- secret-read [--reads 10000]`
+ * `npm run bench -- secret-read [--reads 10000] [--rounds 1]`
  *
- * Secret reads per second and p50/p99 latency at 32 concurrent connections, over HTTP,
- * against a baseline endpoint in the same process that does one durable INSERT per request
- * at the same concurrency. Then: the number of 200 answers equals the number of granted
- * audit records, and the chain verifies. PostgreSQL server (DATABASE_URL), embedded SpiceDB,
- * local secret backend; rate limits raised so that they do not cap the measurement.
+ * Secret reads per second and p50/p99 latency at 32 connections, measured from outside:
+ *
+ * * the server is a started `custos serve` (dist/, built first) in its own process, on a
+ *   fresh database of the PostgreSQL server (DATABASE_URL), embedded SpiceDB engine, local
+ *   secret backend, rate limits raised so that they do not cap the measurement;
+ * * the baseline is a bare Express endpoint doing one durable INSERT per request on the same
+ *   database, in its own process;
+ * * the load generator (autocannon, bench/support/load.ts) runs in its own process, against
+ *   one and then the other, at the same concurrency.
+ *
+ * The server records its spans in memory (CUSTOS_BENCH_SPANS) and writes them out when it
+ * stops: the per-stage p50/p99 printed next to the ratio are read from them, for the requests
+ * of the measured run only. Then: the number of 200 answers equals the number of granted
+ * audit records, and the chain verifies. `--no-spans` runs the server without the span
+ * recorder (the no-op tracer, as in production with OTEL_EXPORTER_OTLP_ENDPOINT unset).
  */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
-import autocannon from "autocannon";
-import express from "express";
+import { fileURLToPath } from "node:url";
 import postgres from "postgres";
 import { streamRecordPages } from "../src/audit/audit-store.ts";
 import { verifyChain } from "../src/audit/audit-verifier.ts";
 import { relationship } from "../src/authz/authorizer.ts";
 import { domainRef, nodeRef, secretRef } from "../src/authz/object-ids.ts";
-import { buildCustos, listen } from "../src/custos.ts";
+import { buildCustos } from "../src/custos.ts";
 import { createDomainRepository } from "../src/identity/domains/domain-repo.ts";
 import { issueNodeKey } from "../src/nodes/node-keys.ts";
 import { createNodeRepository } from "../src/nodes/node-repo.ts";
@@ -27,37 +37,128 @@ import { POLICIES_DIR } from "../src/package-paths.ts";
 import { loadConfig } from "../src/platform/config.ts";
 import { openPostgres } from "../src/platform/db/connect.ts";
 
-const readsArg = process.argv.indexOf("--reads");
-const READS = readsArg > 0 ? Number(process.argv[readsArg + 1]) : 10_000;
+const option = (name: string, fallback: number): number => {
+  const index = process.argv.indexOf(name);
+  return index > 0 ? Number(process.argv[index + 1]) : fallback;
+};
+const READS = option("--reads", 10_000);
+const ROUNDS = option("--rounds", 1);
+const SPANS = !process.argv.includes("--no-spans");
 const CONNECTIONS = 32;
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const url = process.env.DATABASE_URL;
 if (url === undefined || url === "") {
   console.error("secret-read bench: set DATABASE_URL to a PostgreSQL server (the figures are meant for the server)");
   process.exit(2);
 }
+
+interface LoadResult {
+  readonly rate: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly ok: number;
+  readonly notOk: number;
+  readonly errors: number;
+  readonly startedAt: number;
+  readonly endedAt: number;
+}
+
+/** A recorded span, as the server's bench recorder writes it (src/platform/telemetry.ts). */
+interface RecordedSpan {
+  readonly name: string;
+  readonly start: number;
+  readonly ms: number;
+  readonly attributes: Readonly<Record<string, unknown>>;
+}
+
+/** Runs a child to its end and gives back its stdout; a failure stops the bench. */
+function runChild(args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
+    child.once("exit", (code) => { if (code === 0) resolve(out); else reject(new Error(`${args.join(" ")} exited ${String(code)}`)); });
+  });
+}
+
+/** Autocannon in its own process. */
+async function load(target: string, amount: number, headers: Readonly<Record<string, string>> = {}): Promise<LoadResult> {
+  const out = await runChild(["--import", "tsx", "bench/support/load.ts", target, String(amount), String(CONNECTIONS)], { ...process.env, LOAD_HEADERS: JSON.stringify(headers) });
+  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as LoadResult;
+}
+
+/** Starts a long-running child and resolves with the first line `found` picks out of its output. */
+function startChild(args: readonly string[], env: NodeJS.ProcessEnv, found: (line: string) => string | undefined): Promise<{ child: ChildProcess; value: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let settled = false;
+    const scan = (chunk: Buffer) => {
+      for (const line of chunk.toString().split("\n")) {
+        const value = found(line);
+        if (value !== undefined && !settled) {
+          settled = true;
+          resolve({ child, value });
+        }
+        if (!settled && line.trim() !== "") process.stderr.write(`  [${path.basename(args.at(-1) ?? "child")}] ${line}\n`);
+      }
+    };
+    child.stdout.on("data", scan);
+    child.stderr.on("data", scan);
+    child.once("exit", (code) => { if (!settled) reject(new Error(`${args.join(" ")} exited ${String(code)} before it was ready`)); });
+  });
+}
+
+function stopChild(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) { resolve(); return; }
+    child.once("exit", () => { resolve(); });
+    child.kill("SIGTERM");
+  });
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** Per span name: count, p50, p99 (ms) and the mean of every numeric attribute. */
+function stageTable(spans: readonly RecordedSpan[]): string[] {
+  const byName = new Map<string, { first: number; durations: number[]; numeric: Map<string, { sum: number; n: number }> }>();
+  for (const span of spans) {
+    let group = byName.get(span.name);
+    if (group === undefined) {
+      group = { first: span.start, durations: [], numeric: new Map() };
+      byName.set(span.name, group);
+    }
+    group.durations.push(span.ms);
+    for (const [key, value] of Object.entries(span.attributes)) {
+      if (typeof value !== "number") continue;
+      const total = group.numeric.get(key) ?? { sum: 0, n: 0 };
+      total.sum += value;
+      total.n += 1;
+      group.numeric.set(key, total);
+    }
+  }
+  const lines: string[] = [];
+  for (const [name, group] of [...byName].sort((a, b) => a[1].first - b[1].first)) {
+    const durations = group.durations.sort((a, b) => a - b);
+    const means = [...group.numeric].map(([key, { sum, n }]) => `${key.replace("custos.", "")} mean ${(sum / n).toFixed(1)}`);
+    lines.push(`  ${name.padEnd(36)} n ${String(durations.length).padStart(6)}  p50 ${percentile(durations, 50).toFixed(2).padStart(7)} ms  p99 ${percentile(durations, 99).toFixed(2).padStart(7)} ms  ${means.join(", ")}`);
+  }
+  return lines;
+}
+
+console.error("secret-read bench: building dist/ (the server runs as `custos serve`)");
+if (spawnSync(process.execPath, ["bin/build.mjs"], { cwd: ROOT, stdio: "inherit" }).status !== 0) process.exit(1);
+
 const dbName = `custos_bench_${randomBytes(4).toString("hex")}`;
 const admin = postgres(url, { max: 1, onnotice: () => undefined });
 await admin.unsafe(`CREATE DATABASE ${dbName}`);
 const target = new URL(url);
 target.pathname = `/${dbName}`;
 const scratch = await mkdtemp(path.join(os.tmpdir(), "custos-bench-"));
-
-/**
- * autocannon's own duration, and its end with `amount`, move in whole-second ticks: the rate
- * is taken from the first request to the last response instead.
- */
-function run(options: autocannon.Options): Promise<autocannon.Result & { seconds: number }> {
-  const started = performance.now();
-  let lastResponse = started;
-  return new Promise((resolve, reject) => {
-    const instance = autocannon(options, (error, result) => {
-      if (error) reject(error instanceof Error ? error : new Error(String(error)));
-      else resolve({ ...result, seconds: (lastResponse - started) / 1000 });
-    });
-    instance.on("response", () => { lastResponse = performance.now(); });
-  });
-}
+const children: ChildProcess[] = [];
 
 try {
   const policies = path.join(scratch, "policies");
@@ -65,64 +166,80 @@ try {
   await copyFile(path.join(POLICIES_DIR, "schema.zed"), path.join(policies, "schema.zed"));
   await copyFile(path.join(POLICIES_DIR, "step-up.yaml"), path.join(policies, "step-up.yaml"));
   await writeFile(path.join(policies, "rate-limits.yaml"), "secret_reads:\n  per_node: { limit: 1000000, window_seconds: 60 }\n  per_domain: { limit: 1000000, window_seconds: 60 }\n");
-  const config = loadConfig({
-    NODE_ENV: "test", CUSTOS_LOG_LEVEL: "silent", DATABASE_URL: target.toString(),
-    CUSTOS_DATA_DIR: path.join(scratch, "data"), CUSTOS_POLICIES_DIR: policies,
-  });
-  const custos = await buildCustos({ config });
-  const server = await listen(custos, "127.0.0.1", 0);
+  const spansFile = path.join(scratch, "spans.json");
+  const serverEnv: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH, NODE_ENV: "development", CUSTOS_LOG_LEVEL: "warn", DATABASE_URL: target.toString(),
+    CUSTOS_DATA_DIR: path.join(scratch, "data"), CUSTOS_POLICIES_DIR: policies, CUSTOS_HOST: "127.0.0.1", CUSTOS_PORT: "0",
+    ...(SPANS ? { CUSTOS_BENCH_SPANS: spansFile } : {}),
+  };
 
-  // Setup through the services' own ports (no admin sign-in needed for a benchmark).
-  await createDomainRepository(custos.db).upsert({ id: "bench", issuer: "https://idp.bench.example", clientId: "custos", admins: [], auditors: [] });
+  // Setup through the services' own ports, in this process, before the server starts (the
+  // embedded engine serves one process at a time; relationships are kept in the database).
+  const setup = await buildCustos({ config: loadConfig(serverEnv) });
+  await createDomainRepository(setup.db).upsert({ id: "bench", issuer: "https://idp.bench.example", clientId: "custos", admins: [], auditors: [] });
   const nodeId = randomUUID();
-  const key = await issueNodeKey(custos.backend, nodeId);
-  await createNodeRepository(custos.db).insertNode({ id: nodeId, domain: "bench", name: "bench-node", status: "active" }, key.record);
-  await custos.backend.writeSecret("bench", "db-password", Buffer.from("benchmark-value"));
-  await custos.db.query("INSERT INTO secrets (domain, name, version) VALUES ('bench', 'db-password', 1)");
-  await custos.authorizer.writeRelationships([
+  const key = await issueNodeKey(setup.backend, nodeId);
+  await createNodeRepository(setup.db).insertNode({ id: nodeId, domain: "bench", name: "bench-node", status: "active" }, key.record);
+  await setup.backend.writeSecret("bench", "db-password", Buffer.from("benchmark-value"));
+  await setup.db.query("INSERT INTO secrets (domain, name, version) VALUES ('bench', 'db-password', 1)");
+  await setup.authorizer.writeRelationships([
     relationship(nodeRef(nodeId), "domain", domainRef("bench")),
     relationship(secretRef("bench", "db-password"), "domain", domainRef("bench")),
     relationship(secretRef("bench", "db-password"), "reader", nodeRef(nodeId)),
   ], []);
+  await setup.close();
   const bearer = formatNodeBearer(key.kid, deriveBearerSecret(Buffer.from(key.nsk, "base64url")));
 
-  // The baseline: same process, same database, one durable INSERT per request.
-  const baselineDb = openPostgres({ url: target.toString() });
-  await baselineDb.query("CREATE TABLE bench_baseline (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), note text NOT NULL)");
-  const baselineApp = express();
-  baselineApp.get("/baseline", async (_req, res) => {
-    await baselineDb.query("INSERT INTO bench_baseline (note) VALUES ($1)", ["read"]);
-    res.json({ ok: true });
-  });
-  const baselineServer = baselineApp.listen(0, "127.0.0.1");
-  await new Promise((resolve) => baselineServer.once("listening", resolve));
-  const baselinePort = (baselineServer.address() as { port: number }).port;
+  const server = await startChild(["bin/custos.mjs", "serve"], serverEnv, (line) => /custos serving on (\S+)/.exec(line)?.[1]);
+  children.push(server.child);
+  const baseline = await startChild(["--import", "tsx", "bench/support/baseline-server.ts"], { PATH: process.env.PATH, DATABASE_URL: target.toString() }, (line) => (line.startsWith("http://") ? line.trim() : undefined));
+  children.push(baseline.child);
 
-  const secretUrl = `${server.url}/v1/nodes/${nodeId}/secrets/db-password`;
-  await run({ url: secretUrl, connections: CONNECTIONS, amount: 500, headers: { authorization: `Bearer ${bearer}` } });
-  await run({ url: `http://127.0.0.1:${String(baselinePort)}/baseline`, connections: CONNECTIONS, amount: 500 });
-  const grantedBefore = Number((await custos.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE chain = 'bench' AND action = 'secret.read' AND decision = 'granted'"))[0]?.n);
+  const secretUrl = `${server.value}/v1/nodes/${nodeId}/secrets/db-password`;
+  // In the environment, not on the command line, where any process could read it.
+  const auth = { authorization: `Bearer ${bearer}` };
+  await load(secretUrl, 500, auth);
+  await load(baseline.value, 500);
 
-  const reads = await run({ url: secretUrl, connections: CONNECTIONS, amount: READS, headers: { authorization: `Bearer ${bearer}` } });
-  const baseline = await run({ url: `http://127.0.0.1:${String(baselinePort)}/baseline`, connections: CONNECTIONS, amount: READS });
+  const rounds: { reads: LoadResult; base: LoadResult }[] = [];
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const reads = await load(secretUrl, READS, auth);
+    const base = await load(baseline.value, READS);
+    rounds.push({ reads, base });
+  }
 
-  const readRate = READS / reads.seconds;
-  const baseRate = READS / baseline.seconds;
-  console.log(`secret read benchmark: PostgreSQL server, embedded SpiceDB, local backend, ${String(CONNECTIONS)} connections, ${String(READS)} requests each`);
-  console.log(`secret reads      : ${readRate.toFixed(0).padStart(7)} req/s  p50 ${String(reads.latency.p50)} ms  p99 ${String(reads.latency.p99)} ms  (2xx ${String(reads["2xx"])}, non-2xx ${String(reads.non2xx)})`);
-  console.log(`baseline INSERT   : ${baseRate.toFixed(0).padStart(7)} req/s  p50 ${String(baseline.latency.p50)} ms  p99 ${String(baseline.latency.p99)} ms`);
-  console.log(`ratio reads / baseline: ${(readRate / baseRate).toFixed(2)} (aim: at least 0.5)`);
+  await stopChild(server.child);
+  await stopChild(baseline.child);
 
-  await custos.audit.drain();
-  const granted = Number((await custos.db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE chain = 'bench' AND action = 'secret.read' AND decision = 'granted'"))[0]?.n) - grantedBefore;
-  const report = await verifyChain({ chain: "bench", records: streamRecordPages(custos.db, "bench", { pageSize: 5000 }) });
-  console.log(`200 answers ${String(reads["2xx"])} vs granted audit records ${String(granted)}: ${reads["2xx"] === granted ? "equal" : "DIFFERENT"}; chain ${report.ok ? "verifies" : `FAILS: ${JSON.stringify(report.failure)}`} (${String(report.rows_checked)} rows)`);
+  console.log(`secret read benchmark: custos serve (PostgreSQL server, embedded SpiceDB, local backend) and a bare INSERT endpoint, each in its own process; autocannon in its own process; ${String(CONNECTIONS)} connections, ${String(READS)} requests each${SPANS ? "; spans recorded in memory" : "; no span recorder (no-op tracer)"}`);
+  for (const { reads, base } of rounds) {
+    console.log(`secret reads      : ${reads.rate.toFixed(0).padStart(7)} req/s  p50 ${String(reads.p50)} ms  p99 ${String(reads.p99)} ms  (2xx ${String(reads.ok)}, non-2xx ${String(reads.notOk)}, errors ${String(reads.errors)})`);
+    console.log(`baseline INSERT   : ${base.rate.toFixed(0).padStart(7)} req/s  p50 ${String(base.p50)} ms  p99 ${String(base.p99)} ms`);
+    console.log(`ratio reads / baseline: ${(reads.rate / base.rate).toFixed(2)} (aim: at least 0.5)`);
+  }
 
-  baselineServer.close();
-  await baselineDb.close();
-  await server.close();
-  await custos.close();
+  if (SPANS) {
+    const recorded = await readFile(spansFile, "utf8").then((text) => JSON.parse(text) as RecordedSpan[], () => undefined);
+    if (recorded === undefined) {
+      console.log("stages: the server wrote no spans (built without the bench span recorder)");
+    } else {
+      const measured = rounds.flatMap(({ reads }) => recorded.filter((span) => span.start >= reads.startedAt && span.start <= reads.endedAt));
+      console.log(`stages of the measured reads, from the server's spans (ms):`);
+      for (const line of stageTable(measured)) console.log(line);
+    }
+  }
+
+  const db = openPostgres({ url: target.toString() });
+  try {
+    const granted = Number((await db.query<{ n: number }>("SELECT count(*)::int AS n FROM audit_events WHERE chain = 'bench' AND action = 'secret.read' AND decision = 'granted'"))[0]?.n);
+    const answered = 500 + rounds.reduce((sum, { reads }) => sum + reads.ok, 0);
+    const report = await verifyChain({ chain: "bench", records: streamRecordPages(db, "bench", { pageSize: 5000 }) });
+    console.log(`200 answers ${String(answered)} vs granted audit records ${String(granted)}: ${answered === granted ? "equal" : "DIFFERENT"}; chain ${report.ok ? "verifies" : `FAILS: ${JSON.stringify(report.failure)}`} (${String(report.rows_checked)} rows)`);
+  } finally {
+    await db.close();
+  }
 } finally {
+  for (const child of children) await stopChild(child);
   await admin.unsafe(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`);
   await admin.end();
   await rm(scratch, { recursive: true, force: true });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run bench -- <name>` runs bench/<name>.bench.ts; with no name it lists them.
-// Benchmarks print ratios against a baseline measured in the same process and run.
+// Benchmarks print ratios against a baseline measured in the same run (secret-read: the
+// server, the baseline and the load generator each in their own process).
 import { readdirSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";

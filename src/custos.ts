@@ -41,6 +41,7 @@ import type { Database } from "./platform/db/database.ts";
 import { loadMigrations, migrateUp } from "./platform/db/migrate.ts";
 import { createLogger, type Logger } from "./platform/logging.ts";
 import { createMetrics } from "./platform/metrics.ts";
+import { createStages, startTelemetry, type TelemetryEnvironment } from "./platform/telemetry.ts";
 import { openSecretBackend } from "./secrets/open-secret-backend.ts";
 import { loadRateLimitPolicy, RATE_LIMIT_POLICY_FILE } from "./platform/rate-limit/rate-limit-policy.ts";
 import { connectRedis } from "./platform/rate-limit/redis-connection.ts";
@@ -94,6 +95,8 @@ export interface BuildCustosOptions {
   readonly denialWindowMs?: number;
   /** How often the audit schedule ticks (default 30 s); tests drive `auditSchedule.tick()` instead. */
   readonly auditScheduleTickMs?: number;
+  /** Where OTEL_EXPORTER_OTLP_ENDPOINT (and CUSTOS_BENCH_SPANS) are read; process.env by default. */
+  readonly telemetryEnv?: TelemetryEnvironment;
 }
 
 export async function buildCustos(options: BuildCustosOptions): Promise<Custos> {
@@ -111,6 +114,10 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     for (const migration of applied) logger.info({ version: migration.version, name: migration.name }, "migration applied");
 
     const metrics = createMetrics();
+    // The trace SDK only when a destination is set; otherwise the API's no-op tracer.
+    const telemetry = await startTelemetry(options.telemetryEnv ?? process.env);
+    if (telemetry !== undefined) closers.push(() => telemetry.shutdown());
+    const stages = createStages(metrics.stageDuration);
     const audit = createGroupCommitAppender({
       db,
       timeoutMs: config.auditTimeoutMs,
@@ -196,7 +203,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const idTokens = createIdTokenVerifier({ jwks, leewaySeconds: config.oidcLeewaySeconds, now });
     const userAccess = { domains, sessions, idTokens, audit, denials, now, authorizer };
     const domainUser = requireDomainUser(userAccess);
-    const stepUp = { policy: stepUpPolicy, leewaySeconds: config.oidcLeewaySeconds, now, audit };
+    const stepUp = { policy: stepUpPolicy, leewaySeconds: config.oidcLeewaySeconds, now, audit, stages };
     const nodes = createNodeRepository(db);
     const secrets = createSecretRepository(db);
     // One cache of unwrapped wrap_keys for the read path and rotations (wrap-key-cache.ts).

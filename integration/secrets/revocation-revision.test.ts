@@ -60,6 +60,33 @@ describe("secret reads checked at least as fresh as the last change to the reade
     expect(lastReadCheck()?.consistency).toEqual({ kind: "at_least_as_fresh", token: revoked });
   });
 
+  it("refuses the first read made after a revoke has answered, even with earlier reads still in flight", async () => {
+    // Checks are batched while a call is in flight (check-coalescer.ts): a read queued behind
+    // reads that started before the revoke must still be checked at the revoke's revision.
+    expect((await call("PUT", `/v1/domains/acme/secrets/api-key/readers/${node.node_id}`, admin)).status).toBe(204);
+    expect((await read()).status).toBe(200);
+    const inFlight = Array.from({ length: 20 }, () => read());
+    expect((await call("DELETE", `/v1/domains/acme/secrets/api-key/readers/${node.node_id}`, admin)).status).toBe(204);
+    const revoked = await storedRevision();
+    const checksBefore = checks.length;
+    expect((await read()).status).toBe(403);
+    // The refusal came from a check at the revoke's revision, made for this very read.
+    expect(checks.length).toBeGreaterThan(checksBefore);
+    expect(lastReadCheck()?.consistency).toEqual({ kind: "at_least_as_fresh", token: revoked });
+    for (const answer of await Promise.all(inFlight)) expect([200, 403]).toContain(answer.status);
+  });
+
+  it("times every stage of a granted read in /metrics", async () => {
+    expect((await call("PUT", `/v1/domains/acme/secrets/api-key/readers/${node.node_id}`, admin)).status).toBe(204);
+    expect((await read()).status).toBe(200);
+    const exposition = await (await fetch(`${env.server.url}/metrics`)).text();
+    for (const stage of ["authenticateNode", "limit(secret-reads-per-node)", "limit(secret-reads-per-domain)", "readNodeSecret", "secret.find", "authz.check", "audit.append", "backend.read", "wrap"]) {
+      const prefix = `custos_stage_duration_seconds_count{stage="${stage}"} `;
+      const count = exposition.split("\n").find((line) => line.startsWith(prefix))?.slice(prefix.length);
+      expect(Number(count), stage).toBeGreaterThan(0);
+    }
+  });
+
   it("asks SpiceDB for its newest data for decisions about people (admins, auditors, who may act on a node)", async () => {
     // Another replica may have just added or removed the admin: a cached revision would
     // deny the new one, or still allow the removed one, for seconds.

@@ -4,6 +4,7 @@ import { FOR_PEOPLE, type Authorizer } from "../authz/authorizer.ts";
 import { domainRef, userRef } from "../authz/object-ids.ts";
 import type { Credential, UserCredential } from "../identity/credentials.ts";
 import { CustosError } from "../platform/errors.ts";
+import { spanOnlyStages, type Stages } from "../platform/telemetry.ts";
 import { evaluateStepUp, stepUpRequired } from "./step-up-gate.ts";
 import { resolveRequirement, type ElevatedAction, type StepUpPolicy } from "./step-up-policy.ts";
 
@@ -13,6 +14,8 @@ export interface StepUpGateDependencies {
   /** Epoch seconds. */
   readonly now: () => number;
   readonly audit: AuditAppender;
+  /** Spans and stage histograms (src/platform/telemetry.ts); spans only when absent. */
+  readonly stages?: Stages;
 }
 
 export interface AuthorizeElevatedDependencies extends StepUpGateDependencies {
@@ -73,8 +76,10 @@ export async function enforceStepUp(deps: StepUpGateDependencies, context: Eleva
  * this action. Each refusal is audited on the domain's chain before the client hears of it.
  */
 export async function authorizeElevated(deps: AuthorizeElevatedDependencies, context: ElevatedActionContext & { readonly credential: UserCredential }): Promise<void> {
-  await requireDomainAdmin(deps, context);
-  await enforceStepUp(deps, context);
+  await (deps.stages ?? spanOnlyStages).run("elevated.authorize", async () => {
+    await requireDomainAdmin(deps, context);
+    await enforceStepUp(deps, context);
+  }, { "custos.action": context.action });
 }
 
 async function requireDomainAdmin(deps: AuthorizeElevatedDependencies, context: ElevatedActionContext & { readonly credential: UserCredential }): Promise<void> {

@@ -1,4 +1,6 @@
+import type { Span } from "@opentelemetry/api";
 import { CustosError } from "../platform/errors.ts";
+import { activeSpan } from "../platform/telemetry.ts";
 import type { Database } from "../platform/db/database.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditAppender, AuditEventInput, AuditReceipt } from "./audit-port.ts";
@@ -28,6 +30,9 @@ interface PendingAppend {
   readonly event: NormalisedEvent;
   /** performance.now() by which the caller is answered, committed or not. */
   readonly deadline: number;
+  /** The caller's recording span, told the size of its batch and how long it waited to join one. */
+  readonly span: Span | undefined;
+  readonly queuedAt: number;
   settled: boolean;
   settle(outcome: { receipt: AuditReceipt } | { error: CustosError }): void;
 }
@@ -162,6 +167,10 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
         return;
       }
       queues.set(chain, live.slice(batch.length));
+      const startedAt = performance.now();
+      for (const pending of batch) {
+        pending.span?.setAttributes({ "custos.audit.batch_size": batch.length, "custos.audit.wait_ms": startedAt - pending.queuedAt });
+      }
       let inserted: readonly ChainedAuditRecord[] | undefined;
       try {
         const records = await commitBatch(chain, batch, (records) => { inserted = records; });
@@ -249,9 +258,13 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
       const timer = setTimeout(() => {
         pending.settle({ error: auditUnavailable(`the audit log did not commit within ${String(timeoutMs)} ms`) });
       }, timeoutMs);
+      const span = activeSpan();
+      const now = performance.now();
       const pending: PendingAppend = {
         event,
-        deadline: performance.now() + timeoutMs,
+        deadline: now + timeoutMs,
+        span,
+        queuedAt: now,
         settled: false,
         settle(outcome) {
           if (pending.settled) return;

@@ -1,9 +1,11 @@
-import express, { type Express, type RequestHandler } from "express";
+import { context } from "@opentelemetry/api";
+import express, { type Express, type NextFunction, type Request, type RequestHandler, type Response } from "express";
 import { CustosError } from "../platform/errors.ts";
 import type { TrustProxy } from "../platform/config.ts";
 import type { Logger } from "../platform/logging.ts";
 import type { Metrics } from "../platform/metrics.ts";
 import type { ReadinessProbe } from "../platform/readiness.ts";
+import { createStages, failSpan, startRequestSpan, startStepSpan, traceFields, type Stages } from "../platform/telemetry.ts";
 import { closeAfterResponse, jsonBody, payloadTooLarge } from "./json-body.ts";
 import { buildOpenApiDocument } from "./openapi.ts";
 import { operationsRoutes } from "./operations.routes.ts";
@@ -77,9 +79,15 @@ function declaredLengthCap(maxBytes: number): RequestHandler {
   };
 }
 
+/**
+ * The access log, and the request's span: every later step runs in the span's context (the
+ * request and response emitters are bound to it, so body parsing keeps it), and the span ends
+ * with the log line, which carries its trace and span ids.
+ */
 function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
   return (req, res, next) => {
     const started = process.hrtime.bigint();
+    const request = startRequestSpan(req.method);
     let logged = false;
     const log = (outcome: "answered" | "abandoned") => {
       if (logged) return;
@@ -92,18 +100,61 @@ function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
       const status = outcome === "answered" ? String(res.statusCode) : "abandoned";
       metrics.httpRequests.inc({ method: req.method, route, status });
       metrics.httpDuration.observe({ method: req.method, route }, seconds);
+      request.span.updateName(`${req.method} ${route}`);
+      request.span.setAttributes({ "http.route": route, "custos.request_id": requestIdOf(res), ...(outcome === "answered" ? { "http.response.status_code": res.statusCode } : { "custos.abandoned": true }) });
+      request.span.end();
       logger.info(
         {
           request_id: requestIdOf(res), client_request_id: clientRequestIdOf(res), method: req.method, route,
           ...(outcome === "answered" ? { status: res.statusCode } : { abandoned: true }), ms: Math.round(seconds * 1000),
+          ...traceFields(request.span),
         },
         "request",
       );
     };
     res.on("finish", () => { log("answered"); });
     res.on("close", () => { if (!res.writableFinished) log("abandoned"); });
-    next();
+    context.bind(request.context, req);
+    context.bind(request.context, res);
+    context.with(request.context, next);
   };
+}
+
+/**
+ * A route's step in its own span and in the stage histogram, under the step's name
+ * (`authenticateNode`, `limit(secret-reads-per-node)`, `readNodeSecret`). The step ends when
+ * it hands over (next), when its promise settles, or when the answer is sent.
+ */
+function timedStep(handler: RequestHandler, stages: Stages): RequestHandler {
+  const name = handler.name === "" ? "step" : handler.name;
+  const timed = (req: Request, res: Response, next: NextFunction): unknown => {
+    const started = performance.now();
+    const step = startStepSpan(name);
+    const state = { ended: false };
+    const end = (error?: unknown) => {
+      if (state.ended) return;
+      state.ended = true;
+      if (error !== undefined && error !== "route" && error !== "router") failSpan(step.span, error);
+      step.span.end();
+      stages.observe(name, (performance.now() - started) / 1000);
+    };
+    let result: unknown;
+    try {
+      const handOver = (error?: unknown) => {
+        end(error);
+        next(error);
+      };
+      result = step.context === undefined ? handler(req, res, handOver) : context.with(step.context, () => handler(req, res, handOver));
+    } catch (error) {
+      end(error);
+      throw error;
+    }
+    if (result instanceof Promise) result.then(() => { end(); }, (error: unknown) => { end(error); });
+    else if (!state.ended) res.once("close", () => { end(); });
+    return result;
+  };
+  Object.defineProperty(timed, "name", { value: name });
+  return timed as RequestHandler;
 }
 
 export function buildHttpApp(deps: HttpDependencies): Express {
@@ -126,7 +177,8 @@ export function buildHttpApp(deps: HttpDependencies): Express {
     ...operationsRoutes({ metrics: deps.metrics, readiness: deps.readiness, warnings: deps.warnings ?? [], openApiDocument }),
     ...deps.routes,
   );
-  mountRoutes(app, routes);
+  const stages = createStages(deps.metrics.stageDuration);
+  mountRoutes(app, routes.map((route) => ({ ...route, handlers: route.handlers.map((handler) => timedStep(handler, stages)) })));
 
   app.use(() => {
     throw new CustosError("not_found");

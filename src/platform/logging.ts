@@ -1,5 +1,6 @@
 import { pino, type Logger } from "pino";
 import type { LogLevel } from "./config.ts";
+import { traceFields } from "./telemetry.ts";
 
 export type { Logger };
 
@@ -223,6 +224,27 @@ export function redactLogValue(value: unknown, depth = 0): unknown {
   return value;
 }
 
+/** Lowercase hex of exactly `length` characters: what a trace or span id is. */
+function isHexId(value: unknown, length: number): value is string {
+  if (typeof value !== "string" || value.length !== length) return false;
+  for (let i = 0; i < length; i += 1) {
+    const code = value.charCodeAt(i);
+    if (!((code >= 0x30 && code <= 0x39) || (code >= 0x61 && code <= 0x66))) return false;
+  }
+  return true;
+}
+
+/**
+ * The log line, redacted, with its trace and span ids kept: a trace id is 32 hex characters,
+ * which the scrubber would otherwise take for a key. Only well-formed ids are kept.
+ */
+function redactLogLine(object: Record<string, unknown>): Record<string, unknown> {
+  const redacted = redactLogValue(object) as Record<string, unknown>;
+  if (isHexId(object.trace_id, 32)) redacted.trace_id = object.trace_id;
+  if (isHexId(object.span_id, 16)) redacted.span_id = object.span_id;
+  return redacted;
+}
+
 export interface LoggerOptions {
   readonly level: LogLevel;
   /** Where JSON lines go; standard error by default so that stdout stays for results. */
@@ -237,8 +259,10 @@ export function createLogger(options: LoggerOptions): Logger {
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         level: (label) => ({ level: label }),
-        log: (object) => redactLogValue(object) as Record<string, unknown>,
+        log: redactLogLine,
       },
+      // Every line written while a span is active names it (OpenTelemetry; nothing without an SDK).
+      mixin: () => ({ ...traceFields() }),
       hooks: {
         // Messages are scrubbed as well as objects: a careless interpolation must not leak.
         logMethod(args, method) {

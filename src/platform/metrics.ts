@@ -8,6 +8,8 @@ export interface Metrics {
   readonly auditRecords: Counter;
   readonly auditBatchSize: Histogram;
   readonly auditBatchFailures: Counter;
+  /** Each stage of a request (route steps, the read path's stages, elevated actions), by name. */
+  readonly stageDuration: Histogram<"stage">;
   /** The latest checkpoint of each chain, as the audit schedule last read it (seq, and age at scrape time). */
   readonly auditCheckpoints: LatestCheckpointGauges;
   readonly auditScheduleFailures: Counter<"job">;
@@ -96,6 +98,13 @@ export function createMetrics(): Metrics {
       name: "custos_audit_schedule_failures_total",
       help: "Scheduled audit jobs (checkpoint, witness, mirror) that failed; each is tried again at the next tick",
       labelNames: ["job"],
+      registers: [registry],
+    }),
+    stageDuration: new Histogram({
+      name: "custos_stage_duration_seconds",
+      help: "Duration of each stage of a request (route steps, read-path stages, elevated actions), by stage",
+      labelNames: ["stage"],
+      buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
       registers: [registry],
     }),
   };

@@ -6,6 +6,7 @@ import { nodeRef, secretRef } from "../authz/object-ids.ts";
 import type { NodeKeyRecord } from "../nodes/node-repo.ts";
 import type { WrapKeyCache } from "../nodes/wrap-key-cache.ts";
 import { CustosError } from "../platform/errors.ts";
+import { spanOnlyStages, type Stages } from "../platform/telemetry.ts";
 import type { SecretBackend } from "./secret-backend.ts";
 import type { SecretRepository } from "./secret-repo.ts";
 import { wrapForNode } from "./wrap-for-node.ts";
@@ -20,6 +21,8 @@ export interface ReadNodeSecretDependencies {
   readonly audit: AuditAppender;
   readonly backend: Pick<SecretBackend, "readSecret">;
   readonly wrapKeys: WrapKeyCache;
+  /** Spans and stage histograms (src/platform/telemetry.ts); spans only when absent. */
+  readonly stages?: Stages;
 }
 
 export interface ReadNodeSecretInput {
@@ -54,12 +57,13 @@ export async function readNodeSecret(deps: ReadNodeSecretDependencies, input: Re
   const actor = auditActor.node(key.nodeId);
   // 3. ReBAC: the same answer whether or not the secret exists, at least as fresh as the
   //    last change to its readers, whichever replica made it
-  const secret = await deps.secrets.find(domain, name);
+  const stages = deps.stages ?? spanOnlyStages;
+  const secret = await stages.run("secret.find", () => deps.secrets.find(domain, name));
   const revision = secret?.authzRevision;
-  const allowed = await deps.authorizer.check(
+  const allowed = await stages.run("authz.check", () => deps.authorizer.check(
     { resource: secretRef(domain, name), permission: "read", subject: nodeRef(key.nodeId) },
     revision === undefined ? undefined : { kind: "at_least_as_fresh", token: revision },
-  );
+  ));
   if (!allowed) {
     const reason: SecretReadDenialReason = "permission_denied";
     await deps.denials.record({ chain: domain, actor, action: "secret.read", resource, decision: "denied", reason, requestId });
@@ -70,10 +74,10 @@ export async function readNodeSecret(deps: ReadNodeSecretDependencies, input: Re
   //    commits; an audit failure still answers 503 audit_unavailable first.
   //    The version Custos recorded, not "the latest": a standby serving a stale read
   //    cannot hand the node the previous value.
-  const reading = Promise.all([deps.backend.readSecret(domain, name, secret?.version), deps.wrapKeys.get(key)]);
+  const reading = stages.run("backend.read", () => Promise.all([deps.backend.readSecret(domain, name, secret?.version), deps.wrapKeys.get(key)]));
   reading.catch(() => undefined);
   try {
-    await deps.audit.append({ chain: domain, actor, action: "secret.read", resource, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } });
+    await stages.run("audit.append", () => deps.audit.append({ chain: domain, actor, action: "secret.read", resource, decision: "granted", reason: "ok", requestId, details: { kid: key.kid } }));
   } catch (error) {
     // No record, no release: the value read meanwhile is wiped when it arrives.
     void reading.then(([stored]) => stored?.value.fill(0), () => undefined);
@@ -84,7 +88,7 @@ export async function readNodeSecret(deps: ReadNodeSecretDependencies, input: Re
   if (stored === undefined) throw notReadable();
   // 6. wrapped to the node's key; the plaintext is wiped whether or not wrapping succeeds
   try {
-    const jwe = await wrapForNode(stored.value, wrapKey, key.kid);
+    const jwe = await stages.run("wrap", () => wrapForNode(stored.value, wrapKey, key.kid));
     return { name, version: stored.version, jwe, kid: key.kid };
   } finally {
     stored.value.fill(0);

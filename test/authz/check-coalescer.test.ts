@@ -1,5 +1,4 @@
-import { setImmediate as nextTurn } from "node:timers/promises";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { Coalescer, type ItemOutcome } from "../../src/authz/check-coalescer.ts";
 
 interface Call {
@@ -16,6 +15,27 @@ function evenRunner(calls: Call[]) {
 }
 
 const malformed = (): Error => new Error("malformed");
+
+/** A runner whose calls stay in flight until the test answers them, oldest first. */
+function gatedRunner() {
+  const calls: Call[] = [];
+  const answers: (() => void)[] = [];
+  return {
+    calls,
+    run: (key: string, requests: readonly number[]): Promise<ItemOutcome<boolean>[]> => {
+      calls.push({ key, requests });
+      return new Promise((resolve) => {
+        answers.push(() => { resolve(requests.map((n) => ({ ok: true, value: n % 2 === 0 }))); });
+      });
+    },
+    answerNext: () => { answers.shift()?.(); },
+  };
+}
+
+/** Lets every pending microtask run (no timer involved, so fake timers do not matter). */
+async function flushMicrotasks(): Promise<void> {
+  for (let i = 0; i < 10; i += 1) await Promise.resolve();
+}
 
 describe("Coalescer", () => {
   it("answers 200 concurrent requests with 4 bulk calls of at most 64, each caller its own answer", async () => {
@@ -68,18 +88,70 @@ describe("Coalescer", () => {
     expect(calls).toEqual([{ key: "a", requests: [1, 3] }, { key: "b", requests: [2] }]);
   });
 
-  it("sends what is queued after a short delay, without waiting for a full batch, and joins checks arriving within it", async () => {
+  it("sends a lone check at once: no timer is set and none needs to fire", async () => {
+    vi.useFakeTimers();
+    try {
+      const calls: Call[] = [];
+      const coalescer = new Coalescer(evenRunner(calls), 64, malformed);
+      const answer = coalescer.submit("k", 2);
+      expect(vi.getTimerCount()).toBe(0);
+      // Resolves on microtasks alone: the fake clock never moves.
+      await expect(answer).resolves.toBe(true);
+      expect(calls).toEqual([{ key: "k", requests: [2] }]);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("joins checks made in the same turn into one call", async () => {
     const calls: Call[] = [];
     const coalescer = new Coalescer(evenRunner(calls), 64, malformed);
-    const first = coalescer.submit("k", 1);
-    expect(coalescer.queued).toBe(1);
-    await nextTurn();
-    const joined = coalescer.submit("k", 3);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-    expect(calls.map((call) => call.requests)).toEqual([[1, 3]]);
-    const second = coalescer.submit("k", 2);
-    await Promise.all([first, joined, second]);
-    expect(calls.map((call) => call.requests)).toEqual([[1, 3], [2]]);
+    await Promise.all([coalescer.submit("k", 1), coalescer.submit("k", 2), coalescer.submit("k", 3)]);
+    expect(calls.map((call) => call.requests)).toEqual([[1, 2, 3]]);
+  });
+
+  it("batches what queues while a call is in flight, and sends it when that call is answered", async () => {
+    vi.useFakeTimers();
+    try {
+      const gated = gatedRunner();
+      const sizes: number[] = [];
+      const coalescer = new Coalescer(gated.run, 64, malformed, (_key, size) => { sizes.push(size); });
+      const first = coalescer.submit("k", 1);
+      await flushMicrotasks();
+      expect(gated.calls.map((call) => call.requests)).toEqual([[1]]);
+      // Arriving one by one, in later turns, while [1] is in flight: they wait for it.
+      const later: Promise<boolean>[] = [];
+      for (const n of [2, 3, 4]) {
+        later.push(coalescer.submit("k", n));
+        await flushMicrotasks();
+      }
+      expect(gated.calls).toHaveLength(1);
+      expect(coalescer.queued).toBe(3);
+      gated.answerNext();
+      await expect(first).resolves.toBe(false);
+      await flushMicrotasks();
+      expect(gated.calls.map((call) => call.requests)).toEqual([[1], [2, 3, 4]]);
+      gated.answerNext();
+      await expect(Promise.all(later)).resolves.toEqual([true, false, true]);
+      expect(sizes).toEqual([1, 3]);
+      expect(vi.getTimerCount()).toBe(0);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it("sends a full queue at once even while a call is in flight", async () => {
+    const gated = gatedRunner();
+    const coalescer = new Coalescer(gated.run, 2, malformed);
+    const answers = [coalescer.submit("k", 1)];
+    await flushMicrotasks();
+    answers.push(coalescer.submit("k", 2), coalescer.submit("k", 3));
+    await flushMicrotasks();
+    expect(gated.calls.map((call) => call.requests)).toEqual([[1], [2, 3]]);
+    gated.answerNext();
+    gated.answerNext();
+    await expect(Promise.all(answers)).resolves.toEqual([false, true, false]);
   });
 
   it("fails what is still queued at shutdown", async () => {
