@@ -151,6 +151,33 @@ describe("static token (OPENBAO_AUTH=token)", () => {
 describe("AppRole (OPENBAO_AUTH=approle)", () => {
   const roleId = "custos-role-id";
 
+  it("counts a renewed token's TTL from when the renewal was sent: a slow answer read after the clock moved still leads to the login at the max TTL", async () => {
+    let secretFile = "";
+    const { double, backend, advance } = await setup({}, async (d) => {
+      d.addAppRole({ roleId, secretId: "secret-id-1", ttlSeconds: 60, maxTtlSeconds: 100 });
+      secretFile = await tempFile("secret-id-1\n");
+      return { method: "approle", mount: "approle", roleId, secretId: { file: secretFile } };
+    });
+    await backend.start();
+    await backend.writeSecret("acme", "db", Buffer.from("v1"));
+
+    // At 45 s the renewal is sent and answered (55 s left before the 100 s max TTL), but the
+    // answer arrives only after the clock has reached 90 s.
+    const release = double.holdNextAnswer(RENEW_SELF);
+    advance(45);
+    await backend.readSecret("acme", "db");
+    await until(() => count(double, RENEW_SELF) === 1);
+    advance(45);
+    const read = backend.readSecret("acme", "db");
+    release();
+    expect((await read)?.value.toString()).toBe("v1");
+    // The renewed token expires at 100 s, not 145 s: at 90 s it is due again, its renewal is
+    // capped by the max TTL, and the adapter logs in.
+    await until(() => double.logins.approle === 2);
+    advance(45);
+    expect((await backend.readSecret("acme", "db"))?.value.toString()).toBe("v1");
+  });
+
   it("logs in, renews, logs in again at the max TTL, and again when its token is revoked", async () => {
     let secretFile = "";
     const { double, backend, advance } = await setup({}, async (d) => {

@@ -111,6 +111,11 @@ export interface ReceivedRequest {
 export interface OpenBaoDouble {
   /** Base address, e.g. http://127.0.0.1:41234 (what OPENBAO_ADDR would hold). */
   readonly addr: string;
+  /**
+   * The next `request` ("METHOD /v1/path") is answered as of its arrival, but the answer is
+   * sent only when the returned function is called: a slow answer on a loaded machine.
+   */
+  holdNextAnswer(request: string): () => void;
   readonly token: string;
   /** Every request received, as "METHOD /v1/path", including held ones. */
   readonly requests: readonly string[];
@@ -832,6 +837,9 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     return state.route(method, path, url.searchParams, body, entry.policy);
   }
 
+  /** Answers computed on arrival but sent only when their gate opens (holdNextAnswer). */
+  const heldAnswers = new Map<string, Promise<void>>();
+
   async function handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://double.invalid");
     const method = req.method ?? "GET";
@@ -862,7 +870,13 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
       res.end(payload);
       return;
     }
-    send(res, await answer(req, url, method));
+    const reply = await answer(req, url, method);
+    const gate = heldAnswers.get(request);
+    if (gate !== undefined) {
+      heldAnswers.delete(request);
+      await gate;
+    }
+    send(res, reply);
   }
 
   const listener = (req: http.IncomingMessage, res: http.ServerResponse): void => {
@@ -887,6 +901,11 @@ export async function startOpenBaoDouble(options: OpenBaoDoubleOptions = {}): Pr
     token: state.token,
     requests,
     received,
+    holdNextAnswer: (request) => {
+      let release: () => void = () => undefined;
+      heldAnswers.set(request, new Promise<void>((resolve) => { release = resolve; }));
+      return () => { release(); };
+    },
     limitRate: (limit) => {
       quota = limit === undefined ? undefined : { ...limit, windowStart: Date.now(), used: 0 };
     },

@@ -472,9 +472,13 @@ export class OpenBaoSecretBackend implements SecretBackend {
 
   // ---- the token ---------------------------------------------------------------------------
 
-  #heldFrom(token: string, ttlSeconds: number, renewable: boolean): HeldToken {
+  /**
+   * `issuedAt` is when the request that obtained the token was sent: its TTL counts from
+   * then, however long the answer took to arrive and be read (on a loaded machine, long).
+   */
+  #heldFrom(token: string, ttlSeconds: number, renewable: boolean, issuedAt: number): HeldToken {
     if (ttlSeconds === 0) return { token, expiresAt: undefined, refreshAt: undefined, renewable };
-    const now = this.#now();
+    const now = issuedAt;
     const ttlMs = ttlSeconds * 1000;
     const canRefresh = renewable || this.#config.auth.method !== "token";
     return { token, expiresAt: now + ttlMs, refreshAt: canRefresh ? now + ttlMs * RENEW_AT_FRACTION : undefined, renewable };
@@ -482,16 +486,20 @@ export class OpenBaoSecretBackend implements SecretBackend {
 
   /** The token to send now: authenticates first when there is none or it has (nearly) expired. */
   async #currentToken(): Promise<string> {
-    const held = this.#held;
-    const now = this.#now();
-    if (held === undefined || (held.expiresAt !== undefined && now >= held.expiresAt - EXPIRY_MARGIN_MS)) {
-      return (await this.#refresh()).token;
-    }
-    if (held.refreshAt !== undefined && now >= held.refreshAt) {
+    let held = this.#held;
+    if (held === undefined || this.#isExpiring(held)) held = await this.#refresh();
+    // A refresh already in flight when this call began answers with what it obtained then,
+    // which may itself be near its end by now: look again.
+    if (this.#isExpiring(held)) held = await this.#refresh();
+    if (held.refreshAt !== undefined && this.#now() >= held.refreshAt) {
       // Still valid: this call goes ahead with it while the renewal runs.
       this.#refresh().catch(() => undefined);
     }
     return held.token;
+  }
+
+  #isExpiring(held: HeldToken): boolean {
+    return held.expiresAt !== undefined && this.#now() >= held.expiresAt - EXPIRY_MARGIN_MS;
   }
 
   #refresh(): Promise<HeldToken> {
@@ -518,6 +526,7 @@ export class OpenBaoSecretBackend implements SecretBackend {
   }
 
   async #lookUpStaticToken(token: string): Promise<HeldToken> {
+    const sentAt = this.#now();
     let body: unknown;
     try {
       body = await this.#call((client, attempt) => client.tokenLookupSelf({ requestOptions: { headers: { ...attempt.headers, "X-Vault-Token": token } } }));
@@ -532,10 +541,11 @@ export class OpenBaoSecretBackend implements SecretBackend {
     if (data.ttl > 0 && !data.renewable) {
       this.#log.warn({ backend: "openbao", auth: "token", ttl_seconds: data.ttl }, `OPENBAO_TOKEN is not renewable and expires in ${String(data.ttl)} s; Custos cannot extend it`);
     }
-    return this.#heldFrom(token, data.ttl, data.renewable);
+    return this.#heldFrom(token, data.ttl, data.renewable, sentAt);
   }
 
   async #login(auth: Exclude<OpenBaoAuth, { method: "token" }>): Promise<HeldToken> {
+    const sentAt = this.#now();
     let body: unknown;
     try {
       if (auth.method === "approle") {
@@ -554,16 +564,17 @@ export class OpenBaoSecretBackend implements SecretBackend {
     }
     const answer = this.#parse(authAnswer, body, "authenticate").auth;
     this.#log.info({ backend: "openbao", auth: auth.method, ttl_seconds: answer.lease_duration }, `logged in to OpenBao (${auth.method})`);
-    return this.#heldFrom(answer.client_token, answer.lease_duration, answer.renewable);
+    return this.#heldFrom(answer.client_token, answer.lease_duration, answer.renewable, sentAt);
   }
 
   /** renew-self; a login method logs in again when renewal fails or the token nears its max TTL. */
   async #renew(previous: HeldToken, auth: OpenBaoAuth): Promise<HeldToken> {
+    const sentAt = this.#now();
     let renewed: HeldToken | undefined;
     try {
       const body = await this.#call((client, attempt) => client.tokenRenewSelf({ requestOptions: { headers: { ...attempt.headers, "X-Vault-Token": previous.token } } }));
       const answer = this.#parse(authAnswer, body, "renew its token").auth;
-      renewed = this.#heldFrom(previous.token, answer.lease_duration, answer.renewable);
+      renewed = this.#heldFrom(previous.token, answer.lease_duration, answer.renewable, sentAt);
     } catch (error) {
       const failure = error instanceof CustosError && error.cause instanceof SecretBackendFailure ? error.cause : classify(error);
       this.#log.warn({ backend: "openbao", auth: auth.method, cause: failure.message }, `renewing the OpenBao token failed: ${failure.message}`);
@@ -573,9 +584,9 @@ export class OpenBaoSecretBackend implements SecretBackend {
       }
       return this.#login(auth);
     }
-    const previousLeft = (previous.expiresAt ?? 0) - this.#now();
+    const previousLeft = (previous.expiresAt ?? 0) - sentAt;
     // Capped by the max TTL: the renewal no longer extends the token.
-    const capped = renewed.expiresAt !== undefined && renewed.expiresAt - this.#now() <= previousLeft + EXPIRY_MARGIN_MS;
+    const capped = renewed.expiresAt !== undefined && renewed.expiresAt - sentAt <= previousLeft + EXPIRY_MARGIN_MS;
     if (!capped) return renewed;
     if (auth.method !== "token") return this.#login(auth);
     this.#log.error({ backend: "openbao", auth: "token" }, "OPENBAO_TOKEN has reached its max TTL and will expire; replace it, or use OPENBAO_AUTH=approle or kubernetes");
