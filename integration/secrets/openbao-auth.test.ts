@@ -151,13 +151,19 @@ describe("static token (OPENBAO_AUTH=token)", () => {
 describe("AppRole (OPENBAO_AUTH=approle)", () => {
   const roleId = "custos-role-id";
 
-  it("counts a renewed token's TTL from when the renewal was sent: a slow answer read after the clock moved still leads to the login at the max TTL", async () => {
+  /** A role whose tokens live 60 s, at most 100 s; its secret ID in a file. */
+  async function setUpAppRole() {
     let secretFile = "";
-    const { double, backend, advance } = await setup({}, async (d) => {
+    const fixture = await setup({}, async (d) => {
       d.addAppRole({ roleId, secretId: "secret-id-1", ttlSeconds: 60, maxTtlSeconds: 100 });
       secretFile = await tempFile("secret-id-1\n");
       return { method: "approle", mount: "approle", roleId, secretId: { file: secretFile } };
     });
+    return { ...fixture, secretFile };
+  }
+
+  it("counts a renewed token's TTL from when the renewal was sent: a slow answer read after the clock moved still leads to the login at the max TTL", async () => {
+    const { double, backend, advance } = await setUpAppRole();
     await backend.start();
     await backend.writeSecret("acme", "db", Buffer.from("v1"));
 
@@ -179,12 +185,7 @@ describe("AppRole (OPENBAO_AUTH=approle)", () => {
   });
 
   it("logs in, renews, logs in again at the max TTL, and again when its token is revoked", async () => {
-    let secretFile = "";
-    const { double, backend, advance } = await setup({}, async (d) => {
-      d.addAppRole({ roleId, secretId: "secret-id-1", ttlSeconds: 60, maxTtlSeconds: 100 });
-      secretFile = await tempFile("secret-id-1\n");
-      return { method: "approle", mount: "approle", roleId, secretId: { file: secretFile } };
-    });
+    const { double, backend, advance, secretFile } = await setUpAppRole();
     await backend.start();
     expect(double.logins.approle).toBe(1);
     await backend.writeSecret("acme", "db", Buffer.from("v1"));
