@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import os from "node:os";
+import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import { createServer as createNetServer, type AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { seededDataDir } from "../support/stores.ts";
 import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../../src/nodes/nsk.ts";
 import { unwrapOnNode } from "../../src/secrets/wrap-for-node.ts";
 import { CUSTOS_BIN, REPO_ROOT, runCli } from "../support/cli.ts";
@@ -172,7 +172,9 @@ describe("custos dev", () => {
   let run: DevRun | undefined;
 
   beforeAll(async () => {
-    dir = await mkdtemp(path.join(os.tmpdir(), "custos-dev-"));
+    // A new data directory whose embedded database is initialised (the run's template, no
+    // schema): custos dev starts as on a newcomer's first run, without waiting for initdb.
+    dir = await seededDataDir("custos-dev-");
   });
   afterAll(async () => {
     if (run !== undefined) await stopDev(run.child);
