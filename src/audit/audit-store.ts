@@ -227,17 +227,23 @@ async function readRecordRange(
   size: number,
   mode: "LIMIT" | "RANGE",
 ): Promise<ChainedAuditRecord[]> {
-  // The whole page as one text value, rows joined by RECORD_SEPARATOR and columns by
-  // FIELD_SEPARATOR, split here: the driver decodes one value instead of twelve per row, which
-  // is what keeps verification near the speed of hashing. jsonb writes control characters in
-  // details as \u escapes, and the appender refuses them in text columns, so neither
-  // separator can occur inside a value.
   const bound = mode === "RANGE" ? "AND seq <= $2 + $3" : "";
+  return readPage(session, `chain = $1 AND seq > $2 ${bound}`, "$3", [chain, afterSeq, size]);
+}
+
+/**
+ * The rows of `audit_events` matching `where`, in seq order, at most `limit` (a parameter
+ * reference), as records. The whole page travels as one text value, rows joined by
+ * RECORD_SEPARATOR and columns by FIELD_SEPARATOR, split here: the driver decodes one value
+ * instead of twelve per row, which is what keeps verification near the speed of hashing.
+ * jsonb writes control characters in details as \u escapes, and the appender refuses them in
+ * text columns, so neither separator can occur inside a value.
+ */
+async function readPage(session: SqlSession, where: string, limit: string, parameters: readonly unknown[]): Promise<ChainedAuditRecord[]> {
   const [page] = await session.query<{ page: string | null }>(
     `SELECT string_agg(r, E'\\x1e' ORDER BY seq) AS page FROM (
-       SELECT seq, ${RECORD_TEXT} AS r
-         FROM audit_events WHERE chain = $1 AND seq > $2 ${bound} ORDER BY seq LIMIT $3) rows`,
-    [chain, afterSeq, size],
+       SELECT seq, ${RECORD_TEXT} AS r FROM audit_events WHERE ${where} ORDER BY seq LIMIT ${limit}) rows`,
+    parameters,
   );
   return parsePage(page?.page);
 }
@@ -276,13 +282,7 @@ export async function readRecordsOf(
   afterSeq: number,
   limit: number,
 ): Promise<ChainedAuditRecord[]> {
-  const [page] = await session.query<{ page: string | null }>(
-    `SELECT string_agg(r, E'\\x1e' ORDER BY seq) AS page FROM (
-       SELECT seq, ${RECORD_TEXT} AS r
-         FROM audit_events WHERE chain = $1 AND action = $2 AND decision = $3 AND seq > $4 ORDER BY seq LIMIT $5) rows`,
-    [chain, filter.action, filter.decision, afterSeq, limit],
-  );
-  return parsePage(page?.page);
+  return readPage(session, "chain = $1 AND action = $2 AND decision = $3 AND seq > $4", "$5", [chain, filter.action, filter.decision, afterSeq, limit]);
 }
 
 /** What an auditor narrows a page of events to; every field is optional. */
@@ -309,20 +309,17 @@ export async function readMatchingRecords(
   window: number,
   limit: number,
 ): Promise<ChainedAuditRecord[]> {
-  const [page] = await session.query<{ page: string | null }>(
-    `SELECT string_agg(r, E'\\x1e' ORDER BY seq) AS page FROM (
-       SELECT seq, ${RECORD_TEXT} AS r
-         FROM audit_events
-        WHERE chain = $1 AND seq > $2 AND seq <= $2 + $3
-          AND ($4::text IS NULL OR action = $4)
-          AND ($5::text IS NULL OR decision = $5)
-          AND ($6::text IS NULL OR strpos(actor, $6) > 0)
-          AND ($7::timestamptz IS NULL OR at >= $7::timestamptz)
-          AND ($8::timestamptz IS NULL OR at <= $8::timestamptz)
-        ORDER BY seq LIMIT $9) rows`,
+  return readPage(
+    session,
+    `chain = $1 AND seq > $2 AND seq <= $2 + $3
+       AND ($4::text IS NULL OR action = $4)
+       AND ($5::text IS NULL OR decision = $5)
+       AND ($6::text IS NULL OR strpos(actor, $6) > 0)
+       AND ($7::timestamptz IS NULL OR at >= $7::timestamptz)
+       AND ($8::timestamptz IS NULL OR at <= $8::timestamptz)`,
+    "$9",
     [chain, afterSeq, window, filter.action ?? null, filter.decision ?? null, filter.actor ?? null, filter.since ?? null, filter.until ?? null, limit],
   );
-  return parsePage(page?.page);
 }
 
 /** The chain's newest seq (0 for an empty chain), through the index. */

@@ -6,7 +6,7 @@ import type { Database } from "../platform/db/database.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditKeyring } from "./audit-keys.ts";
-import { auditEventLines, readAuditEvents, verifyAuditChain } from "./audit-reads.ts";
+import { auditEventLines, isEmptyFilter, readAuditEvents, verifyAuditChain } from "./audit-reads.ts";
 import type { AuditEventFilter } from "./audit-store.ts";
 import { signCheckpoint } from "./checkpoints.ts";
 
@@ -98,7 +98,7 @@ export function auditRoutes(deps: AuditRoutesDependencies): RouteDefinition[] {
     }
     const chain = chainOf(req);
     // A log pipeline takes every line; a filter it asked for would be silently ignored.
-    if (Object.values(eventFilterOf(req)).some((value) => value !== undefined)) {
+    if (!isEmptyFilter(eventFilterOf(req))) {
       throw new CustosError("invalid_request", { detail: "filters apply to format=json pages; format=jsonl streams every record" });
     }
     const after = nonNegativeInteger(req.query.after, "after", 0, Number.MAX_SAFE_INTEGER);
