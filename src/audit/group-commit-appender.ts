@@ -14,6 +14,13 @@ export interface GroupCommitAppenderOptions {
   readonly timeoutMs: number;
   /** Most events committed in one transaction; 1 gives one transaction per event. */
   readonly maxBatchSize?: number;
+  /**
+   * Batches of one chain whose transactions may be open at once (default 2). The chain's row
+   * lock still orders them, and each reads the head only once it holds the lock; a second
+   * batch waiting on that lock inside PostgreSQL starts the moment the first commits, instead
+   * of a round trip later.
+   */
+  readonly maxBatchesInFlight?: number;
   readonly clock?: () => Date;
   /** Told the size of every committed batch (metrics, benchmarks). */
   readonly onBatchCommitted?: (chain: string, size: number) => void;
@@ -100,9 +107,11 @@ export function normaliseAuditEvent(event: AuditEventInput): NormalisedEvent {
 export function createGroupCommitAppender(options: GroupCommitAppenderOptions): GroupCommitAppender {
   const { db, timeoutMs } = options;
   const maxBatchSize = options.maxBatchSize ?? 512;
+  const maxBatchesInFlight = options.maxBatchesInFlight ?? 2;
   const clock = options.clock ?? (() => new Date());
   const queues = new Map<string, PendingAppend[]>();
-  const draining = new Map<string, Promise<void>>();
+  /** Each chain's running drains: at most maxBatchesInFlight, each committing one batch at a time. */
+  const draining = new Map<string, Set<Promise<void>>>();
 
   /**
    * The longest a batch's transaction may take: until the earliest deadline among its callers,
@@ -155,15 +164,16 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     });
   }
 
-  async function drainChain(chain: string): Promise<void> {
+  /** Commits the chain's queue batch by batch; `leave` runs in the same turn as it finds the queue empty. */
+  async function drainChain(chain: string, leave: () => void): Promise<void> {
     for (;;) {
       const queue = queues.get(chain) ?? [];
       const live = queue.filter((pending) => !pending.settled);
       const batch = live.slice(0, maxBatchSize);
       if (batch.length === 0) {
-        // Both deleted in the same turn, so an append arriving next schedules a new drain.
+        // Both in the same turn, so an append arriving next always finds room to schedule a drain.
         queues.delete(chain);
-        draining.delete(chain);
+        leave();
         return;
       }
       queues.set(chain, live.slice(batch.length));
@@ -237,14 +247,18 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
   }
 
   function schedule(chain: string): void {
-    if (draining.has(chain)) return;
+    const running = draining.get(chain) ?? new Set<Promise<void>>();
+    if (running.size >= maxBatchesInFlight) return;
+    const leave = (): void => {
+      running.delete(run);
+      if (running.size === 0 && draining.get(chain) === running) draining.delete(chain);
+    };
     // setImmediate, not a microtask: callers arriving in the same turn join the first batch.
     const run: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => drainChain(chain))
-      .finally(() => {
-        if (draining.get(chain) === run) draining.delete(chain);
-      });
-    draining.set(chain, run);
+      .then(() => drainChain(chain, leave))
+      .finally(leave);
+    running.add(run);
+    draining.set(chain, running);
   }
 
   function enqueue(input: AuditEventInput): Promise<AuditReceipt> {
@@ -285,7 +299,7 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     append: enqueue,
 
     async drain() {
-      while (draining.size > 0) await Promise.all([...draining.values()]);
+      while (draining.size > 0) await Promise.all([...draining.values()].flatMap((running) => [...running]));
     },
   };
 }

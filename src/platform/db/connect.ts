@@ -95,7 +95,10 @@ export function openPostgres(options: PostgresOptions): Database {
   return {
     driver: "postgres",
     async query<Row>(text: string, params: readonly unknown[] = []) {
-      const pending = sql.unsafe(text, params as never[]);
+      // Parameterised statements are prepared once per connection (postgres.js keeps them by
+      // text; the texts are the code's own constants): the hot read path then skips a parse
+      // and a plan on every call. The driver re-prepares after a schema change by itself.
+      const pending = sql.unsafe(text, params as never[], { prepare: params.length > 0 });
       // A late rejection after the deadline answered must not become an unhandled one.
       const settled = pending.then((rows) => rows as unknown as Row[]);
       settled.catch(() => undefined);

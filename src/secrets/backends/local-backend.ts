@@ -132,6 +132,15 @@ async function latestVersion(dir: string): Promise<number> {
   }, 0);
 }
 
+async function readIfPresent(file: string): Promise<Buffer | undefined> {
+  try {
+    return await fs.readFile(file);
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return undefined;
+    throw error;
+  }
+}
+
 function versionFile(dir: string, version: number): string {
   return path.join(dir, `v${String(version).padStart(10, "0")}.secret`);
 }
@@ -175,11 +184,13 @@ class LocalSecretBackend implements SecretBackend {
     const dir = this.#secretDir(domain, name);
     try {
       this.#refuseWhenClosed();
-      const latest = await latestVersion(dir);
-      if (latest === 0 || (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 1 || wanted > latest))) return undefined;
-      const version = wanted ?? latest;
-      const blob = await fs.readFile(versionFile(dir, version));
-      return { value: this.#openAtRest(blob, domain, name, version), version };
+      if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 1)) return undefined;
+      // A known version is one file: no directory listing on the read path (the version
+      // Custos recorded is what every node read asks for).
+      const version = wanted ?? (await latestVersion(dir));
+      if (version === 0) return undefined;
+      const blob = await readIfPresent(versionFile(dir, version));
+      return blob === undefined ? undefined : { value: this.#openAtRest(blob, domain, name, version), version };
     } catch (error) {
       throw backendUnavailable("read the secret", storageFailure(error));
     }
