@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { TEST_NODE_FLAGS } from "./integration/support/node-flags.ts";
 
 /**
  * Test files in parallel: vitest's default is one worker per core but one, a single worker on
@@ -27,6 +28,12 @@ export default defineConfig({
           // Real I/O: PGlite (WASM), the embedded SpiceDB engine (FFI) and child processes
           // are happiest in forked processes rather than worker threads.
           pool: "forks",
+          // PGlite is a large WebAssembly module: V8's optimising tier recompiles it in the
+          // background of every process that loads it, about 1.7 s of CPU that a short-lived
+          // test process never earns back (PGlite's queries run about 15% slower on the
+          // baseline tier). On two cores that CPU is the suite's bottleneck. Test processes
+          // only; the CLI's children get the same flag from integration/support/cli.ts.
+          execArgv: TEST_NODE_FLAGS,
           // The CLI tests run the compiled dist/: rebuild it from src/ first. Then find the
           // local PostgreSQL server when DATABASE_URL is unset, or say that it was not run.
           // PGlite stores start from one data directory initialised once per run.

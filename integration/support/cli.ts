@@ -3,6 +3,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { format } from "node:util";
 import { runCli as runCliHere } from "../../src/cli/run-cli.ts";
+import { TEST_NODE_FLAGS } from "./node-flags.ts";
 
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CUSTOS_BIN = path.join(REPO_ROOT, "bin", "custos.mjs");
@@ -26,7 +27,7 @@ function cleanEnv(env: Readonly<Record<string, string>>): Record<string, string>
  */
 export function runCliProcess(args: readonly string[], env: Readonly<Record<string, string>> = {}, timeoutMs = 60_000): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CUSTOS_BIN, ...args], {
+    const child = spawn(process.execPath, [...TEST_NODE_FLAGS, CUSTOS_BIN, ...args], {
       cwd: REPO_ROOT,
       env: cleanEnv(env),
       stdio: ["ignore", "pipe", "pipe"],

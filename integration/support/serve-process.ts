@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { CUSTOS_BIN, REPO_ROOT } from "./cli.ts";
+import { TEST_NODE_FLAGS } from "./node-flags.ts";
 
 /** `custos serve` as a child process, the way an operator runs a replica. */
 export interface ServeProcess {
@@ -12,7 +13,7 @@ export interface ServeProcess {
 }
 
 export async function startServeProcess(env: Readonly<Record<string, string>>, startTimeoutMs = 60_000): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [CUSTOS_BIN, "serve"], {
+  const child = spawn(process.execPath, [...TEST_NODE_FLAGS, CUSTOS_BIN, "serve"], {
     cwd: REPO_ROOT,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NODE_ENV: "test", CUSTOS_LOG_LEVEL: "warn", CUSTOS_PORT: "0", ...env },
     stdio: ["ignore", "ignore", "pipe"],
