@@ -80,7 +80,7 @@ describe("secret reads checked at least as fresh as the last change to the reade
     expect((await call("PUT", `/v1/domains/acme/secrets/api-key/readers/${node.node_id}`, admin)).status).toBe(204);
     expect((await read()).status).toBe(200);
     const exposition = await (await fetch(`${env.server.url}/metrics`)).text();
-    for (const stage of ["authenticateNode", "limit(secret-reads-per-node)", "limit(secret-reads-per-domain)", "readNodeSecret", "secret.find", "authz.check", "audit.append", "backend.read", "wrap"]) {
+    for (const stage of ["authenticateNode", "limit(secret-reads-per-node)", "limit(secret-reads-per-domain)", "readNodeSecret", "authz.check", "audit.append", "backend.read", "wrap"]) {
       const prefix = `custos_stage_duration_seconds_count{stage="${stage}"} `;
       const count = exposition.split("\n").find((line) => line.startsWith(prefix))?.slice(prefix.length);
       expect(Number(count), stage).toBeGreaterThan(0);

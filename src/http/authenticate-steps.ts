@@ -120,10 +120,18 @@ export function requireOperator(deps: OperatorTokenDependencies): RequestHandler
  * client address as `trust proxy` has it, the request id and the path's node id go in as
  * plain values; the authenticated key is kept for the steps after it.
  */
-export function authenticateNodeStep(deps: AuthenticateNodeDependencies, action: AuditAction): RequestHandler {
+/**
+ * Step 1 of every node call. `keysFor`, when given, is where this request looks up the
+ * bearer's kid instead of `deps.nodes` (the read path fetches the secret's row in the same query).
+ */
+export function authenticateNodeStep(
+  deps: AuthenticateNodeDependencies,
+  action: AuditAction,
+  keysFor?: (req: Request, res: Response) => AuthenticateNodeDependencies["nodes"],
+): RequestHandler {
   return step("authenticateNode", async (req: Request, res: Response) => {
     const pathNodeId = parseNodeId(req.params.node_id);
-    const { key } = await authenticateNode(deps, {
+    const { key } = await authenticateNode(keysFor === undefined ? deps : { ...deps, nodes: keysFor(req, res) }, {
       bearer: bearerOf(req),
       address: sourceAddressOf(req),
       requestId: requestIdOf(res),

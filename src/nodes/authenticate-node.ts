@@ -7,7 +7,8 @@ import type { NodeKeyRecord, NodeRepository } from "./node-repo.ts";
 import { bearerSecretDigest, parseNodeBearer } from "./nsk.ts";
 
 export interface AuthenticateNodeDependencies {
-  readonly nodes: NodeRepository;
+  /** Where the bearer's kid is looked up (the read path looks up the secret's row with it). */
+  readonly nodes: Pick<NodeRepository, "findKey">;
   readonly denials: DenialRecorder;
   /** Epoch seconds. */
   readonly now: () => number;

@@ -71,6 +71,30 @@ export interface NodeRepository {
   decommission(id: string, at: number): Promise<void>;
 }
 
+/**
+ * A key with its node, as every lookup of a bearer's kid selects it: from node_secret_keys `k`
+ * joined to nodes `n`. Exported for the read path, which fetches the secret's row in the same
+ * query (src/secrets/secret-repo.ts).
+ */
+export const NODE_KEY_COLUMNS = `k.kid, k.node_id AS "nodeId", k.bearer_secret_sha256 AS "bearerSecretSha256", k.wrapped_wrap_key AS "wrappedWrapKey",
+  extract(epoch FROM k.retires_at)::float8 AS "retiresAt", n.domain, n.name, n.status`;
+
+/** Typed by the tables' shapes; retiresAt is read as epoch seconds (float8, a string on some drivers). */
+export type NodeKeyRow = Pick<typeof nodeSecretKeysTable.$inferSelect, "kid" | "nodeId" | "bearerSecretSha256" | "wrappedWrapKey">
+  & Pick<typeof nodesTable.$inferSelect, "domain" | "name" | "status">
+  & { retiresAt: number | string | null };
+
+export function nodeKeyOf(row: NodeKeyRow): NodeKeyRecord {
+  return {
+    kid: row.kid,
+    nodeId: row.nodeId,
+    bearerSecretSha256: row.bearerSecretSha256,
+    wrappedWrapKey: row.wrappedWrapKey,
+    retiresAt: row.retiresAt === null ? undefined : Number(row.retiresAt),
+    node: { id: row.nodeId, domain: row.domain, name: row.name, status: row.status },
+  };
+}
+
 /** ISO 8601 in UTC with milliseconds, the same spelling on PostgreSQL and PGlite. */
 const iso = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 
@@ -155,27 +179,8 @@ export function createNodeRepository(db: Database): NodeRepository {
     },
 
     async findKey(kid: string): Promise<NodeKeyRecord | undefined> {
-      // Typed by the tables' shapes; retiresAt is read as epoch seconds (float8, a string on some drivers).
-      const [row] = await db.query<
-        Pick<typeof nodeSecretKeysTable.$inferSelect, "kid" | "nodeId" | "bearerSecretSha256" | "wrappedWrapKey">
-        & Pick<typeof nodesTable.$inferSelect, "domain" | "name" | "status">
-        & { retiresAt: number | string | null }
-      >(
-        `SELECT k.kid, k.node_id AS "nodeId", k.bearer_secret_sha256 AS "bearerSecretSha256", k.wrapped_wrap_key AS "wrappedWrapKey",
-                extract(epoch FROM k.retires_at)::float8 AS "retiresAt",
-                n.domain, n.name, n.status
-           FROM node_secret_keys k JOIN nodes n ON n.id = k.node_id WHERE k.kid = $1`,
-        [kid],
-      );
-      if (row === undefined) return undefined;
-      return {
-        kid: row.kid,
-        nodeId: row.nodeId,
-        bearerSecretSha256: row.bearerSecretSha256,
-        wrappedWrapKey: row.wrappedWrapKey,
-        retiresAt: row.retiresAt === null ? undefined : Number(row.retiresAt),
-        node: { id: row.nodeId, domain: row.domain, name: row.name, status: row.status },
-      };
+      const [row] = await db.query<NodeKeyRow>(`SELECT ${NODE_KEY_COLUMNS} FROM node_secret_keys k JOIN nodes n ON n.id = k.node_id WHERE k.kid = $1`, [kid]);
+      return row === undefined ? undefined : nodeKeyOf(row);
     },
 
     async findNode(id: string): Promise<NodeRecord | undefined> {

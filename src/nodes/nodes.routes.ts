@@ -12,6 +12,7 @@ import { PAGE_PARAMETERS, pageBody, parsePageRequest } from "../http/paging.ts";
 import { userCredentialOf } from "../http/credential-locals.ts";
 import { CustosError } from "../platform/errors.ts";
 import { parseDomainId, parseNodeId } from "../platform/names.ts";
+import type { NodeRepository } from "./node-repo.ts";
 import type { RateLimitPolicy } from "../platform/rate-limit/rate-limit-policy.ts";
 import type { RateLimitStoreFactory } from "../platform/rate-limit/rate-limit-stores.ts";
 import type { AuthenticateNodeDependencies } from "./authenticate-node.ts";
@@ -24,6 +25,7 @@ import { proveRotation, refuseRotation, rotateNodeKey, type RotationDependencies
 
 export interface NodeRoutesDependencies
   extends AuthorizeElevatedDependencies, AuthenticateNodeDependencies, Omit<RotationDependencies, "nodes">, Omit<QuarantineNodeDependencies, "nodes"> {
+  readonly nodes: NodeRepository;
   readonly authorizer: Authorizer;
   readonly requireDomainUser: RequestHandler;
   /** The domain's admins and auditors (domain.read): who may read its nodes. */

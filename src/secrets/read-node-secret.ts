@@ -8,14 +8,13 @@ import type { WrapKeyCache } from "../nodes/wrap-key-cache.ts";
 import { CustosError } from "../platform/errors.ts";
 import { spanOnlyStages, type Stages } from "../platform/telemetry.ts";
 import type { SecretBackend } from "./secret-backend.ts";
-import type { SecretRepository } from "./secret-repo.ts";
+import type { SecretRecord } from "./secret-repo.ts";
 import { wrapForNode } from "./wrap-for-node.ts";
 
 /** Why a node's read was refused after it authenticated, as its audit record says. */
 export type SecretReadDenialReason = "permission_denied" | "rate_limited_node" | "rate_limited_domain";
 
 export interface ReadNodeSecretDependencies {
-  readonly secrets: Pick<SecretRepository, "find">;
   readonly authorizer: Pick<Authorizer, "check">;
   readonly denials: Pick<DenialRecorder, "record">;
   readonly audit: AuditAppender;
@@ -29,6 +28,12 @@ export interface ReadNodeSecretInput {
   /** The node key authentication verified (the node is active, the key current or in grace). */
   readonly key: NodeKeyRecord;
   readonly name: string;
+  /**
+   * The secret's row in the node's domain, looked up with the key (SecretRepository
+   * findWithNodeKey); undefined when there is none. Read before the check, so the check is at
+   * least as fresh as the last change to its readers.
+   */
+  readonly secret: SecretRecord | undefined;
   readonly requestId: string;
 }
 
@@ -51,14 +56,13 @@ function notReadable(): CustosError {
  * granted record has committed.
  */
 export async function readNodeSecret(deps: ReadNodeSecretDependencies, input: ReadNodeSecretInput): Promise<NodeSecretRead> {
-  const { key, name, requestId } = input;
+  const { key, name, requestId, secret } = input;
   const domain = key.node.domain;
   const resource = auditResource.secret(domain, name);
   const actor = auditActor.node(key.nodeId);
   // 3. ReBAC: the same answer whether or not the secret exists, at least as fresh as the
   //    last change to its readers, whichever replica made it
   const stages = deps.stages ?? spanOnlyStages;
-  const secret = await stages.run("secret.find", () => deps.secrets.find(domain, name));
   const revision = secret?.authzRevision;
   const allowed = await stages.run("authz.check", () => deps.authorizer.check(
     { resource: secretRef(domain, name), permission: "read", subject: nodeRef(key.nodeId) },

@@ -1,3 +1,4 @@
+import { NODE_KEY_COLUMNS, nodeKeyOf, type NodeKeyRecord, type NodeKeyRow } from "../nodes/node-repo.ts";
 import type { SqlSession } from "../platform/db/database.ts";
 import type { secretsTable } from "./secrets.table.ts";
 
@@ -21,9 +22,22 @@ export interface SecretMetadata {
   readonly authzRevision: string | undefined;
 }
 
+/** What a node's read looks up first: the bearer's key with its node, and the named secret of that node's domain. */
+export interface KeyAndSecret {
+  readonly key: NodeKeyRecord;
+  /** Undefined when the node's domain has no secret of that name. */
+  readonly secret: SecretRecord | undefined;
+}
+
 /** The secrets capability's port onto its table. */
 export interface SecretRepository {
   find(domain: string, name: string): Promise<SecretRecord | undefined>;
+  /**
+   * The read path's one round trip: the key of `kid` with its node, and the secret `name` of
+   * that node's domain, as they stand at one instant (the same statement). Undefined when no
+   * key has that kid. Nothing is decided here: authentication still checks the key.
+   */
+  findWithNodeKey(kid: string, name: string): Promise<KeyAndSecret | undefined>;
   /** One secret's metadata, or undefined. */
   describe(domain: string, name: string): Promise<SecretMetadata | undefined>;
   /** Up to `limit` of the domain's secrets in name order, strictly after `after` (for cursor paging). */
@@ -80,6 +94,21 @@ export function createSecretRepository(db: SqlSession): SecretRepository {
       );
       if (row === undefined) return undefined;
       return { domain, name, version: row.version, authzRevision: row.authzRevision ?? undefined };
+    },
+    async findWithNodeKey(kid, name) {
+      const [row] = await db.query<NodeKeyRow & { secretVersion: number | null; secretRevision: string | null; secretFound: boolean }>(
+        `SELECT ${NODE_KEY_COLUMNS}, s.version AS "secretVersion", s.authz_revision AS "secretRevision", (s.name IS NOT NULL) AS "secretFound"
+           FROM node_secret_keys k JOIN nodes n ON n.id = k.node_id
+           LEFT JOIN secrets s ON s.domain = n.domain AND s.name = $2
+          WHERE k.kid = $1`,
+        [kid, name],
+      );
+      if (row === undefined) return undefined;
+      const key = nodeKeyOf(row);
+      const secret = row.secretFound && row.secretVersion !== null
+        ? { domain: key.node.domain, name, version: row.secretVersion, authzRevision: row.secretRevision ?? undefined }
+        : undefined;
+      return { key, secret };
     },
     async upsert(record) {
       const [row] = await db.query<{ created: boolean }>(

@@ -24,7 +24,7 @@ import { readNodeSecret, type SecretReadDenialReason } from "./read-node-secret.
 import type { SecretBackend } from "./secret-backend.ts";
 import { listSecrets, showSecret, type SecretDetails, type SecretSummary } from "./secret-metadata.ts";
 import { setSecretReader, type SecretReaderChange } from "./secret-readers.ts";
-import type { SecretRepository } from "./secret-repo.ts";
+import type { SecretRecord, SecretRepository } from "./secret-repo.ts";
 import { writeSecret } from "./write-secret.ts";
 
 export interface SecretRoutesDependencies extends AuthorizeElevatedDependencies {
@@ -50,6 +50,12 @@ function parseSecretValue(body: unknown): Buffer {
   const bytes = Buffer.from(value, "utf8");
   if (bytes.length > MAX_SECRET_BYTES) throw new CustosError("invalid_request", { detail: `value must be at most ${String(MAX_SECRET_BYTES)} bytes` });
   return bytes;
+}
+
+/** The secret's row the read path looked up with the node's key (undefined: no such secret). */
+function secretRowOf(res: Response): SecretRecord | undefined {
+  const row: unknown = res.locals.secretRow;
+  return row as SecretRecord | undefined;
 }
 
 /** The path's domain and secret name and the signed-in admin, as every admin verb on a secret takes them. */
@@ -207,14 +213,21 @@ export function secretRoutes(deps: SecretRoutesDependencies): RouteDefinition[] 
       handlers: [
         // 1. the names in the path, then the bearer, the node and its state
         step("namesInPath", (req) => { parseNodeId(req.params.node_id); parseSecretName(req.params.name); }),
-        authenticateNodeStep(deps, "secret.read"),
+        authenticateNodeStep(deps, "secret.read", (req, res) => ({
+          // The secret's row in the same query as the bearer's key: one round trip, not two.
+          async findKey(kid) {
+            const found = await deps.secrets.findWithNodeKey(kid, parseSecretName(req.params.name));
+            res.locals.secretRow = found?.secret;
+            return found?.key;
+          },
+        })),
         // 2. the node's and the domain's budgets
         readBudget("node"),
         readBudget("domain"),
         // 3-6. ReBAC, the audit record, the value, the JWE
         respond(
           (input: Parameters<typeof readNodeSecret>[1]) => readNodeSecret(deps, input),
-          (req, res) => ({ key: authenticatedNodeOf(res), name: parseSecretName(req.params.name), requestId: requestIdOf(res) }),
+          (req, res) => ({ key: authenticatedNodeOf(res), secret: secretRowOf(res), name: parseSecretName(req.params.name), requestId: requestIdOf(res) }),
           ({ name, version, jwe, kid }) => ({ status: 200, body: { name, version, jwe }, headers: { "Cache-Control": "no-store", "X-Custos-Secret-KID": kid } }),
           "readNodeSecret",
         ),

@@ -20,16 +20,16 @@ const WRAP_KEY = Buffer.alloc(32, 7);
 const VALUE = "s3cret value";
 
 /** In-memory ports that log, in order, what the verb did with them. */
-function fakes(options: { allowed?: boolean; row?: SecretRecord | undefined; auditFails?: boolean } = {}) {
+const ROW: SecretRecord = { domain: "acme", name: "db", version: 3, authzRevision: "zed-42" };
+
+function fakes(options: { allowed?: boolean; auditFails?: boolean } = {}) {
   const events: string[] = [];
   const appended: AuditEventInput[] = [];
   const denied: AuditEventInput[] = [];
   const checks: { request: CheckRequest; consistency: Consistency | undefined }[] = [];
   const reads: { domain: string; name: string; version: number | undefined }[] = [];
   const values: Buffer[] = [];
-  const row = "row" in options ? options.row : { domain: "acme", name: "db", version: 3, authzRevision: "zed-42" };
   const deps: ReadNodeSecretDependencies = {
-    secrets: { find: () => Promise.resolve(row) },
     authorizer: {
       check: (request, consistency) => {
         checks.push({ request, consistency });
@@ -65,7 +65,7 @@ function fakes(options: { allowed?: boolean; row?: SecretRecord | undefined; aud
   return { deps, events, appended, denied, checks, reads, values };
 }
 
-const input = { key: KEY, name: "db", requestId: "req-1" };
+const input = { key: KEY, name: "db", requestId: "req-1", secret: ROW };
 
 describe("readNodeSecret", () => {
   it("hands the node the value as a JWE under its wrap key, after the granted record", async () => {
@@ -123,8 +123,8 @@ describe("readNodeSecret", () => {
   });
 
   it("reads the version Custos recorded, not the latest, and answers with that version", async () => {
-    const { deps, reads } = fakes({ row: { domain: "acme", name: "db", version: 3, authzRevision: undefined } });
-    const read = await readNodeSecret(deps, input);
+    const { deps, reads } = fakes();
+    const read = await readNodeSecret(deps, { ...input, secret: { domain: "acme", name: "db", version: 3, authzRevision: undefined } });
     expect(reads).toEqual([{ domain: "acme", name: "db", version: 3 }]);
     expect(read.version).toBe(3);
   });
@@ -137,11 +137,12 @@ describe("readNodeSecret", () => {
   });
 
   it("answers a missing secret exactly like a refused one", async () => {
-    const { deps } = fakes({ row: undefined, allowed: false });
-    const refused = await readNodeSecret(deps, input).catch((error: unknown) => error);
-    const { deps: allowedButMissing } = fakes({ row: undefined });
+    const noRow = { ...input, secret: undefined };
+    const { deps } = fakes({ allowed: false });
+    const refused = await readNodeSecret(deps, noRow).catch((error: unknown) => error);
+    const { deps: allowedButMissing } = fakes();
     allowedButMissing.backend.readSecret = () => Promise.resolve(undefined);
-    const missing = await readNodeSecret(allowedButMissing, input).catch((error: unknown) => error);
+    const missing = await readNodeSecret(allowedButMissing, noRow).catch((error: unknown) => error);
     expect(missing).toEqual(refused);
   });
 });

@@ -1,0 +1,48 @@
+import { randomUUID } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDomainRepository } from "../../src/identity/domains/domain-repo.ts";
+import { createNodeRepository } from "../../src/nodes/node-repo.ts";
+import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
+import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
+import { createSecretRepository, type SecretRepository } from "../../src/secrets/secret-repo.ts";
+import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
+
+/** The read path's one lookup: the bearer's key and the secret, in one statement. */
+describe.each(storeKinds())("the read path's key-and-secret lookup on %s", (kind) => {
+  let store: IsolatedStore;
+  let secrets: SecretRepository;
+  const acmeNode = randomUUID();
+
+  beforeAll(async () => {
+    store = await createIsolatedStore(kind);
+    await migrateUp(store.db, await loadMigrations(MIGRATIONS_DIR));
+    const domains = createDomainRepository(store.db);
+    for (const id of ["acme", "globex"]) await domains.upsert({ id, issuer: `https://idp.${id}.example`, clientId: "custos", admins: [], auditors: [] });
+    await createNodeRepository(store.db).insertNode(
+      { id: acmeNode, domain: "acme", name: "web-1", status: "active" },
+      { kid: "acme-kid-0001", nodeId: acmeNode, bearerSecretSha256: "a".repeat(64), wrappedWrapKey: "local:v1:wrapped" },
+    );
+    secrets = createSecretRepository(store.db);
+    await secrets.upsert({ domain: "acme", name: "db-password", version: 4, authzRevision: "zed-7" });
+    await secrets.upsert({ domain: "globex", name: "globex-only", version: 2, authzRevision: "zed-9" });
+  });
+  afterAll(async () => {
+    await store.dispose();
+  });
+
+  it("finds the key with its node and the named secret of that node's domain", async () => {
+    const found = await secrets.findWithNodeKey("acme-kid-0001", "db-password");
+    expect(found?.key).toMatchObject({ kid: "acme-kid-0001", nodeId: acmeNode, retiresAt: undefined, node: { domain: "acme", status: "active" } });
+    expect(found?.secret).toEqual({ domain: "acme", name: "db-password", version: 4, authzRevision: "zed-7" });
+  });
+
+  it("never finds another domain's secret of the asked name, and still finds the key", async () => {
+    const found = await secrets.findWithNodeKey("acme-kid-0001", "globex-only");
+    expect(found?.key.nodeId).toBe(acmeNode);
+    expect(found?.secret).toBeUndefined();
+  });
+
+  it("finds nothing for an unknown kid", async () => {
+    expect(await secrets.findWithNodeKey("unknown-kid-01", "db-password")).toBeUndefined();
+  });
+});
