@@ -160,6 +160,9 @@ function timedStep(handler: RequestHandler, stages: Stages): RequestHandler {
 export function buildHttpApp(deps: HttpDependencies): Express {
   const app = express();
   app.disable("x-powered-by");
+  // No ETag on API answers: hashing every body buys nothing for answers that are no-store
+  // (a secret's JWE) or change with each write, and a 304 would need the client's If-None-Match.
+  app.set("etag", false);
   const trustProxy = deps.trustProxy ?? false;
   // Express wants a mutable array; the configured list is copied rather than cast.
   app.set("trust proxy", trustProxy === false || typeof trustProxy === "number" ? trustProxy : [...trustProxy]);
