@@ -117,6 +117,8 @@ export function parseAgentConfig(document: unknown, file: string, accounts: () =
   const result = configSchema.safeParse(document);
   if (!result.success) {
     const issue = result.error.issues[0];
+    // A misspelt setting is named itself, not its parent: `nsk_files` rather than the file.
+    if (issue?.code === "unrecognized_keys") throw new ConfigError(`${file}: ${settingName([...issue.path, issue.keys[0] ?? ""])}`, "is not a setting");
     throw new ConfigError(`${file}: ${settingName(issue?.path ?? [])}`, issue?.message ?? "is invalid");
   }
   const config = result.data;

@@ -210,6 +210,7 @@ export function verifyEventEnvelope(jws: string, context: EventVerificationConte
   const jwk = context.keys.find((key) => key.kid === kid && key.custos_use === "event");
   if (jwk === undefined) refuse("event_unknown_key", "no pinned event key has this kid");
   const signature = Buffer.from(signaturePart, "base64url");
+  if (signature.toString("base64url") !== signaturePart) refuse("event_malformed", "the signature is not canonical base64url");
   if (signature.length !== 64 || !verify(null, Buffer.from(`${headerPart}.${payloadPart}`, "ascii"), publicKeyOf(jwk), signature)) {
     refuse("event_signature_invalid", "the signature does not verify under the pinned key");
   }
