@@ -2,9 +2,8 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
-import { KID_PATTERN } from "../nodes/nsk.ts";
 import { ConfigError } from "../platform/config.ts";
-import { isDomainId, isNodeId, isSecretName } from "../platform/names.ts";
+import { isDomainId, isNodeId, isSecretName, KID_PATTERN } from "../platform/names.ts";
 import { MAX_EVENT_LEEWAY_SECONDS } from "./event-envelope.ts";
 
 /**

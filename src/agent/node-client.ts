@@ -1,7 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { callApi, CommandRefused, type Refusal } from "../cli/api-client.ts";
 import { newRotationRequestBody, openNewNsk, rotationPath } from "../nodes/nsk-rotation.ts";
-import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, KID_PATTERN, parseNsk } from "../nodes/nsk.ts";
+import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../nodes/nsk.ts";
+import { KID_PATTERN } from "../platform/names.ts";
 import { unwrapOnNode } from "../secrets/wrap-for-node.ts";
 
 /**

@@ -1,6 +1,5 @@
 import { InvalidArgumentError, type Command } from "commander";
-import { KID_PATTERN as KID } from "../nodes/nsk.ts";
-import { DOMAIN_ID_PATTERN, NODE_ID_PATTERN } from "../platform/names.ts";
+import { DOMAIN_ID_PATTERN, KID_PATTERN as KID, NODE_ID_PATTERN } from "../platform/names.ts";
 
 const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 

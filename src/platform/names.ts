@@ -10,6 +10,9 @@ const SECRET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 /** A node id: a lowercase UUID. The one spelling of it (the CLI's option checks use it too). */
 export const NODE_ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** A node key's kid, as enrollment and rotation make them (and as the CLI and the agent check them). */
+export const KID_PATTERN = /^[A-Za-z0-9_-]{8,64}$/;
+
 /** The system chain's name; no tenant may take it. */
 export const PLATFORM_CHAIN = "platform";
 
