@@ -10,11 +10,14 @@ export type AgentStartRefusalCode =
   | "jwks_unavailable"
   | "nsk_unreadable";
 
-export class AgentStartRefused extends Error {
-  readonly code: AgentStartRefusalCode;
-  constructor(code: AgentStartRefusalCode, message: string) {
+/** An agent refusal with a stable code (jose's style: the code is what tests and scripts match). */
+export class AgentRefusal<Code extends string> extends Error {
+  readonly code: Code;
+  constructor(code: Code, message: string) {
     super(message);
-    this.name = "AgentStartRefused";
+    this.name = new.target.name;
     this.code = code;
   }
 }
+
+export class AgentStartRefused extends AgentRefusal<AgentStartRefusalCode> {}

@@ -1,6 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { grantIssuer } from "../access/issue-grant.ts";
 import { isSecretName } from "../platform/names.ts";
+import { AgentRefusal } from "./agent-errors.ts";
 
 /**
  * Verifying a signed event (the contract in docs/design.md, "Node agent"): a compact JWS,
@@ -35,14 +36,7 @@ export type EventRefusalCode =
   | "event_unknown_type";
 
 /** A refused envelope: the code is stable, the detail never holds the JWS or a claim value that could be one. */
-export class EventRefused extends Error {
-  readonly code: EventRefusalCode;
-  constructor(code: EventRefusalCode, detail: string) {
-    super(detail);
-    this.name = "EventRefused";
-    this.code = code;
-  }
-}
+export class EventRefused extends AgentRefusal<EventRefusalCode> {}
 
 export const EVENT_TYPES = [
   "secret.updated",

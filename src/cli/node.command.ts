@@ -27,30 +27,35 @@ function leewaySeconds(value: string): number {
   return seconds;
 }
 
+/** The options every node-side command takes: where Custos is and who this node is. */
+function withNodeCredentials(command: Command, kidHelp: string, nskHelp: string): Command {
+  return command
+    .requiredOption("--url <base>", "Custos base URL, e.g. https://custos.example", baseUrl)
+    .requiredOption("--node-id <id>", "this node's id", check(NODE_ID_PATTERN, "node id (a lowercase UUID)"))
+    .requiredOption("--kid <kid>", kidHelp, check(KID, "kid"))
+    .requiredOption("--nsk-file <file>", nskHelp);
+}
+
 /** Registration only: the NSK and JWE code (jose) is imported when a subcommand runs (node.action.ts). */
 export function registerNodeCommand(program: Command): void {
   const node = program
     .command("node")
     .description("Nodes: what a fleet machine runs (fetch, rotate), and their administration through the API (enroll, list, show, quarantine, lift, decommission)");
-  node
-    .command("fetch")
-    .description("Fetch a secret with this node's NSK, decrypt it and print the value to stdout")
-    .requiredOption("--url <base>", "Custos base URL, e.g. https://custos.example", baseUrl)
-    .requiredOption("--node-id <id>", "this node's id", check(NODE_ID_PATTERN, "node id (a lowercase UUID)"))
-    .requiredOption("--kid <kid>", "the NSK's key id", check(KID, "kid"))
-    .requiredOption("--nsk-file <file>", "file holding the NSK (base64url), readable only by this node")
+  withNodeCredentials(
+    node.command("fetch").description("Fetch a secret with this node's NSK, decrypt it and print the value to stdout"),
+    "the NSK's key id",
+    "file holding the NSK (base64url), readable only by this node",
+  )
     .argument("<name>", "the secret's name", check(SECRET_NAME, "secret name"))
     .action(async (name: string, options: { url: string; nodeId: string; kid: string; nskFile: string }) => {
       const { runNodeFetch } = await import("./node.action.ts");
       await runNodeFetch(name, options);
     });
-  node
-    .command("rotate")
-    .description("Replace this node's NSK, proving the current one; the new NSK replaces the file's content and its kid is printed")
-    .requiredOption("--url <base>", "Custos base URL, e.g. https://custos.example", baseUrl)
-    .requiredOption("--node-id <id>", "this node's id", check(NODE_ID_PATTERN, "node id (a lowercase UUID)"))
-    .requiredOption("--kid <kid>", "the current NSK's key id", check(KID, "kid"))
-    .requiredOption("--nsk-file <file>", "file holding the current NSK; rewritten atomically (0600) with the new one")
+  withNodeCredentials(
+    node.command("rotate").description("Replace this node's NSK, proving the current one; the new NSK replaces the file's content and its kid is printed"),
+    "the current NSK's key id",
+    "file holding the current NSK; rewritten atomically (0600) with the new one",
+  )
     .action(async (options: { url: string; nodeId: string; kid: string; nskFile: string }) => {
       const { runNodeRotate } = await import("./node.action.ts");
       await runNodeRotate(options);
@@ -65,14 +70,12 @@ export function registerNodeCommand(program: Command): void {
       const { runNodeAgent } = await import("./agent.action.ts");
       await runNodeAgent(options);
     });
-  node
-    .command("watch")
-    .description("Print each verified event of this node's stream as a JSON line (stdout); refusals as JSON on stderr")
-    .requiredOption("--url <base>", "Custos base URL, e.g. https://custos.example", baseUrl)
+  withNodeCredentials(
+    node.command("watch").description("Print each verified event of this node's stream as a JSON line (stdout); refusals as JSON on stderr"),
+    "the NSK's key id",
+    "file holding the NSK (base64url)",
+  )
     .requiredOption("--domain <domain>", "this node's domain (the events' issuer)", check(DOMAIN_ID_PATTERN, "domain id"))
-    .requiredOption("--node-id <id>", "this node's id", check(NODE_ID_PATTERN, "node id (a lowercase UUID)"))
-    .requiredOption("--kid <kid>", "the NSK's key id", check(KID, "kid"))
-    .requiredOption("--nsk-file <file>", "file holding the NSK (base64url)")
     .option("--event-key-thumbprint <thumbprint>", "RFC 7638 thumbprint of the domain's event key (from enrollment)", check(/^[A-Za-z0-9_-]{43}$/, "thumbprint"))
     .option("--state-dir <dir>", "pin event keys here (the agent's state directory); without it they are pinned for this run only")
     .option("--leeway <seconds>", "clock leeway for iat/exp, 0-300", leewaySeconds, 30)
