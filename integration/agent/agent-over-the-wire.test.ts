@@ -1,8 +1,9 @@
+import { spawn } from "node:child_process";
 import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { eventKeyThumbprint } from "../../src/agent/event-key-pinning.ts";
-import { runCliProcess } from "../support/cli.ts";
+import { CUSTOS_BIN, REPO_ROOT, runCliProcess } from "../support/cli.ts";
 import { nodeBearer, startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
 import { agentNode, type AgentNode } from "./support/agent-node.ts";
 import { startAgentProcess, type AgentLogLine, type AgentProcess } from "./support/agent-process.ts";
@@ -86,8 +87,10 @@ describe("custos node agent", () => {
     expect((await env.api.writeSecret(n.tenant.admin, n.tenant.domain, "db-password", { value: "pw-2" })).status).toBe(200);
     const update = event(n, "secret.updated", { name: "db-password", version: 2 });
     const genuine = await signEvent(signingKey(), update);
+    const sentAt = agent.logs().length;
     fixture.send(n.node.node_id, genuine);
-    await agent.waitForLog(isMsg("secret written", { version: 2 }));
+    await agent.waitForLog(isMsg("secret written", { version: 2 }), sentAt);
+    await agent.waitForLog(isMsg("reload command ran"), sentAt);
     expect(await readFile(n.secretFile("db-password"), "utf8")).toBe("pw-2");
     // Custos now holds a value the agent would write if it acted on any of what follows.
     expect((await env.api.writeSecret(n.tenant.admin, n.tenant.domain, "db-password", { value: "pw-3" })).status).toBe(200);
@@ -136,8 +139,10 @@ describe("custos node agent", () => {
     })();
     for (const [index, value] of values.slice(1).entries()) {
       expect((await env.api.writeSecret(n.tenant.admin, n.tenant.domain, "big-secret", { value })).status).toBe(200);
+      const from = agent.logs().length;
       await sendSigned(n, event(n, "secret.updated", { name: "big-secret", version: index + 2 }));
-      await agent.waitForLog(isMsg("secret written", { version: index + 2 }));
+      await agent.waitForLog(isMsg("secret written", { version: index + 2 }), from);
+      await agent.waitForLog(isMsg("reload command ran"), from);
     }
     polling.on = false;
     await poller;
@@ -245,6 +250,48 @@ describe("custos node agent", () => {
     } finally {
       fixture.publishedKeys.pop();
     }
+  });
+
+  it("reconnects after the stream ends, with Last-Event-ID, and syncs in full: a secret changed while it was away is written", async () => {
+    const n = await agentNode(env, fixture.url, { secrets: { "db-password": "pw-1" }, config: { grants_dir: "grants" } });
+    const agent = await started(n);
+    const grant = { grant: "header.claims.signature", jti: "grant-jti-1", expires_at: new Date(Date.now() + 60_000).toISOString() };
+    const id = await sendSigned(n, event(n, "grant.issued", grant));
+    await agent.waitForLog(isMsg("grant issued to this node", { grant_jti: "grant-jti-1" }));
+    expect(await readFile(path.join(n.dir, "grants", "grant-jti-1.jwt"), "utf8")).toBe("header.claims.signature\n");
+    expect(agent.stderr()).not.toContain("header.claims.signature");
+    // Changed with no event sent: only the full sync on reconnection can bring it.
+    expect((await env.api.writeSecret(n.tenant.admin, n.tenant.domain, "db-password", { value: "pw-2" })).status).toBe(200);
+    const connections = fixture.connections(n.node.node_id).length;
+    const from = agent.logs().length;
+    fixture.endStreams(n.node.node_id);
+    await fixture.waitForConnections(n.node.node_id, connections + 1);
+    await agent.waitForLog(isMsg("secret written", { secret: "db-password", version: 2 }), from);
+    expect(fixture.connections(n.node.node_id).at(-1)).toBe(String(id));
+    expect(await readFile(n.secretFile("db-password"), "utf8")).toBe("pw-2");
+    expect(await stopped(agent)).toBe(0);
+  });
+
+  it("custos node watch prints each verified event as a JSON line on stdout and each refusal as JSON on stderr; SIGTERM exits 0", async () => {
+    const n = await agentNode(env, fixture.url, { secrets: { "db-password": "pw-1" } });
+    const watch = spawn(process.execPath, [CUSTOS_BIN, "node", "watch", "--url", fixture.url, "--domain", n.tenant.domain, "--node-id", n.node.node_id, "--kid", n.node.kid, "--nsk-file", n.nskFile,
+      "--event-key-thumbprint", await eventKeyThumbprint(signingKey().jwk)], { cwd: REPO_ROOT, env: { PATH: process.env.PATH ?? "", NODE_ENV: "test" }, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    watch.stdout.on("data", (chunk: Buffer) => { stdout += chunk.toString(); });
+    watch.stderr.on("data", (chunk: Buffer) => { stderr += chunk.toString(); });
+    const exited = new Promise<number | null>((resolve) => { watch.on("close", resolve); });
+    try {
+      await fixture.waitForConnections(n.node.node_id, 1);
+      const claims = event(n, "secret.updated", { name: "db-password", version: 2 }, { jti: "AAAAAAAAAAAAAAAAAAAAAA", iat: nowSeconds() });
+      fixture.send(n.node.node_id, await signEvent(signingKey(), claims));
+      fixture.send(n.node.node_id, await signEvent(signingKey(), { ...claims, aud: "node:00000000-0000-4000-8000-000000000000", jti: "BBBBBBBBBBBBBBBBBBBBBB" }));
+      await expect.poll(() => stdout.includes("\n") && stderr.includes("event_wrong_audience"), { timeout: 20_000 }).toBe(true);
+      expect(stdout.trim().split("\n").map((line) => JSON.parse(line) as unknown)).toEqual([{ type: "secret.updated", jti: claims.jti, iat: claims.iat, data: { name: "db-password", version: 2 } }]);
+    } finally {
+      watch.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
   });
 
   it("refuses to start on a corrupt replay cache (exit 1, naming it) and on an invalid config (exit 2, naming the setting)", async () => {

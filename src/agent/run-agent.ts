@@ -1,3 +1,4 @@
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { replaceFileAtomically } from "../platform/durable-files.ts";
 import type { AgentConfig, SecretFileConfig } from "./agent-config.ts";
@@ -42,6 +43,7 @@ export async function runAgent(options: AgentRunOptions): Promise<number> {
   const nowSeconds = () => Math.floor(clock() / 1000);
 
   await ensureStateDir(config.stateDir);
+  if (config.grantsDir !== undefined) await mkdir(config.grantsDir, { recursive: true, mode: 0o700 });
   const nsk = await readNskFile(config.nskFile);
   let node: NodeCredentials = { url: config.url, nodeId: config.nodeId, kid: await resolveNodeKid(config.stateDir, nsk, config.kid), nsk };
   const secretsByName = new Map(config.secrets.map((secret) => [secret.name, secret]));
@@ -123,10 +125,10 @@ export async function runAgent(options: AgentRunOptions): Promise<number> {
         keys = (await applyRotatedEventKeys(pinning, log, keys, event.data.keys, new Date(clock()))).keys;
         return;
       case "grant.issued": {
-        log.info("grant issued to this node", { grant_jti: event.data.jti, expires_at: event.data.expires_at });
-        if (config.grantsDir !== undefined && /^[A-Za-z0-9_-]{1,64}$/.test(event.data.jti)) {
-          await replaceFileAtomically(path.join(config.grantsDir, `${event.data.jti}.jwt`), `${event.data.grant}\n`);
-        }
+        // The file is named by the grant's jti: only a jti that is a plain file name is written.
+        const file = config.grantsDir !== undefined && /^[A-Za-z0-9_-]{1,64}$/.test(event.data.jti) ? path.join(config.grantsDir, `${event.data.jti}.jwt`) : undefined;
+        if (file !== undefined) await replaceFileAtomically(file, `${event.data.grant}\n`);
+        log.info("grant issued to this node", { grant_jti: event.data.jti, expires_at: event.data.expires_at, written_to: file });
         return;
       }
       case "node.quarantined":
