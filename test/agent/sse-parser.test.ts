@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { readEventStream } from "../../src/agent/event-stream.ts";
 import { SseParser, type SseItem } from "../../src/agent/sse-parser.ts";
 
 const STREAM =
@@ -58,5 +59,29 @@ describe("SseParser", () => {
   it("refuses a line that never ends beyond the bound, rather than growing without end", () => {
     const parser = new SseParser();
     expect(() => parser.push("data: ".padEnd((1 << 20) + 1, "x"))).toThrow(RangeError);
+  });
+});
+
+describe("readEventStream()", () => {
+  const streamOf = (chunks: readonly string[], thenStall = false) => new ReadableStream<Uint8Array>({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+      if (!thenStall) controller.close();
+    },
+  });
+
+  it("yields the messages and comments of a stream cut anywhere, then ends with it", async () => {
+    const items: SseItem[] = [];
+    for await (const item of readEventStream(streamOf(["id: 1\nevent: custos-event\nda", "ta: x.y.z\n", "\n: heartbeat\n"]), undefined, 60_000)) items.push(item);
+    expect(items).toEqual([{ kind: "message", id: "1", event: "custos-event", data: "x.y.z" }, { kind: "comment", text: "heartbeat" }]);
+  });
+
+  it("gives up on a stream that goes silent (no heartbeat) rather than waiting for ever", async () => {
+    const items: SseItem[] = [];
+    const reading = (async () => {
+      for await (const item of readEventStream(streamOf([": heartbeat\n"], true), undefined, 50)) items.push(item);
+    })();
+    await expect(reading).rejects.toThrow(/no byte in 50 ms/);
+    expect(items).toEqual([{ kind: "comment", text: "heartbeat" }]);
   });
 });
