@@ -24,7 +24,7 @@ const LAYERS = [
   ["access"],
   ["nodes", "secrets", "identity/nodes", "console"],
   ["http-adapters"],
-  ["custos.ts", "dev", "cli"],
+  ["custos.ts", "dev", "cli", "agent"],
 ];
 
 const HTTP_ADAPTERS = new Set(["http/app.ts", "http/server.ts", "http/authenticate-steps.ts", "http/credential-locals.ts"]);

@@ -1,10 +1,6 @@
-import { readFile } from "node:fs/promises";
-import { newRotationRequestBody, openNewNsk, rotationPath } from "../nodes/nsk-rotation.ts";
-import { deriveBearerSecret, deriveWrapKey, formatNodeBearer, parseNsk } from "../nodes/nsk.ts";
-import { unwrapOnNode } from "../secrets/wrap-for-node.ts";
-import { callApi, CommandRefused, type Refusal } from "./api-client.ts";
-import { KID } from "./node.command.ts";
+import { fetchNodeSecret, readNskFile, rotateNodeNsk } from "../agent/node-client.ts";
 import { replaceFileAtomically } from "../platform/durable-files.ts";
+import type { Refusal } from "./api-client.ts";
 
 /**
  * What to check when Custos refuses a node's call. The server says as little as it can (an
@@ -29,64 +25,22 @@ export function nodeRefusalHint(refusal: Refusal, options: { nodeId: string; kid
   }
 }
 
-async function readNskFile(file: string): Promise<Buffer> {
-  let nskText: string;
-  try {
-    nskText = await readFile(file, "utf8");
-  } catch (error) {
-    throw new CommandRefused(`cannot read the NSK file ${file}: ${(error as NodeJS.ErrnoException).code ?? "error"}`);
-  }
-  const nsk = parseNsk(nskText);
-  if (nsk === undefined) throw new CommandRefused(`${file} does not hold an NSK (43 base64url characters)`);
-  return nsk;
-}
-
 export async function runNodeFetch(name: string, options: { url: string; nodeId: string; kid: string; nskFile: string }): Promise<void> {
   const nsk = await readNskFile(options.nskFile);
-  const bearer = formatNodeBearer(options.kid, deriveBearerSecret(nsk));
-  const { body: answer } = await callApi(options.url, "GET", `/v1/nodes/${options.nodeId}/secrets/${name}`, bearer, undefined, {
-    hint: (refusal) => nodeRefusalHint(refusal, { ...options, name }),
-  });
-  const body = (answer ?? {}) as { jwe?: unknown; version?: unknown };
-  if (typeof body.jwe !== "string") throw new CommandRefused("the answer holds no JWE");
-  let value: Buffer;
-  try {
-    value = await unwrapOnNode(body.jwe, deriveWrapKey(nsk), options.kid);
-  } catch {
-    throw new CommandRefused("the secret could not be decrypted with this NSK");
-  }
+  const { value, version } = await fetchNodeSecret({ ...options, nsk }, name, (refusal) => nodeRefusalHint(refusal, { ...options, name }));
   process.stdout.write(value);
   if (process.stdout.isTTY) process.stdout.write("\n");
-  console.error(`custos: ${name} version ${String(body.version)} fetched and decrypted`);
+  value.fill(0);
+  console.error(`custos: ${name} version ${String(version)} fetched and decrypted`);
 }
 
 export async function runNodeRotate(options: { url: string; nodeId: string; kid: string; nskFile: string }): Promise<void> {
   const nsk = await readNskFile(options.nskFile);
-  const wrapKey = deriveWrapKey(nsk);
-  const bearer = formatNodeBearer(options.kid, deriveBearerSecret(nsk));
-  const request = newRotationRequestBody(wrapKey, options.nodeId, options.kid, Math.floor(Date.now() / 1000));
-  const { body: answer } = await callApi(options.url, "POST", rotationPath(options.nodeId), bearer, request, {
-    hint: (refusal) => nodeRefusalHint(refusal, options),
-  });
-  const body = (answer ?? {}) as { kid?: unknown; jwe?: unknown; previous_retires_at?: unknown };
-  if (typeof body.kid !== "string" || !KID.test(body.kid) || typeof body.jwe !== "string") throw new CommandRefused("the answer holds no new kid and JWE");
-  let next: Buffer;
-  try {
-    next = await openNewNsk(body.jwe, wrapKey, options.kid, body.kid);
-  } catch {
-    throw new CommandRefused("the new NSK could not be decrypted with the current one");
-  }
-  try {
-    await replaceFileAtomically(options.nskFile, `${next.toString("base64url")}\n`);
-  } catch (error) {
-    // Custos has rotated: the old key works only through its grace period, so say so loudly.
-    throw new CommandRefused(
-      `rotated to kid ${body.kid}, but the new NSK could not be written to ${options.nskFile} (${(error as NodeJS.ErrnoException).code ?? "error"}); ` +
-        `the previous kid works until ${String(body.previous_retires_at)}: re-enroll the node before then`,
-    );
-  } finally {
-    next.fill(0);
-  }
-  process.stdout.write(`${body.kid}\n`);
-  console.error(`custos: NSK rotated; ${options.nskFile} holds kid ${body.kid}; kid ${options.kid} works until ${String(body.previous_retires_at)}`);
+  const rotated = await rotateNodeNsk(
+    { ...options, nsk },
+    (next) => replaceFileAtomically(options.nskFile, `${next.nsk.toString("base64url")}\n`),
+    { now: Math.floor(Date.now() / 1000), hint: (refusal) => nodeRefusalHint(refusal, options), where: options.nskFile },
+  );
+  process.stdout.write(`${rotated.kid}\n`);
+  console.error(`custos: NSK rotated; ${options.nskFile} holds kid ${rotated.kid}; kid ${options.kid} works until ${rotated.previousRetiresAt}`);
 }

@@ -1,4 +1,5 @@
 import { createHash, hkdfSync, randomBytes } from "node:crypto";
+import { KID_PATTERN } from "../platform/names.ts";
 
 /**
  * The node secret key (NSK) and what a node derives from it (DESIGN.md, "Nodes, NSK and the
@@ -10,7 +11,6 @@ export const NSK_BYTES = 32;
 const BEARER_INFO = "custos/v1/bearer";
 const WRAP_INFO = "custos/v1/wrap";
 const ROTATE_INFO = "custos/v1/rotate";
-const KID = /^[A-Za-z0-9_-]{8,64}$/;
 const BEARER = /^nsk\.([A-Za-z0-9_-]{8,64})\.([A-Za-z0-9_-]{43})$/;
 
 export function newNsk(): Buffer {
@@ -46,7 +46,7 @@ export function deriveRotationProofKey(wrapKey: Uint8Array): Buffer {
 }
 
 export function formatNodeBearer(kid: string, bearerSecret: Uint8Array): string {
-  if (!KID.test(kid)) throw new RangeError("malformed kid");
+  if (!KID_PATTERN.test(kid)) throw new RangeError("malformed kid");
   return `nsk.${kid}.${Buffer.from(bearerSecret).toString("base64url")}`;
 }
 

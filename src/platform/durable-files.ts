@@ -9,21 +9,36 @@ import path from "node:path";
  * mode and flushed to disk, and only then takes the target's name.
  */
 
-/** A temporary name beside `file`, written whole and fsynced. The caller publishes or removes it. */
-async function writeSyncedTemporary(file: string, content: string | Uint8Array, mode: number): Promise<string> {
+/** A file's numeric owner, for files another account reads (the node agent's secret files). */
+export interface FileOwner {
+  readonly uid: number;
+  readonly gid: number;
+}
+
+/**
+ * A temporary name beside `file`, written whole and fsynced. The caller publishes or removes
+ * it. The mode is set with chmod after the exclusive create, so the umask cannot narrow (or a
+ * configured 0640 lose) it; the owner, when given, is set before any content is written.
+ */
+async function writeSyncedTemporary(file: string, content: string | Uint8Array, mode: number, owner?: FileOwner): Promise<string> {
   const temporary = path.join(path.dirname(path.resolve(file)), `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await open(temporary, "wx", mode);
+  const handle = await open(temporary, "wx", mode & 0o600);
   try {
+    if (owner !== undefined) await handle.chown(owner.uid, owner.gid);
+    await handle.chmod(mode);
     await handle.writeFile(content);
     await handle.sync();
-  } finally {
+  } catch (error) {
     await handle.close();
+    await rm(temporary, { force: true });
+    throw error;
   }
+  await handle.close();
   return temporary;
 }
 
-/** Flushes a directory, so that a rename or link in it survives a power loss. */
-async function syncDirectory(directory: string): Promise<void> {
+/** Flushes a directory, so that a rename, link or removal in it survives a power loss. */
+export async function syncDirectory(directory: string): Promise<void> {
   const handle = await open(directory, "r");
   try {
     await handle.sync();
@@ -33,8 +48,8 @@ async function syncDirectory(directory: string): Promise<void> {
 }
 
 /** Replaces `file` whole (renamed over it), then flushes its directory. */
-export async function replaceFileAtomically(file: string, content: string | Uint8Array, mode = 0o600): Promise<void> {
-  const temporary = await writeSyncedTemporary(file, content, mode);
+export async function replaceFileAtomically(file: string, content: string | Uint8Array, mode = 0o600, owner?: FileOwner): Promise<void> {
+  const temporary = await writeSyncedTemporary(file, content, mode, owner);
   try {
     await rename(temporary, file);
   } finally {
