@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrantSigningKeys } from "../../src/access/grant-signing-keys.ts";
+import { createGrantSigningKeys } from "../../src/access/signing-keys.ts";
 import { readRecords } from "../../src/audit/audit-store.ts";
 import type { ApiAnswer } from "../support/api-client.ts";
 import { startCustosWithProvider, type CustosWithProvider, type Tenant } from "../support/custos-with-provider.ts";

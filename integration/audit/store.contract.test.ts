@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrantSigningKeyRepository, type GrantSigningKeyRepository } from "../../src/access/grant-signing-key-repo.ts";
+import { createGrantSigningKeyRepository, type SigningKeyRepository as GrantSigningKeyRepository } from "../../src/access/signing-key-repo.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
 import { sqlAuditStore, type AuditStore } from "../../src/audit/audit-store.ts";
 import { createDomainRepository } from "../../src/identity/domains/domain-repo.ts";

@@ -3,6 +3,7 @@ import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditResource } from "../audit/audit-vocabulary.ts";
 import type { UserCredential } from "../identity/credentials.ts";
 import { CustosError } from "../platform/errors.ts";
+import type { NodeEvents } from "./node-events.ts";
 import type { NodeRepository } from "./node-repo.ts";
 
 /** Why a quarantine change was granted, as its audit record says. */
@@ -11,6 +12,7 @@ export type QuarantineChange = "quarantined" | "lifted";
 export interface QuarantineNodeDependencies extends AuthorizeElevatedDependencies {
   readonly audit: AuditAppender;
   readonly nodes: Pick<NodeRepository, "findNode" | "setStatus">;
+  readonly events: Pick<NodeEvents, "nodeQuarantined" | "nodeReleased">;
 }
 
 export interface QuarantineNodeInput {
@@ -36,6 +38,9 @@ async function setQuarantine(deps: QuarantineNodeDependencies, input: Quarantine
   await deps.audit.append({ chain: domain, actor: actorOf(credential), action: "node.quarantine", resource, decision: "granted", reason: change, requestId });
   // A decommission that ran in between wins: the repository never changes a decommissioned node.
   if (!(await deps.nodes.setStatus(nodeId, change === "quarantined" ? "quarantined" : "active"))) throw nodeDecommissioned();
+  // Told after the change: a quarantined node's open streams deliver this and end.
+  const announcement = { domain, nodeId, requestId };
+  await (change === "quarantined" ? deps.events.nodeQuarantined(announcement) : deps.events.nodeReleased(announcement));
 }
 
 /** POST /v1/domains/{domain}/nodes/{node_id}/quarantine: every check of the node fails until lifted. */
