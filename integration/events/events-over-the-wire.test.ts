@@ -97,6 +97,32 @@ describe("signed events over SSE (in-process bus)", () => {
     });
   });
 
+  it("publishes nothing when the audit store refuses the event.publish record: the write stands, the open stream gets no event, the failure is counted", async () => {
+    const tenant = await tenantWithReader();
+    const reader = nodeOf(tenant);
+    const events = await stream(reader);
+    const failures = async () => /custos_event_publish_failures_total\{type="secret.updated"\} (\d+)/.exec(await (await fetch(`${env.server.url}/metrics`)).text())?.[1] ?? "0";
+    const before = Number(await failures());
+    const recordsBefore = (await publishRecords(tenant.domain)).length;
+    // The audit store itself refuses: a trigger on the chain's table, for this domain's event records only.
+    await env.custos.db.query(`CREATE FUNCTION refuse_event_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN IF NEW.action = 'event.publish' AND NEW.chain = '${tenant.domain}' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$`);
+    await env.custos.db.query("CREATE TRIGGER refuse_event_audit BEFORE INSERT ON audit_events FOR EACH ROW EXECUTE FUNCTION refuse_event_audit()");
+    try {
+      expect((await env.api.writeSecret(tenant.admin, tenant.domain, SECRET, { value: "v2" })).status).toBe(200);
+      // A heartbeat, then another: no event came between (the publish was refused before the bus).
+      expect((await events.next()).kind).toBe("heartbeat");
+      expect((await events.next()).kind).toBe("heartbeat");
+      expect(Number(await failures())).toBe(before + 1);
+      expect(await publishRecords(tenant.domain)).toHaveLength(recordsBefore);
+    } finally {
+      await env.custos.db.query("DROP TRIGGER refuse_event_audit ON audit_events");
+      await env.custos.db.query("DROP FUNCTION refuse_event_audit()");
+    }
+    expect((await env.api.writeSecret(tenant.admin, tenant.domain, SECRET, { value: "v3" })).status).toBe(200);
+    expect(await verified(tenant.domain, reader, await events.nextEvent())).toMatchObject({ type: "secret.updated", data: { version: 3 } });
+  });
+
   it("resumes after Last-Event-ID without repeats, and sends nothing old without it; heartbeats arrive", async () => {
     const tenant = await tenantWithReader();
     const reader = nodeOf(tenant);
