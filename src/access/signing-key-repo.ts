@@ -1,6 +1,6 @@
 import type { JWK } from "jose";
 import type { Database } from "../platform/db/database.ts";
-import type { grantSigningKeysTable } from "./grant-signing-keys.table.ts";
+import type { grantSigningKeysTable } from "./signing-keys.table.ts";
 
 /** What a domain key signs: grants (migration 0004) or events to nodes (0014); each has its own table and kids. */
 export type SigningKeyPurpose = "grant" | "event";
@@ -16,6 +16,7 @@ export function signingKeyTable(purpose: SigningKeyPurpose): string {
 /** A public key as the domain JWKS publishes it: `custos_use` says what it signs. */
 export type PublishedJwk = JWK & { readonly custos_use: SigningKeyPurpose };
 
+/** Both purposes share one row shape (signing-keys.table.ts). */
 type SigningKeyRow = typeof grantSigningKeysTable.$inferSelect;
 
 /** A domain's active key as stored: its kid and the private half, still wrapped. */
