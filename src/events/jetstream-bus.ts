@@ -103,9 +103,14 @@ export async function openJetStreamBus(options: JetStreamBusOptions): Promise<Ev
     },
 
     async subscribe(target, start, subscriber) {
+      // Why not DeliverPolicy.New: the ordered consumer is created on the server after
+      // consume() has returned, so an event published in between would be missed. Starting
+      // after the stream's last sequence as read now misses nothing published after this.
+      const after = start === "new" ? (await jsm.streams.info(options.stream)).state.last_seq : start.after;
       const consumer = await js.consumers.get(options.stream, {
         filter_subjects: nodeSubject(options.subjectPrefix, target.domain, target.nodeId),
-        ...(start === "new" ? { deliver_policy: DeliverPolicy.New } : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: start.after + 1 }),
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: after + 1,
       });
       const messages = await consumer.consume();
       const state = { closed: false };
