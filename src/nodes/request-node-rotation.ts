@@ -1,10 +1,9 @@
 import { actorOf, authorizeElevated, type AuthorizeElevatedDependencies } from "../access/elevated-action.ts";
 import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditResource } from "../audit/audit-vocabulary.ts";
-import { CustosError } from "../platform/errors.ts";
 import type { NodeEvents } from "./node-events.ts";
 import type { NodeRepository } from "./node-repo.ts";
-import { nodeDecommissioned, type QuarantineNodeInput } from "./quarantine-node.ts";
+import { changeableNodeOf, type QuarantineNodeInput } from "./quarantine-node.ts";
 
 export interface RequestNodeRotationDependencies extends AuthorizeElevatedDependencies {
   readonly audit: AuditAppender;
@@ -22,10 +21,7 @@ export async function requestNodeRotation(deps: RequestNodeRotationDependencies,
   const { credential, domain, nodeId, requestId } = input;
   const resource = auditResource.node(nodeId);
   await authorizeElevated(deps, { credential, domain, action: "node.rotate_request", resource, requestId });
-  const node = await deps.nodes.findNode(nodeId);
-  // Another domain's node is answered exactly like a missing one.
-  if (node?.domain !== domain) throw new CustosError("not_found", { detail: "no such node in this domain" });
-  if (node.status === "decommissioned") throw nodeDecommissioned();
+  await changeableNodeOf(deps.nodes, domain, nodeId);
   await deps.audit.append({ chain: domain, actor: actorOf(credential), action: "node.rotate_request", resource, decision: "granted", reason: "ok", requestId });
   await deps.events.rotateRequested({ domain, nodeId, requestId });
 }
