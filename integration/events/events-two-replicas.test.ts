@@ -30,12 +30,17 @@ describe.skipIf(NATS === "" || SERVER === "")("signed events across two replicas
   });
 
   const bearer = () => formatNodeBearer(node.kid, deriveBearerSecret(Buffer.from(node.nsk, "base64url")));
-  async function versionIn(item: StreamItem, via: string): Promise<unknown> {
+  /** Verified as an agent verifies it: the event keys of the JWKS `via` publishes, typ, alg, iss, aud. */
+  async function claimsOf(item: StreamItem, via: string): Promise<Record<string, unknown>> {
     if (item.kind !== "event") throw new Error(`expected an event, got ${item.kind}`);
     const { keys } = (await (await fetch(`${via}/v1/domains/${DOMAIN}/jwks.json`)).json()) as { keys: (JWK & { custos_use: string })[] };
     const { payload } = await jwtVerify(item.data, createLocalJWKSet({ keys: keys.filter((key) => key.custos_use === "event") }), {
       typ: "custos-event+jwt", algorithms: ["EdDSA"], issuer: `urn:custos:domain:${DOMAIN}`, audience: `node:${node.node_id}`,
     });
+    return payload;
+  }
+  async function versionIn(item: StreamItem, via: string): Promise<unknown> {
+    const payload = await claimsOf(item, via);
     expect(payload).toMatchObject({ type: "secret.updated", data: { name: SECRET } });
     return (payload.data as { version: unknown }).version;
   }
@@ -61,5 +66,17 @@ describe.skipIf(NATS === "" || SERVER === "")("signed events across two replicas
     if (next.kind !== "event") throw new Error("an event");
     expect(next.id).toBeGreaterThan(first.id);
     resumed.close();
+  });
+
+  it("a quarantine through A ends the node's stream on B right after node.quarantined", async () => {
+    const [a, b] = deployment.replicas;
+    if (a === undefined || b === undefined) throw new Error("two replicas");
+    const admin = await deployment.adminToken();
+    const onB = await openEventStream(b.url, node.node_id, bearer());
+    expect(onB.status).toBe(200);
+    expect((await deployment.call(a, "POST", `/v1/domains/${DOMAIN}/nodes/${node.node_id}/quarantine`, admin)).status).toBe(204);
+    expect((await claimsOf(await onB.nextEvent(), b.url)).type).toBe("node.quarantined");
+    expect((await onB.nextEvent()).kind).toBe("end");
+    expect((await deployment.call(a, "DELETE", `/v1/domains/${DOMAIN}/nodes/${node.node_id}/quarantine`, admin)).status).toBe(204);
   });
 });
