@@ -50,7 +50,10 @@ export interface SigningKeysOptions {
   /** Where the keys are kept; by default the SQL repository on `db` for `purpose`. */
   readonly repository?: SigningKeyRepository;
   readonly wrapper: KeyWrapper;
-  /** The longest grant lifetime: a retired key is published at least this long after retiring. */
+  /**
+   * How long a retired key stays published: at least as long as what it signed can still be
+   * presented (the longest grant lifetime; for events, as long as the bus may replay them).
+   */
   readonly publishRetiredForSeconds: number;
 }
 
