@@ -37,7 +37,8 @@ export default defineConfig({
           // The CLI tests run the compiled dist/: rebuild it from src/ first. Then find the
           // local PostgreSQL server when DATABASE_URL is unset, or say that it was not run.
           // PGlite stores start from one data directory initialised once per run.
-          globalSetup: ["integration/support/build-dist.ts", "integration/support/find-postgres.ts", "integration/support/pglite-template.ts"],
+          // NATS_TEST_URL is set when a NATS server answers (the JetStream tests skip otherwise).
+          globalSetup: ["integration/support/build-dist.ts", "integration/support/find-postgres.ts", "integration/support/pglite-template.ts", "integration/support/find-nats.ts"],
           testTimeout: 60_000,
           hookTimeout: 120_000,
         },

@@ -23,6 +23,9 @@ const LAYERS = [
   ["identity"],
   ["access"],
   ["nodes", "secrets", "identity/nodes", "console"],
+  // Signed events sit above the verbs that announce them (each verb holds a small port) and
+  // below the HTTP adapters: they use the access keys, the audit, the node repository.
+  ["events"],
   ["http-adapters"],
   ["custos.ts", "dev", "cli", "agent"],
 ];

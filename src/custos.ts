@@ -5,13 +5,18 @@ import { auditRoutes } from "./audit/audit.routes.ts";
 import { createAuditKeyring, type AuditKeyring } from "./audit/audit-keys.ts";
 import { startAuditSchedule, type AuditSchedule } from "./audit/audit-schedule.ts";
 import { createGroupCommitAppender, type GroupCommitAppender } from "./audit/group-commit-appender.ts";
-import { createGrantSigningKeys } from "./access/grant-signing-keys.ts";
+import { createGrantSigningKeys, createSigningKeys } from "./access/signing-keys.ts";
 import { grantRoutes } from "./access/grants.routes.ts";
 import { MAX_GRANT_TTL_SECONDS } from "./access/issue-grant.ts";
 import { loadStepUpPolicy, STEP_UP_POLICY_FILE, type StepUpPolicy } from "./access/step-up-policy.ts";
 import { createDenialRecorder, type DenialRecorder } from "./audit/denial-recorder.ts";
 import { openSpiceDbAuthorizer, SpiceDbDomainMembership, type Authorizer } from "./authz/index.ts";
 import { durableRelationships, EMBEDDED_ENGINE_LOCK_KEY, EmbeddedEngineInUse, EmbeddedEngineServing, restoreRelationships } from "./authz/durable-relationships.ts";
+import { createEventAnnouncer, type EventAnnouncer } from "./events/event-announcer.ts";
+import type { EventBus } from "./events/event-bus.ts";
+import { createStreamSlots, type StreamSlots } from "./events/event-streams.ts";
+import { eventRoutes } from "./events/events.routes.ts";
+import { openEventBus } from "./events/open-event-bus.ts";
 import { buildHttpApp } from "./http/app.ts";
 import { createHttpServer } from "./http/server.ts";
 import { requireChainReader, requireDomainPermission, requireDomainUser, requireOperator } from "./http/authenticate-steps.ts";
@@ -71,6 +76,11 @@ export interface Custos {
   readonly authorizer: Authorizer;
   readonly stepUpPolicy: StepUpPolicy;
   readonly backend: SecretBackend;
+  /** Signed events to nodes: what the verbs announce through (docs/design.md, "Signed events"). */
+  readonly events: EventAnnouncer;
+  readonly eventBus: EventBus;
+  /** Open event streams on this replica, per node. */
+  readonly eventStreams: StreamSlots;
   close(): Promise<void>;
 }
 
@@ -209,12 +219,26 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     // One cache of unwrapped wrap_keys for the read path and rotations (wrap-key-cache.ts).
     const wrapKeys = createWrapKeyCache(backend);
     const grantKeys = createGrantSigningKeys({ db, wrapper: backend, publishRetiredForSeconds: MAX_GRANT_TTL_SECONDS + config.oidcLeewaySeconds });
+    // A retired event key stays published as long as the bus may still replay what it signed.
+    const eventKeys = createSigningKeys({
+      purpose: "event", db, wrapper: backend,
+      publishRetiredForSeconds: Math.max(config.events.retentionSeconds, config.events.ttlSeconds + config.oidcLeewaySeconds),
+    });
+    const eventBus = await openEventBus(config.events);
+    closers.push(() => eventBus.close());
+    const events = createEventAnnouncer({
+      keys: eventKeys, audit, bus: eventBus, ttlSeconds: config.events.ttlSeconds, now, logger,
+      onPublished: (type, count) => { metrics.eventsPublished.inc({ type }, count); },
+      onPublishFailed: (type) => { metrics.eventPublishFailures.inc({ type }); },
+    });
+    const eventStreams = createStreamSlots(config.events.maxStreamsPerNode);
 
     const readiness: ReadinessProbe[] = [
       { name: "database", check: async () => { await db.query("SELECT 1"); } },
       authorizer.readiness,
       backend.readiness,
       ...(redis === undefined ? [] : [{ name: "rate_limit_store", check: () => redis.ping() }]),
+      ...(eventBus.readiness === undefined ? [] : [eventBus.readiness]),
       ...(options.readiness ?? []),
     ];
     // The read APIs' gate: a domain's admins and auditors (domain.read).
@@ -236,13 +260,17 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         now,
         publicUrl: config.publicUrl,
       }),
-      ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, domains, requireDomainUser: domainUser, requireDomainReader: domainReader, db }),
+      ...grantRoutes({ ...stepUp, authorizer, keys: grantKeys, eventKeys, events, domains, requireDomainUser: domainUser, requireDomainReader: domainReader, db }),
       ...nodeRoutes({
         ...stepUp, authorizer, wrapper: backend, wrapKeys, requireDomainUser: domainUser, nodes, denials, nskGraceSeconds: config.nskGraceSeconds,
-        rateLimits, rateLimitStore, requireDomainReader: domainReader,
+        rateLimits, rateLimitStore, requireDomainReader: domainReader, events,
         lastSecretReads: (chain, actors) => sqlAuditStore.lastGrantedSecretReads(db, chain, actors),
       }),
-      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore }),
+      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore, events }),
+      ...eventRoutes({
+        ...stepUp, authorizer, nodes, denials, bus: eventBus, slots: eventStreams, heartbeatSeconds: config.events.heartbeatSeconds,
+        eventKeys, events, requireDomainUser: domainUser,
+      }),
       ...auditRoutes({
         db,
         keys: auditSigner,
@@ -274,6 +302,9 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
       authorizer,
       stepUpPolicy,
       backend,
+      events,
+      eventBus,
+      eventStreams,
       async close() {
         for (const close of closers.reverse()) await close();
       },

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrantSigningKeys } from "../../src/access/grant-signing-keys.ts";
+import { createGrantSigningKeys } from "../../src/access/signing-keys.ts";
 import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
 import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
 import { openLocalBackend } from "../../src/secrets/backends/local-backend.ts";

@@ -1,6 +1,6 @@
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrantSigningKeys } from "../../src/access/grant-signing-keys.ts";
+import { createGrantSigningKeys } from "../../src/access/signing-keys.ts";
 import { readRecords } from "../../src/audit/audit-store.ts";
 import type { ApiAnswer } from "../support/api-client.ts";
 import { startCustosWithProvider, type CustosWithProvider, type Tenant } from "../support/custos-with-provider.ts";
@@ -90,7 +90,11 @@ describe.each(storeKinds())("step-up and access grants over HTTP (%s)", (kind) =
     expect(payload).toMatchObject({ sub: `oidc:${domain}:alice`, act: { sub: `oidc:${domain}:alice` }, action: "ssh.login", acr: MFA, jti });
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(60);
     expect(new Date(expiresAt).getTime()).toBe((payload.exp ?? 0) * 1000);
-    expect(await eventsOf(domain, response)).toMatchObject([{ decision: "granted", reason: "ok", details: { jti } }]);
+    // The grant's record, then (once signed) the grant.issued event's to its node.
+    expect(await eventsOf(domain, response)).toMatchObject([
+      { action: "access.issue", decision: "granted", reason: "ok", details: { jti } },
+      { action: "event.publish", decision: "recorded", details: { type: "grant.issued", recipients: [{ node_id: nodeId }] } },
+    ]);
 
     // Another domain has its own key: a verifier holding its published keys refuses this domain's grant.
     const other = await env.freshTenant();

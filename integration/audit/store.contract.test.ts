@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createGrantSigningKeyRepository, type GrantSigningKeyRepository } from "../../src/access/grant-signing-key-repo.ts";
+import { createSigningKeyRepository, signingKeyTable, type SigningKeyPurpose, type SigningKeyRepository } from "../../src/access/signing-key-repo.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
 import { sqlAuditStore, type AuditStore } from "../../src/audit/audit-store.ts";
 import { createDomainRepository } from "../../src/identity/domains/domain-repo.ts";
 import type { DomainListing, DomainRepository } from "../../src/identity/domains/domain.ts";
 import { createSessionRepository } from "../../src/identity/sessions/session-repo.ts";
 import type { SessionRepository } from "../../src/identity/sessions/session-repo.ts";
-import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
+import { createIsolatedStore, storeKinds, type IsolatedStore, type StoreKind } from "../support/stores.ts";
 import { migrated } from "./audit-fixtures.ts";
 
 // One contract for the audit store and the session, domain and grant signing key
@@ -219,15 +219,18 @@ describe.each(storeKinds())("the session repository contract on %s", (kind) => {
   });
 });
 
-describe.each(storeKinds())("the grant signing key repository contract on %s", (kind) => {
+const SIGNING_KEY_CASES = storeKinds().flatMap((kind) => (["grant", "event"] as const).map((purpose): [SigningKeyPurpose, StoreKind] => [purpose, kind]));
+
+describe.each(SIGNING_KEY_CASES)("the %s signing key repository contract on %s", (purpose, kind) => {
   let store: IsolatedStore;
-  let keys: GrantSigningKeyRepository;
+  let keys: SigningKeyRepository;
+  const table = signingKeyTable(purpose);
   const jwk = (x: string) => ({ kty: "OKP", crv: "Ed25519", x, kid: `kid-${x}`, alg: "EdDSA", use: "sig" });
 
   beforeAll(async () => {
     store = await createIsolatedStore(kind);
     await migrated(store.db);
-    keys = createGrantSigningKeyRepository(store.db);
+    keys = createSigningKeyRepository(store.db, purpose);
   });
   afterAll(async () => {
     await store.dispose();
@@ -249,10 +252,12 @@ describe.each(storeKinds())("the grant signing key repository contract on %s", (
     expect(await keys.findActive("acme")).toBeUndefined();
     expect(await keys.insertActive({ domain: "acme", kid: "kid-two-2", publicJwk: jwk("two"), wrappedPrivateKey: "wrapped-2" })).toBe(true);
     // Dated apart so that "newest first" does not hang on two inserts' clock readings.
-    await store.db.query("UPDATE grant_signing_keys SET created_at = now() - interval '3 hours' WHERE kid = 'kid-one-1'");
-    expect(await keys.publishedKeys("acme", 3600)).toEqual([jwk("two"), jwk("one")]);
-    await store.db.query("UPDATE grant_signing_keys SET retired_at = now() - interval '2 hours' WHERE kid = 'kid-one-1'");
-    expect(await keys.publishedKeys("acme", 3600)).toEqual([jwk("two")]);
+    await store.db.query(`UPDATE ${table} SET created_at = now() - interval '3 hours' WHERE kid = 'kid-one-1'`);
+    // Published with what they sign (custos_use), whether or not the stored JWK says so.
+    const published = (name: string) => ({ ...jwk(name), custos_use: purpose });
+    expect(await keys.publishedKeys("acme", 3600)).toEqual([published("two"), published("one")]);
+    await store.db.query(`UPDATE ${table} SET retired_at = now() - interval '2 hours' WHERE kid = 'kid-one-1'`);
+    expect(await keys.publishedKeys("acme", 3600)).toEqual([published("two")]);
   });
 });
 

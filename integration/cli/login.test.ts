@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promise
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { calculateJwkThumbprint, type JWK } from "jose";
 import { saveSignIn, signInFile } from "../../src/cli/login/sign-in-store.ts";
 import { CUSTOS_BIN, REPO_ROOT, type CliResult } from "../support/cli.ts";
 import { startCustosWithProvider, type CustosWithProvider } from "../support/custos-with-provider.ts";
@@ -190,8 +191,12 @@ describe("custos login, whoami, logout and automatic step-up", () => {
       );
       expect(enroll.code, enroll.stderr).toBe(0);
       expect(enroll.visits).toHaveLength(1);
-      const enrolled = JSON.parse(enroll.stdout) as { node_id: string; kid: string; nsk_file: string };
+      const enrolled = JSON.parse(enroll.stdout) as { node_id: string; kid: string; nsk_file: string; event_key_thumbprint: string };
       expect(enrolled.nsk_file).toBe(nskFile);
+      // What the node agent pins: the thumbprint of the domain's active event key.
+      const jwks = (await (await fetch(`${env.server.url}/v1/domains/acme/jwks.json`)).json()) as { keys: (JWK & { custos_use: string })[] };
+      const eventKey = jwks.keys.find((key) => key.custos_use === "event");
+      expect(enrolled.event_key_thumbprint).toBe(await calculateJwkThumbprint(eventKey as JWK, "sha256"));
       expect(enroll.stdout).not.toContain((await readFile(nskFile, "utf8")).trim());
       expect((await stat(nskFile)).mode & 0o777).toBe(0o600);
 

@@ -64,6 +64,8 @@ export interface ReplicaDeploymentOptions {
    * CLI's verify) still go direct.
    */
   readonly replicaDatabaseAddress?: { readonly host: string; readonly port: number };
+  /** More settings every replica shares (the event bus's NATS_URL and stream, for instance). */
+  readonly replicaEnv?: Readonly<Record<string, string>>;
 }
 
 export async function startReplicaDeployment(options: ReplicaDeploymentOptions = {}): Promise<ReplicaDeployment> {
@@ -108,6 +110,7 @@ export async function startReplicaDeployment(options: ReplicaDeploymentOptions =
       CUSTOS_DATA_DIR: dataDir,
       CUSTOS_POLICIES_DIR: policies,
       CUSTOS_OPERATOR_TOKEN: operatorToken,
+      ...options.replicaEnv,
     };
     const replicas: ServeProcess[] = [];
     cleanups.push(async () => { await Promise.all(replicas.map((replica) => replica.stop())); });

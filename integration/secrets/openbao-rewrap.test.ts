@@ -3,7 +3,7 @@ import fs from "node:fs/promises";
 import path from "node:path";
 import { Command } from "commander";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { wrappingContext as grantKeyContext } from "../../src/access/grant-signing-keys.ts";
+import { signingKeyContext } from "../../src/access/signing-keys.ts";
 import { loadAuditKeyFile, loadOrCreateAuditKeyFile } from "../../src/audit/audit-signer.ts";
 import { CommandRefused } from "../../src/cli/api-client.ts";
 import { registerBackendCommand } from "../../src/cli/backend.command.ts";
@@ -100,15 +100,17 @@ interface Material {
   readonly nodeId: string;
   readonly nodeKid: string;
   readonly grantKid: string;
+  readonly eventKid: string;
 }
 
-/** A node key, a grant signing key and the audit key file, wrapped at the key's version 1. */
+/** A node key, a grant and an event signing key and the audit key file, wrapped at the key's version 1. */
 async function storeMaterial(): Promise<Material> {
   const store = await database();
   await migrateUp(store, await loadMigrations(MIGRATIONS_DIR));
   const nodeId = randomUUID();
   const nodeKid = "node-kid-0001";
   const grantKid = "grant-kid-0001";
+  const eventKid = "event-kid-0001";
   const adapter = adapterFor();
   await store.query("INSERT INTO domains (id, issuer, client_id) VALUES ('acme', 'https://idp.example', 'custos')");
   await store.query("INSERT INTO nodes (id, domain, name) VALUES ($1, 'acme', 'web-1')", [nodeId]);
@@ -120,10 +122,14 @@ async function storeMaterial(): Promise<Material> {
   ]);
   await store.query("INSERT INTO grant_signing_keys (domain, kid, public_jwk, wrapped_private_key) VALUES ('acme', $1, '{}', $2)", [
     grantKid,
-    await adapter.wrap(Buffer.from("grant private key"), grantKeyContext("acme", grantKid)),
+    await adapter.wrap(Buffer.from("grant private key"), signingKeyContext("grant", "acme", grantKid)),
+  ]);
+  await store.query("INSERT INTO event_signing_keys (domain, kid, public_jwk, wrapped_private_key) VALUES ('acme', $1, '{}', $2)", [
+    eventKid,
+    await adapter.wrap(Buffer.from("event private key"), signingKeyContext("event", "acme", eventKid)),
   ]);
   await loadOrCreateAuditKeyFile(auditKeyFile, adapter);
-  return { nodeId, nodeKid, grantKid };
+  return { nodeId, nodeKid, grantKid, eventKid };
 }
 
 function adapterFor(): OpenBaoSecretBackend {
@@ -131,12 +137,13 @@ function adapterFor(): OpenBaoSecretBackend {
   return bao;
 }
 
-async function stored(material: Material): Promise<{ node: string; grant: string; audit: string }> {
+async function stored(material: Material): Promise<{ node: string; grant: string; event: string; audit: string }> {
   const store = await database();
   const [node] = await store.query<{ wrapped_wrap_key: string }>("SELECT wrapped_wrap_key FROM node_secret_keys WHERE kid = $1", [material.nodeKid]);
   const [grant] = await store.query<{ wrapped_private_key: string }>("SELECT wrapped_private_key FROM grant_signing_keys WHERE kid = $1", [material.grantKid]);
+  const [event] = await store.query<{ wrapped_private_key: string }>("SELECT wrapped_private_key FROM event_signing_keys WHERE kid = $1", [material.eventKid]);
   const audit = (await fs.readFile(auditKeyFile, "utf8")).replace(/^[^:]+wrapped:/, "").trim();
-  return { node: node?.wrapped_wrap_key ?? "", grant: grant?.wrapped_private_key ?? "", audit };
+  return { node: node?.wrapped_wrap_key ?? "", grant: grant?.wrapped_private_key ?? "", event: event?.wrapped_private_key ?? "", audit };
 }
 
 /** Every stored ciphertext unwraps under its own context. */
@@ -144,7 +151,8 @@ async function everythingUnwraps(material: Material): Promise<void> {
   const adapter = adapterFor();
   const now = await stored(material);
   expect((await adapter.unwrap(now.node, wrapKeyContext(material.nodeId, material.nodeKid))).toString()).toBe("node wrap key");
-  expect((await adapter.unwrap(now.grant, grantKeyContext("acme", material.grantKid))).toString()).toBe("grant private key");
+  expect((await adapter.unwrap(now.grant, signingKeyContext("grant", "acme", material.grantKid))).toString()).toBe("grant private key");
+  expect((await adapter.unwrap(now.event, signingKeyContext("event", "acme", material.eventKid))).toString()).toBe("event private key");
   await loadAuditKeyFile(auditKeyFile, adapter);
 }
 
@@ -164,9 +172,10 @@ describe("rotating the Transit key", () => {
     expect(first.error).toBeUndefined();
     expect(first.stderr).toContain("node keys: 1 rewrapped to v2, 0 already current");
     expect(first.stderr).toContain("grant signing keys: 1 rewrapped to v2");
+    expect(first.stderr).toContain("event signing keys: 1 rewrapped to v2");
     expect(first.stderr).toContain("the audit key file: 1 rewrapped to v2");
     const after = await stored(material);
-    expect([after.node, after.grant, after.audit].map(ciphertextVersion)).toEqual([2, 2, 2]);
+    expect([after.node, after.grant, after.event, after.audit].map(ciphertextVersion)).toEqual([2, 2, 2, 2]);
 
     double.setMinDecryptionVersion("custos", 2);
     await everythingUnwraps(material);

@@ -173,18 +173,20 @@ describe("custos backend init", () => {
     expect(await run("backend", "check")).toBeUndefined();
   });
 
-  it("refuses while grant signing keys are stored, creating nothing", async () => {
+  it("refuses while grant or event signing keys are stored, creating nothing", async () => {
     stubEnvironment();
     const db = await openDatabase({ databaseUrl: undefined, pgliteDir: path.join(dataDir, "pglite") });
     try {
       await migrateUp(db, await loadMigrations(MIGRATIONS_DIR));
       await db.query("INSERT INTO grant_signing_keys (domain, kid, public_jwk, wrapped_private_key) VALUES ('acme', 'kid-12345678', '{}', 'vault:v1:AAAA')");
+      await db.query("INSERT INTO event_signing_keys (domain, kid, public_jwk, wrapped_private_key) VALUES ('acme', 'kid-12345678', '{}', 'vault:v1:AAAA')");
     } finally {
       await db.close();
     }
     const refused = await run("backend", "init");
     expect(refused).toBeInstanceOf(CommandRefused);
     expect((refused as Error).message).toContain("1 grant signing key(s) (grant_signing_keys)");
+    expect((refused as Error).message).toContain("1 event signing key(s) (event_signing_keys)");
     expect(KEY_CREATIONS(double)).toBe(0);
   });
 

@@ -209,6 +209,8 @@ describe.each(storeKinds())("secret and grant administration over HTTP (%s)", (k
 
       expect(await eventsOf(tenant.domain, deleted)).toEqual([
         expect.objectContaining({ action: "secret.delete", decision: "granted", reason: "ok", actor: `user:oidc:${tenant.domain}:alice`, resource: `secret:${tenant.domain}/${SECRET}`, details: { version: 2, readers: 1 } }),
+        // Then, the secret gone, its former reader is told (docs/design.md, "Signed events").
+        expect.objectContaining({ action: "event.publish", decision: "recorded", actor: "custos", details: expect.objectContaining({ type: "secret.revoked" }) as unknown }),
       ]);
     });
 

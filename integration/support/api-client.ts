@@ -33,6 +33,12 @@ export interface EnrolledNode {
   readonly node_id: string;
   readonly kid: string;
   readonly nsk: string;
+  /** RFC 7638 thumbprint of the domain's active event key (what an agent pins). */
+  readonly event_key_thumbprint?: string;
+}
+export interface RotatedEventKey {
+  readonly kid: string;
+  readonly previous_kid: string;
 }
 export interface SecretVersion {
   readonly name: string;
@@ -156,6 +162,9 @@ export interface ApiClient {
   enroll(as: Credential, domain: string, name: string): Promise<ApiAnswer<EnrolledNode>>;
   quarantine(as: Credential, domain: string, nodeId: string): Promise<ApiAnswer<undefined>>;
   liftQuarantine(as: Credential, domain: string, nodeId: string): Promise<ApiAnswer<undefined>>;
+  /** POST …/nodes/{id}/rotate-request: the node is sent nsk.rotate_requested. */
+  requestRotation(as: Credential, domain: string, nodeId: string): Promise<ApiAnswer<undefined>>;
+  rotateEventKey(as: Credential, domain: string): Promise<ApiAnswer<RotatedEventKey>>;
   rotateNsk(bearer: string, nodeId: string, proof?: unknown): Promise<ApiAnswer<RotationAnswer>>;
   readSecret(bearer: string, nodeId: string, name: string): Promise<ApiAnswer<SecretRelease>>;
   writeSecret(as: Credential, domain: string, name: string, body: { value: string } | Record<string, unknown>): Promise<ApiAnswer<SecretVersion>>;
@@ -244,6 +253,8 @@ export function createApiClient(baseUrl: string, options: { onAnswer?: (answer: 
     enroll: (as, domain, name) => request("POST", `${domainPath(domain)}/nodes`, as, { body: { name } }),
     quarantine: (as, domain, nodeId) => request("POST", quarantinePath(domain, nodeId), as),
     liftQuarantine: (as, domain, nodeId) => request("DELETE", quarantinePath(domain, nodeId), as),
+    requestRotation: (as, domain, nodeId) => request("POST", `${domainPath(domain)}/nodes/${segment(nodeId)}/rotate-request`, as),
+    rotateEventKey: (as, domain) => request("POST", `${domainPath(domain)}/event-keys/rotate`, as),
     rotateNsk: (bearer, nodeId, proof) => request("POST", `/v1/nodes/${segment(nodeId)}/nsk/rotate`, bearer, proof === undefined ? {} : { body: proof }),
     readSecret: (bearer, nodeId, name) => request("GET", `/v1/nodes/${segment(nodeId)}/secrets/${segment(name)}`, bearer),
     writeSecret: (as, domain, name, body) => request("PUT", `${domainPath(domain)}/secrets/${segment(name)}`, as, { body }),

@@ -10,13 +10,15 @@ import type { DomainRepository } from "../identity/domains/domain.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { Database } from "../platform/db/database.ts";
 import { parseDomainId } from "../platform/names.ts";
-import type { GrantSigningKeys } from "./grant-signing-keys.ts";
+import type { GrantSigningKeys, SigningKeys } from "./signing-keys.ts";
 import { listIssuedGrants, type IssuedGrantRecord } from "./issued-grants.ts";
 import { issueGrant, MAX_GRANT_TTL_SECONDS, parseGrantRequest, type GrantRequest, type IssueGrantDependencies } from "./issue-grant.ts";
 
 export interface GrantRoutesDependencies extends IssueGrantDependencies {
   readonly domains: DomainRepository;
   readonly keys: GrantSigningKeys;
+  /** The domain's event keys: published in the same JWKS, with custos_use "event". */
+  readonly eventKeys: Pick<SigningKeys, "publicJwks">;
   /** Authenticates a user of the path's domain (id_token or session) and sets the credential. */
   readonly requireDomainUser: RequestHandler;
   /** A user of the path's domain who may read its metadata: its admins and auditors (domain.read). */
@@ -50,7 +52,8 @@ export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
     const domain = parseDomainId(req.params.domain);
     if ((await deps.domains.find(domain)) === undefined) throw new CustosError("not_found", { detail: "no such domain" });
     res.setHeader("Cache-Control", "public, max-age=60");
-    res.json(await deps.keys.publicJwks(domain));
+    const [grantKeys, eventKeys] = await Promise.all([deps.keys.publicJwks(domain), deps.eventKeys.publicJwks(domain)]);
+    res.json({ keys: [...grantKeys.keys, ...eventKeys.keys] });
   };
   return [
     {
@@ -100,7 +103,9 @@ export function grantRoutes(deps: GrantRoutesDependencies): RouteDefinition[] {
       method: "get",
       path: "/v1/domains/:domain/jwks.json",
       doc: {
-        summary: "The domain's public grant-signing keys, for offline verification (anyone)",
+        summary:
+          "The domain's public signing keys, for offline verification (anyone): each JWK carries kty, crv, x, kid, alg EdDSA, use sig and " +
+          "custos_use — \"grant\" for grant keys, \"event\" for event keys (a verifier of events uses only the event keys)",
         security: [],
         responses: { "200": { description: "a JWK set" }, "400": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE },
       },

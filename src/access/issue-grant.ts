@@ -8,7 +8,8 @@ import { jsonObjectBody } from "../http/request-body.ts";
 import { CustosError } from "../platform/errors.ts";
 import { isNodeId } from "../platform/names.ts";
 import { actorOf, enforceStepUp, type StepUpGateDependencies } from "./elevated-action.ts";
-import type { GrantSigningKeys } from "./grant-signing-keys.ts";
+import type { GrantEvents } from "./grant-events.ts";
+import type { GrantSigningKeys } from "./signing-keys.ts";
 import { auditResource } from "../audit/audit-vocabulary.ts";
 
 export const DEFAULT_GRANT_TTL_SECONDS = 300;
@@ -40,6 +41,7 @@ export interface IssueGrantDependencies extends StepUpGateDependencies {
   readonly authorizer: Authorizer;
   readonly keys: GrantSigningKeys;
   readonly audit: AuditAppender;
+  readonly events: GrantEvents;
 }
 
 export interface IssuedGrant {
@@ -55,7 +57,8 @@ export function grantIssuer(domain: string): string {
 /**
  * Elevated issuance (DESIGN.md): the admin may act on the node (SpiceDB), has stepped up
  * for `access.issue`, and the grant is audited — committed — before it is signed and
- * returned. Each decision is exactly one audit record with its reason.
+ * returned. Each decision is exactly one audit record with its reason. The node is then sent
+ * the grant (`grant.issued`).
  */
 export async function issueGrant(
   deps: IssueGrantDependencies,
@@ -102,5 +105,7 @@ export async function issueGrant(
     .setIssuedAt(now)
     .setExpirationTime(expiresAt)
     .sign(key.privateKey);
-  return { grant, expires_at: new Date(expiresAt * 1000).toISOString(), jti };
+  const issued = { grant, expires_at: new Date(expiresAt * 1000).toISOString(), jti };
+  await deps.events.grantIssued({ domain, nodeId: request.nodeId, grant: issued, requestId });
+  return issued;
 }

@@ -12,7 +12,7 @@ import { isDomainId } from "../platform/names.ts";
  */
 
 /** The actions that pass the step-up gate (DESIGN.md, "Administration API"). */
-export const ELEVATED_ACTIONS = ["node.enroll", "node.quarantine", "node.decommission", "secret.write", "secret.grant", "secret.delete", "access.issue"] as const;
+export const ELEVATED_ACTIONS = ["node.enroll", "node.quarantine", "node.decommission", "secret.write", "secret.grant", "secret.delete", "access.issue", "node.rotate_request", "event_key.rotate"] as const;
 
 export type ElevatedAction = (typeof ELEVATED_ACTIONS)[number];
 
@@ -135,6 +135,8 @@ const actionsSchema = z.strictObject(
     "secret.grant": overrideSchema.optional(),
     "secret.delete": overrideSchema.optional(),
     "access.issue": overrideSchema.optional(),
+    "node.rotate_request": overrideSchema.optional(),
+    "event_key.rotate": overrideSchema.optional(),
   } satisfies Record<ElevatedAction, unknown>,
   { error: MAPPING_PROBLEM },
 );

@@ -18,6 +18,8 @@ export const AUDIT_ACTIONS = [
   "secret.grant",
   "secret.delete",
   "access.issue",
+  "node.rotate_request",
+  "event_key.rotate",
   "secret.read",
   "node.rotate",
   "domain.put",
@@ -32,6 +34,8 @@ export const AUDIT_ACTIONS = [
   "audit.rotate_key",
   "migration.down",
   "backend.rewrap",
+  "event.publish",
+  "event.subscribe",
 ] as const;
 
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];

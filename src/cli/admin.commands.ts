@@ -280,7 +280,10 @@ function registerSecretReads(secret: Command, withIdToken: (command: Command) =>
  * The NSK file is created (0600, never over an existing file) before the node is enrolled: the
  * API shows the NSK once, so it must have somewhere to go before it is asked for.
  */
-async function enrollInto(nskFile: string, enroll: () => Promise<{ node_id?: unknown; kid?: unknown; nsk?: unknown }>): Promise<{ node_id: unknown; kid: unknown }> {
+async function enrollInto(
+  nskFile: string,
+  enroll: () => Promise<{ node_id?: unknown; kid?: unknown; nsk?: unknown; event_key_thumbprint?: unknown }>,
+): Promise<{ node_id: unknown; kid: unknown; event_key_thumbprint: unknown }> {
   const handle = await open(nskFile, "wx", 0o600).catch((error: unknown) => {
     throw new CommandRefused(`cannot create the NSK file ${nskFile}: ${(error as NodeJS.ErrnoException).code ?? "error"} (it must not exist yet)`);
   });
@@ -289,7 +292,7 @@ async function enrollInto(nskFile: string, enroll: () => Promise<{ node_id?: unk
     if (typeof enrolled.nsk !== "string") throw new CommandRefused("the enrollment answer carried no NSK");
     await handle.writeFile(`${enrolled.nsk}\n`);
     await handle.close();
-    return { node_id: enrolled.node_id, kid: enrolled.kid };
+    return { node_id: enrolled.node_id, kid: enrolled.kid, event_key_thumbprint: enrolled.event_key_thumbprint };
   } catch (error) {
     await handle.close();
     await rm(nskFile, { force: true });
@@ -303,7 +306,10 @@ function registerNodeEnroll(program: Command, withIdToken: (command: Command) =>
   withIdToken(
     node
       .command("enroll")
-      .description("Enroll a node in a domain (admin, step-up applies); its NSK goes to a new 0600 file, its id and kid to stdout")
+      .description(
+        "Enroll a node in a domain (admin, step-up applies); its NSK goes to a new 0600 file, its id, kid and the domain's event key " +
+          "thumbprint (what the node agent pins) to stdout",
+      )
       .argument("<domain>", "the domain id", domainArgument)
       .argument("<name>", "the node's name", pattern(NODE_NAME, "node name (1-128 printable characters)"))
       .requiredOption("--nsk-file <file>", "the file to create with the node's NSK (must not exist)"),
@@ -313,7 +319,7 @@ function registerNodeEnroll(program: Command, withIdToken: (command: Command) =>
       const { body } = await callApi(options.url, "POST", `/v1/domains/${id}/nodes`, credential.bearer, { name }, credential.options);
       return body ?? {};
     });
-    console.error(`custos: enrolled ${name} in ${id}; its NSK is in ${options.nskFile}`);
+    console.error(`custos: enrolled ${name} in ${id}; its NSK is in ${options.nskFile}; the domain's event key thumbprint is ${String(enrolled.event_key_thumbprint)}`);
     console.log(JSON.stringify({ ...enrolled, nsk_file: options.nskFile }));
   });
 }

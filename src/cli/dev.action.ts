@@ -6,7 +6,7 @@ import { DEMO_ADMIN, DEMO_AUDITOR, DEMO_CLIENT_ID, DEMO_DOMAIN, seedDemo, type D
 import { ConfigError, loadConfig } from "../platform/config.ts";
 
 /** Settings `custos dev` ignores: it always runs everything embedded. */
-const EXTERNAL_SETTINGS = ["DATABASE_URL", "SPICEDB_ENDPOINT", "SPICEDB_TOKEN", "OPENBAO_ADDR", "OPENBAO_TOKEN"];
+const EXTERNAL_SETTINGS = ["DATABASE_URL", "SPICEDB_ENDPOINT", "SPICEDB_TOKEN", "OPENBAO_ADDR", "OPENBAO_TOKEN", "NATS_URL", "NATS_STREAM", "NATS_SUBJECT_PREFIX", "EVENTS_RETENTION_BYTES"];
 
 export const DEV_WARNINGS = [
   "development mode: plain HTTP, never for production",

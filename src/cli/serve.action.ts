@@ -12,6 +12,7 @@ export function defaultComponentWarnings(config: Config): string[] {
   const warnings: string[] = [];
   if (config.databaseUrl === undefined) warnings.push(`embedded database: PGlite under ${config.dataDir} (set DATABASE_URL for a PostgreSQL server)`);
   if (config.spicedb === undefined) warnings.push("embedded SpiceDB engine in process: one replica only (set SPICEDB_ENDPOINT for a SpiceDB server)");
+  if (config.events.nats === undefined) warnings.push("in-process event bus: events reach streams open on this replica only (set NATS_URL for NATS JetStream)");
   if (config.openbao === undefined) warnings.push("development secret backend: the local backend under the data directory, not for production (set OPENBAO_ADDR for OpenBao)");
   return warnings;
 }

@@ -86,10 +86,10 @@ export async function seedDemo(custos: Custos, options: { baseUrl: string; issue
   ], []);
 
   if ((await secrets.find(DEMO_DOMAIN, DEMO_SECRET)) === undefined) {
-    await storeSecret({ audit, authorizer, backend, secrets }, { actor: ACTOR, domain: DEMO_DOMAIN, name: DEMO_SECRET, value: Buffer.from("correct horse battery staple"), requestId });
+    await storeSecret({ audit, authorizer, backend, secrets, events: custos.events }, { actor: ACTOR, domain: DEMO_DOMAIN, name: DEMO_SECRET, value: Buffer.from("correct horse battery staple"), requestId });
   }
   await changeSecretReader(
-    { audit, authorizer, nodes, secrets },
+    { audit, authorizer, nodes, secrets, events: custos.events },
     { actor: ACTOR, domain: DEMO_DOMAIN, name: DEMO_SECRET, nodeId: node.node_id, change: "reader_added", requestId },
   );
 

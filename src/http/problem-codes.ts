@@ -20,6 +20,7 @@ export const PROBLEM_CODES: Readonly<Record<ErrorCode, { readonly status: number
   uri_too_long: { status: 414, title: "The request target is too long" },
   unsupported_media_type: { status: 415, title: "Unsupported media type" },
   rate_limited: { status: 429, title: "Too many requests" },
+  event_stream_limit: { status: 429, title: "The node already holds as many event streams as it may" },
   internal: { status: 500, title: "Internal error" },
   not_provisioned: { status: 501, title: "This capability is not provisioned" },
   store_unavailable: { status: 503, title: "The store is unavailable" },

@@ -3,6 +3,7 @@ import { auditResource } from "../audit/audit-vocabulary.ts";
 import { relationship } from "../authz/authorizer.ts";
 import { domainRef, nodeRef } from "../authz/object-ids.ts";
 import { CustosError } from "../platform/errors.ts";
+import type { NodeEvents } from "./node-events.ts";
 import type { NodeRepository } from "./node-repo.ts";
 import type { QuarantineNodeInput } from "./quarantine-node.ts";
 
@@ -11,6 +12,7 @@ export type DecommissionReason = "decommissioned" | "repeated";
 
 export interface DecommissionNodeDependencies extends AuthorizeElevatedDependencies {
   readonly nodes: Pick<NodeRepository, "findNode" | "decommission">;
+  readonly events: Pick<NodeEvents, "nodeDecommissioned">;
 }
 
 export type DecommissionNodeInput = QuarantineNodeInput;
@@ -41,4 +43,5 @@ export async function decommissionNode(deps: DecommissionNodeDependencies, input
   const subject = nodeRef(nodeId);
   const readers = await deps.authorizer.readRelationships({ resourceType: "secret", relation: "reader", subject }, { kind: "fully_consistent" });
   await deps.authorizer.writeRelationships([], [relationship(subject, "domain", domainRef(domain)), ...readers]);
+  await deps.events.nodeDecommissioned({ domain, nodeId, requestId });
 }

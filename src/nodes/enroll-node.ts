@@ -6,6 +6,7 @@ import { relationship, type Authorizer } from "../authz/authorizer.ts";
 import { domainRef, nodeRef } from "../authz/object-ids.ts";
 import type { UserCredential } from "../identity/credentials.ts";
 import type { KeyWrapper } from "../platform/key-wrapping/key-wrapper.ts";
+import type { NodeEvents } from "./node-events.ts";
 import { issueNodeKey } from "./node-keys.ts";
 import type { NodeRepository } from "./node-repo.ts";
 
@@ -54,15 +55,21 @@ export async function registerNode(deps: RegisterNodeDependencies, input: Regist
   return { nodeId, kid: key.kid, nsk: key.nsk };
 }
 
-export type EnrollNodeDependencies = AuthorizeElevatedDependencies & RegisterNodeDependencies;
+export type EnrollNodeDependencies = AuthorizeElevatedDependencies & RegisterNodeDependencies & { readonly events: Pick<NodeEvents, "eventKeyThumbprint"> };
 
-/** POST /v1/domains/{domain}/nodes: a domain admin, stepped up for node.enroll. */
+/**
+ * POST /v1/domains/{domain}/nodes: a domain admin, stepped up for node.enroll. The answer
+ * names the domain's active event key by its thumbprint, for the agent to pin; the key is
+ * fetched (created on a domain's first enrollment) before anything is recorded, so a backend
+ * that cannot wrap it refuses with nothing changed.
+ */
 export async function enrollNode(
   deps: EnrollNodeDependencies,
   input: { readonly credential: UserCredential; readonly domain: string; readonly name: string; readonly requestId: string },
-): Promise<EnrolledNode> {
+): Promise<EnrolledNode & { readonly eventKeyThumbprint: string }> {
   const { credential, domain, requestId } = input;
   const nodeId = randomUUID();
   await authorizeElevated(deps, { credential, domain, action: "node.enroll", resource: auditResource.node(nodeId), requestId });
-  return registerNode(deps, { ...input, nodeId, actor: actorOf(credential) });
+  const eventKeyThumbprint = await deps.events.eventKeyThumbprint(domain);
+  return { ...(await registerNode(deps, { ...input, nodeId, actor: actorOf(credential) })), eventKeyThumbprint };
 }

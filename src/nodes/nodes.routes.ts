@@ -20,7 +20,9 @@ import { decommissionNode } from "./decommission-node.ts";
 import { enrollNode } from "./enroll-node.ts";
 import { parseRotationRequest } from "./nsk-rotation.ts";
 import { liftQuarantine, quarantineNode, type QuarantineNodeDependencies, type QuarantineNodeInput } from "./quarantine-node.ts";
+import type { NodeEvents } from "./node-events.ts";
 import { listNodes, nodeBody, showNode, type ReadNodesDependencies } from "./read-nodes.ts";
+import { requestNodeRotation } from "./request-node-rotation.ts";
 import { proveRotation, refuseRotation, rotateNodeKey, type RotationDependencies } from "./rotate-node-key.ts";
 
 export interface NodeRoutesDependencies
@@ -33,6 +35,7 @@ export interface NodeRoutesDependencies
   readonly lastSecretReads: ReadNodesDependencies["lastSecretReads"];
   readonly rateLimits: RateLimitPolicy;
   readonly rateLimitStore: RateLimitStoreFactory;
+  readonly events: NodeEvents;
 }
 
 function parseNodeName(body: unknown): string {
@@ -123,14 +126,21 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
       doc: {
         summary: "Enroll a node and return its first NSK, once (admin, elevated: node.enroll)",
         requestBody: jsonRequestBody({ name: { type: "string", minLength: 1, maxLength: 128 } }, ["name"]),
-        responses: { "201": { description: "{ node_id, kid, nsk } — shown once, Cache-Control: no-store" }, "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
+        responses: {
+          "201": {
+            description:
+              "{ node_id, kid, nsk, event_key_thumbprint } — shown once, Cache-Control: no-store. event_key_thumbprint is the RFC 7638 SHA-256 " +
+              "thumbprint (base64url) of the domain's active event key: what an agent pins before trusting the JWKS's event keys",
+          },
+          "400": PROBLEM_RESPONSE, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE,
+        },
       },
       handlers: [
         deps.requireDomainUser,
         respond(
           (input: Parameters<typeof enrollNode>[1]) => enrollNode(deps, input),
           (req, res) => ({ domain: parseDomainId(req.params.domain), credential: userCredentialOf(res), name: parseNodeName(req.body), requestId: requestIdOf(res) }),
-          ({ nodeId, kid, nsk }) => ({ status: 201, body: { node_id: nodeId, kid, nsk } }),
+          ({ nodeId, kid, nsk, eventKeyThumbprint }) => ({ status: 201, body: { node_id: nodeId, kid, nsk, event_key_thumbprint: eventKeyThumbprint } }),
           "enrollNode",
         ),
       ],
@@ -146,6 +156,15 @@ export function nodeRoutes(deps: NodeRoutesDependencies): RouteDefinition[] {
       path: "/v1/domains/:domain/nodes/:node_id/quarantine",
       doc: { summary: "Lift a node's quarantine (admin, elevated: node.quarantine)", responses: { "204": { description: "active again" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE, "409": PROBLEM_RESPONSE } },
       handlers: [deps.requireDomainUser, respond((input: QuarantineNodeInput) => liftQuarantine(deps, input), quarantineInput, () => ({ status: 204 }), "liftQuarantine")],
+    },
+    {
+      method: "post",
+      path: "/v1/domains/:domain/nodes/:node_id/rotate-request",
+      doc: {
+        summary: "Ask a node to rotate its NSK: sends it the signed event nsk.rotate_requested; the node rotates with its own proof (admin, elevated: node.rotate_request)",
+        responses: { "202": { description: "requested: the event is on its way" }, "401": PROBLEM_RESPONSE, "403": PROBLEM_RESPONSE, "404": PROBLEM_RESPONSE, "409": PROBLEM_RESPONSE, "503": PROBLEM_RESPONSE },
+      },
+      handlers: [deps.requireDomainUser, respond((input: QuarantineNodeInput) => requestNodeRotation(deps, input), quarantineInput, () => ({ status: 202 }), "requestNodeRotation")],
     },
     {
       method: "post",

@@ -85,7 +85,35 @@ export interface Config {
   readonly auditKeyFile: string;
   /** Scheduled audit checkpoints and mirrors (docs/design.md, "Scheduled checkpoints and mirrors"). */
   readonly auditSchedule: AuditScheduleConfig;
+  /** Signed events to nodes (docs/design.md, "Signed events"). */
+  readonly events: EventsConfig;
   readonly logLevel: LogLevel;
+}
+
+/** The event bus, envelopes and streams. */
+export interface EventsConfig {
+  /** An envelope's lifetime: exp = iat + this (EVENTS_TTL_SECONDS, 10..300). */
+  readonly ttlSeconds: number;
+  /** How often an open stream carries a `: heartbeat` comment (EVENTS_HEARTBEAT_SECONDS). */
+  readonly heartbeatSeconds: number;
+  /** Open streams one node may hold on one replica (EVENTS_MAX_STREAMS_PER_NODE). */
+  readonly maxStreamsPerNode: number;
+  /** How long an event stays retained for a resuming node (EVENTS_RETENTION_SECONDS). */
+  readonly retentionSeconds: number;
+  /** The in-process bus keeps at most this many events per node (EVENTS_RETAIN_PER_NODE). */
+  readonly retainPerNode: number;
+  /** JetStream when NATS_URL is set; the in-process bus (one replica) otherwise. */
+  readonly nats: NatsConfig | undefined;
+}
+
+export interface NatsConfig {
+  readonly url: string;
+  /** The deployment's one stream (NATS_STREAM). */
+  readonly stream: string;
+  /** Subjects are `<prefix>.<domain>.<node_id>` (NATS_SUBJECT_PREFIX). */
+  readonly subjectPrefix: string;
+  /** The stream's size bound (EVENTS_RETENTION_BYTES); the oldest events go first. */
+  readonly retentionBytes: number;
 }
 
 export interface AuditScheduleConfig {
@@ -446,6 +474,35 @@ function openbaoTls(env: Env, addr: string): { tls?: OpenBaoTls } {
   return { tls: { caCertFile, clientCertFile, clientKeyFile, serverName } };
 }
 
+/** A NATS subject prefix: dot-separated tokens, no wildcards. */
+const SUBJECT_PREFIX = /^[A-Za-z0-9_-]{1,32}(\.[A-Za-z0-9_-]{1,32}){0,7}$/;
+
+function nats(env: Env): NatsConfig | undefined {
+  const natsUrl = url(env, "NATS_URL", ["nats:", "tls:"]);
+  if (natsUrl === undefined) {
+    const stray = ["NATS_STREAM", "NATS_SUBJECT_PREFIX", "EVENTS_RETENTION_BYTES"].find((name) => optional(env, name) !== undefined);
+    if (stray !== undefined) throw new ConfigError(stray, "is for the NATS event bus: set NATS_URL too");
+    return undefined;
+  }
+  if (new URL(natsUrl).hostname === "") throw new ConfigError("NATS_URL", "must name a host, such as nats://127.0.0.1:4222");
+  const stream = optional(env, "NATS_STREAM") ?? "CUSTOS_EVENTS";
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(stream)) throw new ConfigError("NATS_STREAM", "must be 1-64 characters of A-Z, a-z, 0-9, '_' and '-'");
+  const subjectPrefix = optional(env, "NATS_SUBJECT_PREFIX") ?? "custos.events";
+  if (!SUBJECT_PREFIX.test(subjectPrefix)) throw new ConfigError("NATS_SUBJECT_PREFIX", "must be dot-separated tokens of A-Z, a-z, 0-9, '_' and '-', such as custos.events");
+  return { url: natsUrl, stream, subjectPrefix, retentionBytes: integerIn(env, "EVENTS_RETENTION_BYTES", 256 * 1024 * 1024, 1024 * 1024, 1024 ** 4) };
+}
+
+function events(env: Env): EventsConfig {
+  return {
+    ttlSeconds: integerIn(env, "EVENTS_TTL_SECONDS", 60, 10, 300),
+    heartbeatSeconds: integerIn(env, "EVENTS_HEARTBEAT_SECONDS", 15, 1, 300),
+    maxStreamsPerNode: integerIn(env, "EVENTS_MAX_STREAMS_PER_NODE", 2, 1, 100),
+    retentionSeconds: integerIn(env, "EVENTS_RETENTION_SECONDS", 3600, 60, 7 * 86_400),
+    retainPerNode: integerIn(env, "EVENTS_RETAIN_PER_NODE", 1000, 1, 100_000),
+    nats: nats(env),
+  };
+}
+
 /** Parses the environment; throws ConfigError naming the first invalid variable. */
 export function loadConfig(env: Env = process.env, cwd: string = process.cwd()): Config {
   const nodeEnv = oneOf<NodeEnv>(env, "NODE_ENV", ["production", "development", "test"], "development");
@@ -480,6 +537,7 @@ export function loadConfig(env: Env = process.env, cwd: string = process.cwd()):
     nskGraceSeconds: integerIn(env, "CUSTOS_NSK_GRACE_SECONDS", 86_400, 0, 30 * 86_400),
     auditKeyFile: path.resolve(cwd, optional(env, "CUSTOS_AUDIT_KEY_FILE") ?? path.join(dataDir, "audit-signing-key.pem")),
     auditSchedule: auditSchedule(env, cwd),
+    events: events(env),
     logLevel: oneOf<LogLevel>(env, "CUSTOS_LOG_LEVEL", ["fatal", "error", "warn", "info", "debug", "trace", "silent"], "info"),
   };
 }

@@ -22,6 +22,7 @@ export type ErrorCode =
   | "kid_superseded"
   | "node_decommissioned"
   | "rate_limited"
+  | "event_stream_limit"
   | "not_provisioned"
   | "store_unavailable"
   | "authz_unavailable"

@@ -13,6 +13,10 @@ export interface Metrics {
   /** The latest checkpoint of each chain, as the audit schedule last read it (seq, and age at scrape time). */
   readonly auditCheckpoints: LatestCheckpointGauges;
   readonly auditScheduleFailures: Counter<"job">;
+  /** Signed event envelopes published to the bus, by type. */
+  readonly eventsPublished: Counter<"type">;
+  /** Event batches that did not go out after their change committed (audit refused, bus down), by type. */
+  readonly eventPublishFailures: Counter<"type">;
 }
 
 export interface LatestCheckpoint {
@@ -98,6 +102,18 @@ export function createMetrics(): Metrics {
       name: "custos_audit_schedule_failures_total",
       help: "Scheduled audit jobs (checkpoint, witness, mirror) that failed; each is tried again at the next tick",
       labelNames: ["job"],
+      registers: [registry],
+    }),
+    eventsPublished: new Counter({
+      name: "custos_events_published_total",
+      help: "Signed event envelopes published to the bus, by type",
+      labelNames: ["type"],
+      registers: [registry],
+    }),
+    eventPublishFailures: new Counter({
+      name: "custos_event_publish_failures_total",
+      help: "Event batches not published after the change they announce committed (logged; agents full-sync on reconnect), by type",
+      labelNames: ["type"],
       registers: [registry],
     }),
     stageDuration: new Histogram({

@@ -7,6 +7,7 @@ import type { UserCredential } from "../identity/credentials.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { SecretBackend } from "./secret-backend.ts";
 import { secretReaderIds } from "./secret-metadata.ts";
+import type { SecretEvents } from "./secret-events.ts";
 import type { SecretRepository } from "./secret-repo.ts";
 
 export interface DeleteSecretDependencies extends AuthorizeElevatedDependencies {
@@ -14,6 +15,7 @@ export interface DeleteSecretDependencies extends AuthorizeElevatedDependencies 
   readonly authorizer: Authorizer;
   readonly backend: Pick<SecretBackend, "deleteSecret">;
   readonly secrets: Pick<SecretRepository, "describe" | "remove">;
+  readonly events: Pick<SecretEvents, "secretRevoked">;
 }
 
 export interface DeleteSecretInput {
@@ -32,7 +34,8 @@ function readerRelationships(domain: string, name: string, readerIds: readonly s
  * Audited first; then, in the order that never leaves a readable secret behind a failure,
  * the readers are removed (SpiceDB), every version is destroyed in the backend, and the
  * secret's row goes last, so a deletion that failed half-way is retried with the same call
- * (the secret is still listed) rather than answered 404.
+ * (the secret is still listed) rather than answered 404. Once it is gone, every former
+ * reader is told (`secret.revoked`).
  */
 export async function deleteSecret(deps: DeleteSecretDependencies, input: DeleteSecretInput): Promise<void> {
   const { credential, domain, name, requestId } = input;
@@ -53,4 +56,5 @@ export async function deleteSecret(deps: DeleteSecretDependencies, input: Delete
   // here, so a secret created later under the same name does not inherit it.
   const late = await secretReaderIds(deps, domain, { name, authzRevision: undefined });
   if (late.length > 0) await deps.authorizer.writeRelationships([], readerRelationships(domain, name, late));
+  await deps.events.secretRevoked({ domain, name, nodeIds: [...new Set([...readerIds, ...late])], requestId });
 }

@@ -6,6 +6,7 @@ import { nodeRef, secretRef } from "../authz/object-ids.ts";
 import type { UserCredential } from "../identity/credentials.ts";
 import type { NodeRepository } from "../nodes/node-repo.ts";
 import { CustosError } from "../platform/errors.ts";
+import type { SecretEvents } from "./secret-events.ts";
 import type { SecretRepository } from "./secret-repo.ts";
 
 /** Why a reader change was granted, as its audit record says. */
@@ -16,6 +17,7 @@ export interface ChangeSecretReaderDependencies {
   readonly authorizer: Pick<Authorizer, "writeRelationships">;
   readonly nodes: Pick<NodeRepository, "findNode">;
   readonly secrets: Pick<SecretRepository, "find" | "setAuthzRevision">;
+  readonly events: SecretEvents;
 }
 
 export interface ChangeSecretReaderInput {
@@ -31,7 +33,8 @@ export interface ChangeSecretReaderInput {
  * The effect of adding or removing a secret's reader, for an actor already authorized: the
  * node and the secret must both be the domain's (anything else is answered as missing), the
  * change is audited, made in SpiceDB, and its revision kept with the secret so that every
- * replica's next read checks at least this fresh.
+ * replica's next read checks at least this fresh. Then the node is told: `secret.updated`
+ * (its current version) when added, `secret.revoked` when removed.
  */
 export async function changeSecretReader(deps: ChangeSecretReaderDependencies, input: ChangeSecretReaderInput): Promise<void> {
   const { actor, domain, name, nodeId, change, requestId } = input;
@@ -45,6 +48,8 @@ export async function changeSecretReader(deps: ChangeSecretReaderDependencies, i
   const reader = relationship(secretRef(domain, name), "reader", nodeRef(nodeId));
   const revision = await deps.authorizer.writeRelationships(change === "reader_added" ? [reader] : [], change === "reader_removed" ? [reader] : []);
   await deps.secrets.setAuthzRevision(domain, name, revision);
+  if (change === "reader_added") await deps.events.secretUpdated({ domain, name, version: secret.version, nodeIds: [nodeId], requestId });
+  else await deps.events.secretRevoked({ domain, name, nodeIds: [nodeId], requestId });
 }
 
 export type SetSecretReaderDependencies = AuthorizeElevatedDependencies & ChangeSecretReaderDependencies;

@@ -22,6 +22,7 @@ import type { RateLimitStoreFactory } from "../platform/rate-limit/rate-limit-st
 import { deleteSecret } from "./delete-secret.ts";
 import { readNodeSecret, type SecretReadDenialReason } from "./read-node-secret.ts";
 import type { SecretBackend } from "./secret-backend.ts";
+import type { SecretEvents } from "./secret-events.ts";
 import { listSecrets, showSecret, type SecretDetails, type SecretSummary } from "./secret-metadata.ts";
 import { setSecretReader, type SecretReaderChange } from "./secret-readers.ts";
 import type { SecretRecord, SecretRepository } from "./secret-repo.ts";
@@ -40,6 +41,7 @@ export interface SecretRoutesDependencies extends AuthorizeElevatedDependencies 
   readonly requireDomainReader: RequestHandler;
   readonly rateLimits: RateLimitPolicy;
   readonly rateLimitStore: RateLimitStoreFactory;
+  readonly events: SecretEvents;
 }
 
 const MAX_SECRET_BYTES = 32 * 1024;

@@ -5,13 +5,16 @@ import { relationship, type Authorizer } from "../authz/authorizer.ts";
 import { domainRef, secretRef } from "../authz/object-ids.ts";
 import type { UserCredential } from "../identity/credentials.ts";
 import type { SecretBackend } from "./secret-backend.ts";
+import type { SecretEvents } from "./secret-events.ts";
+import { secretReaderIds } from "./secret-metadata.ts";
 import type { SecretRepository } from "./secret-repo.ts";
 
 export interface StoreSecretDependencies {
   readonly audit: AuditAppender;
-  readonly authorizer: Pick<Authorizer, "writeRelationships">;
+  readonly authorizer: Pick<Authorizer, "writeRelationships" | "readRelationships">;
   readonly backend: Pick<SecretBackend, "writeSecret">;
   readonly secrets: Pick<SecretRepository, "upsert">;
+  readonly events: Pick<SecretEvents, "secretUpdated">;
 }
 
 export interface StoreSecretInput {
@@ -33,7 +36,8 @@ export interface StoredSecretVersion {
 /**
  * The effect of a secret write, for an actor already authorized (the API's admin, the dev
  * seeder): audited first, then the value to the backend, the secret's place in its domain,
- * and the row that records the version and the authorization revision.
+ * and the row that records the version and the authorization revision. Once all that has
+ * committed, each reader is told (`secret.updated`).
  */
 export async function storeSecret(deps: StoreSecretDependencies, input: StoreSecretInput): Promise<StoredSecretVersion> {
   const { actor, domain, name, value, requestId } = input;
@@ -49,6 +53,8 @@ export async function storeSecret(deps: StoreSecretDependencies, input: StoreSec
   }
   const revision = await deps.authorizer.writeRelationships([relationship(secretRef(domain, name), "domain", domainRef(domain))], []);
   const created = await deps.secrets.upsert({ domain, name, version, authzRevision: revision });
+  const readers = await secretReaderIds(deps, domain, { name, authzRevision: revision });
+  await deps.events.secretUpdated({ domain, name, version, nodeIds: readers, requestId });
   return { name, version, created };
 }
 

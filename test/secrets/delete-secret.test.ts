@@ -61,6 +61,12 @@ function fakes(options: { row?: SecretMetadata | undefined; auditFails?: boolean
         return Promise.resolve(true);
       },
     },
+    events: {
+      secretRevoked: ({ name, nodeIds }) => {
+        events.push(`event secret.revoked ${name} -> ${nodeIds.join(",")}`);
+        return Promise.resolve();
+      },
+    },
   };
   return { deps, events, readerReads, removed };
 }
@@ -71,7 +77,7 @@ describe("deleteSecret", () => {
   it("audits first, then removes the readers and the secret's domain link, then destroys the value, then the row", async () => {
     const { deps, events, removed, readerReads } = fakes();
     await deleteSecret(deps, input);
-    expect(events).toEqual(["audit secret.delete granted", "relationships -2", "backend acme/db", "row"]);
+    expect(events).toEqual(["audit secret.delete granted", "relationships -2", "backend acme/db", "row", `event secret.revoked db -> ${READER}`]);
     expect(removed[0]?.map((rel) => `${rel.relation}@${rel.subject.type}`)).toEqual(["reader@node", "domain@domain"]);
     // The readers are read at least as fresh as the secret's last reader change.
     expect(readerReads[0]?.revision).toBe("zed-7");
@@ -104,7 +110,9 @@ describe("deleteSecret", () => {
   it("sweeps up a reader added while it ran, so a secret later written under the name does not inherit it", async () => {
     const { deps, events, removed } = fakes({ lateReader: true });
     await deleteSecret(deps, input);
-    expect(events.at(-1)).toBe("relationships -1");
+    expect(events.at(-2)).toBe("relationships -1");
+    // Every former reader is told, the late one too, once the secret is gone.
+    expect(events.at(-1)).toBe(`event secret.revoked db -> ${READER},${LATE_READER}`);
     expect(removed.at(-1)).toEqual([{ resource: secretRef("acme", "db"), relation: "reader", subject: nodeRef(LATE_READER) }]);
   });
 });

@@ -5,6 +5,7 @@ import type { SqlSession } from "../../platform/db/database.ts";
 const WRAPPED_TABLES = [
   { table: "node_secret_keys", what: "node key(s) (node_secret_keys)" },
   { table: "grant_signing_keys", what: "grant signing key(s) (grant_signing_keys)" },
+  { table: "event_signing_keys", what: "event signing key(s) (event_signing_keys)" },
 ] as const;
 
 /**

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { wrappingContext as grantKeyContext } from "../../../access/grant-signing-keys.ts";
+import { signingKeyContext } from "../../../access/signing-keys.ts";
+import { signingKeyTable, type SigningKeyPurpose } from "../../../access/signing-key-repo.ts";
 import { WRAPPED_PREFIX, WRAPPING_CONTEXT as AUDIT_KEY_CONTEXT } from "../../../audit/audit-signer.ts";
 import { wrapKeyContext } from "../../../nodes/node-keys.ts";
 import type { SqlSession } from "../../../platform/db/database.ts";
@@ -8,7 +9,7 @@ import { replaceFileAtomically } from "../../../platform/durable-files.ts";
 
 /**
  * `custos backend rewrap`: every stored ciphertext made by the Transit key (node wrap keys,
- * grant signing keys, the audit key file) is rewrapped to the key's newest version, so that an
+ * grant and event signing keys, the audit key file) is rewrapped to the key's newest version, so that an
  * operator can rotate the key and then raise min_decryption_version without locking anything
  * out (docs/openbao.md, "Rotating the Transit key"). Idempotent: a ciphertext already at the
  * newest version is left alone. A row is replaced only if it still holds the ciphertext that
@@ -21,7 +22,7 @@ export interface Rewrapper {
 }
 
 export interface RewrapTally {
-  /** "node keys", "grant signing keys", "the audit key file". */
+  /** "node keys", "grant signing keys", "event signing keys", "the audit key file". */
   readonly what: string;
   rewrapped: number;
   current: number;
@@ -87,15 +88,17 @@ async function nodeKeys(db: SqlSession): Promise<StoredCiphertext[]> {
   }));
 }
 
-async function grantKeys(db: SqlSession): Promise<StoredCiphertext[]> {
-  if (!(await tableExists(db, "grant_signing_keys"))) return [];
-  const rows = await db.query<{ domain: string; kid: string; wrapped_private_key: string }>("SELECT domain, kid, wrapped_private_key FROM grant_signing_keys ORDER BY domain, kid");
+/** A purpose's domain signing keys (grant or event), each under its own wrapping context. */
+async function signingKeys(db: SqlSession, purpose: SigningKeyPurpose): Promise<StoredCiphertext[]> {
+  const table = signingKeyTable(purpose);
+  if (!(await tableExists(db, table))) return [];
+  const rows = await db.query<{ domain: string; kid: string; wrapped_private_key: string }>(`SELECT domain, kid, wrapped_private_key FROM ${table} ORDER BY domain, kid`);
   return rows.map((row) => ({
     wrapped: row.wrapped_private_key,
-    context: grantKeyContext(row.domain, row.kid),
+    context: signingKeyContext(purpose, row.domain, row.kid),
     replace: async (next) =>
       (
-        await db.query("UPDATE grant_signing_keys SET wrapped_private_key = $1 WHERE domain = $2 AND kid = $3 AND wrapped_private_key = $4 RETURNING kid", [
+        await db.query(`UPDATE ${table} SET wrapped_private_key = $1 WHERE domain = $2 AND kid = $3 AND wrapped_private_key = $4 RETURNING kid`, [
           next,
           row.domain,
           row.kid,
@@ -144,7 +147,8 @@ export interface RewrapOptions {
 export async function rewrapStoredMaterial(options: RewrapOptions): Promise<RewrapTally[]> {
   const sources: [string, () => Promise<StoredCiphertext[]>][] = [
     ["node keys", () => nodeKeys(options.db)],
-    ["grant signing keys", () => grantKeys(options.db)],
+    ["grant signing keys", () => signingKeys(options.db, "grant")],
+    ["event signing keys", () => signingKeys(options.db, "event")],
     ["the audit key file", () => auditKeyFile(options.auditKeyFile)],
   ];
   const tallies: RewrapTally[] = [];
