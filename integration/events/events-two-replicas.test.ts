@@ -1,8 +1,13 @@
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
 import { createLocalJWKSet, jwtVerify, type JWK } from "jose";
+import { stringify } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { deriveBearerSecret, formatNodeBearer } from "../../src/nodes/nsk.ts";
 import { DOMAIN, SECRET, startReplicaDeployment, type EnrolledNode, type ReplicaDeployment } from "../faults/replica-deployment.ts";
 import { openEventStream, type StreamItem } from "../support/event-stream-client.ts";
+import { startAgentProcess } from "../agent/support/agent-process.ts";
 import { deleteStream, isolatedStream } from "./nats-fixture.ts";
 
 const NATS = process.env.NATS_TEST_URL ?? "";
@@ -78,5 +83,44 @@ describe.skipIf(NATS === "" || SERVER === "")("signed events across two replicas
     expect((await claimsOf(await onB.nextEvent(), b.url)).type).toBe("node.quarantined");
     expect((await onB.nextEvent()).kind).toBe("end");
     expect((await deployment.call(a, "DELETE", `/v1/domains/${DOMAIN}/nodes/${node.node_id}/quarantine`, admin)).status).toBe(204);
+  });
+
+  it("an agent following replica B rewrites its file, atomically, for each write through replica A", async () => {
+    const [a, b] = deployment.replicas;
+    if (a === undefined || b === undefined) throw new Error("two replicas");
+    const dir = await mkdtemp(path.join(os.tmpdir(), "custos-agent-replicas-"));
+    await writeFile(path.join(dir, "node.nsk"), `${node.nsk}\n`, { mode: 0o600 });
+    await writeFile(path.join(dir, "agent.yaml"), stringify({
+      url: b.url, domain: DOMAIN, node_id: node.node_id, kid: node.kid, nsk_file: "node.nsk", reconnect_max_seconds: 1,
+      secrets: [{ name: SECRET, path: "secret" }],
+    }));
+    const agent = startAgentProcess(["--config", path.join(dir, "agent.yaml")]);
+    const secretFile = path.join(dir, "secret");
+    try {
+      await agent.waitForLog((line) => line.msg === "full sync done");
+      const admin = await deployment.adminToken();
+      const values = Array.from({ length: 5 }, (_, n) => `value-${String(n).repeat(2000)}`);
+      // A reader polling the file while the agent rewrites it: it sees whole values only.
+      const seen = new Set<string>();
+      const polling = { on: true };
+      const poller = (async () => {
+        while (polling.on) {
+          seen.add(await readFile(secretFile, "utf8"));
+          await new Promise((resolve) => setImmediate(resolve));
+        }
+      })();
+      for (const value of values) {
+        const from = agent.logs().length;
+        expect((await deployment.call(a, "PUT", `/v1/domains/${DOMAIN}/secrets/${SECRET}`, admin, { value })).status).toBe(200);
+        await agent.waitForLog((line) => line.msg === "secret written", from);
+        expect(await readFile(secretFile, "utf8")).toBe(value);
+      }
+      polling.on = false;
+      await poller;
+      for (const content of seen) expect([...values, "v3", "v2", "s3cret-value"]).toContain(content);
+    } finally {
+      await agent.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -28,7 +28,8 @@ export interface AgentNodeOptions {
   readonly secrets: Readonly<Record<string, string>>;
   /** Names configured in the agent but never granted to the node. */
   readonly ungranted?: readonly string[];
-  readonly config?: Record<string, unknown>;
+  /** More settings, or a function of the enrolled node giving them (e.g. its event_key_thumbprint). */
+  readonly config?: Record<string, unknown> | ((node: EnrolledNode) => Record<string, unknown>);
   readonly modes?: Readonly<Record<string, string>>;
 }
 
@@ -62,7 +63,7 @@ export async function agentNode(env: CustosWithProvider, baseUrl: string, option
       ...(options.modes?.[name] === undefined ? {} : { mode: options.modes[name] }),
       reload: ["/bin/sh", "-c", 'echo reloaded >> "$0"', path.join(dir, "reloads", name)],
     })),
-    ...options.config,
+    ...(typeof options.config === "function" ? options.config(node) : options.config),
   };
   const configFile = path.join(dir, "agent.yaml");
   await writeFile(configFile, stringify(config));

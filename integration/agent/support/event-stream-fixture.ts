@@ -103,8 +103,19 @@ interface NodeStream {
   readonly resumedFrom: (string | undefined)[];
 }
 
+/**
+ * How the fixture relays Custos's own stream, when it does: each message as it is, each twice
+ * (a proxy replaying what it saw), or with the claims rewritten under the original signature.
+ */
+export type RelayMode = "as-is" | "twice" | "tampered";
+
 export interface EventStreamFixture {
   readonly url: string;
+  /**
+   * Undefined (the default): the fixture serves its own stream and test keys. Set: the node's
+   * stream is the real `GET /v1/nodes/{id}/events`, relayed this way, and the JWKS is the real one.
+   */
+  relay: RelayMode | undefined;
   /** The event keys the JWKS publishes now (the first is the signing key by default). */
   publishedKeys: TestEventKey[];
   /** Sends one envelope to the node's open streams (and retains it); resolves with its sequence. */
@@ -136,6 +147,7 @@ export async function startEventStreamFixture(options: { readonly target: string
 
   const fixture: EventStreamFixture = {
     url: "",
+    relay: undefined,
     publishedKeys: [newTestEventKey()],
     send(nodeId, jws) {
       sequence += 1;
@@ -197,7 +209,50 @@ export async function startEventStreamFixture(options: { readonly target: string
     response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ keys }));
   }
 
+  /** What a relaying proxy writes for one message of the real stream. */
+  function relayed(message: string, mode: RelayMode): string[] {
+    if (mode === "as-is" || !message.includes("\ndata: ")) return [message];
+    if (mode === "twice") return [message, message];
+    return [message.replace(/^data: ([^.\n]+)\.([^.\n]+)\.([^.\n]+)$/m, (_, header: string, payload: string, signature: string) => {
+      const claims = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as Record<string, unknown>;
+      const rewritten = Buffer.from(JSON.stringify({ ...claims, type: "secret.revoked" })).toString("base64url");
+      return `data: ${header}.${rewritten}.${signature}`;
+    })];
+  }
+
+  async function relayRealStream(nodeId: string, mode: RelayMode, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const lastEventId = typeof request.headers["last-event-id"] === "string" ? request.headers["last-event-id"] : undefined;
+    const aborted = new AbortController();
+    response.on("close", () => { aborted.abort(); });
+    const upstream = await fetch(`${options.target}${request.url ?? "/"}`, {
+      headers: { authorization: request.headers.authorization ?? "", ...(lastEventId === undefined ? {} : { "last-event-id": lastEventId }) },
+      signal: aborted.signal,
+    });
+    response.writeHead(upstream.status, { "content-type": upstream.headers.get("content-type") ?? "text/plain", "cache-control": "no-store" });
+    if (upstream.status !== 200 || upstream.body === null) {
+      response.end(await upstream.text());
+      return;
+    }
+    streamOf(nodeId).resumedFrom.push(lastEventId);
+    for (const waiter of [...waiters]) waiter();
+    const decoder = new TextDecoder();
+    let buffered = "";
+    try {
+      for await (const chunk of upstream.body as AsyncIterable<Uint8Array>) {
+        buffered += decoder.decode(chunk, { stream: true });
+        for (let end = buffered.indexOf("\n\n"); end >= 0; end = buffered.indexOf("\n\n")) {
+          for (const out of relayed(buffered.slice(0, end + 2), mode)) response.write(out);
+          buffered = buffered.slice(end + 2);
+        }
+      }
+    } catch {
+      // The agent hung up (the abort above) or Custos ended the stream mid-message.
+    }
+    response.end();
+  }
+
   function events(nodeId: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
+    if (fixture.relay !== undefined) return relayRealStream(nodeId, fixture.relay, request, response);
     const stream = streamOf(nodeId);
     const lastEventId = typeof request.headers["last-event-id"] === "string" ? request.headers["last-event-id"] : undefined;
     stream.resumedFrom.push(lastEventId);
@@ -221,7 +276,7 @@ export async function startEventStreamFixture(options: { readonly target: string
     const jwksPath = /^\/v1\/domains\/([a-z0-9-]+)\/jwks\.json$/.exec(url.pathname);
     const eventsPath = /^\/v1\/nodes\/([0-9a-f-]{36})\/events$/.exec(url.pathname);
     const handled =
-      request.method === "GET" && jwksPath?.[1] !== undefined ? jwks(jwksPath[1], response)
+      request.method === "GET" && jwksPath?.[1] !== undefined && fixture.relay === undefined ? jwks(jwksPath[1], response)
       : request.method === "GET" && eventsPath?.[1] !== undefined ? events(eventsPath[1], request, response)
       : proxy(request, response);
     handled.catch((error: unknown) => {
