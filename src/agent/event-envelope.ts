@@ -1,6 +1,7 @@
 import { createPublicKey, verify, type KeyObject } from "node:crypto";
 import { grantIssuer } from "../access/issue-grant.ts";
 import { isSecretName } from "../platform/names.ts";
+import { EVENT_TYP, EVENT_TYPES, type EventType } from "../events/event-envelope.ts";
 import { AgentRefusal } from "./agent-errors.ts";
 
 /**
@@ -15,7 +16,6 @@ import { AgentRefusal } from "./agent-errors.ts";
  * must fail when any one check is removed.
  */
 
-export const EVENT_TYP = "custos-event+jwt";
 /** Verification needs a bounded leeway: a node clock a little off is fine, hours are not. */
 export const MAX_EVENT_LEEWAY_SECONDS = 300;
 /** The longest lifetime the contract allows (EVENTS_TTL_SECONDS is at most 300). */
@@ -38,16 +38,8 @@ export type EventRefusalCode =
 /** A refused envelope: the code is stable, the detail never holds the JWS or a claim value that could be one. */
 export class EventRefused extends AgentRefusal<EventRefusalCode> {}
 
-export const EVENT_TYPES = [
-  "secret.updated",
-  "secret.revoked",
-  "node.quarantined",
-  "node.released",
-  "grant.issued",
-  "nsk.rotate_requested",
-  "keys.rotated",
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
+// One list of types and one typ for both ends of the contract: what the server signs is what the agent knows.
+export { EVENT_TYP, EVENT_TYPES, type EventType } from "../events/event-envelope.ts";
 
 /** A public event key as the domain JWKS publishes it (only `custos_use: "event"` ones are pinned). */
 export interface EventPublicJwk {
