@@ -98,6 +98,15 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
     expect(await verify(store.db, "grouped")).toMatchObject({ ok: true, rows_checked: 64 });
   });
 
+  it("stores fields holding quotes, backslashes, braces, commas, NULL and non-ASCII text exactly as they were hashed", async () => {
+    const appender = appenderFor(store.db);
+    const awkward = ['a "quoted", {braced} \\ value', "NULL", "snowman ☃ and 漢字", "trailing\\"];
+    await Promise.all(awkward.map((text, n) => appender.append(event("awkward", n + 1, { resource: `secret:awkward/${String(n)},{x}`, details: { text, nested: { list: [text, null] } } }))));
+    const rows = await rowsOf(store.db, "awkward");
+    expect(rows.map((row) => (row.details as { text: string }).text).sort()).toEqual([...awkward].sort());
+    expect(await verify(store.db, "awkward")).toMatchObject({ ok: true, rows_checked: awkward.length });
+  });
+
   it("keeps chains apart: each domain has its own seq and genesis", async () => {
     const appender = appenderFor(store.db);
     const [a, b] = await Promise.all([appender.append(event("chain-a", 1)), appender.append(event("chain-b", 1))]);

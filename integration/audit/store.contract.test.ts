@@ -51,6 +51,17 @@ describe.each(storeKinds())("the audit store contract on %s", (kind) => {
     expect(await audit.readChainHead(store.db, "fresh")).toBeUndefined();
   });
 
+  it("locks a chain and reads its head as the lock holder sees it: none on the chain's first event, the newest record after", async () => {
+    const head = (budget?: number) => store.db.transaction((tx) => audit.lockChainAndReadHead(tx, "headed", genesisHash("headed"), budget));
+    expect(await head()).toBeUndefined();
+    const written = records("headed", 3);
+    await store.db.transaction(async (tx) => {
+      await audit.lockChain(tx, "headed", genesisHash("headed"));
+      await audit.insertRecords(tx, written);
+    });
+    expect(await head(5_000)).toEqual({ seq: 3, hash: written[2]?.hash, at: "2026-01-01T00:00:00.123Z" });
+  });
+
   it("reads back exactly what was inserted: the timestamps and details that were hashed", async () => {
     const written = records("roundtrip", 5);
     await store.db.transaction(async (tx) => {

@@ -1,7 +1,7 @@
 import type { SqlSession } from "../platform/db/database.ts";
 import type { AuditEventInput } from "./audit-port.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "./audit-record.ts";
-import { insertRecords, lockChain, readChainHead } from "./audit-store.ts";
+import { insertRecords, lockChainAndReadHead } from "./audit-store.ts";
 import { normaliseAuditEvent } from "./group-commit-appender.ts";
 
 /**
@@ -12,8 +12,7 @@ import { normaliseAuditEvent } from "./group-commit-appender.ts";
 export async function appendInTransaction(tx: SqlSession, event: AuditEventInput, at: Date = new Date()): Promise<ChainedAuditRecord> {
   const input = normaliseAuditEvent(event);
   const genesis = genesisHash(input.chain);
-  await lockChain(tx, input.chain, genesis);
-  const head = await readChainHead(tx, input.chain);
+  const head = await lockChainAndReadHead(tx, input.chain, genesis);
   const record = chainRecord({
     chain: input.chain,
     seq: (head?.seq ?? 0) + 1,

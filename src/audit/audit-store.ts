@@ -10,10 +10,23 @@ import type { auditEventsTable } from "./audit.table.ts";
  */
 
 /**
+ * Takes the chain's lock row and then reads the chain's head, as every appender must before
+ * it chains anything. The two statements are sent together (postgres.js pipelines them on the
+ * transaction's connection): PostgreSQL runs the head's statement only once the lock's has
+ * returned, so the head is the lock holder's, for one round trip instead of two. On a chain's
+ * first event the lock takes the slow way (the row is created), and the head is read again.
+ */
+export async function lockChainAndReadHead(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<ChainHead | undefined> {
+  const [lockedAtOnce, head] = await Promise.all([lockChain(tx, chain, genesis, budgetMs), readChainHead(tx, chain)]);
+  return lockedAtOnce ? head : readChainHead(tx, chain);
+}
+
+/**
  * Takes the chain's lock row, creating it on the chain's first event. Whoever holds it is
  * the only appender of that chain until its transaction ends, in this process or any other.
+ * True when the row was there and its first statement took the lock.
  */
-export async function lockChain(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<void> {
+export async function lockChain(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<boolean> {
   // The lock in a statement of its own: a head read in the statement that waited for the lock
   // would be the head as it was before the wait (PostgreSQL rechecks only the locked row).
   // With a budget, the transaction's statement and lock timeouts are set in the same round trip.
@@ -25,11 +38,12 @@ export async function lockChain(tx: SqlSession, chain: string, genesis: string, 
          FROM audit_chains WHERE chain = $1 FOR UPDATE`,
       [chain, budget],
     );
-  if (locked.length === 1) return;
+  if (locked.length === 1) return true;
   // No row, so the select list above never ran: set the timeouts on their own.
   if (budget !== undefined) await tx.query("SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $1, true)", [budget]);
   await ensureChain(tx, chain, genesis);
   await tx.query("SELECT chain FROM audit_chains WHERE chain = $1 FOR UPDATE", [chain]);
+  return false;
 }
 
 /** The chain's row, created if it is missing: audit events and checkpoints reference it. */
@@ -170,29 +184,22 @@ export async function recordStands(session: SqlSession, record: Pick<ChainedAudi
   return rows.length > 0;
 }
 
-const INSERT_COLUMNS = 12;
-
+/**
+ * One statement text whatever the batch size (the columns as arrays, unnested), so that it is
+ * prepared once per connection rather than once per batch size.
+ */
 export async function insertRecords(tx: SqlSession, records: readonly ChainedAuditRecord[]): Promise<void> {
   if (records.length === 0) return;
-  const params: unknown[] = [];
-  const tuples = records.map((record, index) => {
-    params.push(
-      record.chain, record.seq, record.at, record.actor, record.action, record.resource,
-      record.decision, record.reason, record.request_id, JSON.stringify(record.details), record.prev_hash, record.hash,
-    );
-    const base = index * INSERT_COLUMNS;
-    const slots = Array.from({ length: INSERT_COLUMNS }, (_, column) => {
-      const slot = `$${String(base + column + 1)}`;
-      if (column === 2) return `${slot}::timestamptz`;
-      if (column === 9) return `${slot}::jsonb`;
-      return slot;
-    });
-    return `(${slots.join(", ")})`;
-  });
+  const column = <T>(value: (record: ChainedAuditRecord) => T): T[] => records.map(value);
   await tx.query(
     `INSERT INTO audit_events (chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash)
-     VALUES ${tuples.join(", ")}`,
-    params,
+     SELECT chain, seq, at::timestamptz, actor, action, resource, decision, reason, request_id, details::jsonb, prev_hash, hash
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+         AS r(chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash)`,
+    [
+      column((r) => r.chain), column((r) => r.seq), column((r) => r.at), column((r) => r.actor), column((r) => r.action), column((r) => r.resource),
+      column((r) => r.decision), column((r) => r.reason), column((r) => r.request_id), column((r) => JSON.stringify(r.details)), column((r) => r.prev_hash), column((r) => r.hash),
+    ],
   );
 }
 
@@ -391,7 +398,9 @@ export async function lastGrantedSecretReads(session: SqlSession, chain: string,
  * adapter) so that the store contract suite is written against it.
  */
 export interface AuditStore {
-  lockChain(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<void>;
+  /** True when the chain's row was there and its first statement took the lock. */
+  lockChain(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<boolean>;
+  lockChainAndReadHead(tx: SqlSession, chain: string, genesis: string, budgetMs?: number): Promise<ChainHead | undefined>;
   ensureChain(session: SqlSession, chain: string, genesis: string): Promise<void>;
   readChainHead(session: SqlSession, chain: string): Promise<ChainHead | undefined>;
   insertRecords(tx: SqlSession, records: readonly ChainedAuditRecord[]): Promise<void>;
@@ -422,6 +431,7 @@ export interface AuditStore {
 /** The SQL adapter of the audit store port, for PostgreSQL and PGlite alike. */
 export const sqlAuditStore: AuditStore = {
   lockChain,
+  lockChainAndReadHead,
   ensureChain,
   readChainHead,
   insertRecords,

@@ -5,7 +5,7 @@ import type { Database } from "../platform/db/database.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditAppender, AuditEventInput, AuditReceipt } from "./audit-port.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "./audit-record.ts";
-import { insertRecords, lockChain, readChainHead, recordStands } from "./audit-store.ts";
+import { insertRecords, lockChainAndReadHead, recordStands } from "./audit-store.ts";
 import { auditActor, auditResource } from "./audit-vocabulary.ts";
 
 export interface GroupCommitAppenderOptions {
@@ -130,8 +130,7 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     return db.transaction(async (tx) => {
       const genesis = genesisHash(chain);
       // Another replica's batch may have committed while this one waited for the lock.
-      await lockChain(tx, chain, genesis, budgetMs);
-      const head = await readChainHead(tx, chain);
+      const head = await lockChainAndReadHead(tx, chain, genesis, budgetMs);
       let seq = head?.seq ?? 0;
       let prevHash = head?.hash ?? genesis;
       const at = clock().toISOString();

@@ -96,8 +96,9 @@ export function openPostgres(options: PostgresOptions): Database {
     driver: "postgres",
     async query<Row>(text: string, params: readonly unknown[] = []) {
       // Parameterised statements are prepared once per connection (postgres.js keeps them by
-      // text; the texts are the code's own constants): the hot read path then skips a parse
-      // and a plan on every call. The driver re-prepares after a schema change by itself.
+      // text; the texts are the code's own constants). Unprepared, each would cost a Describe
+      // round trip before its execution, and a parse and a plan on the server, on every call.
+      // The driver re-prepares after a schema change by itself.
       const pending = sql.unsafe(text, params as never[], { prepare: params.length > 0 });
       // A late rejection after the deadline answered must not become an unhandled one.
       const settled = pending.then((rows) => rows as unknown as Row[]);
@@ -108,7 +109,9 @@ export function openPostgres(options: PostgresOptions): Database {
       const result = await sql.begin(async (tx) =>
         work({
           async query<Row>(text: string, params: readonly unknown[] = []) {
-            return (await tx.unsafe(text, params as never[])) as unknown as Row[];
+            // Prepared like the pool's queries: an unprepared statement with parameters costs
+            // postgres.js a Describe round trip of its own before it can be executed.
+            return (await tx.unsafe(text, params as never[], { prepare: params.length > 0 })) as unknown as Row[];
           },
           async script(text: string) {
             await tx.unsafe(text).simple();
