@@ -221,6 +221,10 @@ export async function readRecords(
  * instead of twelve per row, which is what keeps verification near the speed of hashing.
  * jsonb writes control characters in details as \u escapes, and the appender refuses them in
  * text columns, so neither separator can occur inside a value.
+ *
+ * Why no ORDER BY inside string_agg: it sorts every page again (a third of the query's time),
+ * although the rows arrive in the subquery's order. PostgreSQL keeps that order in practice
+ * without promising it, so parsePage puts a page that is not in seq order back in order.
  */
 async function readPage(session: SqlSession, where: string, limit: string, parameters: readonly unknown[]): Promise<ChainedAuditRecord[]> {
   return parsePage(await readPageText(session, where, limit, parameters));
@@ -229,7 +233,7 @@ async function readPage(session: SqlSession, where: string, limit: string, param
 /** The page readPage reads, as the one text value the database sends (undefined: no rows). */
 async function readPageText(session: SqlSession, where: string, limit: string, parameters: readonly unknown[]): Promise<string | undefined> {
   const [page] = await session.query<{ page: string | null }>(
-    `SELECT string_agg(r, E'\\x1e' ORDER BY seq) AS page FROM (
+    `SELECT string_agg(r, E'\\x1e') AS page FROM (
        SELECT seq, ${RECORD_TEXT} AS r FROM audit_events WHERE ${where} ORDER BY seq LIMIT ${limit}) rows`,
     parameters,
   );
@@ -239,7 +243,7 @@ async function readPageText(session: SqlSession, where: string, limit: string, p
 /** The records of a page's text (readPageText), in its order. */
 export function parsePage(page: string | undefined): ChainedAuditRecord[] {
   if (page === undefined) return [];
-  return page.split(RECORD_SEPARATOR).map((r) => {
+  const records = page.split(RECORD_SEPARATOR).map((r): ChainedAuditRecord => {
     const [rowChain = "", seq = "", at = "", actor = "", action = "", resource = "", decision = "", reason = "", requestId = "", prevHash = "", hash = "", details = "{}"] =
       r.split(FIELD_SEPARATOR);
     return {
@@ -257,6 +261,8 @@ export function parsePage(page: string | undefined): ChainedAuditRecord[] {
       hash,
     };
   });
+  const ordered = records.every((record, index) => index === 0 || record.seq > (records[index - 1] as ChainedAuditRecord).seq);
+  return ordered ? records : records.sort((a, b) => a.seq - b.seq);
 }
 
 /**
