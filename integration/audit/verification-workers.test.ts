@@ -3,7 +3,7 @@ import { verifyAuditChain } from "../../src/audit/audit-reads.ts";
 import { streamRecordPageTexts } from "../../src/audit/audit-store.ts";
 import { verifyCheckedPages } from "../../src/audit/audit-verifier.ts";
 import type { GroupCommitAppender } from "../../src/audit/group-commit-appender.ts";
-import { checkPagesInWorkers } from "../../src/audit/verification-workers.ts";
+import { checkPagesInWorkers, MAX_VERIFICATION_WORKERS } from "../../src/audit/verification-workers.ts";
 import type { Database } from "../../src/platform/db/database.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 import { appendEvents, appenderFor, asDba, migrated, verify } from "./audit-fixtures.ts";
@@ -60,6 +60,17 @@ describe.each(storeKinds())("chain verification on worker threads on %s", (kind)
   });
 
   it("rejects when a worker dies, never reporting the chain verified", async () => {
+    await expect(verifyWith(store.db, "intact", failingWorker, 5)).rejects.toThrow(/verification worker failed/);
+  });
+
+  it("shares MAX_VERIFICATION_WORKERS among walks: one that finds none left checks on this thread, and the budget comes back", async () => {
+    // A walk held open after its second page: it holds every worker of the budget.
+    const holder = checkPagesInWorkers(streamRecordPageTexts(store.db, "intact", { pageSize: 3 }), { chain: "intact", checkpoint: undefined, workers: MAX_VERIFICATION_WORKERS });
+    expect((await holder.next()).value).toMatchObject({ passed: 3, failure: null });
+    expect((await holder.next()).value).toMatchObject({ passed: 3, failure: null });
+    // The failing worker would reject the walk had it started: none is left, so it does not.
+    expect(await verifyWith(store.db, "intact", failingWorker, 5)).toMatchObject({ ok: true, rows_checked: 40 });
+    await holder.return(undefined);
     await expect(verifyWith(store.db, "intact", failingWorker, 5)).rejects.toThrow(/verification worker failed/);
   });
 

@@ -22,6 +22,14 @@ export interface WorkerPageOptions {
 /** Pages handed to each worker ahead of the one awaited: enough to keep it busy, few enough to bound memory. */
 const PAGES_AHEAD_PER_WORKER = 2;
 
+/**
+ * Verification worker threads alive at once in this process, over all walks: each costs a
+ * V8 isolate, and auditors may ask for several verifications together. A walk that finds the
+ * budget spent checks its pages on this thread instead: slower, the same checks.
+ */
+export const MAX_VERIFICATION_WORKERS = 4;
+let liveWorkers = 0;
+
 export function defaultWorkerCount(): number {
   return Math.min(4, Math.max(1, availableParallelism() - 1));
 }
@@ -78,23 +86,26 @@ function startPageWorker(module: URL): PageWorker {
 
 /**
  * The PageCheck of each page text, in order. The first page is checked on this thread, so a
- * chain of one page never starts a thread; from the second on, pages go round the workers,
+ * chain of one page never starts a thread; from the second on, pages go round the workers
+ * (as many as asked for and left in MAX_VERIFICATION_WORKERS; none left: on this thread),
  * a few ahead of the one awaited. The workers end when the walk stops, whatever stops it.
  */
 export async function* checkPagesInWorkers(texts: AsyncIterable<string>, options: WorkerPageOptions): AsyncGenerator<PageCheck> {
   const workers: PageWorker[] = [];
   const ahead: Promise<PageCheck>[] = [];
-  const count = options.workers ?? defaultWorkerCount();
+  let granted = 0;
   let id = 0;
   try {
     for await (const text of texts) {
-      if (id === 0) {
+      if (id === 1) {
+        granted = Math.max(0, Math.min(options.workers ?? defaultWorkerCount(), MAX_VERIFICATION_WORKERS - liveWorkers));
+        liveWorkers += granted;
+        for (let index = 0; index < granted; index += 1) workers.push(startPageWorker(options.module ?? verificationWorker));
+      }
+      if (workers.length === 0) {
         id += 1;
         yield checkRows(options.chain, parsePage(text), options.checkpoint);
         continue;
-      }
-      if (workers.length === 0) {
-        for (let index = 0; index < count; index += 1) workers.push(startPageWorker(options.module ?? verificationWorker));
       }
       const worker = workers[id % workers.length] as PageWorker;
       const check = worker.check({ id, chain: options.chain, text, checkpoint: options.checkpoint });
@@ -102,10 +113,11 @@ export async function* checkPagesInWorkers(texts: AsyncIterable<string>, options
       check.catch(() => undefined);
       ahead.push(check);
       id += 1;
-      if (ahead.length >= count * PAGES_AHEAD_PER_WORKER) yield await (ahead.shift() as Promise<PageCheck>);
+      if (ahead.length >= workers.length * PAGES_AHEAD_PER_WORKER) yield await (ahead.shift() as Promise<PageCheck>);
     }
     for (let check = ahead.shift(); check !== undefined; check = ahead.shift()) yield await check;
   } finally {
+    liveWorkers -= granted;
     await Promise.all(workers.map((worker) => worker.stop()));
   }
 }
