@@ -16,6 +16,14 @@
  * of the measured run only. Then: the number of 200 answers equals the number of granted
  * audit records, and the chain verifies. `--no-spans` runs the server without the span
  * recorder (the no-op tracer, as in production with OTEL_EXPORTER_OTLP_ENDPOINT unset).
+ *
+ * `--rss` samples the server process's resident set (VmRSS in /proc/<pid>/status) every
+ * RSS_SAMPLE_MS from start to stop and prints its start, peak and end: with `--reads 100000`,
+ * whether a replica's memory stays bounded through 100,000 reads. It implies `--no-spans`,
+ * since the bench's span recorder keeps every span in memory by design. Each sample also
+ * reads the V8 heap from /metrics, to tell the JavaScript heap from the rest.
+ * `--server-node-options "<flags>"` starts the server with NODE_OPTIONS set to them (say
+ * `--max-old-space-size=128`, the bound docs/design.md recommends for a replica).
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -43,7 +51,11 @@ const option = (name: string, fallback: number): number => {
 };
 const READS = option("--reads", 10_000);
 const ROUNDS = option("--rounds", 1);
-const SPANS = !process.argv.includes("--no-spans");
+const RSS = process.argv.includes("--rss");
+const SPANS = !process.argv.includes("--no-spans") && !RSS;
+const RSS_SAMPLE_MS = 500;
+const serverNodeOptionsAt = process.argv.indexOf("--server-node-options");
+const SERVER_NODE_OPTIONS = serverNodeOptionsAt > 0 ? (process.argv[serverNodeOptionsAt + 1] ?? "") : "";
 const CONNECTIONS = 32;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -117,6 +129,72 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
+/** The resident set of a process in bytes, from /proc (Linux), or undefined once it is gone. */
+async function residentBytes(pid: number): Promise<number | undefined> {
+  const status = await readFile(`/proc/${String(pid)}/status`, "utf8").catch(() => undefined);
+  const kilobytes = status === undefined ? undefined : /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  return kilobytes === undefined ? undefined : Number(kilobytes) * 1024;
+}
+
+/** What the server's /metrics says of its memory (prom-client's default metrics), in bytes. */
+interface HeapFigures {
+  readonly heapTotal: number;
+  readonly heapUsed: number;
+  readonly external: number;
+}
+
+async function heapFigures(metricsUrl: string): Promise<HeapFigures | undefined> {
+  const text = await fetch(metricsUrl).then((response) => response.text(), () => undefined);
+  if (text === undefined) return undefined;
+  const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
+  const figures = { heapTotal: value("custos_nodejs_heap_size_total_bytes"), heapUsed: value("custos_nodejs_heap_size_used_bytes"), external: value("custos_nodejs_external_memory_bytes") };
+  return Object.values(figures).every(Number.isFinite) ? figures : undefined;
+}
+
+interface ResidentSample {
+  readonly at: number;
+  readonly rss: number;
+  readonly heap: HeapFigures | undefined;
+}
+
+/**
+ * Samples a process's RSS on a timer until stopped, with its V8 heap and external memory
+ * from /metrics at each sample, so a peak can be split into the JavaScript heap and the rest
+ * (the embedded SpiceDB engine, buffers, code).
+ */
+function sampleResident(pid: number, metricsUrl: string): { stop: () => Promise<readonly ResidentSample[]> } {
+  const samples: ResidentSample[] = [];
+  const take = async () => {
+    const [rss, heap] = await Promise.all([residentBytes(pid), heapFigures(metricsUrl)]);
+    if (rss !== undefined) samples.push({ at: Date.now(), rss, heap });
+  };
+  let running = take();
+  const timer = setInterval(() => { running = running.then(take); }, RSS_SAMPLE_MS);
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+      await take();
+      return samples;
+    },
+  };
+}
+
+/** The sample with the largest RSS among those taken in [from, to]. */
+function peakOf(samples: readonly ResidentSample[], from = 0, to = Number.POSITIVE_INFINITY): ResidentSample | undefined {
+  return samples.filter((sample) => sample.at >= from && sample.at <= to).reduce<ResidentSample | undefined>((peak, sample) => (peak === undefined || sample.rss > peak.rss ? sample : peak), undefined);
+}
+
+const megabytes = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+
+function describeSample(sample: ResidentSample | undefined): string {
+  if (sample === undefined) return "no sample";
+  const { heap } = sample;
+  return heap === undefined
+    ? megabytes(sample.rss)
+    : `${megabytes(sample.rss)} (V8 heap ${megabytes(heap.heapTotal)}, ${megabytes(heap.heapUsed)} used; external ${megabytes(heap.external)}; the rest ${megabytes(sample.rss - heap.heapTotal - heap.external)})`;
+}
+
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
@@ -171,6 +249,7 @@ try {
     PATH: process.env.PATH, NODE_ENV: "development", CUSTOS_LOG_LEVEL: "warn", DATABASE_URL: target.toString(),
     CUSTOS_DATA_DIR: path.join(scratch, "data"), CUSTOS_POLICIES_DIR: policies, CUSTOS_HOST: "127.0.0.1", CUSTOS_PORT: "0",
     ...(SPANS ? { CUSTOS_BENCH_SPANS: spansFile } : {}),
+    ...(SERVER_NODE_OPTIONS === "" ? {} : { NODE_OPTIONS: SERVER_NODE_OPTIONS }),
   };
 
   // Setup through the services' own ports, in this process, before the server starts (the
@@ -192,6 +271,9 @@ try {
 
   const server = await startChild(["bin/custos.mjs", "serve"], serverEnv, (line) => /custos serving on (\S+)/.exec(line)?.[1]);
   children.push(server.child);
+  const serverPid = server.child.pid;
+  if (RSS && serverPid === undefined) throw new Error("the server process has no pid to sample");
+  const rss = RSS && serverPid !== undefined ? sampleResident(serverPid, `${server.value}/metrics`) : undefined;
   const baseline = await startChild(["--import", "tsx", "bench/support/baseline-server.ts"], { PATH: process.env.PATH, DATABASE_URL: target.toString() }, (line) => (line.startsWith("http://") ? line.trim() : undefined));
   children.push(baseline.child);
 
@@ -208,6 +290,7 @@ try {
     rounds.push({ reads, base });
   }
 
+  const resident = await rss?.stop();
   await stopChild(server.child);
   await stopChild(baseline.child);
 
@@ -216,6 +299,14 @@ try {
     console.log(`secret reads      : ${reads.rate.toFixed(0).padStart(7)} req/s  p50 ${String(reads.p50)} ms  p99 ${String(reads.p99)} ms  (2xx ${String(reads.ok)}, non-2xx ${String(reads.notOk)}, errors ${String(reads.errors)})`);
     console.log(`baseline INSERT   : ${base.rate.toFixed(0).padStart(7)} req/s  p50 ${String(base.p50)} ms  p99 ${String(base.p99)} ms`);
     console.log(`ratio reads / baseline: ${(reads.rate / base.rate).toFixed(2)} (aim: at least 0.5)`);
+  }
+
+  if (resident !== undefined) {
+    console.log(`server RSS (VmRSS, ${String(resident.length)} samples every ${String(RSS_SAMPLE_MS)} ms from start to stop; NODE_OPTIONS ${SERVER_NODE_OPTIONS === "" ? "unset" : `"${SERVER_NODE_OPTIONS}"`}; aim: under 300 MB)`);
+    console.log(`  start               : ${describeSample(resident[0])}`);
+    for (const [index, { reads }] of rounds.entries()) console.log(`  peak in reads (${String(index + 1)})   : ${describeSample(peakOf(resident, reads.startedAt, reads.endedAt))}`);
+    console.log(`  peak, whole run     : ${describeSample(peakOf(resident))}`);
+    console.log(`  end                 : ${describeSample(resident.at(-1))}`);
   }
 
   if (SPANS) {

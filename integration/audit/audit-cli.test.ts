@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Database } from "../../src/platform/db/database.ts";
 import { runCli, runCliProcess } from "../support/cli.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
-import { appendEvents, appenderFor, asDba, migrated } from "./audit-fixtures.ts";
+import { appendEvents, appenderFor, asDba, event, migrated } from "./audit-fixtures.ts";
 
 /**
  * `custos audit …` as an auditor runs it, with the server's configuration: in this process
@@ -77,6 +77,24 @@ describe.each(storeKinds())("custos audit on %s", (kind) => {
     const verified = await runCliProcess(["audit", "verify", "acme"], env);
     expect(verified.code).toBe(1);
     expect(verified.stdout).toContain("FAILURE hash_mismatch at seq 4");
+  });
+
+  // The built worker module (dist/audit/verification-worker.js) runs only for a chain of more
+  // than one 5,000-row page; on the server, where 10,001 appends take a few seconds.
+  it.skipIf(kind !== "postgres")("verifies a chain of three pages from the built CLI, the later pages on worker threads, and names a row rewritten in one", async () => {
+    const appender = appenderFor(store.db, { maxBatchSize: 1000 });
+    await Promise.all(Array.from({ length: 10_001 }, (_, index) => appender.append(event("paged", index + 1))));
+    await appender.drain();
+    const intact = await runCliProcess(["audit", "verify", "paged", "--json"], env);
+    expect(intact.code, intact.stderr).toBe(0);
+    expect(JSON.parse(intact.stdout)).toMatchObject({ ok: true, rows_checked: 10_001, head: { seq: 10_001 } });
+
+    await asDba(store.db, async (tx) => {
+      await tx.query("UPDATE audit_events SET reason = 'nothing happened' WHERE chain = 'paged' AND seq = 7500");
+    });
+    const tampered = await runCliProcess(["audit", "verify", "paged", "--json"], env);
+    expect(tampered.code).toBe(1);
+    expect(JSON.parse(tampered.stdout)).toMatchObject({ ok: false, rows_checked: 7499, failure: { kind: "hash_mismatch", seq: 7500 } });
   });
 
   it("refuses a malformed domain and an unreadable checkpoint with a usage message", async () => {

@@ -1,4 +1,6 @@
 import { generateKeyPairSync } from "node:crypto";
+import { expect } from "vitest";
+import { verifyAuditChain } from "../../src/audit/audit-reads.ts";
 import type { AuditEventInput } from "../../src/audit/audit-port.ts";
 import { createKeyObjectSigner, type AuditSigner } from "../../src/audit/audit-signer.ts";
 import { chainRecord, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
@@ -43,6 +45,22 @@ export async function appendEvents(appender: GroupCommitAppender, chain: string,
 
 export function verify(db: Database, chain: string, extra: Partial<Parameters<typeof verifyChain>[0]> = {}): Promise<VerificationReport> {
   return verifyChain({ chain, records: streamRecordPages(db, chain, { pageSize: 7 }), ...extra });
+}
+
+/**
+ * verify, and the walk `custos audit verify` and the verify route run: the pages after the
+ * first (of 7 rows: three pages for 20 events) parsed and hashed on a worker thread (one, to
+ * keep the file fast: verification-workers.test.ts runs several). The two reports must be
+ * equal (kind, seq, rows checked, head); the first is returned.
+ */
+export async function verifyBothWays(
+  db: Database,
+  chain: string,
+  extra: Pick<Parameters<typeof verifyChain>[0], "checkpoint" | "signer"> = {},
+): Promise<VerificationReport> {
+  const report = await verify(db, chain, extra);
+  expect(await verifyAuditChain(db, chain, { ...extra, pageSize: 7, workers: 1 })).toEqual(report);
+  return report;
 }
 
 export async function rowsOf(db: Database, chain: string): Promise<ChainedAuditRecord[]> {

@@ -7,11 +7,12 @@ import type { GroupCommitAppender } from "../../src/audit/group-commit-appender.
 import { exportMirror, readMirror } from "../../src/audit/mirror.ts";
 import type { AuditSigner } from "../../src/audit/audit-signer.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
-import { appendEvents, appenderFor, asDba, migrated, newSigner, rewriteAndRechain, verify } from "./audit-fixtures.ts";
+import { appendEvents, appenderFor, asDba, migrated, newSigner, rewriteAndRechain, verify, verifyBothWays } from "./audit-fixtures.ts";
 
 /**
  * The attacker shapes of DESIGN.md's threat model, each on its own chain of 20 events in
- * one database: every one is detected, with the right kind and the right seq.
+ * one database: every one is detected, with the right kind and the right seq, on this thread
+ * and (without a mirror) on verification workers alike (verifyBothWays).
  */
 describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
   let store: IsolatedStore;
@@ -42,7 +43,7 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
 
   it("an untouched chain verifies, with its head", async () => {
     const chain = await chainOf();
-    const report = await verify(store.db, chain);
+    const report = await verifyBothWays(store.db, chain);
     expect(report).toMatchObject({ ok: true, rows_checked: 20, failure: null, head: { seq: 20 } });
   });
 
@@ -51,7 +52,7 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
     await asDba(store.db, async (tx) => {
       await tx.query(`UPDATE audit_events SET details = '{"n": 7, "note": "nothing to see"}'::jsonb WHERE chain = $1 AND seq = 7`, [chain]);
     });
-    const report = await verify(store.db, chain);
+    const report = await verifyBothWays(store.db, chain);
     expect(report.ok).toBe(false);
     expect(report.failure).toMatchObject({ kind: "hash_mismatch", seq: 7 });
     expect(report.rows_checked).toBe(6);
@@ -65,7 +66,7 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
     await asDba(store.db, async (tx) => {
       await tx.query("UPDATE audit_events SET prev_hash = $1 WHERE chain = $2 AND seq = 10", [rows[0]?.hash, chain]);
     });
-    const report = await verify(store.db, chain);
+    const report = await verifyBothWays(store.db, chain);
     expect(report.failure).toMatchObject({ kind: "broken_link", seq: 10 });
   });
 
@@ -74,10 +75,10 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
     const checkpoint = await signCheckpoint(store.db, signer, chain);
     await rewriteAndRechain(store.db, chain, 5, (row) => ({ ...row, details: { n: 5, note: "forged" } }));
 
-    const alone = await verify(store.db, chain);
+    const alone = await verifyBothWays(store.db, chain);
     expect(alone.ok).toBe(true);
 
-    const report = await verify(store.db, chain, { checkpoint, signer });
+    const report = await verifyBothWays(store.db, chain, { checkpoint, signer });
     expect(report.ok).toBe(false);
     expect(report.failure).toMatchObject({ kind: "checkpoint_mismatch", seq: 20 });
   });
@@ -89,8 +90,8 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
     await asDba(store.db, async (tx) => {
       await tx.query("DELETE FROM audit_events WHERE chain = $1 AND seq > 15", [chain]);
     });
-    expect((await verify(store.db, chain)).ok).toBe(true);
-    const report = await verify(store.db, chain, { checkpoint, signer });
+    expect((await verifyBothWays(store.db, chain)).ok).toBe(true);
+    const report = await verifyBothWays(store.db, chain, { checkpoint, signer });
     expect(report.failure).toMatchObject({ kind: "checkpoint_mismatch", seq: 20 });
     expect(report.rows_checked).toBe(15);
   });
@@ -138,7 +139,7 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
     await asDba(store.db, async (tx) => {
       await tx.query("DELETE FROM audit_events WHERE chain = $1 AND seq = 7", [chain]);
     });
-    const report = await verify(store.db, chain);
+    const report = await verifyBothWays(store.db, chain);
     expect(report.failure).toMatchObject({ kind: "gap", seq: 7 });
   });
 
@@ -152,7 +153,7 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
         [chain],
       );
     });
-    const report = await verify(store.db, chain);
+    const report = await verifyBothWays(store.db, chain);
     expect(report.failure).toMatchObject({ kind: "gap", seq: 21 });
   });
 
@@ -163,7 +164,7 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
       await tx.query("UPDATE audit_events SET seq = 5 WHERE chain = $1 AND seq = 6", [chain]);
       await tx.query("UPDATE audit_events SET seq = 6 WHERE chain = $1 AND seq = 1000005", [chain]);
     });
-    const report = await verify(store.db, chain);
+    const report = await verifyBothWays(store.db, chain);
     expect(report.failure).toMatchObject({ kind: "broken_link", seq: 5 });
   });
 
@@ -171,10 +172,10 @@ describe.each(storeKinds())("audit tamper detection on %s", (kind) => {
     const chain = await chainOf();
     const checkpoint = await signCheckpoint(store.db, signer, chain);
     const altered = { ...checkpoint, hash: "0".repeat(64) };
-    expect((await verify(store.db, chain, { checkpoint: altered, signer })).failure).toMatchObject({ kind: "bad_signature", seq: 20 });
+    expect((await verifyBothWays(store.db, chain, { checkpoint: altered, signer })).failure).toMatchObject({ kind: "bad_signature", seq: 20 });
     const otherKey = await signCheckpoint(store.db, newSigner(), chain);
-    expect((await verify(store.db, chain, { checkpoint: otherKey, signer })).failure).toMatchObject({ kind: "bad_signature" });
-    expect((await verify(store.db, chain, { checkpoint, signer })).ok).toBe(true);
+    expect((await verifyBothWays(store.db, chain, { checkpoint: otherKey, signer })).failure).toMatchObject({ kind: "bad_signature" });
+    expect((await verifyBothWays(store.db, chain, { checkpoint, signer })).ok).toBe(true);
   });
 
   it("repeated exports append only what is new, and the grown mirror still verifies", async () => {

@@ -1,7 +1,10 @@
 import type { Database } from "../platform/db/database.ts";
 import type { ChainedAuditRecord } from "./audit-record.ts";
-import { readHeadSeq, readMatchingRecords, readRecords, streamRecordPages, type AuditEventFilter } from "./audit-store.ts";
-import { verifyChain, type VerificationReport } from "./audit-verifier.ts";
+import type { AuditKeyVerifier } from "./audit-signer.ts";
+import { readHeadSeq, readMatchingRecords, readRecords, streamRecordPages, streamRecordPageTexts, type AuditEventFilter } from "./audit-store.ts";
+import { verifyCheckedPages, type VerificationReport } from "./audit-verifier.ts";
+import type { SignedCheckpoint } from "./checkpoints.ts";
+import { checkPagesInWorkers } from "./verification-workers.ts";
 
 /** The verbs behind the audit routes and the CLI: plain inputs, plain results. */
 
@@ -42,9 +45,31 @@ export async function readAuditEvents(
   return { chain: input.chain, events, next_after: Math.max(nextAfter, input.after), more: nextAfter < head };
 }
 
-/** Walks the whole chain, a page at a time, and reports the first failure. */
-export async function verifyAuditChain(db: Database, chain: string): Promise<VerificationReport> {
-  return verifyChain({ chain, records: streamRecordPages(db, chain) });
+export interface VerifyAuditChainOptions {
+  /** A checkpoint kept outside the database, and the key to check its signature. */
+  readonly checkpoint?: SignedCheckpoint;
+  readonly signer?: AuditKeyVerifier;
+  readonly onProgress?: (rowsChecked: number) => void;
+  readonly progressEvery?: number;
+  /** Rows a page (5000 by default). */
+  readonly pageSize?: number;
+  /** Verification worker threads (see checkPagesInWorkers). */
+  readonly workers?: number;
+}
+
+/**
+ * Walks the whole chain in the database, a page at a time, and reports the first failure
+ * (verifyChain's checks and order). Pages after the first are parsed and hashed on worker
+ * threads while this thread reads the next; a worker that fails makes this reject, never
+ * report the chain verified.
+ */
+export async function verifyAuditChain(db: Database, chain: string, options: VerifyAuditChainOptions = {}): Promise<VerificationReport> {
+  const { pageSize = 5000, workers, ...walk } = options;
+  return verifyCheckedPages({
+    chain,
+    ...walk,
+    pages: (checkpoint) => checkPagesInWorkers(streamRecordPageTexts(db, chain, { pageSize }), { chain, checkpoint, ...(workers === undefined ? {} : { workers }) }),
+  });
 }
 
 /**

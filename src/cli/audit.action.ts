@@ -4,6 +4,7 @@ import os from "node:os";
 import { keysVerifier, parseAuditJwks, publicJwkOf, type AuditJwks, type AuditPublicJwk } from "../audit/audit-jwks.ts";
 import { createAuditKeyring, registeredAuditKeys, rotateAuditKey } from "../audit/audit-keys.ts";
 import { loadAuditKeyFile, type AuditKeyVerifier, type AuditSigner } from "../audit/audit-signer.ts";
+import { verifyAuditChain } from "../audit/audit-reads.ts";
 import { streamRecordPages } from "../audit/audit-store.ts";
 import { verifyChain, verifyCheckpointOffline, type VerificationReport } from "../audit/audit-verifier.ts";
 import { auditActor } from "../audit/audit-vocabulary.ts";
@@ -155,21 +156,23 @@ export async function runAuditVerify(chain: string | undefined, options: AuditVe
     await requireChain(db, config, chain);
     const started = Date.now();
     const showProgress = process.stderr.isTTY;
+    const walk = (signer?: AuditKeyVerifier) => ({
+      ...(checkpoint === undefined ? {} : { checkpoint }),
+      ...(signer === undefined ? {} : { signer }),
+      progressEvery: 50_000,
+      onProgress: (rows: number) => {
+        if (showProgress) {
+          const seconds = (Date.now() - started) / 1000;
+          process.stderr.write(`\rverified ${String(rows)} rows (${Math.round(rows / Math.max(seconds, 0.001)).toString()} rows/s)`);
+        }
+      },
+    });
+    // With a mirror, each row is compared with the mirror's on this thread; without, the
+    // database's pages are checked on worker threads.
     const verify = (signer?: AuditKeyVerifier) =>
-      verifyChain({
-        chain,
-        records: streamRecordPages(db, chain, { pageSize: 5000 }),
-        ...(checkpoint === undefined ? {} : { checkpoint }),
-        ...(options.mirror === undefined || signer === undefined ? {} : { mirror: readMirror(options.mirror, signer, chain) }),
-        ...(signer === undefined ? {} : { signer }),
-        progressEvery: 50_000,
-        onProgress: (rows) => {
-          if (showProgress) {
-            const seconds = (Date.now() - started) / 1000;
-            process.stderr.write(`\rverified ${String(rows)} rows (${Math.round(rows / Math.max(seconds, 0.001)).toString()} rows/s)`);
-          }
-        },
-      });
+      options.mirror === undefined || signer === undefined
+        ? verifyAuditChain(db, chain, walk(signer))
+        : verifyChain({ chain, records: streamRecordPages(db, chain, { pageSize: 5000 }), mirror: readMirror(options.mirror, signer, chain), ...walk(signer) });
     // Public keys are needed only to check what was signed: a checkpoint or a mirror.
     return checkpoint === undefined && options.mirror === undefined ? verify() : databaseVerifier(db, config, verify);
   }, { existing: true });

@@ -1,6 +1,7 @@
+import { createHash } from "node:crypto";
 import canonicalize from "canonicalize";
 import { describe, expect, it } from "vitest";
-import { canonicalRecordBytes, chainRecord, computeRecordHash, genesisHash, type AuditRecord } from "../../src/audit/audit-record.ts";
+import { canonicalRecordBytes, chainRecord, computeRecordHash, genesisHash, hashCanonicalRecord, type AuditRecord } from "../../src/audit/audit-record.ts";
 
 const base: AuditRecord = {
   chain: "acme",
@@ -44,5 +45,22 @@ describe("audit record hashing", () => {
     const record = chainRecord(base);
     expect(record.hash).toBe(computeRecordHash(base));
     expect(record.hash).not.toBe(computeRecordHash({ ...base, prev_hash: genesisHash("other") }));
+  });
+
+  it.each([
+    ["ASCII", '{"a":"b"}'],
+    ["multi-byte UTF-8", '{"a":"zoë ✓ \u{1F600}"}'],
+    ["a record longer than the reused buffer", `{"a":"${"ü".repeat(20_000)}"}`],
+  ])("hashes the previous hash's 32 bytes then the UTF-8 bytes, as text or bytes (%s)", (_label, text) => {
+    const prev = genesisHash("acme");
+    const expected = createHash("sha256").update(Buffer.from(prev, "hex")).update(Buffer.from(text, "utf8")).digest("hex");
+    expect(hashCanonicalRecord(prev, text)).toBe(expected);
+    expect(hashCanonicalRecord(prev, Buffer.from(text, "utf8"))).toBe(expected);
+  });
+
+  it("hashes a prev_hash that is not 64 hex digits as the general path always did", () => {
+    for (const prev of ["zz".repeat(32), "ab", `${"a".repeat(63)}g`]) {
+      expect(hashCanonicalRecord(prev, "{}")).toBe(createHash("sha256").update(prev, "hex").update("{}", "utf8").digest("hex"));
+    }
   });
 });

@@ -99,6 +99,16 @@ describe("verifyChain", () => {
     expect((await verifyChain({ chain: "acme", records: pages(records), mirror: stream(records.slice(0, 2)) }))).toMatchObject({ ok: true, mirror: { rows_compared: 2 } });
   });
 
+  it("stops at the first mirror divergence: the checkpoint counts as checked only if its row came first", async () => {
+    const records = buildChain("acme", 8);
+    const checkpoint = await checkpointAt(records[4]!);
+    const divergingAt = (index: number) => records.map((record, i) => (i === index ? { ...record, reason: "edited" } : record));
+    const before = await verifyChain({ chain: "acme", records: pages(records), checkpoint, signer, mirror: stream(divergingAt(3)) });
+    expect(before).toMatchObject({ rows_checked: 3, head: { seq: 3 }, checkpoint: { seq: 5, checked: false }, failure: { kind: "mirror_divergence", seq: 4 } });
+    const at = await verifyChain({ chain: "acme", records: pages(records), checkpoint, signer, mirror: stream(divergingAt(4)) });
+    expect(at).toMatchObject({ rows_checked: 4, checkpoint: { checked: true }, failure: { kind: "mirror_divergence", seq: 5 } });
+  });
+
   it("reports a mirror's own integrity failure with its kind and seq", async () => {
     const records = buildChain("acme", 5);
     const mirror = stream(records, { index: 2, error: new MirrorIntegrityError("bad_signature", 5, "manifest") });
