@@ -153,30 +153,6 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
     expect(await verify(store.db, "validated")).toMatchObject({ ok: true, rows_checked: 2 });
   });
 
-  it.skipIf(kind !== "postgres")("opens the next batch's transaction while one waits on the chain's lock, and still chains both gaplessly", async () => {
-    const batches: number[] = [];
-    const appender = appenderFor(store.db, { onBatchCommitted: (_chain, size) => batches.push(size) });
-    await appender.append(event("overlapped", 1));
-    const lock = await holdChainLock("overlapped");
-    const first = Array.from({ length: 5 }, (_, n) => appender.append(event("overlapped", 2 + n)));
-    // A later turn: the first batch is already waiting for the lock inside PostgreSQL.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    const second = Array.from({ length: 5 }, (_, n) => appender.append(event("overlapped", 7 + n)));
-    // Both batches' transactions wait on the row lock at once, rather than the second
-    // waiting in this process for the first to finish.
-    await expect.poll(async () => {
-      const [row] = await store.db.query<{ n: number }>(
-        "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%audit_chains%FOR UPDATE%'",
-      );
-      return row?.n;
-    }, { timeout: 10_000 }).toBe(2);
-    await lock.release();
-    const receipts = await Promise.all([...first, ...second]);
-    expect(receipts.map((receipt) => receipt.seq).sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, n) => n + 2));
-    expect(batches.slice(1)).toEqual([5, 5]);
-    expect(await verify(store.db, "overlapped")).toMatchObject({ ok: true, rows_checked: 11 });
-  });
-
   it("fails with audit_unavailable within its bound while the chain is locked, instead of hanging", async () => {
     const appender = appenderFor(store.db, { timeoutMs: 300 });
     await appender.append(event("locked", 1));

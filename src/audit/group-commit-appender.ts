@@ -14,13 +14,6 @@ export interface GroupCommitAppenderOptions {
   readonly timeoutMs: number;
   /** Most events committed in one transaction; 1 gives one transaction per event. */
   readonly maxBatchSize?: number;
-  /**
-   * Batches of one chain whose transactions may be open at once (default 2). The chain's row
-   * lock still orders them, and each reads the head only once it holds the lock; a second
-   * batch waiting on that lock inside PostgreSQL starts the moment the first commits, instead
-   * of a round trip later.
-   */
-  readonly maxBatchesInFlight?: number;
   readonly clock?: () => Date;
   /** Told the size of every committed batch (metrics, benchmarks). */
   readonly onBatchCommitted?: (chain: string, size: number) => void;
@@ -107,11 +100,9 @@ export function normaliseAuditEvent(event: AuditEventInput): NormalisedEvent {
 export function createGroupCommitAppender(options: GroupCommitAppenderOptions): GroupCommitAppender {
   const { db, timeoutMs } = options;
   const maxBatchSize = options.maxBatchSize ?? 512;
-  const maxBatchesInFlight = options.maxBatchesInFlight ?? 2;
   const clock = options.clock ?? (() => new Date());
   const queues = new Map<string, PendingAppend[]>();
-  /** Each chain's running drains: at most maxBatchesInFlight, each committing one batch at a time. */
-  const draining = new Map<string, Set<Promise<void>>>();
+  const draining = new Map<string, Promise<void>>();
 
   /**
    * The longest a batch's transaction may take: until the earliest deadline among its callers,
@@ -163,16 +154,15 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     });
   }
 
-  /** Commits the chain's queue batch by batch; `leave` runs in the same turn as it finds the queue empty. */
-  async function drainChain(chain: string, leave: () => void): Promise<void> {
+  async function drainChain(chain: string): Promise<void> {
     for (;;) {
       const queue = queues.get(chain) ?? [];
       const live = queue.filter((pending) => !pending.settled);
       const batch = live.slice(0, maxBatchSize);
       if (batch.length === 0) {
-        // Both in the same turn, so an append arriving next always finds room to schedule a drain.
+        // Both deleted in the same turn, so an append arriving next schedules a new drain.
         queues.delete(chain);
-        leave();
+        draining.delete(chain);
         return;
       }
       queues.set(chain, live.slice(batch.length));
@@ -246,18 +236,14 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
   }
 
   function schedule(chain: string): void {
-    const running = draining.get(chain) ?? new Set<Promise<void>>();
-    if (running.size >= maxBatchesInFlight) return;
-    const leave = (): void => {
-      running.delete(run);
-      if (running.size === 0 && draining.get(chain) === running) draining.delete(chain);
-    };
+    if (draining.has(chain)) return;
     // setImmediate, not a microtask: callers arriving in the same turn join the first batch.
     const run: Promise<void> = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(() => drainChain(chain, leave))
-      .finally(leave);
-    running.add(run);
-    draining.set(chain, running);
+      .then(() => drainChain(chain))
+      .finally(() => {
+        if (draining.get(chain) === run) draining.delete(chain);
+      });
+    draining.set(chain, run);
   }
 
   function enqueue(input: AuditEventInput): Promise<AuditReceipt> {
@@ -298,7 +284,7 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     append: enqueue,
 
     async drain() {
-      while (draining.size > 0) await Promise.all([...draining.values()].flatMap((running) => [...running]));
+      while (draining.size > 0) await Promise.all([...draining.values()]);
     },
   };
 }
