@@ -24,6 +24,28 @@ function sseEvent(sequence: number, envelope: string): string {
   return `id: ${String(sequence)}\nevent: custos-event\ndata: ${envelope}\n\n`;
 }
 
+/**
+ * The most a stream may hold unsent for a node that stopped reading. A node reads its events
+ * as they come; one that does not would have the server buffer every event and heartbeat for
+ * it without end. Past this bound the stream is cut, and the node resumes with Last-Event-ID
+ * once it reads again (the bus keeps what it missed).
+ */
+export const MAX_UNSENT_BYTES = 1024 * 1024;
+
+/** What the stream writes to: the parts of a response (or socket) the SSE sink needs. */
+export interface SseConnection {
+  write(chunk: string): boolean;
+  readonly writableLength: number;
+  end(): void;
+  destroy(): void;
+}
+
+/** Writes `chunk`, and cuts the connection if the client has left too much of it unread. */
+export function writeOrCut(connection: SseConnection, chunk: string, maxUnsentBytes = MAX_UNSENT_BYTES): void {
+  connection.write(chunk);
+  if (connection.writableLength > maxUnsentBytes) connection.destroy();
+}
+
 /** The last step of the stream route: the stream itself, held open until either side ends it. */
 function streamEvents(deps: EventRoutesDependencies): RequestHandler {
   return async function streamNodeEvents(req, res) {
@@ -45,8 +67,8 @@ function streamEvents(deps: EventRoutesDependencies): RequestHandler {
           // The headers go now, not with the first event: the client knows it is subscribed.
           res.flushHeaders();
         },
-        event: (sequence, envelope) => { res.write(sseEvent(sequence, envelope)); },
-        heartbeat: () => { res.write(": heartbeat\n\n"); },
+        event: (sequence, envelope) => { writeOrCut(res, sseEvent(sequence, envelope)); },
+        heartbeat: () => { writeOrCut(res, ": heartbeat\n\n"); },
         end: () => { res.end(); },
       },
     });
