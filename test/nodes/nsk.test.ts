@@ -69,4 +69,14 @@ describe("the JWE a node receives", () => {
     await expect(unwrapOnNode(jwe, deriveWrapKey(newNsk()), "kid-12345")).rejects.toThrow();
     await expect(unwrapOnNode(jwe, wrapKey, "another-kid")).rejects.toThrow();
   });
+
+  it("wraps each value under a fresh IV, and a header relabelled for another kid no longer decrypts", async () => {
+    const wrapKey = deriveWrapKey(newNsk());
+    const [first, second] = await Promise.all([wrapForNode(Buffer.from("hunter2"), wrapKey, "kid-12345"), wrapForNode(Buffer.from("hunter2"), wrapKey, "kid-12345")]);
+    expect(first.split(".")[2]).not.toBe(second.split(".")[2]);
+    expect(Buffer.from(first.split(".")[2] ?? "", "base64url")).toHaveLength(12);
+    const relabelled = [Buffer.from(JSON.stringify({ alg: "dir", enc: "A256GCM", kid: "kid-other" })).toString("base64url"), ...first.split(".").slice(1)].join(".");
+    await expect(unwrapOnNode(relabelled, wrapKey, "kid-other")).rejects.toThrow();
+    await expect(wrapForNode(Buffer.from("x"), Buffer.alloc(16), "kid-12345")).rejects.toThrow(RangeError);
+  });
 });
