@@ -1,5 +1,5 @@
 import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
+import { startModuleWorker } from "../platform/module-worker.ts";
 import { parsePage } from "./audit-store.ts";
 import { checkRows, type CheckpointMark, type PageCheck } from "./audit-verifier.ts";
 import type { PageAnswer, PageRequest } from "./verification-worker.ts";
@@ -34,13 +34,7 @@ export function defaultWorkerCount(): number {
   return Math.min(4, Math.max(1, availableParallelism() - 1));
 }
 
-/** A worker running `module`: built, directly; from the TypeScript sources (tsx, the tests), through a loader shim. */
-function workerOf(module: URL): Worker {
-  if (!import.meta.url.endsWith(".ts")) return new Worker(module);
-  return new Worker(new URL("../../bin/ts-worker.mjs", import.meta.url), { workerData: { source: module.href } });
-}
-
-const verificationWorker = new URL(import.meta.url.endsWith(".ts") ? "./verification-worker.ts" : "./verification-worker.js", import.meta.url);
+const verificationWorker = new URL("./verification-worker", import.meta.url);
 
 /** One worker thread and the pages it was given, answered in the order given. */
 interface PageWorker {
@@ -49,7 +43,7 @@ interface PageWorker {
 }
 
 function startPageWorker(module: URL): PageWorker {
-  const worker = workerOf(module);
+  const worker = startModuleWorker(module);
   const pending = new Map<number, { resolve: (check: PageCheck) => void; reject: (error: Error) => void }>();
   let stopped: Error | undefined;
   // A worker that fails or exits fails every page it holds, and every page given to it later:

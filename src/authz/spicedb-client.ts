@@ -1,9 +1,9 @@
 import { readFile } from "node:fs/promises";
 import path from "node:path";
-import { Worker } from "node:worker_threads";
 import { deadlineInterceptor, v1 } from "@authzed/authzed-node";
 import type { WorkerAnswer } from "./embedded-worker.ts";
 import type { SpiceDbServerConfig } from "../platform/config.ts";
+import { startModuleWorker } from "../platform/module-worker.ts";
 
 /**
  * The few SpiceDB RPCs Custos uses, whichever engine answers them: a SpiceDB server over gRPC
@@ -52,9 +52,7 @@ function connectServer(server: SpiceDbServerConfig, deadlineMs: number): SpiceDb
  * synchronous FFI, and on the main thread they would stall every request in flight.
  */
 async function startEmbedded(): Promise<SpiceDbRpc> {
-  // From the TypeScript sources (tsx) the worker starts through a loader shim; built, directly.
-  const entry = import.meta.url.endsWith(".ts") ? new URL("../../bin/spicedb-worker.mjs", import.meta.url) : new URL("./embedded-worker.js", import.meta.url);
-  const worker = new Worker(entry);
+  const worker = startModuleWorker(new URL("./embedded-worker", import.meta.url));
   worker.unref();
   const pending = new Map<number, { resolve: (answer: WorkerAnswer) => void }>();
   let nextId = 1;
