@@ -1,4 +1,4 @@
-import { createPublicKey } from "node:crypto";
+import { createPublicKey, type KeyObject } from "node:crypto";
 import { compactVerify } from "jose";
 import type { SigningKeys } from "../access/signing-keys.ts";
 import type { AuditAppender } from "../audit/audit-port.ts";
@@ -35,8 +35,8 @@ export interface PublishedBatch {
 }
 
 /** Throws unless `envelope` is a custos event JWS that verifies under `key` (the publisher's own check). */
-async function assertSignedBy(envelope: string, key: EventSigningKey): Promise<SignedEnvelope> {
-  const { protectedHeader } = await compactVerify(envelope, createPublicKey(key.privateKey), { algorithms: ["EdDSA"] });
+async function assertSignedBy(envelope: string, key: EventSigningKey, publicKey: KeyObject): Promise<SignedEnvelope> {
+  const { protectedHeader } = await compactVerify(envelope, publicKey, { algorithms: ["EdDSA"] });
   if (protectedHeader.typ !== EVENT_TYP || protectedHeader.kid !== key.kid) throw new Error("refusing to publish an envelope that is not a signed custos event");
   return envelope as SignedEnvelope;
 }
@@ -54,11 +54,13 @@ export async function publishEvents(deps: EventPublisherDependencies, batch: Eve
   if (recipients.length === 0) return undefined;
   const key = batch.signWith ?? (await deps.keys.activeKey(domain));
   const issuedAt = deps.now();
+  // Derived once a batch: every envelope of it is checked against the same key.
+  const publicKey = createPublicKey(key.privateKey);
   const signed = await Promise.all(
     recipients.map(async (nodeId) => {
       const jti = newEventJti();
       const envelope = await signEventEnvelope({ key, domain, nodeId, event, issuedAt, ttlSeconds: deps.ttlSeconds, jti });
-      return { nodeId, jti, envelope: await assertSignedBy(envelope, key) };
+      return { nodeId, jti, envelope: await assertSignedBy(envelope, key, publicKey) };
     }),
   );
   await deps.audit.append({
