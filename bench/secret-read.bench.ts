@@ -260,12 +260,13 @@ try {
   const key = await issueNodeKey(setup.backend, nodeId);
   await createNodeRepository(setup.db).insertNode({ id: nodeId, domain: "bench", name: "bench-node", status: "active" }, key.record);
   await setup.backend.writeSecret("bench", "db-password", Buffer.from("benchmark-value"));
-  await setup.db.query("INSERT INTO secrets (domain, name, version) VALUES ('bench', 'db-password', 1)");
-  await setup.authorizer.writeRelationships([
+  const revision = await setup.authorizer.writeRelationships([
     relationship(nodeRef(nodeId), "domain", domainRef("bench")),
     relationship(secretRef("bench", "db-password"), "domain", domainRef("bench")),
     relationship(secretRef("bench", "db-password"), "reader", nodeRef(nodeId)),
   ], []);
+  // The revision kept with the secret, as a write through the API keeps it (the read path's consistency and decision key).
+  await setup.db.query("INSERT INTO secrets (domain, name, version, authz_revision) VALUES ('bench', 'db-password', 1, $1)", [revision]);
   await setup.close();
   const bearer = formatNodeBearer(key.kid, deriveBearerSecret(Buffer.from(key.nsk, "base64url")));
 

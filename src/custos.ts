@@ -53,6 +53,7 @@ import { connectRedis } from "./platform/rate-limit/redis-connection.ts";
 import { rateLimitStoreFactory } from "./platform/rate-limit/rate-limit-stores.ts";
 import type { SecretBackend } from "./secrets/secret-backend.ts";
 import { createSecretRepository } from "./secrets/secret-repo.ts";
+import { createReadDecisions } from "./secrets/read-decisions.ts";
 import { secretRoutes } from "./secrets/secrets.routes.ts";
 import type { ReadinessProbe } from "./platform/readiness.ts";
 
@@ -266,7 +267,7 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         rateLimits, rateLimitStore, requireDomainReader: domainReader, events,
         lastSecretReads: (chain, actors) => sqlAuditStore.lastGrantedSecretReads(db, chain, actors),
       }),
-      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore, events }),
+      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, decisions: createReadDecisions(), requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore, events }),
       ...eventRoutes({
         ...stepUp, authorizer, nodes, denials, bus: eventBus, slots: eventStreams, heartbeatSeconds: config.events.heartbeatSeconds,
         eventKeys, events, requireDomainUser: domainUser,

@@ -131,6 +131,8 @@ describe.each(storeKinds())("reading a secret over HTTP (%s)", (kind) => {
 
   it("refuses a revoked reader on its very next read, and serves it again once granted", async () => {
     const { admin, domain, reader } = await tenantWithSecret();
+    // Allowed first, so the server remembers the allow (read-decisions.ts): the revoke must still win.
+    expect((await read(reader)).status).toBe(200);
     expect((await env.api.removeReader(admin, domain, SECRET, reader.node_id)).status).toBe(204);
     expect((await read(reader)).status).toBe(403);
     expect((await env.api.addReader(admin, domain, SECRET, reader.node_id)).status).toBe(204);

@@ -14,7 +14,7 @@ export interface DeleteSecretDependencies extends AuthorizeElevatedDependencies 
   readonly audit: AuditAppender;
   readonly authorizer: Authorizer;
   readonly backend: Pick<SecretBackend, "deleteSecret">;
-  readonly secrets: Pick<SecretRepository, "describe" | "remove">;
+  readonly secrets: Pick<SecretRepository, "describe" | "remove" | "clearAuthzRevision">;
   readonly events: Pick<SecretEvents, "secretRevoked">;
 }
 
@@ -49,6 +49,8 @@ export async function deleteSecret(deps: DeleteSecretDependencies, input: Delete
     details: { version: secret.version, readers: readerIds.length },
   });
   // Every relationship Custos wrote for the secret: its readers and its place in its domain.
+  // The revision goes first, so that no remembered allow outlives a deletion that fails half-way.
+  await deps.secrets.clearAuthzRevision(domain, name);
   await deps.authorizer.writeRelationships([], [...readerRelationships(domain, name, readerIds), relationship(secretRef(domain, name), "domain", domainRef(domain))]);
   await deps.backend.deleteSecret(domain, name);
   await deps.secrets.remove(domain, name);

@@ -1,3 +1,4 @@
+import type { Span } from "@opentelemetry/api";
 import type { AuditAppender } from "../audit/audit-port.ts";
 import { auditActor, auditResource } from "../audit/audit-vocabulary.ts";
 import type { DenialRecorder } from "../audit/denial-recorder.ts";
@@ -7,6 +8,7 @@ import type { NodeKeyRecord } from "../nodes/node-repo.ts";
 import type { WrapKeyCache } from "../nodes/wrap-key-cache.ts";
 import { CustosError } from "../platform/errors.ts";
 import { spanOnlyStages, type Stages } from "../platform/telemetry.ts";
+import type { ReadDecisions } from "./read-decisions.ts";
 import type { SecretBackend } from "./secret-backend.ts";
 import type { SecretRecord } from "./secret-repo.ts";
 import { wrapForNode } from "./wrap-for-node.ts";
@@ -20,6 +22,8 @@ export interface ReadNodeSecretDependencies {
   readonly audit: AuditAppender;
   readonly backend: Pick<SecretBackend, "readSecret">;
   readonly wrapKeys: WrapKeyCache;
+  /** Allowed reads remembered by node, secret and the secret's revision (read-decisions.ts); none when absent. */
+  readonly decisions?: ReadDecisions;
   /** Spans and stage histograms (src/platform/telemetry.ts); spans only when absent. */
   readonly stages?: Stages;
 }
@@ -51,6 +55,35 @@ function notReadable(): CustosError {
 }
 
 /**
+ * Step 3: may this node read this secret? A remembered allow at the secret's current revision
+ * answers without SpiceDB (read-decisions.ts explains why that is never stale). A secret whose
+ * readers are being changed (its row has no revision) is checked fully consistent, and the
+ * answer is not remembered.
+ */
+async function checkRead(
+  deps: Pick<ReadNodeSecretDependencies, "authorizer" | "decisions">,
+  nodeId: string,
+  domain: string,
+  name: string,
+  secret: SecretRecord | undefined,
+  span: Span,
+): Promise<boolean> {
+  const request = { resource: secretRef(domain, name), permission: "read", subject: nodeRef(nodeId) } as const;
+  // No row: the same check as for a secret that exists, so the answer does not tell them apart.
+  if (secret === undefined) return deps.authorizer.check(request);
+  const revision = secret.authzRevision;
+  if (revision === undefined) return deps.authorizer.check(request, { kind: "fully_consistent" });
+  const decision = { nodeId, domain, name, authzRevision: revision };
+  if (deps.decisions?.allowed(decision) === true) {
+    span.setAttribute("authz.cached", true);
+    return true;
+  }
+  const allowed = await deps.authorizer.check(request, { kind: "at_least_as_fresh", token: revision });
+  if (allowed) deps.decisions?.rememberAllowed(decision);
+  return allowed;
+}
+
+/**
  * Steps 3 to 6 of reading a secret (DESIGN.md, "Reading a secret"), after authentication and
  * the budgets: ReBAC, the audit record, the value, the JWE. Nothing is released unless the
  * granted record has committed.
@@ -63,11 +96,7 @@ export async function readNodeSecret(deps: ReadNodeSecretDependencies, input: Re
   // 3. ReBAC: the same answer whether or not the secret exists, at least as fresh as the
   //    last change to its readers, whichever replica made it
   const stages = deps.stages ?? spanOnlyStages;
-  const revision = secret?.authzRevision;
-  const allowed = await stages.run("authz.check", () => deps.authorizer.check(
-    { resource: secretRef(domain, name), permission: "read", subject: nodeRef(key.nodeId) },
-    revision === undefined ? undefined : { kind: "at_least_as_fresh", token: revision },
-  ));
+  const allowed = await stages.run("authz.check", (span) => checkRead(deps, key.nodeId, domain, name, secret, span));
   if (!allowed) {
     const reason: SecretReadDenialReason = "permission_denied";
     await deps.denials.record({ chain: domain, actor, action: "secret.read", resource, decision: "denied", reason, requestId });

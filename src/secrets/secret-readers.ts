@@ -16,7 +16,7 @@ export interface ChangeSecretReaderDependencies {
   readonly audit: AuditAppender;
   readonly authorizer: Pick<Authorizer, "writeRelationships">;
   readonly nodes: Pick<NodeRepository, "findNode">;
-  readonly secrets: Pick<SecretRepository, "find" | "setAuthzRevision">;
+  readonly secrets: Pick<SecretRepository, "find" | "setAuthzRevision" | "clearAuthzRevision">;
   readonly events: SecretEvents;
 }
 
@@ -33,7 +33,9 @@ export interface ChangeSecretReaderInput {
  * The effect of adding or removing a secret's reader, for an actor already authorized: the
  * node and the secret must both be the domain's (anything else is answered as missing), the
  * change is audited, made in SpiceDB, and its revision kept with the secret so that every
- * replica's next read checks at least this fresh. Then the node is told: `secret.updated`
+ * replica's next read checks at least this fresh. The old revision is cleared before SpiceDB
+ * changes, so a change that fails half-way leaves no revision under which an allow
+ * remembered before it could still be served (read-decisions.ts). Then the node is told: `secret.updated`
  * (its current version) when added, `secret.revoked` when removed.
  */
 export async function changeSecretReader(deps: ChangeSecretReaderDependencies, input: ChangeSecretReaderInput): Promise<void> {
@@ -46,6 +48,7 @@ export async function changeSecretReader(deps: ChangeSecretReaderDependencies, i
     reason: change, requestId, details: { node_id: nodeId },
   });
   const reader = relationship(secretRef(domain, name), "reader", nodeRef(nodeId));
+  await deps.secrets.clearAuthzRevision(domain, name);
   const revision = await deps.authorizer.writeRelationships(change === "reader_added" ? [reader] : [], change === "reader_removed" ? [reader] : []);
   await deps.secrets.setAuthzRevision(domain, name, revision);
   if (change === "reader_added") await deps.events.secretUpdated({ domain, name, version: secret.version, nodeIds: [nodeId], requestId });

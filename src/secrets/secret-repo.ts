@@ -48,6 +48,11 @@ export interface SecretRepository {
   upsert(record: SecretRecord & { readonly authzRevision: string }): Promise<boolean>;
   /** Kept with the secret after a change to its readers (see the read path). */
   setAuthzRevision(domain: string, name: string, revision: string): Promise<void>;
+  /**
+   * Cleared before a change to its readers reaches SpiceDB: until the new revision is stored,
+   * reads check fully consistent and no remembered decision applies (read-decisions.ts).
+   */
+  clearAuthzRevision(domain: string, name: string): Promise<void>;
   /** How many secrets the domain has (for GET /v1/domains/{domain}). */
   countInDomain(domain: string): Promise<number>;
 }
@@ -122,6 +127,9 @@ export function createSecretRepository(db: SqlSession): SecretRepository {
     },
     async setAuthzRevision(domain, name, revision) {
       await db.query("UPDATE secrets SET authz_revision = $3 WHERE domain = $1 AND name = $2", [domain, name, revision]);
+    },
+    async clearAuthzRevision(domain, name) {
+      await db.query("UPDATE secrets SET authz_revision = NULL WHERE domain = $1 AND name = $2", [domain, name]);
     },
     async countInDomain(domain) {
       const [row] = await db.query<{ n: number | string }>("SELECT count(*) AS n FROM secrets WHERE domain = $1", [domain]);

@@ -20,6 +20,7 @@ import { parseDomainId, parseNodeId, parseSecretName } from "../platform/names.t
 import type { RateLimitPolicy } from "../platform/rate-limit/rate-limit-policy.ts";
 import type { RateLimitStoreFactory } from "../platform/rate-limit/rate-limit-stores.ts";
 import { deleteSecret } from "./delete-secret.ts";
+import type { ReadDecisions } from "./read-decisions.ts";
 import { readNodeSecret, type SecretReadDenialReason } from "./read-node-secret.ts";
 import type { SecretBackend } from "./secret-backend.ts";
 import type { SecretEvents } from "./secret-events.ts";
@@ -36,6 +37,8 @@ export interface SecretRoutesDependencies extends AuthorizeElevatedDependencies 
   readonly secrets: SecretRepository;
   readonly nodes: NodeRepository;
   readonly wrapKeys: WrapKeyCache;
+  /** Allowed reads remembered by node, secret and revision (read-decisions.ts). */
+  readonly decisions?: ReadDecisions;
   readonly requireDomainUser: RequestHandler;
   /** A user of the path's domain who may read its metadata: its admins and auditors (domain.read). */
   readonly requireDomainReader: RequestHandler;

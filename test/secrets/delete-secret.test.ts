@@ -56,6 +56,10 @@ function fakes(options: { row?: SecretMetadata | undefined; auditFails?: boolean
     },
     secrets: {
       describe: () => Promise.resolve(row),
+      clearAuthzRevision: () => {
+        events.push("revision cleared");
+        return Promise.resolve();
+      },
       remove: () => {
         events.push("row");
         return Promise.resolve(true);
@@ -74,10 +78,11 @@ function fakes(options: { row?: SecretMetadata | undefined; auditFails?: boolean
 const input = { credential: ADMIN, domain: "acme", name: "db", requestId: "req-1" };
 
 describe("deleteSecret", () => {
-  it("audits first, then removes the readers and the secret's domain link, then destroys the value, then the row", async () => {
+  it("audits first, clears the secret's revision, then removes the readers and the secret's domain link, then destroys the value, then the row", async () => {
     const { deps, events, removed, readerReads } = fakes();
     await deleteSecret(deps, input);
-    expect(events).toEqual(["audit secret.delete granted", "relationships -2", "backend acme/db", "row", `event secret.revoked db -> ${READER}`]);
+    // The revision is cleared before SpiceDB changes: a remembered allow never outlives a half-done deletion.
+    expect(events).toEqual(["audit secret.delete granted", "revision cleared", "relationships -2", "backend acme/db", "row", `event secret.revoked db -> ${READER}`]);
     expect(removed[0]?.map((rel) => `${rel.relation}@${rel.subject.type}`)).toEqual(["reader@node", "domain@domain"]);
     // The readers are read at least as fresh as the secret's last reader change.
     expect(readerReads[0]?.revision).toBe("zed-7");

@@ -4,6 +4,7 @@ import type { CheckRequest, Consistency } from "../../src/authz/authorizer.ts";
 import type { NodeKeyRecord } from "../../src/nodes/node-repo.ts";
 import { CustosError } from "../../src/platform/errors.ts";
 import { readNodeSecret, type ReadNodeSecretDependencies } from "../../src/secrets/read-node-secret.ts";
+import { createReadDecisions } from "../../src/secrets/read-decisions.ts";
 import type { SecretRecord } from "../../src/secrets/secret-repo.ts";
 import { unwrapOnNode, wrapForNode } from "../../src/secrets/wrap-for-node.ts";
 
@@ -144,5 +145,59 @@ describe("readNodeSecret", () => {
     allowedButMissing.backend.readSecret = () => Promise.resolve(undefined);
     const missing = await readNodeSecret(allowedButMissing, noRow).catch((error: unknown) => error);
     expect(missing).toEqual(refused);
+  });
+
+  describe("with remembered decisions", () => {
+    it("skips SpiceDB for the same node, secret and revision once it has allowed them", async () => {
+      const { deps, checks, appended } = fakes();
+      const decisions = createReadDecisions();
+      await readNodeSecret({ ...deps, decisions }, input);
+      await readNodeSecret({ ...deps, decisions }, input);
+      expect(checks).toHaveLength(1);
+      // The cached allow still writes its granted record before releasing.
+      expect(appended).toHaveLength(2);
+    });
+
+    it("asks SpiceDB again once the secret's revision changed (a reader change through any replica)", async () => {
+      const { deps, checks } = fakes();
+      const decisions = createReadDecisions();
+      await readNodeSecret({ ...deps, decisions }, input);
+      await readNodeSecret({ ...deps, decisions }, { ...input, secret: { ...ROW, authzRevision: "zed-43" } });
+      expect(checks.map((check) => check.consistency)).toEqual([
+        { kind: "at_least_as_fresh", token: "zed-42" },
+        { kind: "at_least_as_fresh", token: "zed-43" },
+      ]);
+    });
+
+    it("asks SpiceDB fully consistent, and remembers nothing, while the secret's readers are being changed", async () => {
+      const { deps, checks } = fakes();
+      const decisions = createReadDecisions();
+      await readNodeSecret({ ...deps, decisions }, input);
+      const changing = { ...input, secret: { ...ROW, authzRevision: undefined } };
+      await readNodeSecret({ ...deps, decisions }, changing);
+      await readNodeSecret({ ...deps, decisions }, changing);
+      expect(checks.map((check) => check.consistency)).toEqual([
+        { kind: "at_least_as_fresh", token: "zed-42" },
+        { kind: "fully_consistent" },
+        { kind: "fully_consistent" },
+      ]);
+    });
+
+    it("never remembers a refusal", async () => {
+      const decisions = createReadDecisions();
+      const refusing = fakes({ allowed: false });
+      await expect(readNodeSecret({ ...refusing.deps, decisions }, input)).rejects.toMatchObject({ code: "permission_denied" });
+      await expect(readNodeSecret({ ...refusing.deps, decisions }, input)).rejects.toMatchObject({ code: "permission_denied" });
+      expect(refusing.checks).toHaveLength(2);
+    });
+
+    it("does not let another node use a node's remembered allow", async () => {
+      const { deps, checks } = fakes();
+      const decisions = createReadDecisions();
+      const other = "1c7a2d3f-6b5e-4f9a-8d4c-2e3f4a5b6c7d";
+      await readNodeSecret({ ...deps, decisions }, input);
+      await readNodeSecret({ ...deps, decisions }, { ...input, key: { ...KEY, nodeId: other, node: { ...KEY.node, id: other } } });
+      expect(checks).toHaveLength(2);
+    });
   });
 });
