@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { appendInTransaction } from "../../src/audit/append-in-transaction.ts";
 import type { Database } from "../../src/platform/db/database.ts";
 import { CustosError } from "../../src/platform/errors.ts";
 import { REPO_ROOT } from "../support/cli.ts";
@@ -86,6 +87,32 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
     const rows = await rowsOf(store.db, "receipts");
     expect(rows.map((row) => [row.seq, row.hash])).toEqual([[1, first.hash], [2, second.hash]]);
     expect(rows[1]?.prev_hash).toBe(first.hash);
+  });
+
+  it("commits a batch at the head its own last batch left in one pipelined transaction, not the lock-then-read one", async () => {
+    const calls = { transaction: 0, pipelined: 0 };
+    const counting: Database = {
+      ...store.db,
+      query: (text, params) => store.db.query(text, params),
+      transaction: (work) => { calls.transaction += 1; return store.db.transaction(work); },
+      pipelinedTransaction: (statements) => { calls.pipelined += 1; return store.db.pipelinedTransaction(statements); },
+    };
+    const appender = appenderFor(counting);
+    for (let n = 1; n <= 5; n += 1) expect((await appender.append(event("known-head", n))).seq).toBe(n);
+    // The first batch reads the head under the lock; each later one knows it.
+    expect(calls).toEqual({ transaction: 1, pipelined: 4 });
+    expect(await verify(store.db, "known-head")).toMatchObject({ ok: true, rows_checked: 5 });
+  });
+
+  it("chains a batch again under the lock when another writer moved the head it knew, losing nothing and forking nothing", async () => {
+    const appender = appenderFor(store.db);
+    expect((await appender.append(event("moved-head", 1))).seq).toBe(1);
+    // Another writer (the CLI, another replica) appends behind this appender's back.
+    await store.db.transaction((tx) => appendInTransaction(tx, event("moved-head", 2)));
+    expect((await appender.append(event("moved-head", 3))).seq).toBe(3);
+    expect((await appender.append(event("moved-head", 4))).seq).toBe(4);
+    expect((await rowsOf(store.db, "moved-head")).map((row) => row.request_id)).toEqual(["req-1", "req-2", "req-3", "req-4"]);
+    expect(await verify(store.db, "moved-head")).toMatchObject({ ok: true, rows_checked: 4 });
   });
 
   it("commits 64 concurrent appends in far fewer transactions, as one gapless chain that verifies", async () => {

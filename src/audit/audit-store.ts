@@ -1,4 +1,4 @@
-import type { Database, SqlSession } from "../platform/db/database.ts";
+import { sqlState, type Database, type SqlSession } from "../platform/db/database.ts";
 import type { AuditDecision } from "./audit-port.ts";
 import type { ChainedAuditRecord } from "./audit-record.ts";
 import type { auditEventsTable } from "./audit.table.ts";
@@ -188,19 +188,53 @@ export async function recordStands(session: SqlSession, record: Pick<ChainedAudi
  * One statement text whatever the batch size (the columns as arrays, unnested), so that it is
  * prepared once per connection rather than once per batch size.
  */
+const INSERT_COLUMNS = "chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash";
+const INSERT_SELECT = `SELECT chain, seq, at::timestamptz, actor, action, resource, decision, reason, request_id, details::jsonb, prev_hash, hash
+       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
+         AS r(${INSERT_COLUMNS})`;
+
+/** The records as the twelve array parameters of INSERT_SELECT, one per column. */
+function recordColumns(records: readonly ChainedAuditRecord[]): unknown[][] {
+  const column = <T>(value: (record: ChainedAuditRecord) => T): T[] => records.map(value);
+  return [
+    column((r) => r.chain), column((r) => r.seq), column((r) => r.at), column((r) => r.actor), column((r) => r.action), column((r) => r.resource),
+    column((r) => r.decision), column((r) => r.reason), column((r) => r.request_id), column((r) => JSON.stringify(r.details)), column((r) => r.prev_hash), column((r) => r.hash),
+  ];
+}
+
 export async function insertRecords(tx: SqlSession, records: readonly ChainedAuditRecord[]): Promise<void> {
   if (records.length === 0) return;
-  const column = <T>(value: (record: ChainedAuditRecord) => T): T[] => records.map(value);
-  await tx.query(
-    `INSERT INTO audit_events (chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash)
-     SELECT chain, seq, at::timestamptz, actor, action, resource, decision, reason, request_id, details::jsonb, prev_hash, hash
-       FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
-         AS r(chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash)`,
-    [
-      column((r) => r.chain), column((r) => r.seq), column((r) => r.at), column((r) => r.actor), column((r) => r.action), column((r) => r.resource),
-      column((r) => r.decision), column((r) => r.reason), column((r) => r.request_id), column((r) => JSON.stringify(r.details)), column((r) => r.prev_hash), column((r) => r.hash),
-    ],
-  );
+  await tx.query(`INSERT INTO audit_events (${INSERT_COLUMNS}) ${INSERT_SELECT}`, recordColumns(records));
+}
+
+/**
+ * Commits records chained onto a head the caller already knows (the last one it committed)
+ * in one round trip: BEGIN, the transaction's timeouts, the insert, COMMIT, pipelined.
+ *
+ * The insert takes the chain's lock row in the same statement, so appenders that read the
+ * head under the lock (lockChainAndReadHead) keep their guarantee. If another appender moved
+ * the head meanwhile, the first record's seq is already taken: the primary key refuses the
+ * whole batch (isHeadMoved) and no fork can commit. Resolves false, with nothing written,
+ * when the chain has no lock row yet.
+ */
+export async function appendAtKnownHead(db: Database, records: readonly ChainedAuditRecord[], budgetMs: number): Promise<boolean> {
+  const [first] = records;
+  if (first === undefined) return true;
+  const budget = String(budgetMs);
+  const [, inserted] = await db.pipelinedTransaction([
+    { text: "SELECT set_config('statement_timeout', $1, true) AS st, set_config('lock_timeout', $1, true) AS lt", params: [budget] },
+    {
+      text: `WITH locked AS (SELECT chain FROM audit_chains WHERE chain = $13 FOR UPDATE)
+             INSERT INTO audit_events (${INSERT_COLUMNS}) ${INSERT_SELECT} WHERE EXISTS (SELECT 1 FROM locked) RETURNING seq`,
+      params: [...recordColumns(records), first.chain],
+    },
+  ]);
+  return inserted?.length === records.length;
+}
+
+/** The chain's head moved under an append at a known head: its first seq is someone else's. */
+export function isHeadMoved(error: unknown): boolean {
+  return sqlState(error) === "23505";
 }
 
 /** Separates the columns of one row in readRecords; the appender refuses it in text fields. */

@@ -5,7 +5,7 @@ import type { Database } from "../platform/db/database.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditAppender, AuditEventInput, AuditReceipt } from "./audit-port.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "./audit-record.ts";
-import { insertRecords, lockChainAndReadHead, recordStands } from "./audit-store.ts";
+import { appendAtKnownHead, insertRecords, isHeadMoved, lockChainAndReadHead, recordStands } from "./audit-store.ts";
 import { auditActor, auditResource } from "./audit-vocabulary.ts";
 
 export interface GroupCommitAppenderOptions {
@@ -35,6 +35,12 @@ interface PendingAppend {
   readonly queuedAt: number;
   settled: boolean;
   settle(outcome: { receipt: AuditReceipt } | { error: CustosError }): void;
+}
+
+/** Where the next record links: the seq and hash of the chain's last one. */
+interface ChainHead {
+  readonly seq: number;
+  readonly hash: string;
 }
 
 interface NormalisedEvent extends AuditEventInput {
@@ -103,6 +109,8 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
   const clock = options.clock ?? (() => new Date());
   const queues = new Map<string, PendingAppend[]>();
   const draining = new Map<string, Promise<void>>();
+  /** Each chain's head as this appender's last committed batch left it. */
+  const heads = new Map<string, ChainHead>();
 
   /**
    * The longest a batch's transaction may take: until the earliest deadline among its callers,
@@ -115,43 +123,76 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     return Math.floor(earliest - performance.now()) - margin;
   }
 
+  /** The batch's events as records chained onto the head. */
+  function chainBatch(chain: string, batch: readonly PendingAppend[], head: ChainHead): ChainedAuditRecord[] {
+    let { seq, hash: prevHash } = head;
+    const at = clock().toISOString();
+    return batch.map(({ event }) => {
+      seq += 1;
+      const record = chainRecord({
+        chain,
+        seq,
+        at,
+        actor: event.actor,
+        action: event.action,
+        resource: event.resource,
+        decision: event.decision,
+        reason: event.reason,
+        request_id: event.requestId,
+        details: event.details,
+        prev_hash: prevHash,
+      });
+      prevHash = record.hash;
+      return record;
+    });
+  }
+
+  /**
+   * Commits the batch. When this appender committed the chain's last batch it knows the head,
+   * and the batch goes in one round trip (appendAtKnownHead); if another appender (a replica,
+   * the CLI) moved the head meanwhile, the primary key refuses it and the batch is chained
+   * again the long way: the lock, the head read under it, the insert, each a round trip.
+   */
   async function commitBatch(chain: string, batch: readonly PendingAppend[], onInserted: (records: readonly ChainedAuditRecord[]) => void): Promise<ChainedAuditRecord[]> {
     const budgetMs = transactionBudgetMs(batch);
     if (budgetMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
-    return db.transaction(async (tx) => {
+    const known = heads.get(chain);
+    heads.delete(chain);
+    if (known !== undefined) {
+      const records = chainBatch(chain, batch, known);
+      // Checked before sending: nothing can be rolled back in between (see settleCommitted).
+      if (batch.some((pending) => pending.settled)) throw auditUnavailable(ANSWERED_BEFORE_COMMIT);
+      onInserted(records);
+      try {
+        if (await appendAtKnownHead(db, records, budgetMs)) return remember(chain, records);
+      } catch (error) {
+        if (!isHeadMoved(error)) throw error;
+      }
+    }
+    const budgetLeftMs = transactionBudgetMs(batch);
+    if (budgetLeftMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
+    const records = await db.transaction(async (tx) => {
       const genesis = genesisHash(chain);
       // Another replica's batch may have committed while this one waited for the lock.
-      const head = await lockChainAndReadHead(tx, chain, genesis, budgetMs);
-      let seq = head?.seq ?? 0;
-      let prevHash = head?.hash ?? genesis;
-      const at = clock().toISOString();
-      const records = batch.map(({ event }) => {
-        seq += 1;
-        const record = chainRecord({
-          chain,
-          seq,
-          at,
-          actor: event.actor,
-          action: event.action,
-          resource: event.resource,
-          decision: event.decision,
-          reason: event.reason,
-          request_id: event.requestId,
-          details: event.details,
-          prev_hash: prevHash,
-        });
-        prevHash = record.hash;
-        return record;
-      });
-      await insertRecords(tx, records);
-      onInserted(records);
+      const head = await lockChainAndReadHead(tx, chain, genesis, budgetLeftMs);
+      const chained = chainBatch(chain, batch, { seq: head?.seq ?? 0, hash: head?.hash ?? genesis });
+      await insertRecords(tx, chained);
+      onInserted(chained);
       // A caller already answered (its bound passed while the batch waited) must not find its
       // record committed after it was told there was none: the whole batch rolls back.
       if (batch.some((pending) => pending.settled)) {
         throw auditUnavailable(ANSWERED_BEFORE_COMMIT);
       }
-      return records;
+      return chained;
     });
+    return remember(chain, records);
+  }
+
+  /** The head a batch left, for the next batch of the chain; forgotten on any failure. */
+  function remember(chain: string, records: readonly ChainedAuditRecord[]): ChainedAuditRecord[] {
+    const last = records.at(-1);
+    if (last !== undefined) heads.set(chain, { seq: last.seq, hash: last.hash });
+    return [...records];
   }
 
   async function drainChain(chain: string): Promise<void> {

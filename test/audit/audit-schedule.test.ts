@@ -53,6 +53,7 @@ describe("startAuditSchedule", () => {
       driver: "pglite",
       query: query as Database["query"],
       transaction: () => Promise.reject(new Error("not expected")),
+      pipelinedTransaction: () => Promise.reject(new Error("not expected")),
       holdAdvisoryLock: () => Promise.resolve({ release: () => Promise.resolve() }),
       close: () => Promise.resolve(),
     };

@@ -3,7 +3,7 @@ import { PGlite, types as pgliteTypes } from "@electric-sql/pglite";
 import postgres from "postgres";
 import { CustosError } from "../errors.ts";
 import { lockDataDirectory } from "./data-dir-lock.ts";
-import type { AdvisoryLock, Database, SqlTransaction } from "./database.ts";
+import type { AdvisoryLock, Database, SqlStatement, SqlTransaction } from "./database.ts";
 
 const INT8_OID = 20;
 
@@ -120,6 +120,32 @@ export function openPostgres(options: PostgresOptions): Database {
       );
       return result as T;
     },
+    async pipelinedTransaction(statements: readonly SqlStatement[]) {
+      const reserved = await sql.reserve();
+      try {
+        // Each query is sent as soon as it is made (execute), not when awaited: the driver
+        // pipelines them on the reserved connection. BEGIN and COMMIT go as simple queries.
+        const send = (statement: SqlStatement) => {
+          const params = statement.params ?? [];
+          return reserved.unsafe(statement.text, params as never[], { prepare: params.length > 0 }).execute();
+        };
+        const sent = [reserved.unsafe("BEGIN").execute(), ...statements.map(send), reserved.unsafe("COMMIT").execute()];
+        // Every answer is awaited, with no deadline of ours: a connection released while its
+        // transaction were still open would run the pool's next query inside it. The
+        // statements carry their own server-side timeouts.
+        const outcomes = await Promise.allSettled(sent);
+        // A failed statement aborts the transaction; the COMMIT after it answers ROLLBACK.
+        const failure = outcomes.find((outcome) => outcome.status === "rejected");
+        if (failure !== undefined) throw failure.reason;
+        const commit = outcomes.at(-1);
+        if (commit?.status !== "fulfilled" || (commit.value as { command?: string }).command !== "COMMIT") {
+          throw new CustosError("store_unavailable", { detail: "the pipelined transaction did not commit" });
+        }
+        return outcomes.slice(1, -1).map((outcome) => (outcome.status === "fulfilled" ? [...(outcome.value as unknown as Record<string, unknown>[])] : []));
+      } finally {
+        reserved.release();
+      }
+    },
     async holdAdvisoryLock(key: number, mode: "exclusive" | "shared" = "exclusive"): Promise<AdvisoryLock | undefined> {
       const suffix = mode === "shared" ? "_shared" : "";
       const reserved = await sql.reserve();
@@ -179,6 +205,14 @@ export async function openPglite(options: PgliteOptions = {}): Promise<Database>
           },
         }),
       );
+    },
+    async pipelinedTransaction(statements: readonly SqlStatement[]) {
+      // One process, in memory: no round trips to save; one statement after another.
+      return client.transaction(async (tx) => {
+        const results: Record<string, unknown>[][] = [];
+        for (const statement of statements) results.push((await tx.query<Record<string, unknown>>(statement.text, (statement.params ?? []) as unknown[])).rows);
+        return results;
+      });
     },
     holdAdvisoryLock(): Promise<AdvisoryLock | undefined> {
       return Promise.resolve({ release: () => Promise.resolve() });

@@ -13,9 +13,23 @@ export interface SqlTransaction extends SqlSession {
  * it in one shape whichever driver is used: int8 as number, timestamps as strings; callers
  * that need an exact timestamp format select it with to_char.
  */
+/** One statement of a pipelined transaction. */
+export interface SqlStatement {
+  readonly text: string;
+  readonly params?: readonly unknown[];
+}
+
 export interface Database extends SqlSession {
   readonly driver: "postgres" | "pglite";
   transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
+  /**
+   * The statements as one transaction, sent back to back with BEGIN and COMMIT without
+   * waiting for each answer: one round trip where `transaction` takes one per statement plus
+   * two. For work whose statements do not depend on each other's results. All or nothing:
+   * when any statement fails the server rolls the transaction back, and this rejects with the
+   * first failure. Resolves with each statement's rows.
+   */
+  pipelinedTransaction(statements: readonly SqlStatement[]): Promise<Record<string, unknown>[][]>;
   /**
    * A session-level advisory lock on a connection kept for it until released, or undefined
    * at once when another session holds it in a conflicting mode (`shared` holders exclude only
