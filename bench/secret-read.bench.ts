@@ -200,17 +200,22 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
 }
 
-/** Per span name: count, p50, p99 (ms) and the mean of every numeric attribute. */
+/** Per span name: count, p50, p99 (ms), the mean of every numeric attribute and the share of spans with each boolean attribute true. */
 function stageTable(spans: readonly RecordedSpan[]): string[] {
-  const byName = new Map<string, { first: number; durations: number[]; numeric: Map<string, { sum: number; n: number }> }>();
+  const byName = new Map<string, { first: number; durations: number[]; numeric: Map<string, { sum: number; n: number }>; flags: Map<string, number> }>();
   for (const span of spans) {
     let group = byName.get(span.name);
     if (group === undefined) {
-      group = { first: span.start, durations: [], numeric: new Map() };
+      group = { first: span.start, durations: [], numeric: new Map(), flags: new Map() };
       byName.set(span.name, group);
     }
     group.durations.push(span.ms);
     for (const [key, value] of Object.entries(span.attributes)) {
+      if (typeof value === "boolean") {
+        const flags = group.flags.get(key) ?? 0;
+        group.flags.set(key, flags + (value ? 1 : 0));
+        continue;
+      }
       if (typeof value !== "number") continue;
       const total = group.numeric.get(key) ?? { sum: 0, n: 0 };
       total.sum += value;
@@ -221,7 +226,10 @@ function stageTable(spans: readonly RecordedSpan[]): string[] {
   const lines: string[] = [];
   for (const [name, group] of [...byName].sort((a, b) => a[1].first - b[1].first)) {
     const durations = group.durations.sort((a, b) => a - b);
-    const means = [...group.numeric].map(([key, { sum, n }]) => `${key.replace("custos.", "")} mean ${(sum / n).toFixed(1)}`);
+    const means = [
+      ...[...group.numeric].map(([key, { sum, n }]) => `${key.replace("custos.", "")} mean ${(sum / n).toFixed(1)}`),
+      ...[...group.flags].map(([key, trues]) => `${key.replace("custos.", "")} ${(100 * trues / durations.length).toFixed(0)}%`),
+    ];
     lines.push(`  ${name.padEnd(36)} n ${String(durations.length).padStart(6)}  p50 ${percentile(durations, 50).toFixed(2).padStart(7)} ms  p99 ${percentile(durations, 99).toFixed(2).padStart(7)} ms  ${means.join(", ")}`);
   }
   return lines;

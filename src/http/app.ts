@@ -103,7 +103,8 @@ function accessLog(logger: Logger, metrics: Metrics): RequestHandler {
       request.span.updateName(`${req.method} ${route}`);
       request.span.setAttributes({ "http.route": route, "custos.request_id": requestIdOf(res), ...(outcome === "answered" ? { "http.response.status_code": res.statusCode } : { "custos.abandoned": true }) });
       request.span.end();
-      logger.info(
+      // The line is built only when it will be written (CUSTOS_LOG_LEVEL warn or error skips it).
+      if (logger.isLevelEnabled("info")) logger.info(
         {
           request_id: requestIdOf(res), client_request_id: clientRequestIdOf(res), method: req.method, route,
           ...(outcome === "answered" ? { status: res.statusCode } : { abandoned: true }), ms: Math.round(seconds * 1000),

@@ -115,12 +115,12 @@ export interface TelemetryHandle {
   shutdown(): Promise<void>;
 }
 
-/** A span as the bench recorder writes it: epoch milliseconds, duration, numeric attributes. */
+/** A span as the bench recorder writes it: epoch milliseconds, duration, numeric and boolean attributes. */
 export interface RecordedSpan {
   readonly name: string;
   readonly start: number;
   readonly ms: number;
-  readonly attributes: Readonly<Record<string, number>>;
+  readonly attributes: Readonly<Record<string, number | boolean>>;
 }
 
 /** Spans the bench recorder keeps at most (about 100 MB): past it, the newest are dropped. */
@@ -157,8 +157,8 @@ export async function startTelemetry(env: TelemetryEnvironment): Promise<Telemet
       onStart: () => undefined,
       onEnd: (span) => {
         if (recorded.length >= MAX_RECORDED_SPANS) return;
-        const attributes: Record<string, number> = {};
-        for (const [key, value] of Object.entries(span.attributes)) if (typeof value === "number") attributes[key] = value;
+        const attributes: Record<string, number | boolean> = {};
+        for (const [key, value] of Object.entries(span.attributes)) if (typeof value === "number" || typeof value === "boolean") attributes[key] = value;
         recorded.push({
           name: span.name,
           start: span.startTime[0] * 1000 + span.startTime[1] / 1e6,

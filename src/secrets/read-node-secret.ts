@@ -75,7 +75,7 @@ async function checkRead(
   if (revision === undefined) return deps.authorizer.check(request, { kind: "fully_consistent" });
   const decision = { nodeId, domain, name, authzRevision: revision };
   if (deps.decisions?.allowed(decision) === true) {
-    span.setAttribute("authz.cached", true);
+    span.setAttribute("custos.authz.cached", true);
     return true;
   }
   const allowed = await deps.authorizer.check(request, { kind: "at_least_as_fresh", token: revision });
