@@ -246,6 +246,8 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const domainReader = requireDomainPermission(userAccess, { action: "domain.read", anyOf: ["administer", "audit"] });
     const membership = new SpiceDbDomainMembership(authorizer);
     const routes: RouteDefinition[] = [
+      // First: Express tries routes in order, and a node's secret read is the route called most.
+      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, decisions: createReadDecisions(), requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore, events }),
       ...(await consoleRoutes()),
       ...domainRoutes({
         domains, members: membership, membership, audit, requireOperator: operator, requireDomainReader: domainReader,
@@ -267,7 +269,6 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
         rateLimits, rateLimitStore, requireDomainReader: domainReader, events,
         lastSecretReads: (chain, actors) => sqlAuditStore.lastGrantedSecretReads(db, chain, actors),
       }),
-      ...secretRoutes({ ...stepUp, secrets, denials, authorizer, backend, nodes, wrapKeys, decisions: createReadDecisions(), requireDomainUser: domainUser, requireDomainReader: domainReader, rateLimits, rateLimitStore, events }),
       ...eventRoutes({
         ...stepUp, authorizer, nodes, denials, bus: eventBus, slots: eventStreams, heartbeatSeconds: config.events.heartbeatSeconds,
         eventKeys, events, requireDomainUser: domainUser,

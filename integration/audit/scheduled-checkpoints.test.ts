@@ -120,7 +120,9 @@ describe.each(storeKinds())("scheduled audit checkpoints on %s", (kind) => {
       onError: (job, error) => { errors.push({ job, error }); },
     });
     for (let round = 0; round < 5; round += 1) {
-      now = T0 + round * HOUR;
+      // A minute past each interval: B's clock, a millisecond ahead, must not make the next
+      // checkpoint due for B alone (whichever takes the job lock decides for both).
+      now = T0 + round * (HOUR + MINUTE);
       await append("acme", 1);
       await append("globex", 2);
       const [fromA, fromB] = await Promise.all([a.tick(), b.tick()]);

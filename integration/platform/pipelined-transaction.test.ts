@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { CustosError } from "../../src/platform/errors.ts";
 import { sqlState } from "../../src/platform/db/database.ts";
 import { createIsolatedStore, storeKinds, type IsolatedStore } from "../support/stores.ts";
 
@@ -44,5 +45,15 @@ describe.each(storeKinds())("Database.pipelinedTransaction on %s", (kind) => {
     } finally {
       if (other !== store.db) await other.close();
     }
+  });
+
+  it.skipIf(kind !== "postgres")("gives up with store_unavailable past its deadline rather than wait for a session that does not answer, and the pool keeps answering", async () => {
+    const started = Date.now();
+    const attempt = store.db.pipelinedTransaction([{ text: "SELECT pg_sleep(5)" }], { deadlineMs: 300 });
+    await expect(attempt).rejects.toSatisfy((error: unknown) => error instanceof CustosError && error.code === "store_unavailable");
+    // Answered long before the statement could have been.
+    expect(Date.now() - started).toBeLessThan(4000);
+    const [row] = await store.db.query<{ one: number }>("SELECT 1 AS one");
+    expect(row?.one).toBe(1);
   });
 });

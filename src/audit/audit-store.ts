@@ -228,7 +228,9 @@ export async function appendAtKnownHead(db: Database, records: readonly ChainedA
              INSERT INTO audit_events (${INSERT_COLUMNS}) ${INSERT_SELECT} WHERE EXISTS (SELECT 1 FROM locked) RETURNING seq`,
       params: [...recordColumns(records), first.chain],
     },
-  ]);
+  // Past the budget and a second for COMMIT, the session is taken for lost: the chain's next
+  // batch should not wait the whole query deadline behind a dead connection.
+  ], { deadlineMs: budgetMs + 1000 });
   return inserted?.length === records.length;
 }
 

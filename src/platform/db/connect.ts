@@ -75,6 +75,16 @@ function passDateTimeAndJsonAsText(options: { parsers: Record<number, (value: st
   options.serializers[JSONB_OID] = asIs;
 }
 
+/**
+ * True unless the error is a statement's own failure (severity ERROR), after which the session
+ * lives on: FATAL and PANIC end it, and an error without a severity is the driver's (the
+ * socket closed, the connection was destroyed).
+ */
+function isSessionLost(error: unknown): boolean {
+  const severity = (error as { severity?: unknown } | null)?.severity;
+  return severity !== "ERROR";
+}
+
 export function openPostgres(options: PostgresOptions): Database {
   const sql = postgres(options.url, {
     max: options.maxConnections ?? 10,
@@ -120,8 +130,9 @@ export function openPostgres(options: PostgresOptions): Database {
       );
       return result as T;
     },
-    async pipelinedTransaction(statements: readonly SqlStatement[]) {
+    async pipelinedTransaction(statements: readonly SqlStatement[], pipelineOptions: { readonly deadlineMs?: number } = {}) {
       const reserved = await sql.reserve();
+      let sessionLost = true;
       try {
         // Each query is sent as soon as it is made (execute), not when awaited: the driver
         // pipelines them on the reserved connection. BEGIN and COMMIT go as simple queries.
@@ -130,10 +141,13 @@ export function openPostgres(options: PostgresOptions): Database {
           return reserved.unsafe(statement.text, params as never[], { prepare: params.length > 0 }).execute();
         };
         const sent = [reserved.unsafe("BEGIN").execute(), ...statements.map(send), reserved.unsafe("COMMIT").execute()];
-        // Every answer is awaited, with no deadline of ours: a connection released while its
-        // transaction were still open would run the pool's next query inside it. The
-        // statements carry their own server-side timeouts.
-        const outcomes = await Promise.allSettled(sent);
+        // The statements carry server-side timeouts, so a live session answers them all within
+        // the deadline. Past it, the session is taken for lost: when the connection closes
+        // while queries wait in the reserved connection's own queue, the driver never settles
+        // them. It is not released then: a live one would run the pool's next query inside
+        // this transaction, a closed one is the driver's again already.
+        const outcomes = await withinDeadline(pipelineOptions.deadlineMs ?? queryTimeoutMs, Promise.allSettled(sent));
+        sessionLost = outcomes.some((outcome) => outcome.status === "rejected" && isSessionLost(outcome.reason));
         // A failed statement aborts the transaction; the COMMIT after it answers ROLLBACK.
         const failure = outcomes.find((outcome) => outcome.status === "rejected");
         if (failure !== undefined) throw failure.reason;
@@ -143,7 +157,10 @@ export function openPostgres(options: PostgresOptions): Database {
         }
         return outcomes.slice(1, -1).map((outcome) => (outcome.status === "fulfilled" ? [...(outcome.value as unknown as Record<string, unknown>[])] : []));
       } finally {
-        reserved.release();
+        // A lost session is the driver's again already (it reconnects it on demand); released
+        // a second time, a dead connection would sit among the open ones and fail every query
+        // sent to it.
+        if (!sessionLost) reserved.release();
       }
     },
     async holdAdvisoryLock(key: number, mode: "exclusive" | "shared" = "exclusive"): Promise<AdvisoryLock | undefined> {
@@ -156,13 +173,14 @@ export function openPostgres(options: PostgresOptions): Database {
           return undefined;
         }
       } catch (error) {
-        reserved.release();
+        if (!isSessionLost(error)) reserved.release();
         throw error;
       }
       return {
         async release() {
-          await reserved.unsafe(`SELECT pg_advisory_unlock${suffix}($1)`, [key]).catch(() => undefined);
-          reserved.release();
+          const unlocked = await reserved.unsafe(`SELECT pg_advisory_unlock${suffix}($1)`, [key]).then(() => undefined, (error: unknown) => error);
+          // A lost session released its lock with it, and is the driver's again already.
+          if (unlocked === undefined || !isSessionLost(unlocked)) reserved.release();
         },
       };
     },

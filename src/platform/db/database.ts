@@ -27,9 +27,11 @@ export interface Database extends SqlSession {
    * waiting for each answer: one round trip where `transaction` takes one per statement plus
    * two. For work whose statements do not depend on each other's results. All or nothing:
    * when any statement fails the server rolls the transaction back, and this rejects with the
-   * first failure. Resolves with each statement's rows.
+   * first failure. Resolves with each statement's rows. Rejects with store_unavailable when
+   * the answers have not all come within `deadlineMs` (by default the query deadline): give
+   * the statements server-side timeouts shorter than that.
    */
-  pipelinedTransaction(statements: readonly SqlStatement[]): Promise<Record<string, unknown>[][]>;
+  pipelinedTransaction(statements: readonly SqlStatement[], options?: { readonly deadlineMs?: number }): Promise<Record<string, unknown>[][]>;
   /**
    * A session-level advisory lock on a connection kept for it until released, or undefined
    * at once when another session holds it in a conflicting mode (`shared` holders exclude only
