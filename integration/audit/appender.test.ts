@@ -105,13 +105,24 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
   });
 
   it("chains a batch again under the lock when another writer moved the head it knew, losing nothing and forking nothing", async () => {
-    const appender = appenderFor(store.db);
+    const calls = { transaction: 0, pipelined: 0 };
+    const counting: Database = {
+      ...store.db,
+      query: (text, params) => store.db.query(text, params),
+      transaction: (work) => { calls.transaction += 1; return store.db.transaction(work); },
+      pipelinedTransaction: (statements, options) => { calls.pipelined += 1; return store.db.pipelinedTransaction(statements, options); },
+    };
+    // A window no test run outlasts: while it lasts, the chain goes the long way.
+    const appender = appenderFor(counting, { contendedForMs: 600_000 });
     expect((await appender.append(event("moved-head", 1))).seq).toBe(1);
     // Another writer (the CLI, another replica) appends behind this appender's back.
     await store.db.transaction((tx) => appendInTransaction(tx, event("moved-head", 2)));
     expect((await appender.append(event("moved-head", 3))).seq).toBe(3);
     expect((await appender.append(event("moved-head", 4))).seq).toBe(4);
     expect((await rowsOf(store.db, "moved-head")).map((row) => row.request_id)).toEqual(["req-1", "req-2", "req-3", "req-4"]);
+    // 1: the long way (no head known); 3: the known head, refused, then the long way; 4: the
+    // long way, since another writer appends to this chain.
+    expect(calls).toEqual({ transaction: 3, pipelined: 1 });
     expect(await verify(store.db, "moved-head")).toMatchObject({ ok: true, rows_checked: 4 });
   });
 

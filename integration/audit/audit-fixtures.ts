@@ -20,7 +20,7 @@ export function newSigner(): AuditSigner {
   return createKeyObjectSigner(generateKeyPairSync("ed25519").privateKey);
 }
 
-export function appenderFor(db: Database, options: { timeoutMs?: number; maxBatchSize?: number; onBatchCommitted?: (chain: string, size: number) => void } = {}): GroupCommitAppender {
+export function appenderFor(db: Database, options: { timeoutMs?: number; maxBatchSize?: number; onBatchCommitted?: (chain: string, size: number) => void; contendedForMs?: number } = {}): GroupCommitAppender {
   return createGroupCommitAppender({ db, timeoutMs: options.timeoutMs ?? 10_000, ...options });
 }
 

@@ -19,6 +19,11 @@ export interface GroupCommitAppenderOptions {
   readonly onBatchCommitted?: (chain: string, size: number) => void;
   /** Told of every batch whose transaction failed (metrics). */
   readonly onBatchFailed?: (chain: string, size: number) => void;
+  /**
+   * After another writer moved a chain's head under a batch, how long the chain's batches go
+   * the long way (lock, head, insert) before trying the known head again; 1 s by default.
+   */
+  readonly contendedForMs?: number;
 }
 
 export interface GroupCommitAppender extends AuditAppender {
@@ -111,6 +116,9 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
   const draining = new Map<string, Promise<void>>();
   /** Each chain's head as this appender's last committed batch left it. */
   const heads = new Map<string, ChainHead>();
+  /** performance.now() until which a chain, found appended to by another writer, goes the long way. */
+  const contendedUntil = new Map<string, number>();
+  const contendedForMs = options.contendedForMs ?? 1000;
 
   /**
    * The longest a batch's transaction may take: until the earliest deadline among its callers,
@@ -158,7 +166,9 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     if (budgetMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
     const known = heads.get(chain);
     heads.delete(chain);
-    if (known !== undefined) {
+    // While another writer appends to the chain too (another replica), most known heads would
+    // be stale: each refusal would cost a round trip on top of the long way.
+    if (known !== undefined && performance.now() >= (contendedUntil.get(chain) ?? 0)) {
       const records = chainBatch(chain, batch, known);
       // Checked before sending: nothing can be rolled back in between (see settleCommitted).
       if (batch.some((pending) => pending.settled)) throw auditUnavailable(ANSWERED_BEFORE_COMMIT);
@@ -167,6 +177,7 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
         if (await appendAtKnownHead(db, records, budgetMs)) return remember(chain, records);
       } catch (error) {
         if (!isHeadMoved(error)) throw error;
+        contendedUntil.set(chain, performance.now() + contendedForMs);
       }
     }
     const budgetLeftMs = transactionBudgetMs(batch);
