@@ -16,13 +16,17 @@
  *
  * Uses the PostgreSQL server named by DATABASE_URL (a scratch database is created and
  * dropped); without it, embedded PGlite, which the figures then describe.
+ *
+ * For iterating on verification: `--database <name>` uses (and keeps) that database on the
+ * server, writes the chain only when it holds fewer rows than --rows, and with
+ * `--verify-only` skips (1).
  */
 import { createHash, hash, randomBytes } from "node:crypto";
 import postgres from "postgres";
 import type { AuditEventInput } from "../src/audit/audit-port.ts";
 import { verifyAuditChain } from "../src/audit/audit-reads.ts";
 import { canonicalRecordBytes } from "../src/audit/audit-record.ts";
-import { streamRecordPages } from "../src/audit/audit-store.ts";
+import { readHeadSeq, streamRecordPages } from "../src/audit/audit-store.ts";
 import { verifyChain, type VerificationReport } from "../src/audit/audit-verifier.ts";
 import { defaultWorkerCount } from "../src/audit/verification-workers.ts";
 import { createGroupCommitAppender } from "../src/audit/group-commit-appender.ts";
@@ -42,6 +46,11 @@ const WORKERS = option("--workers", defaultWorkerCount());
 const ROUNDS = option("--rounds", 3);
 const SAMPLE = Math.min(ROWS, 100_000);
 const CALLERS = 64;
+const KEPT_DATABASE = ((): string | undefined => {
+  const index = process.argv.indexOf("--database");
+  return index > 0 ? process.argv[index + 1] : undefined;
+})();
+const VERIFY_ONLY = process.argv.includes("--verify-only");
 
 function rate(count: number, ms: number): number {
   return Math.round((count / ms) * 1000);
@@ -53,12 +62,17 @@ async function openScratch(): Promise<{ db: Database; label: string; drop: () =>
     const db = await openPglite();
     return { db, label: "PGlite (in memory)", drop: () => db.close() };
   }
-  const name = `custos_bench_${randomBytes(4).toString("hex")}`;
+  const name = KEPT_DATABASE ?? `custos_bench_${randomBytes(4).toString("hex")}`;
+  if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`not a database name: ${name}`);
   const admin = postgres(url, { max: 1, onnotice: () => undefined });
-  await admin.unsafe(`CREATE DATABASE ${name}`);
+  const exists = await admin.unsafe("SELECT 1 FROM pg_database WHERE datname = $1", [name]);
+  if (exists.length === 0) await admin.unsafe(`CREATE DATABASE ${name}`);
   const target = new URL(url);
   target.pathname = `/${name}`;
   const db = openPostgres({ url: target.toString(), maxConnections: 10 });
+  if (KEPT_DATABASE !== undefined) {
+    return { db, label: `PostgreSQL server (kept database ${name})`, drop: async () => { await db.close(); await admin.end(); } };
+  }
   return {
     db,
     label: "PostgreSQL server",
@@ -105,21 +119,26 @@ try {
   await migrateUp(db, await loadMigrations(MIGRATIONS_DIR));
   console.log(`audit benchmark on ${label}, ${String(CALLERS)} concurrent callers on one chain`);
 
-  // Warm-up, so neither side pays for first connections and JIT.
-  await appendThroughput(db, "warmup", 500, 512);
+  if (!VERIFY_ONLY) {
+    // Warm-up, so neither side pays for first connections and JIT.
+    await appendThroughput(db, "warmup", 500, 512);
 
-  const perRow = await appendThroughput(db, "per-row", 3000, 1);
-  const grouped = await appendThroughput(db, "grouped", 30000, 512);
-  console.log(`append, one transaction per row : ${String(perRow.perSecond).padStart(8)} rows/s (${String(perRow.batches)} transactions)`);
-  console.log(`append, group commit            : ${String(grouped.perSecond).padStart(8)} rows/s (${String(grouped.batches)} transactions, ${(30000 / grouped.batches).toFixed(1)} rows each)`);
-  console.log(`ratio group commit / per row    : ${(grouped.perSecond / perRow.perSecond).toFixed(2)}x (aim: at least 5x)`);
+    const perRow = await appendThroughput(db, "per-row", 3000, 1);
+    const grouped = await appendThroughput(db, "grouped", 30000, 512);
+    console.log(`append, one transaction per row : ${String(perRow.perSecond).padStart(8)} rows/s (${String(perRow.batches)} transactions)`);
+    console.log(`append, group commit            : ${String(grouped.perSecond).padStart(8)} rows/s (${String(grouped.batches)} transactions, ${(30000 / grouped.batches).toFixed(1)} rows each)`);
+    console.log(`ratio group commit / per row    : ${(grouped.perSecond / perRow.perSecond).toFixed(2)}x (aim: at least 5x)`);
+  }
 
+  const present = await readHeadSeq(db, "million");
+  if (present > ROWS) throw new Error(`the kept database's chain holds ${String(present)} rows, more than --rows`);
   const started = performance.now();
-  await fillChain(db, "million", ROWS, (done) => {
-    if (process.stderr.isTTY) process.stderr.write(`\rfilling the chain: ${String(done)}/${String(ROWS)}`);
+  await fillChain(db, "million", ROWS - present, (done) => {
+    if (process.stderr.isTTY) process.stderr.write(`\rfilling the chain: ${String(present + done)}/${String(ROWS)}`);
   });
   if (process.stderr.isTTY) process.stderr.write("\n");
-  console.log(`chain of ${String(ROWS)} rows written in ${((performance.now() - started) / 1000).toFixed(1)} s (setup, not measured)`);
+  if (present < ROWS) await db.query("ANALYZE audit_events");
+  console.log(`chain of ${String(ROWS)} rows written in ${((performance.now() - started) / 1000).toFixed(1)} s (setup, not measured${present > 0 ? `; ${String(present)} were there` : ""})`);
 
   // The very bytes verification hashes, for its first SAMPLE rows: prev_hash's 32 bytes, then the canonical JSON.
   const hashed: Buffer[] = [];
