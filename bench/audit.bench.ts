@@ -11,7 +11,8 @@
  *    figures before issue 18, a Hash object with two updates, the old denominator).
  * 4. Verifying the whole chain as the route and the CLI do (verifyAuditChain: pages after the
  *    first on worker threads, --workers of them or the default), its rows/s against (3), and
- *    its seconds; then the same chain walked on this thread alone (verifyChain), for comparison.
+ *    its seconds and this process's CPU time a row (all threads); then the same chain walked on
+ *    this thread alone (verifyChain), for comparison.
  *    (3) and (4) are measured --rounds times (3 by default) and printed each, with their range.
  *
  * Uses the PostgreSQL server named by DATABASE_URL (a scratch database is created and
@@ -151,18 +152,23 @@ try {
     work();
     return rate(hashed.length, performance.now() - from);
   };
-  const verifyTimed = async (verify: () => Promise<VerificationReport>): Promise<{ rate: number; seconds: number }> => {
+  // CPU time of this process (all its threads, workers included) per row: steadier than wall
+  // time on a machine whose cores other work shares. The database server's CPU is not in it.
+  const verifyTimed = async (verify: () => Promise<VerificationReport>): Promise<{ rate: number; seconds: number; cpuMicros: number }> => {
     const from = performance.now();
+    const cpuFrom = process.cpuUsage();
     const report = await verify();
     const seconds = (performance.now() - from) / 1000;
+    const cpu = process.cpuUsage(cpuFrom);
     if (!report.ok || report.rows_checked !== ROWS) throw new Error(`the benchmark chain does not verify: ${JSON.stringify(report.failure)}`);
-    return { rate: rate(report.rows_checked, seconds * 1000), seconds };
+    return { rate: rate(report.rows_checked, seconds * 1000), seconds, cpuMicros: (cpu.user + cpu.system) / report.rows_checked };
   };
   const range = (values: readonly number[], digits = 0): string =>
     values.length === 1 ? (values[0] ?? 0).toFixed(digits) : `${Math.min(...values).toFixed(digits)}–${Math.max(...values).toFixed(digits)}`;
   const ratios: number[] = [];
   const oldRatios: number[] = [];
   const seconds: number[] = [];
+  const cpuMicros: number[] = [];
   const inThreadRatios: number[] = [];
   for (let round = 1; round <= ROUNDS; round += 1) {
     const shaRate = timed(() => { for (const bytes of hashed) hash("sha256", bytes, "hex"); });
@@ -172,14 +178,15 @@ try {
     ratios.push(workers.rate / shaRate);
     oldRatios.push(workers.rate / oldShaRate);
     seconds.push(workers.seconds);
+    cpuMicros.push(workers.cpuMicros);
     inThreadRatios.push(inThread.rate / shaRate);
     console.log(`round ${String(round)}`);
     console.log(`  raw SHA-256 over canonical bytes: ${String(shaRate).padStart(8)} rows/s (one-shot digest; ${String(oldShaRate)} rows/s with a Hash object and two updates, the denominator before issue 18)`);
-    console.log(`  verify, ${String(WORKERS)} worker thread(s)     : ${String(workers.rate).padStart(8)} rows/s, ${String(ROWS)} rows in ${workers.seconds.toFixed(1)} s (read, parse, JCS, hash, link)`);
-    console.log(`  verify on this thread alone     : ${String(inThread.rate).padStart(8)} rows/s, ${inThread.seconds.toFixed(1)} s`);
+    console.log(`  verify, ${String(WORKERS)} worker thread(s)     : ${String(workers.rate).padStart(8)} rows/s, ${String(ROWS)} rows in ${workers.seconds.toFixed(1)} s (read, parse, JCS, hash, link); ${workers.cpuMicros.toFixed(2)} µs of this process's CPU a row`);
+    console.log(`  verify on this thread alone     : ${String(inThread.rate).padStart(8)} rows/s, ${inThread.seconds.toFixed(1)} s; ${inThread.cpuMicros.toFixed(2)} µs of CPU a row`);
     console.log(`  ratio verify / raw SHA-256      : ${(workers.rate / shaRate).toFixed(2)} (aim: at least 0.5); ${(workers.rate / oldShaRate).toFixed(2)} against the old denominator; on this thread alone ${(inThread.rate / shaRate).toFixed(2)}`);
   }
-  console.log(`over ${String(ROUNDS)} rounds: ratio ${range(ratios, 2)} (old denominator ${range(oldRatios, 2)}; this thread alone ${range(inThreadRatios, 2)}), ${String(ROWS)} rows verified in ${range(seconds, 1)} s (aim: under 5 s)`);
+  console.log(`over ${String(ROUNDS)} rounds: ratio ${range(ratios, 2)} (old denominator ${range(oldRatios, 2)}; this thread alone ${range(inThreadRatios, 2)}), ${String(ROWS)} rows verified in ${range(seconds, 1)} s (aim: under 5 s), ${range(cpuMicros, 2)} µs of this process's CPU a row`);
 } finally {
   await drop();
 }
