@@ -1,10 +1,11 @@
 import { parentPort } from "node:worker_threads";
-import { parsePage } from "./audit-store.ts";
-import { checkRows, type CheckpointMark, type PageCheck } from "./audit-verifier.ts";
+import type { CheckpointMark, PageCheck } from "./audit-verifier.ts";
+import { checkPageText } from "./page-text-check.ts";
 
 /**
- * A verification worker (verification-workers.ts): parses one page's text as the database
- * sent it, and checks its rows with checkRows, the function the main thread would run.
+ * A verification worker (verification-workers.ts): checks one page's text as the database
+ * sent it with checkPageText, the function the main thread runs for the first page (and
+ * whose outcome is checkRows's over the parsed rows).
  */
 export interface PageRequest {
   readonly id: number;
@@ -23,7 +24,7 @@ if (port === null) throw new Error("verification-worker.ts runs on a worker thre
 port.on("message", (request: PageRequest) => {
   let answer: PageAnswer;
   try {
-    answer = { id: request.id, check: checkRows(request.chain, parsePage(request.text), request.checkpoint) };
+    answer = { id: request.id, check: checkPageText(request.chain, request.text, request.checkpoint) };
   } catch (error) {
     // Only the kind of failure crosses back: a message could quote a row's content.
     answer = { id: request.id, error: error instanceof Error ? error.name : "unknown error" };

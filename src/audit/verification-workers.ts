@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { startModuleWorker } from "../platform/module-worker.ts";
-import { parsePage } from "./audit-store.ts";
-import { checkRows, type CheckpointMark, type PageCheck } from "./audit-verifier.ts";
+import type { CheckpointMark, PageCheck } from "./audit-verifier.ts";
+import { checkPageText } from "./page-text-check.ts";
 import type { PageAnswer, PageRequest } from "./verification-worker.ts";
 
 /**
@@ -98,7 +98,7 @@ export async function* checkPagesInWorkers(texts: AsyncIterable<string>, options
       }
       if (workers.length === 0) {
         id += 1;
-        yield checkRows(options.chain, parsePage(text), options.checkpoint);
+        yield checkPageText(options.chain, text, options.checkpoint);
         continue;
       }
       const worker = workers[id % workers.length] as PageWorker;
