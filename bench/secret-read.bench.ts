@@ -17,13 +17,17 @@
  * audit records, and the chain verifies. `--no-spans` runs the server without the span
  * recorder (the no-op tracer, as in production with OTEL_EXPORTER_OTLP_ENDPOINT unset).
  *
- * `--rss` samples the server process's resident set (VmRSS in /proc/<pid>/status) every
+ * `--rss` samples the serving process's resident set (VmRSS in /proc/<pid>/status) every
  * RSS_SAMPLE_MS from start to stop and prints its start, peak and end: with `--reads 100000`,
  * whether a replica's memory stays bounded through 100,000 reads. It implies `--no-spans`,
  * since the bench's span recorder keeps every span in memory by design. Each sample also
- * reads the V8 heap from /metrics, to tell the JavaScript heap from the rest.
- * `--server-node-options "<flags>"` starts the server with NODE_OPTIONS set to them (say
- * `--max-old-space-size=128`, the bound docs/design.md recommends for a replica).
+ * reads the V8 heap and its limit from /metrics, to tell the JavaScript heap from the rest.
+ * By default `custos serve` is two processes (the launcher, and the server under the default
+ * heap bound: src/cli/heap-bound.ts): the server is sampled, and the launcher's VmRSS is
+ * printed beside it, with its proportional and anonymous share at the end.
+ * `--server-node-options "<flags>"` starts the server with NODE_OPTIONS set to them: an
+ * operator's bound (`--max-old-space-size=4096` for Node's own default on this machine) makes
+ * it serve in one process.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -136,6 +140,18 @@ async function statusBytes(pid: number, field: string): Promise<number | undefin
   return kilobytes === undefined ? undefined : Number(kilobytes) * 1024;
 }
 
+/** CPU seconds a process has used (user + system, /proc/<pid>/stat), or undefined once it is gone. */
+async function cpuSeconds(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${String(pid)}/stat`, "utf8").catch(() => undefined);
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+  const fields = stat?.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = fields === undefined ? Number.NaN : Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ticks) ? ticks / CLOCK_TICKS_PER_SECOND : undefined;
+}
+
+/** USER_HZ on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
 /** A process's proportional set size (shared pages split among the processes mapping them), in bytes. */
 async function proportionalBytes(pid: number): Promise<number | undefined> {
   const rollup = await readFile(`/proc/${String(pid)}/smaps_rollup`, "utf8").catch(() => undefined);
@@ -180,6 +196,8 @@ interface ResidentSample {
   /** VmRSS of the launcher when it is a separate process (the default heap bound). */
   readonly launcherRss: number | undefined;
   readonly heap: HeapFigures | undefined;
+  /** CPU seconds the serving process has used so far. */
+  readonly cpu: number | undefined;
 }
 
 /**
@@ -190,12 +208,13 @@ interface ResidentSample {
 function sampleResident(launcherPid: number, serverPid: number, metricsUrl: string): { stop: () => Promise<readonly ResidentSample[]> } {
   const samples: ResidentSample[] = [];
   const take = async () => {
-    const [rss, launcherRss, heap] = await Promise.all([
+    const [rss, launcherRss, heap, cpu] = await Promise.all([
       statusBytes(serverPid, "VmRSS"),
       serverPid === launcherPid ? undefined : statusBytes(launcherPid, "VmRSS"),
       heapFigures(metricsUrl),
+      cpuSeconds(serverPid),
     ]);
-    if (rss !== undefined) samples.push({ at: Date.now(), rss, launcherRss, heap });
+    if (rss !== undefined) samples.push({ at: Date.now(), rss, launcherRss, heap, cpu });
   };
   let running = take();
   const timer = setInterval(() => { running = running.then(take); }, RSS_SAMPLE_MS);
@@ -212,6 +231,19 @@ function sampleResident(launcherPid: number, serverPid: number, metricsUrl: stri
 /** The sample with the largest RSS among those taken in [from, to]. */
 function peakOf(samples: readonly ResidentSample[], from = 0, to = Number.POSITIVE_INFINITY): ResidentSample | undefined {
   return samples.filter((sample) => sample.at >= from && sample.at <= to).reduce<ResidentSample | undefined>((peak, sample) => (peak === undefined || sample.rss > peak.rss ? sample : peak), undefined);
+}
+
+/**
+ * The serving process's CPU milliseconds per read over a round, from the samples inside it
+ * (scaled to the part of the round they span): steadier than reads/s on a shared machine.
+ */
+function cpuMsPerRead(samples: readonly ResidentSample[], reads: LoadResult): string {
+  const inside = samples.filter((sample) => sample.at >= reads.startedAt && sample.at <= reads.endedAt && sample.cpu !== undefined);
+  const first = inside[0];
+  const last = inside.at(-1);
+  if (first?.cpu === undefined || last?.cpu === undefined || last.at === first.at) return "unknown";
+  const spanned = (last.at - first.at) / (reads.endedAt - reads.startedAt);
+  return ((last.cpu - first.cpu) * 1000 / (reads.ok * spanned)).toFixed(2);
 }
 
 const megabytes = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
@@ -280,6 +312,8 @@ try {
     CUSTOS_DATA_DIR: path.join(scratch, "data"), CUSTOS_POLICIES_DIR: policies, CUSTOS_HOST: "127.0.0.1", CUSTOS_PORT: "0",
     ...(SPANS ? { CUSTOS_BENCH_SPANS: spansFile } : {}),
     ...(SERVER_NODE_OPTIONS === "" ? {} : { NODE_OPTIONS: SERVER_NODE_OPTIONS }),
+    // The server's heap bound (src/cli/heap-bound.ts), when the bench is run with one.
+    ...(process.env.CUSTOS_MAX_HEAP_MB === undefined ? {} : { CUSTOS_MAX_HEAP_MB: process.env.CUSTOS_MAX_HEAP_MB }),
   };
 
   // Setup through the services' own ports, in this process, before the server starts (the
@@ -341,7 +375,7 @@ try {
     const limit = resident[0]?.heap?.limit;
     console.log(`server RSS (VmRSS, ${String(resident.length)} samples every ${String(RSS_SAMPLE_MS)} ms from start to stop; NODE_OPTIONS ${SERVER_NODE_OPTIONS === "" ? "unset" : `"${SERVER_NODE_OPTIONS}"`}; V8 heap limit ${limit === undefined ? "unknown" : megabytes(limit)}; ${serverPid === launcherPid ? "served by the launcher itself" : "served by the launcher's child"}; aim: under 300 MB)`);
     console.log(`  start               : ${describeSample(resident[0])}`);
-    for (const [index, { reads }] of rounds.entries()) console.log(`  peak in reads (${String(index + 1)})   : ${describeSample(peakOf(resident, reads.startedAt, reads.endedAt))}`);
+    for (const [index, { reads }] of rounds.entries()) console.log(`  peak in reads (${String(index + 1)})   : ${describeSample(peakOf(resident, reads.startedAt, reads.endedAt))}; server CPU ${cpuMsPerRead(resident, reads)} ms a read`);
     console.log(`  peak, whole run     : ${describeSample(peakOf(resident))}`);
     console.log(`  end                 : ${describeSample(resident.at(-1))}`);
     if (launcherShare !== undefined) console.log(`  launcher at the end : Pss ${launcherShare.pss === undefined ? "?" : megabytes(launcherShare.pss)}, anonymous ${launcherShare.anon === undefined ? "?" : megabytes(launcherShare.anon)} (the rest of its VmRSS is shared with the server: the node binary)`);
