@@ -17,13 +17,17 @@
  * audit records, and the chain verifies. `--no-spans` runs the server without the span
  * recorder (the no-op tracer, as in production with OTEL_EXPORTER_OTLP_ENDPOINT unset).
  *
- * `--rss` samples the server process's resident set (VmRSS in /proc/<pid>/status) every
+ * `--rss` samples the serving process's resident set (VmRSS in /proc/<pid>/status) every
  * RSS_SAMPLE_MS from start to stop and prints its start, peak and end: with `--reads 100000`,
  * whether a replica's memory stays bounded through 100,000 reads. It implies `--no-spans`,
  * since the bench's span recorder keeps every span in memory by design. Each sample also
- * reads the V8 heap from /metrics, to tell the JavaScript heap from the rest.
- * `--server-node-options "<flags>"` starts the server with NODE_OPTIONS set to them (say
- * `--max-old-space-size=128`, the bound docs/design.md recommends for a replica).
+ * reads the V8 heap and its limit from /metrics, to tell the JavaScript heap from the rest.
+ * By default `custos serve` is two processes (the launcher, and the server under the default
+ * heap bound: src/cli/heap-bound.ts): the server is sampled, and the launcher's VmRSS is
+ * printed beside it, with its proportional and anonymous share at the end.
+ * `--server-node-options "<flags>"` starts the server with NODE_OPTIONS set to them: an
+ * operator's bound (`--max-old-space-size=4096` for Node's own default on this machine) makes
+ * it serve in one process.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes, randomUUID } from "node:crypto";
@@ -129,44 +133,88 @@ function stopChild(child: ChildProcess): Promise<void> {
   });
 }
 
-/** The resident set of a process in bytes, from /proc (Linux), or undefined once it is gone. */
-async function residentBytes(pid: number): Promise<number | undefined> {
+/** A figure from /proc/<pid>/status (VmRSS, RssAnon, …) in bytes, or undefined once the process is gone. */
+async function statusBytes(pid: number, field: string): Promise<number | undefined> {
   const status = await readFile(`/proc/${String(pid)}/status`, "utf8").catch(() => undefined);
-  const kilobytes = status === undefined ? undefined : /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  const kilobytes = status === undefined ? undefined : new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(status)?.[1];
   return kilobytes === undefined ? undefined : Number(kilobytes) * 1024;
 }
 
-/** What the server's /metrics says of its memory (prom-client's default metrics), in bytes. */
+/** CPU seconds a process has used (user + system, /proc/<pid>/stat), or undefined once it is gone. */
+async function cpuSeconds(pid: number): Promise<number | undefined> {
+  const stat = await readFile(`/proc/${String(pid)}/stat`, "utf8").catch(() => undefined);
+  // Fields after the command name (which may hold spaces) start at field 3; utime and stime are 14 and 15.
+  const fields = stat?.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = fields === undefined ? Number.NaN : Number(fields[11]) + Number(fields[12]);
+  return Number.isFinite(ticks) ? ticks / CLOCK_TICKS_PER_SECOND : undefined;
+}
+
+/** USER_HZ on Linux. */
+const CLOCK_TICKS_PER_SECOND = 100;
+
+/** A process's proportional set size (shared pages split among the processes mapping them), in bytes. */
+async function proportionalBytes(pid: number): Promise<number | undefined> {
+  const rollup = await readFile(`/proc/${String(pid)}/smaps_rollup`, "utf8").catch(() => undefined);
+  const kilobytes = rollup === undefined ? undefined : /^Pss:\s+(\d+) kB$/m.exec(rollup)?.[1];
+  return kilobytes === undefined ? undefined : Number(kilobytes) * 1024;
+}
+
+/**
+ * The process that serves: `custos serve` (bin/custos.mjs) starts the server as a child Node
+ * process under the default heap bound, and stands in for it; with an operator's bound in
+ * NODE_OPTIONS it serves itself. Read once the server is serving.
+ */
+async function servingPid(launcherPid: number): Promise<number> {
+  const children = await readFile(`/proc/${String(launcherPid)}/task/${String(launcherPid)}/children`, "utf8").catch(() => "");
+  const child = children.trim().split(/\s+/).find((pid) => pid !== "");
+  return child === undefined ? launcherPid : Number(child);
+}
+
+/** What the server's /metrics says of its memory (prom-client's default metrics and the heap limit), in bytes. */
 interface HeapFigures {
   readonly heapTotal: number;
   readonly heapUsed: number;
   readonly external: number;
+  readonly limit: number;
 }
 
 async function heapFigures(metricsUrl: string): Promise<HeapFigures | undefined> {
   const text = await fetch(metricsUrl).then((response) => response.text(), () => undefined);
   if (text === undefined) return undefined;
   const value = (name: string) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1]);
-  const figures = { heapTotal: value("custos_nodejs_heap_size_total_bytes"), heapUsed: value("custos_nodejs_heap_size_used_bytes"), external: value("custos_nodejs_external_memory_bytes") };
+  const figures = {
+    heapTotal: value("custos_nodejs_heap_size_total_bytes"), heapUsed: value("custos_nodejs_heap_size_used_bytes"),
+    external: value("custos_nodejs_external_memory_bytes"), limit: value("custos_nodejs_heap_size_limit_bytes"),
+  };
   return Object.values(figures).every(Number.isFinite) ? figures : undefined;
 }
 
 interface ResidentSample {
   readonly at: number;
+  /** VmRSS of the serving process. */
   readonly rss: number;
+  /** VmRSS of the launcher when it is a separate process (the default heap bound). */
+  readonly launcherRss: number | undefined;
   readonly heap: HeapFigures | undefined;
+  /** CPU seconds the serving process has used so far. */
+  readonly cpu: number | undefined;
 }
 
 /**
- * Samples a process's RSS on a timer until stopped, with its V8 heap and external memory
- * from /metrics at each sample, so a peak can be split into the JavaScript heap and the rest
- * (the embedded SpiceDB engine, buffers, code).
+ * Samples the serving process's RSS (and the launcher's, when separate) on a timer until
+ * stopped, with its V8 heap and external memory from /metrics at each sample, so a peak can
+ * be split into the JavaScript heap and the rest (the embedded SpiceDB engine, buffers, code).
  */
-function sampleResident(pid: number, metricsUrl: string): { stop: () => Promise<readonly ResidentSample[]> } {
+function sampleResident(launcherPid: number, serverPid: number, metricsUrl: string): { stop: () => Promise<readonly ResidentSample[]> } {
   const samples: ResidentSample[] = [];
   const take = async () => {
-    const [rss, heap] = await Promise.all([residentBytes(pid), heapFigures(metricsUrl)]);
-    if (rss !== undefined) samples.push({ at: Date.now(), rss, heap });
+    const [rss, launcherRss, heap, cpu] = await Promise.all([
+      statusBytes(serverPid, "VmRSS"),
+      serverPid === launcherPid ? undefined : statusBytes(launcherPid, "VmRSS"),
+      heapFigures(metricsUrl),
+      cpuSeconds(serverPid),
+    ]);
+    if (rss !== undefined) samples.push({ at: Date.now(), rss, launcherRss, heap, cpu });
   };
   let running = take();
   const timer = setInterval(() => { running = running.then(take); }, RSS_SAMPLE_MS);
@@ -185,14 +233,28 @@ function peakOf(samples: readonly ResidentSample[], from = 0, to = Number.POSITI
   return samples.filter((sample) => sample.at >= from && sample.at <= to).reduce<ResidentSample | undefined>((peak, sample) => (peak === undefined || sample.rss > peak.rss ? sample : peak), undefined);
 }
 
+/**
+ * The serving process's CPU milliseconds per read over a round, from the samples inside it
+ * (scaled to the part of the round they span): steadier than reads/s on a shared machine.
+ */
+function cpuMsPerRead(samples: readonly ResidentSample[], reads: LoadResult): string {
+  const inside = samples.filter((sample) => sample.at >= reads.startedAt && sample.at <= reads.endedAt && sample.cpu !== undefined);
+  const first = inside[0];
+  const last = inside.at(-1);
+  if (first?.cpu === undefined || last?.cpu === undefined || last.at === first.at) return "unknown";
+  const spanned = (last.at - first.at) / (reads.endedAt - reads.startedAt);
+  return ((last.cpu - first.cpu) * 1000 / (reads.ok * spanned)).toFixed(2);
+}
+
 const megabytes = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MB`;
 
 function describeSample(sample: ResidentSample | undefined): string {
   if (sample === undefined) return "no sample";
   const { heap } = sample;
+  const launcher = sample.launcherRss === undefined ? "" : `; launcher ${megabytes(sample.launcherRss)}`;
   return heap === undefined
-    ? megabytes(sample.rss)
-    : `${megabytes(sample.rss)} (V8 heap ${megabytes(heap.heapTotal)}, ${megabytes(heap.heapUsed)} used; external ${megabytes(heap.external)}; the rest ${megabytes(sample.rss - heap.heapTotal - heap.external)})`;
+    ? `${megabytes(sample.rss)}${launcher}`
+    : `${megabytes(sample.rss)} (V8 heap ${megabytes(heap.heapTotal)}, ${megabytes(heap.heapUsed)} used; external ${megabytes(heap.external)}; the rest ${megabytes(sample.rss - heap.heapTotal - heap.external)})${launcher}`;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -258,6 +320,8 @@ try {
     CUSTOS_DATA_DIR: path.join(scratch, "data"), CUSTOS_POLICIES_DIR: policies, CUSTOS_HOST: "127.0.0.1", CUSTOS_PORT: "0",
     ...(SPANS ? { CUSTOS_BENCH_SPANS: spansFile } : {}),
     ...(SERVER_NODE_OPTIONS === "" ? {} : { NODE_OPTIONS: SERVER_NODE_OPTIONS }),
+    // The server's heap bound (src/cli/heap-bound.ts), when the bench is run with one.
+    ...(process.env.CUSTOS_MAX_HEAP_MB === undefined ? {} : { CUSTOS_MAX_HEAP_MB: process.env.CUSTOS_MAX_HEAP_MB }),
   };
 
   // Setup through the services' own ports, in this process, before the server starts (the
@@ -280,9 +344,10 @@ try {
 
   const server = await startChild(["bin/custos.mjs", "serve"], serverEnv, (line) => /custos serving on (\S+)/.exec(line)?.[1]);
   children.push(server.child);
-  const serverPid = server.child.pid;
-  if (RSS && serverPid === undefined) throw new Error("the server process has no pid to sample");
-  const rss = RSS && serverPid !== undefined ? sampleResident(serverPid, `${server.value}/metrics`) : undefined;
+  const launcherPid = server.child.pid;
+  if (RSS && launcherPid === undefined) throw new Error("the server process has no pid to sample");
+  const serverPid = RSS && launcherPid !== undefined ? await servingPid(launcherPid) : undefined;
+  const rss = launcherPid !== undefined && serverPid !== undefined ? sampleResident(launcherPid, serverPid, `${server.value}/metrics`) : undefined;
   const baseline = await startChild(["--import", "tsx", "bench/support/baseline-server.ts"], { PATH: process.env.PATH, DATABASE_URL: target.toString() }, (line) => (line.startsWith("http://") ? line.trim() : undefined));
   children.push(baseline.child);
 
@@ -300,6 +365,10 @@ try {
   }
 
   const resident = await rss?.stop();
+  // The launcher's own share: most of its RSS is the node binary, whose pages the server maps too.
+  const launcherShare = launcherPid !== undefined && serverPid !== undefined && serverPid !== launcherPid
+    ? { pss: await proportionalBytes(launcherPid), anon: await statusBytes(launcherPid, "RssAnon") }
+    : undefined;
   await stopChild(server.child);
   await stopChild(baseline.child);
 
@@ -311,11 +380,13 @@ try {
   }
 
   if (resident !== undefined) {
-    console.log(`server RSS (VmRSS, ${String(resident.length)} samples every ${String(RSS_SAMPLE_MS)} ms from start to stop; NODE_OPTIONS ${SERVER_NODE_OPTIONS === "" ? "unset" : `"${SERVER_NODE_OPTIONS}"`}; aim: under 300 MB)`);
+    const limit = resident[0]?.heap?.limit;
+    console.log(`server RSS (VmRSS, ${String(resident.length)} samples every ${String(RSS_SAMPLE_MS)} ms from start to stop; NODE_OPTIONS ${SERVER_NODE_OPTIONS === "" ? "unset" : `"${SERVER_NODE_OPTIONS}"`}; V8 heap limit ${limit === undefined ? "unknown" : megabytes(limit)}; ${serverPid === launcherPid ? "served by the launcher itself" : "served by the launcher's child"}; aim: under 300 MB)`);
     console.log(`  start               : ${describeSample(resident[0])}`);
-    for (const [index, { reads }] of rounds.entries()) console.log(`  peak in reads (${String(index + 1)})   : ${describeSample(peakOf(resident, reads.startedAt, reads.endedAt))}`);
+    for (const [index, { reads }] of rounds.entries()) console.log(`  peak in reads (${String(index + 1)})   : ${describeSample(peakOf(resident, reads.startedAt, reads.endedAt))}; server CPU ${cpuMsPerRead(resident, reads)} ms a read`);
     console.log(`  peak, whole run     : ${describeSample(peakOf(resident))}`);
     console.log(`  end                 : ${describeSample(resident.at(-1))}`);
+    if (launcherShare !== undefined) console.log(`  launcher at the end : Pss ${launcherShare.pss === undefined ? "?" : megabytes(launcherShare.pss)}, anonymous ${launcherShare.anon === undefined ? "?" : megabytes(launcherShare.anon)} (the rest of its VmRSS is shared with the server: the node binary)`);
   }
 
   if (SPANS) {

@@ -9,23 +9,32 @@ export interface ServeProcess {
   /** Everything the process wrote to stderr so far. */
   stderr(): string;
   alive(): boolean;
-  stop(): Promise<number | null>;
+  /** Sends `signal` (SIGTERM by default) and resolves with the exit code (null when ended by a signal). */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** How the process ended: its exit code, or the signal that ended it. */
+  readonly ended: Promise<{ readonly code: number | null; readonly signal: NodeJS.Signals | null }>;
 }
 
-export async function startServeProcess(env: Readonly<Record<string, string>>, startTimeoutMs = 60_000): Promise<ServeProcess> {
+/**
+ * `ownProcessGroup` starts it as a shell starts a foreground job, in a process group of its own,
+ * so that a test can signal the group as a terminal's Ctrl-C does.
+ */
+export async function startServeProcess(env: Readonly<Record<string, string>>, startTimeoutMs = 60_000, ownProcessGroup = false): Promise<ServeProcess> {
   const child = spawn(process.execPath, [...TEST_NODE_FLAGS, CUSTOS_BIN, "serve"], {
     cwd: REPO_ROOT,
+    detached: ownProcessGroup,
     env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", NODE_ENV: "test", CUSTOS_LOG_LEVEL: "warn", CUSTOS_PORT: "0", ...env },
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
   let exited = false;
-  const closed = new Promise<number | null>((resolve) => {
-    child.on("close", (code) => {
+  const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
+    child.on("close", (code, signal) => {
       exited = true;
-      resolve(code);
+      resolve({ code, signal });
     });
   });
+  const closed = ended.then(({ code }) => code);
   const url = await new Promise<string>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
@@ -49,8 +58,9 @@ export async function startServeProcess(env: Readonly<Record<string, string>>, s
     child,
     stderr: () => stderr,
     alive: () => !exited,
-    async stop() {
-      if (!exited) child.kill("SIGTERM");
+    ended,
+    async stop(signal: NodeJS.Signals = "SIGTERM") {
+      if (!exited) child.kill(signal);
       const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
       const code = await closed;
       clearTimeout(timer);

@@ -27,10 +27,14 @@ export async function runServe(): Promise<void> {
     await custos.close();
     throw error;
   });
+  // Signals are caught before "serving" is announced: whoever waits for that line (a
+  // supervisor, a test, the launcher's parent) may signal at once, and a SIGINT that arrived
+  // before the listener would end the process without closing.
+  const stopped = stopSignal();
   for (const warning of warnings) custos.logger.warn(warning);
   custos.logger.info({ url: running.url, store: custos.db.driver }, "custos is serving");
   console.error(`custos serving on ${running.url} (store: ${custos.db.driver})`);
-  const signal = await stopSignal();
+  const signal = await stopped;
   const stopping = Date.now();
   await running.close();
   await custos.close();

@@ -1,13 +1,25 @@
-/** Resolves on the first SIGINT or SIGTERM, so a long-running command can close cleanly. */
+import { HEAP_BOUND_CHILD_MARK } from "./heap-bound.ts";
+
+/**
+ * Resolves on the first SIGINT or SIGTERM, so a long-running command can close cleanly.
+ *
+ * A server the launcher started under a heap bound (heap-bound.ts) also stops, as on SIGTERM,
+ * when the launcher is gone (its IPC channel closes): it runs in its own session, so nothing
+ * else would stop it, and an orphan would keep the port.
+ */
 export function stopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
+    const watchesLauncher = process.env[HEAP_BOUND_CHILD_MARK] !== undefined && process.channel !== undefined;
     const stop = (signal: NodeJS.Signals) => {
       process.off("SIGINT", stop);
       process.off("SIGTERM", stop);
+      process.off("disconnect", launcherGone);
       resolve(signal);
     };
+    const launcherGone = () => { stop("SIGTERM"); };
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
+    if (watchesLauncher) process.once("disconnect", launcherGone);
   });
 }
 

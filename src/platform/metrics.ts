@@ -1,3 +1,4 @@
+import { getHeapStatistics } from "node:v8";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 
 /** One registry per running instance, so that tests can build many apps in one process. */
@@ -63,9 +64,26 @@ function latestCheckpointGauges(registry: Registry): LatestCheckpointGauges {
   };
 }
 
+/**
+ * The V8 heap's limit, which prom-client's default metrics leave out: the bound `custos serve`
+ * runs under (CUSTOS_MAX_HEAP_MB, or the operator's --max-old-space-size), so that heap use can
+ * be watched against it.
+ */
+function heapLimitGauge(registry: Registry): void {
+  new Gauge({
+    name: "custos_nodejs_heap_size_limit_bytes",
+    help: "The V8 heap's size limit (old generation bound plus young generation), in bytes",
+    registers: [registry],
+    collect() {
+      this.set(getHeapStatistics().heap_size_limit);
+    },
+  });
+}
+
 export function createMetrics(): Metrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: "custos_" });
+  heapLimitGauge(registry);
   return {
     registry,
     httpRequests: new Counter({
