@@ -5,7 +5,7 @@ import type { Database } from "../platform/db/database.ts";
 import { parseChainName } from "../platform/names.ts";
 import type { AuditAppender, AuditEventInput, AuditReceipt } from "./audit-port.ts";
 import { chainRecord, genesisHash, type ChainedAuditRecord } from "./audit-record.ts";
-import { appendAtKnownHead, insertRecords, isHeadMoved, lockChainAndReadHead, recordStands } from "./audit-store.ts";
+import { appendAtKnownHead, insertRecords, isHeadMoved, lockChainAndReadHead, readChainHead, recordStands } from "./audit-store.ts";
 import { auditActor, auditResource } from "./audit-vocabulary.ts";
 
 export interface GroupCommitAppenderOptions {
@@ -20,8 +20,9 @@ export interface GroupCommitAppenderOptions {
   /** Told of every batch whose transaction failed (metrics). */
   readonly onBatchFailed?: (chain: string, size: number) => void;
   /**
-   * After another writer moved a chain's head under a batch, how long the chain's batches go
-   * the long way (lock, head, insert) before trying the known head again; 1 s by default.
+   * After another writer moved a chain's head under a batch, how long the chain's batches read
+   * the head afresh before their one-round-trip insert, rather than trust the one this
+   * appender left; 1 s by default.
    */
   readonly contendedForMs?: number;
 }
@@ -164,11 +165,14 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
   async function commitBatch(chain: string, batch: readonly PendingAppend[], onInserted: (records: readonly ChainedAuditRecord[]) => void): Promise<ChainedAuditRecord[]> {
     const budgetMs = transactionBudgetMs(batch);
     if (budgetMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
-    const known = heads.get(chain);
+    let known = heads.get(chain);
     heads.delete(chain);
-    // While another writer appends to the chain too (another replica), most known heads would
-    // be stale: each refusal would cost a round trip on top of the long way.
-    if (known !== undefined && performance.now() >= (contendedUntil.get(chain) ?? 0)) {
+    // While another writer appends to the chain too (another replica), a remembered head is
+    // most likely stale: the head is read first (without the lock, one round trip), so that
+    // the lock is still held only for the pipelined insert's moment, not for the long way's
+    // three round trips.
+    if (performance.now() < (contendedUntil.get(chain) ?? 0)) known = await readChainHead(db, chain);
+    if (known !== undefined) {
       const records = chainBatch(chain, batch, known);
       // Checked before sending: nothing can be rolled back in between (see settleCommitted).
       if (batch.some((pending) => pending.settled)) throw auditUnavailable(ANSWERED_BEFORE_COMMIT);
