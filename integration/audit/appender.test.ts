@@ -42,6 +42,18 @@ function startWorker(env: Readonly<Record<string, string>>, chain: string, count
   return { ready, go: () => child.stdin.end("go\n"), done };
 }
 
+/** The database, counting the transactions that go the long way and the pipelined ones. */
+function countingTransactions(db: Database): { counting: Database; calls: { transaction: number; pipelined: number } } {
+  const calls = { transaction: 0, pipelined: 0 };
+  const counting: Database = {
+    ...db,
+    query: (text, params) => db.query(text, params),
+    transaction: (work) => { calls.transaction += 1; return db.transaction(work); },
+    pipelinedTransaction: (statements, options) => { calls.pipelined += 1; return db.pipelinedTransaction(statements, options); },
+  };
+  return { counting, calls };
+}
+
 describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
   let store: IsolatedStore;
 
@@ -90,13 +102,7 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
   });
 
   it("commits a batch at the head its own last batch left in one pipelined transaction, not the lock-then-read one", async () => {
-    const calls = { transaction: 0, pipelined: 0 };
-    const counting: Database = {
-      ...store.db,
-      query: (text, params) => store.db.query(text, params),
-      transaction: (work) => { calls.transaction += 1; return store.db.transaction(work); },
-      pipelinedTransaction: (statements) => { calls.pipelined += 1; return store.db.pipelinedTransaction(statements); },
-    };
+    const { counting, calls } = countingTransactions(store.db);
     const appender = appenderFor(counting);
     for (let n = 1; n <= 5; n += 1) expect((await appender.append(event("known-head", n))).seq).toBe(n);
     // The first batch reads the head under the lock; each later one knows it.
@@ -105,13 +111,7 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
   });
 
   it("chains a batch again under the lock when another writer moved the head it knew, losing nothing and forking nothing", async () => {
-    const calls = { transaction: 0, pipelined: 0 };
-    const counting: Database = {
-      ...store.db,
-      query: (text, params) => store.db.query(text, params),
-      transaction: (work) => { calls.transaction += 1; return store.db.transaction(work); },
-      pipelinedTransaction: (statements, options) => { calls.pipelined += 1; return store.db.pipelinedTransaction(statements, options); },
-    };
+    const { counting, calls } = countingTransactions(store.db);
     // A window no test run outlasts: while it lasts, the chain's head is read afresh.
     const appender = appenderFor(counting, { contendedForMs: 600_000 });
     expect((await appender.append(event("moved-head", 1))).seq).toBe(1);
