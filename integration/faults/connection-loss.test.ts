@@ -75,5 +75,10 @@ describe.skipIf(!onServer)("custos serve when its database connections are termi
     }
     expect(served).toBe(200);
     expect(replica.alive()).toBe(true);
+    // And it still stops cleanly: no audit batch or pooled connection left waiting for a
+    // connection that was cut.
+    await replica.stop();
+    expect(await replica.ended, replica.stderr().slice(-3000)).toEqual({ code: null, signal: "SIGTERM" });
+    expect(replica.stderr()).toMatch(/custos stopped \(SIGTERM\) in \d+ ms/);
   });
 });

@@ -17,6 +17,9 @@ export function defaultComponentWarnings(config: Config): string[] {
   return warnings;
 }
 
+/** How long a stop may take before the process exits without finishing it. */
+export const SHUTDOWN_BOUND_MS = 20_000;
+
 export async function runServe(): Promise<void> {
   const config = loadConfig();
   const warnings = defaultComponentWarnings(config);
@@ -36,6 +39,12 @@ export async function runServe(): Promise<void> {
   console.error(`custos serving on ${running.url} (store: ${custos.db.driver})`);
   const signal = await stopped;
   const stopping = Date.now();
+  // A shutdown that hangs (a store that never answers) must not leave the process up: a
+  // supervisor waiting for it would wait forever.
+  setTimeout(() => {
+    custos.logger.error({ signal, bound_ms: SHUTDOWN_BOUND_MS }, "custos did not stop within its bound; exiting");
+    process.exit(1);
+  }, SHUTDOWN_BOUND_MS).unref();
   await running.close();
   await custos.close();
   console.error(`custos stopped (${signal}) in ${String(Date.now() - stopping)} ms`);

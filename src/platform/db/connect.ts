@@ -75,6 +75,9 @@ function passDateTimeAndJsonAsText(options: { parsers: Record<number, (value: st
   options.serializers[JSONB_OID] = asIs;
 }
 
+/** How long releasing an advisory lock waits for its session's answer. */
+const UNLOCK_DEADLINE_MS = 2_000;
+
 /**
  * True unless the error is a statement's own failure (severity ERROR), after which the session
  * lives on: FATAL and PANIC end it, and an error without a severity is the driver's (the
@@ -131,37 +134,39 @@ export function openPostgres(options: PostgresOptions): Database {
       return result as T;
     },
     async pipelinedTransaction(statements: readonly SqlStatement[], pipelineOptions: { readonly deadlineMs?: number } = {}) {
-      const reserved = await sql.reserve();
-      let sessionLost = true;
-      try {
-        // Each query is sent as soon as it is made (execute), not when awaited: the driver
-        // pipelines them on the reserved connection. BEGIN and COMMIT go as simple queries.
-        const send = (statement: SqlStatement) => {
-          const params = statement.params ?? [];
-          return reserved.unsafe(statement.text, params as never[], { prepare: params.length > 0 }).execute();
-        };
-        const sent = [reserved.unsafe("BEGIN").execute(), ...statements.map(send), reserved.unsafe("COMMIT").execute()];
-        // The statements carry server-side timeouts, so a live session answers them all within
-        // the deadline. Past it, the session is taken for lost: when the connection closes
-        // while queries wait in the reserved connection's own queue, the driver never settles
-        // them. It is not released then: a live one would run the pool's next query inside
-        // this transaction, a closed one is the driver's again already.
-        const outcomes = await withinDeadline(pipelineOptions.deadlineMs ?? queryTimeoutMs, Promise.allSettled(sent));
-        sessionLost = outcomes.some((outcome) => outcome.status === "rejected" && isSessionLost(outcome.reason));
-        // A failed statement aborts the transaction; the COMMIT after it answers ROLLBACK.
-        const failure = outcomes.find((outcome) => outcome.status === "rejected");
-        if (failure !== undefined) throw failure.reason;
-        const commit = outcomes.at(-1);
-        if (commit?.status !== "fulfilled" || (commit.value as { command?: string }).command !== "COMMIT") {
-          throw new CustosError("store_unavailable", { detail: "the pipelined transaction did not commit" });
-        }
-        return outcomes.slice(1, -1).map((outcome) => (outcome.status === "fulfilled" ? [...(outcome.value as unknown as Record<string, unknown>[])] : []));
-      } finally {
-        // A lost session is the driver's again already (it reconnects it on demand); released
-        // a second time, a dead connection would sit among the open ones and fail every query
-        // sent to it.
-        if (!sessionLost) reserved.release();
+      const deadlineMs = pipelineOptions.deadlineMs ?? queryTimeoutMs;
+      const started = performance.now();
+      // A pool whose connections are all busy makes this wait too: within the same deadline,
+      // and a connection that comes after it goes straight back.
+      const reserving = sql.reserve();
+      const reserved = await withinDeadline(deadlineMs, reserving).catch((error: unknown) => {
+        void reserving.then((late) => { late.release(); }, () => undefined);
+        throw error;
+      });
+      // Each query is sent as soon as it is made (execute), not when awaited: the driver
+      // pipelines them on the reserved connection. BEGIN and COMMIT go as simple queries.
+      const send = (statement: SqlStatement) => {
+        const params = statement.params ?? [];
+        return reserved.unsafe(statement.text, params as never[], { prepare: params.length > 0 }).execute();
+      };
+      const settled = Promise.allSettled([reserved.unsafe("BEGIN").execute(), ...statements.map(send), reserved.unsafe("COMMIT").execute()]);
+      // The connection goes back to the pool once every answer is in, unless the session was
+      // lost: the driver has taken a closed connection back already, and released a second
+      // time it would sit dead among the open ones. A connection that closes while queries
+      // wait in its reserved queue never settles them, so nothing is released then either.
+      void settled.then((outcomes) => {
+        if (!outcomes.some((outcome) => outcome.status === "rejected" && isSessionLost(outcome.reason))) reserved.release();
+      });
+      // The caller is answered by the deadline, whatever the session does after it.
+      const outcomes = await withinDeadline(Math.max(1, deadlineMs - (performance.now() - started)), settled);
+      // A failed statement aborts the transaction; the COMMIT after it answers ROLLBACK.
+      const failure = outcomes.find((outcome) => outcome.status === "rejected");
+      if (failure !== undefined) throw failure.reason;
+      const commit = outcomes.at(-1);
+      if (commit?.status !== "fulfilled" || (commit.value as { command?: string }).command !== "COMMIT") {
+        throw new CustosError("store_unavailable", { detail: "the pipelined transaction did not commit" });
       }
+      return outcomes.slice(1, -1).map((outcome) => (outcome.status === "fulfilled" ? [...(outcome.value as unknown as Record<string, unknown>[])] : []));
     },
     async holdAdvisoryLock(key: number, mode: "exclusive" | "shared" = "exclusive"): Promise<AdvisoryLock | undefined> {
       const suffix = mode === "shared" ? "_shared" : "";
@@ -178,8 +183,10 @@ export function openPostgres(options: PostgresOptions): Database {
       }
       return {
         async release() {
-          const unlocked = await reserved.unsafe(`SELECT pg_advisory_unlock${suffix}($1)`, [key]).then(() => undefined, (error: unknown) => error);
-          // A lost session released its lock with it, and is the driver's again already.
+          const unlocking = reserved.unsafe(`SELECT pg_advisory_unlock${suffix}($1)`, [key]).execute();
+          // On a connection that was cut, the unlock is never answered: a stop must not wait
+          // for it. A lost session released its lock with it, and is the driver's again already.
+          const unlocked = await withinDeadline(UNLOCK_DEADLINE_MS, unlocking).then(() => undefined, (error: unknown) => error);
           if (unlocked === undefined || !isSessionLost(unlocked)) reserved.release();
         },
       };
