@@ -114,12 +114,15 @@ export async function runDev(): Promise<void> {
   const factsFile = path.relative(process.cwd(), path.join(config.dataDir, "dev.json"));
   const nskFile = path.relative(process.cwd(), facts.nsk_file);
 
+  // Signals are caught before "ready" is announced (as in serve): whoever waits for that line
+  // may signal at once.
+  const stopped = stopSignal();
   for (const warning of DEV_WARNINGS) custos.logger.warn(warning);
   if (ignored.length > 0) console.error(`custos dev: ignoring ${ignored.join(", ")}: everything runs embedded`);
   console.log(devBanner({ url: running.url, issuer: provider.issuer, factsFile, nskFile, facts, dataDir: path.relative(process.cwd(), config.dataDir) }));
   console.error(`custos dev ready on ${running.url}`);
 
-  const signal = await stopSignal();
+  const signal = await stopped;
   const stopping = Date.now();
   console.error(`custos dev stopping (${signal})…`);
   await running.close();
