@@ -47,7 +47,8 @@ function keyOf(key: ReadDecisionKey): string {
 export function createReadDecisions(options: { ttlMs?: number; maxEntries?: number; now?: () => number } = {}): ReadDecisions {
   const ttlMs = options.ttlMs ?? READ_DECISION_TTL_MS;
   const maxEntries = options.maxEntries ?? READ_DECISION_MAX_ENTRIES;
-  const now = options.now ?? Date.now;
+  // Monotonic: a wall clock set back would stretch every entry's life.
+  const now = options.now ?? (() => performance.now());
   // Insertion order is expiry order (every entry lives ttlMs), so the oldest is evicted first.
   const expiries = new Map<string, number>();
   return {
