@@ -156,15 +156,21 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     });
   }
 
+  /** The transaction's budget now (see transactionBudgetMs), refusing the batch when none is left. */
+  function budgetLeftMs(batch: readonly PendingAppend[]): number {
+    const budgetMs = transactionBudgetMs(batch);
+    if (budgetMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
+    return budgetMs;
+  }
+
   /**
    * Commits the batch. When this appender committed the chain's last batch it knows the head,
-   * and the batch goes in one round trip (appendAtKnownHead); if another appender (a replica,
+   * and the batch goes in one round trip (appendAtKnownHead). If another appender (a replica,
    * the CLI) moved the head meanwhile, the primary key refuses it and the batch is chained
    * again the long way: the lock, the head read under it, the insert, each a round trip.
    */
   async function commitBatch(chain: string, batch: readonly PendingAppend[], onInserted: (records: readonly ChainedAuditRecord[]) => void): Promise<ChainedAuditRecord[]> {
-    const budgetMs = transactionBudgetMs(batch);
-    if (budgetMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
+    budgetLeftMs(batch); // refuses at once, before any round trip, when no time is left
     let known = heads.get(chain);
     heads.delete(chain);
     // While another writer appends to the chain too (another replica), a remembered head is
@@ -178,18 +184,17 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
       if (batch.some((pending) => pending.settled)) throw auditUnavailable(ANSWERED_BEFORE_COMMIT);
       onInserted(records);
       try {
-        if (await appendAtKnownHead(db, records, budgetMs)) return remember(chain, records);
+        if (await appendAtKnownHead(db, records, budgetLeftMs(batch))) return remember(chain, records);
       } catch (error) {
         if (!isHeadMoved(error)) throw error;
         contendedUntil.set(chain, performance.now() + contendedForMs);
       }
     }
-    const budgetLeftMs = transactionBudgetMs(batch);
-    if (budgetLeftMs <= 0) throw auditUnavailable("no time left to commit before the callers' bound");
+    const budgetMs = budgetLeftMs(batch);
     const records = await db.transaction(async (tx) => {
       const genesis = genesisHash(chain);
       // Another replica's batch may have committed while this one waited for the lock.
-      const head = await lockChainAndReadHead(tx, chain, genesis, budgetLeftMs);
+      const head = await lockChainAndReadHead(tx, chain, genesis, budgetMs);
       const chained = chainBatch(chain, batch, { seq: head?.seq ?? 0, hash: head?.hash ?? genesis });
       await insertRecords(tx, chained);
       onInserted(chained);
@@ -204,10 +209,10 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
   }
 
   /** The head a batch left, for the next batch of the chain; forgotten on any failure. */
-  function remember(chain: string, records: readonly ChainedAuditRecord[]): ChainedAuditRecord[] {
+  function remember(chain: string, records: ChainedAuditRecord[]): ChainedAuditRecord[] {
     const last = records.at(-1);
     if (last !== undefined) heads.set(chain, { seq: last.seq, hash: last.hash });
-    return [...records];
+    return records;
   }
 
   async function drainChain(chain: string): Promise<void> {

@@ -18,7 +18,7 @@ export function defaultComponentWarnings(config: Config): string[] {
 }
 
 /** How long a stop may take before the process exits without finishing it. */
-export const SHUTDOWN_BOUND_MS = 20_000;
+const SHUTDOWN_BOUND_MS = 20_000;
 
 export async function runServe(): Promise<void> {
   const config = loadConfig();

@@ -37,7 +37,7 @@ export interface ReadDecisions {
 }
 
 export const READ_DECISION_TTL_MS = 5_000;
-export const READ_DECISION_MAX_ENTRIES = 10_000;
+const READ_DECISION_MAX_ENTRIES = 10_000;
 
 function keyOf(key: ReadDecisionKey): string {
   // Node ids are UUIDs and secret names cannot hold NUL: the separator is unambiguous.
