@@ -61,7 +61,7 @@ describe("secret reads checked at least as fresh as the last change to the reade
   });
 
   it("refuses the first read made after a revoke has answered, even with earlier reads still in flight", async () => {
-    // Checks are batched while a call is in flight (check-coalescer.ts): a read queued behind
+    // Checks are batched while a call is in flight (src/platform/coalescer.ts): a read queued behind
     // reads that started before the revoke must still be checked at the revoke's revision.
     expect((await call("PUT", `/v1/domains/acme/secrets/api-key/readers/${node.node_id}`, admin)).status).toBe(204);
     expect((await read()).status).toBe(200);

@@ -45,4 +45,50 @@ describe.each(storeKinds())("the read path's key-and-secret lookup on %s", (kind
   it("finds nothing for an unknown kid", async () => {
     expect(await secrets.findWithNodeKey("unknown-kid-01", "db-password")).toBeUndefined();
   });
+
+  it("answers lookups made together in one statement, each with its own row", async () => {
+    const statements: string[] = [];
+    const counted = createSecretRepository({
+      query: (text, params) => {
+        statements.push(text);
+        return store.db.query(text, params);
+      },
+    });
+    const [mine, otherDomains, unknown, again] = await Promise.all([
+      counted.findWithNodeKey("acme-kid-0001", "db-password"),
+      counted.findWithNodeKey("acme-kid-0001", "globex-only"),
+      counted.findWithNodeKey("unknown-kid-01", "db-password"),
+      counted.findWithNodeKey("acme-kid-0001", "db-password"),
+    ]);
+    expect(statements).toHaveLength(1);
+    expect(mine?.secret).toEqual({ domain: "acme", name: "db-password", version: 4, authzRevision: "zed-7" });
+    expect(otherDomains?.key.nodeId).toBe(acmeNode);
+    expect(otherDomains?.secret).toBeUndefined();
+    expect(unknown).toBeUndefined();
+    expect(again).toEqual(mine);
+  });
+
+  it("answers a lookup made while a statement is in flight from a later statement, which sees a change committed meanwhile", async () => {
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => { release = resolve; });
+    let statements = 0;
+    const gated = createSecretRepository({
+      // The first statement has run (its snapshot is taken) but its rows are held back.
+      query: async <Row>(text: string, params?: readonly unknown[]) => {
+        statements += 1;
+        const rows = await store.db.query<Row>(text, params);
+        if (statements === 1) await held;
+        return rows;
+      },
+    });
+    const before = gated.findWithNodeKey("acme-kid-0001", "db-password");
+    await expect.poll(() => statements).toBe(1);
+    await secrets.setAuthzRevision("acme", "db-password", "zed-8");
+    const after = gated.findWithNodeKey("acme-kid-0001", "db-password");
+    release();
+    expect((await before)?.secret?.authzRevision).toBe("zed-7");
+    expect((await after)?.secret?.authzRevision).toBe("zed-8");
+    expect(statements).toBe(2);
+    await secrets.setAuthzRevision("acme", "db-password", "zed-7");
+  });
 });

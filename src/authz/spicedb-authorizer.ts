@@ -3,7 +3,7 @@ import type { SpiceDbServerConfig } from "../platform/config.ts";
 import { CustosError, isCustosError } from "../platform/errors.ts";
 import type { ReadinessProbe } from "../platform/readiness.ts";
 import type { Authorizer, CheckRequest, Consistency, Relationship, RelationshipFilter, ZedToken } from "./authorizer.ts";
-import { Coalescer, type ItemOutcome } from "./check-coalescer.ts";
+import { Coalescer, type ItemOutcome } from "../platform/coalescer.ts";
 import { atLeastAsFresh, fullyConsistent, RevisionTracker } from "./revision-tracker.ts";
 import { connectSpiceDb, loadSchema, type SpiceDbRpc } from "./spicedb-client.ts";
 import { fromRelationship, toBulkItem, toFilter, toRelationship } from "./wire.ts";
@@ -88,8 +88,7 @@ export class SpiceDbAuthorizer implements Authorizer {
     this.hooks = options.hooks ?? {};
     this.coalescer = new Coalescer(
       (key, items) => this.runBulk(key, items),
-      options.maxBatch ?? DEFAULT_CHECK_BATCH,
-      () => unavailable("check", new Error("bulk answer does not match its request")),
+      { maxBatch: options.maxBatch ?? DEFAULT_CHECK_BATCH, malformed: () => unavailable("check", new Error("bulk answer does not match its request")) },
     );
     this.readiness = {
       name: "authorizer",

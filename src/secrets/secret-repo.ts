@@ -1,5 +1,7 @@
 import { NODE_KEY_COLUMNS, nodeKeyOf, type NodeKeyRecord, type NodeKeyRow } from "../nodes/node-repo.ts";
+import { Coalescer } from "../platform/coalescer.ts";
 import type { SqlSession } from "../platform/db/database.ts";
+import { CustosError } from "../platform/errors.ts";
 import type { secretsTable } from "./secrets.table.ts";
 
 /** A secret's row (secrets.table.ts), without its timestamps. */
@@ -71,7 +73,57 @@ function metadataOf(row: MetadataRow): SecretMetadata {
   return { name: row.name, version: row.version, createdAt: row.createdAt, updatedAt: row.updatedAt, authzRevision: row.authzRevision ?? undefined };
 }
 
+/** The most lookups of the read path one statement carries. */
+const KEY_LOOKUP_BATCH = 64;
+
+type KeyAndSecretRow = NodeKeyRow & { i: number; secretVersion: number | null; secretRevision: string | null; secretFound: boolean };
+
+interface KeyLookup {
+  readonly kid: string;
+  readonly name: string;
+}
+
+/**
+ * The read path's lookups, every one queued meanwhile in one statement (src/platform/coalescer.ts):
+ * under load a read then costs a share of one statement, one socket write and one round of the
+ * server's work rather than each of its own. Each lookup is matched to its row by its position
+ * in the arrays; a kid with no key has no row.
+ */
+function keyLookups(db: SqlSession): Coalescer<KeyLookup, KeyAndSecret | undefined> {
+  return new Coalescer(
+    async (_key, lookups) => {
+      const rows = await db.query<KeyAndSecretRow>(
+        `SELECT q.i::int AS i, ${NODE_KEY_COLUMNS},
+                s.version AS "secretVersion", s.authz_revision AS "secretRevision", (s.name IS NOT NULL) AS "secretFound"
+           FROM unnest($1::text[], $2::text[]) WITH ORDINALITY AS q(kid, name, i)
+           JOIN node_secret_keys k ON k.kid = q.kid JOIN nodes n ON n.id = k.node_id
+           LEFT JOIN secrets s ON s.domain = n.domain AND s.name = q.name`,
+        [lookups.map((lookup) => lookup.kid), lookups.map((lookup) => lookup.name)],
+      );
+      const byPosition = new Map(rows.map((row) => [row.i, row]));
+      return lookups.map((lookup, index) => {
+        const row = byPosition.get(index + 1);
+        return { ok: true, value: row === undefined ? undefined : keyAndSecretOf(row, lookup.name) };
+      });
+    },
+    {
+      maxBatch: KEY_LOOKUP_BATCH,
+      malformed: () => new CustosError("store_unavailable", { detail: "a batched key lookup did not answer every lookup" }),
+      spanAttributePrefix: "custos.lookup",
+    },
+  );
+}
+
+function keyAndSecretOf(row: KeyAndSecretRow, name: string): KeyAndSecret {
+  const key = nodeKeyOf(row);
+  const secret = row.secretFound && row.secretVersion !== null
+    ? { domain: key.node.domain, name, version: row.secretVersion, authzRevision: row.secretRevision ?? undefined }
+    : undefined;
+  return { key, secret };
+}
+
 export function createSecretRepository(db: SqlSession): SecretRepository {
+  const lookups = keyLookups(db);
   return {
     async describe(domain, name) {
       const [row] = await db.query<MetadataRow>(`SELECT ${METADATA_COLUMNS} FROM secrets WHERE domain = $1 AND name = $2`, [domain, name]);
@@ -100,20 +152,8 @@ export function createSecretRepository(db: SqlSession): SecretRepository {
       if (row === undefined) return undefined;
       return { domain, name, version: row.version, authzRevision: row.authzRevision ?? undefined };
     },
-    async findWithNodeKey(kid, name) {
-      const [row] = await db.query<NodeKeyRow & { secretVersion: number | null; secretRevision: string | null; secretFound: boolean }>(
-        `SELECT ${NODE_KEY_COLUMNS}, s.version AS "secretVersion", s.authz_revision AS "secretRevision", (s.name IS NOT NULL) AS "secretFound"
-           FROM node_secret_keys k JOIN nodes n ON n.id = k.node_id
-           LEFT JOIN secrets s ON s.domain = n.domain AND s.name = $2
-          WHERE k.kid = $1`,
-        [kid, name],
-      );
-      if (row === undefined) return undefined;
-      const key = nodeKeyOf(row);
-      const secret = row.secretFound && row.secretVersion !== null
-        ? { domain: key.node.domain, name, version: row.secretVersion, authzRevision: row.secretRevision ?? undefined }
-        : undefined;
-      return { key, secret };
+    findWithNodeKey(kid, name) {
+      return lookups.submit("", { kid, name });
     },
     async upsert(record) {
       const [row] = await db.query<{ created: boolean }>(

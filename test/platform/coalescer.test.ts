@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from "vitest";
-import { Coalescer, type ItemOutcome } from "../../src/authz/check-coalescer.ts";
+import { Coalescer, type ItemOutcome } from "../../src/platform/coalescer.ts";
 
 interface Call {
   readonly key: string;
@@ -40,7 +40,7 @@ async function flushMicrotasks(): Promise<void> {
 describe("Coalescer", () => {
   it("answers 200 concurrent requests with 4 bulk calls of at most 64, each caller its own answer", async () => {
     const calls: Call[] = [];
-    const coalescer = new Coalescer(evenRunner(calls), 64, malformed);
+    const coalescer = new Coalescer(evenRunner(calls), { maxBatch: 64, malformed });
     const inputs = Array.from({ length: 200 }, (_, i) => i);
     const answers = await Promise.all(inputs.map((n) => coalescer.submit("k", n)));
     expect(answers).toEqual(inputs.map((n) => n % 2 === 0));
@@ -48,7 +48,7 @@ describe("Coalescer", () => {
   });
 
   it("fails only the caller whose item failed", async () => {
-    const coalescer = new Coalescer(evenRunner([]), 64, malformed);
+    const coalescer = new Coalescer(evenRunner([]), { maxBatch: 64, malformed });
     const results = await Promise.allSettled([coalescer.submit("k", 2), coalescer.submit("k", -1), coalescer.submit("k", 3)]);
     expect(results.map((result) => result.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
     expect(results[0]).toEqual({ status: "fulfilled", value: true });
@@ -60,7 +60,7 @@ describe("Coalescer", () => {
     const coalescer = new Coalescer((_key, requests: readonly number[]) => {
       if (fail) return Promise.reject(new Error("down"));
       return Promise.resolve(requests.map((): ItemOutcome<boolean> => ({ ok: true, value: true })));
-    }, 64, malformed);
+    }, { maxBatch: 64, malformed });
     const first = await Promise.allSettled([coalescer.submit("k", 1), coalescer.submit("k", 2)]);
     expect(first.every((result) => result.status === "rejected")).toBe(true);
     fail = false;
@@ -68,12 +68,12 @@ describe("Coalescer", () => {
   });
 
   it("treats a synchronous throw from the runner as a failed batch", async () => {
-    const coalescer = new Coalescer<number, boolean>(() => { throw new Error("sync"); }, 64, malformed);
+    const coalescer = new Coalescer<number, boolean>(() => { throw new Error("sync"); }, { maxBatch: 64, malformed });
     await expect(coalescer.submit("k", 1)).rejects.toThrow("sync");
   });
 
   it("refuses an answer that does not match its batch", async () => {
-    const coalescer = new Coalescer((): Promise<ItemOutcome<boolean>[]> => Promise.resolve([{ ok: true, value: true }]), 64, malformed);
+    const coalescer = new Coalescer((): Promise<ItemOutcome<boolean>[]> => Promise.resolve([{ ok: true, value: true }]), { maxBatch: 64, malformed });
     const results = await Promise.allSettled([coalescer.submit("k", 1), coalescer.submit("k", 2)]);
     expect(results).toEqual([
       { status: "rejected", reason: new Error("malformed") },
@@ -83,7 +83,7 @@ describe("Coalescer", () => {
 
   it("never mixes keys in one call", async () => {
     const calls: Call[] = [];
-    const coalescer = new Coalescer(evenRunner(calls), 64, malformed);
+    const coalescer = new Coalescer(evenRunner(calls), { maxBatch: 64, malformed });
     await Promise.all([coalescer.submit("a", 1), coalescer.submit("b", 2), coalescer.submit("a", 3)]);
     expect(calls).toEqual([{ key: "a", requests: [1, 3] }, { key: "b", requests: [2] }]);
   });
@@ -92,7 +92,7 @@ describe("Coalescer", () => {
     vi.useFakeTimers();
     try {
       const calls: Call[] = [];
-      const coalescer = new Coalescer(evenRunner(calls), 64, malformed);
+      const coalescer = new Coalescer(evenRunner(calls), { maxBatch: 64, malformed });
       const answer = coalescer.submit("k", 2);
       expect(vi.getTimerCount()).toBe(0);
       // Resolves on microtasks alone: the fake clock never moves.
@@ -106,7 +106,7 @@ describe("Coalescer", () => {
 
   it("joins checks made in the same turn into one call", async () => {
     const calls: Call[] = [];
-    const coalescer = new Coalescer(evenRunner(calls), 64, malformed);
+    const coalescer = new Coalescer(evenRunner(calls), { maxBatch: 64, malformed });
     await Promise.all([coalescer.submit("k", 1), coalescer.submit("k", 2), coalescer.submit("k", 3)]);
     expect(calls.map((call) => call.requests)).toEqual([[1, 2, 3]]);
   });
@@ -116,7 +116,7 @@ describe("Coalescer", () => {
     try {
       const gated = gatedRunner();
       const sizes: number[] = [];
-      const coalescer = new Coalescer(gated.run, 64, malformed, (_key, size) => { sizes.push(size); });
+      const coalescer = new Coalescer(gated.run, { maxBatch: 64, malformed, onBatch: (_key, size) => { sizes.push(size); } });
       const first = coalescer.submit("k", 1);
       await flushMicrotasks();
       expect(gated.calls.map((call) => call.requests)).toEqual([[1]]);
@@ -143,7 +143,7 @@ describe("Coalescer", () => {
 
   it("sends a full queue at once even while a call is in flight", async () => {
     const gated = gatedRunner();
-    const coalescer = new Coalescer(gated.run, 2, malformed);
+    const coalescer = new Coalescer(gated.run, { maxBatch: 2, malformed });
     const answers = [coalescer.submit("k", 1)];
     await flushMicrotasks();
     answers.push(coalescer.submit("k", 2), coalescer.submit("k", 3));
@@ -155,7 +155,7 @@ describe("Coalescer", () => {
   });
 
   it("fails what is still queued at shutdown", async () => {
-    const coalescer = new Coalescer(evenRunner([]), 64, malformed);
+    const coalescer = new Coalescer(evenRunner([]), { maxBatch: 64, malformed });
     const pending = coalescer.submit("k", 1);
     coalescer.failQueued(new Error("closed"));
     await expect(pending).rejects.toThrow("closed");

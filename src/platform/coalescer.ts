@@ -1,19 +1,27 @@
 /**
- * Groups concurrent requests into bulk calls (DESIGN.md, "Performance and telemetry"): SpiceDB
- * answers ~1,200 single checks per second but ~12,700 per second in bulks of 64, so
- * concurrent reads share one CheckBulkPermissions call. Grouping never merges decisions:
- * every caller gets the outcome of its own item, and an item's error fails only that caller.
+ * Groups concurrent requests into bulk calls (DESIGN.md, "Performance and telemetry"). Two
+ * users: SpiceDB checks (SpiceDB answers ~1,200 single checks per second but ~12,700 per
+ * second in bulks of 64, so concurrent reads share one CheckBulkPermissions call) and the read
+ * path's lookup of a bearer's key with the secret's row (one statement for every read queued,
+ * instead of one statement, one socket write and one server round of work each). Grouping
+ * never merges decisions: every caller gets the outcome of its own item, and an item's error
+ * fails only that caller.
  *
- * Requests are queued per key (the consistency they ask for, since a bulk call carries one).
- * No timer: as the audit appender does, a key with no call in flight sends what it holds at
- * once (after the current turn, so requests made in the same turn share the call); requests
- * that arrive while a call is in flight wait for it and go together in the next one; a queue
- * that reaches `maxBatch` goes at once whatever is in flight. A lone check therefore never
- * waits, and under load batches grow by themselves with the length of a call. (Until issue
- * 18, a queue was flushed a fixed 5 ms after its first item: every check paid those 5 ms.)
+ * Requests are queued per key (for checks, the consistency they ask for, since a bulk call
+ * carries one). No timer: as the audit appender does, a key with no call in flight sends what
+ * it holds at once (after the current turn, so requests made in the same turn share the
+ * call); requests that arrive while a call is in flight wait for it and go together in the
+ * next one; a queue that reaches `maxBatch` goes at once whatever is in flight. A lone request
+ * therefore never waits, and under load batches grow by themselves with the length of a call.
+ * (Until issue 18, a queue of checks was flushed a fixed 5 ms after its first item: every
+ * check paid those 5 ms.)
+ *
+ * A request is never answered by a call that started before it was submitted: it joins only
+ * a call not yet sent. So a caller that submits after a change was committed gets an answer
+ * at least as fresh as that change, which is what the read path's revocation needs.
  */
 import type { Span } from "@opentelemetry/api";
-import { activeSpan } from "../platform/telemetry.ts";
+import { activeSpan } from "./telemetry.ts";
 
 /** One item's outcome inside a bulk answer. */
 export type ItemOutcome<R> = { readonly ok: true; readonly value: R } | { readonly ok: false; readonly error: unknown };
@@ -41,18 +49,36 @@ interface KeyState<Q, R> {
   due: boolean;
 }
 
+export interface CoalescerOptions {
+  /** The most requests one bulk call carries. */
+  readonly maxBatch: number;
+  /** Turned into a rejection for each caller when a bulk answer does not match its batch. */
+  readonly malformed: () => unknown;
+  /** Told the size of every batch sent (metrics, tests). */
+  readonly onBatch?: (key: string, size: number) => void;
+  /**
+   * The caller's span is given `<prefix>.batch_size` and `<prefix>.queued_ms`
+   * (default `custos.authz`, the checks' names).
+   */
+  readonly spanAttributePrefix?: string;
+}
+
 export class Coalescer<Q, R> {
   private readonly keys = new Map<string, KeyState<Q, R>>();
+  private readonly maxBatch: number;
+  private readonly malformed: () => unknown;
+  private readonly onBatch: ((key: string, size: number) => void) | undefined;
+  private readonly batchSizeAttribute: string;
+  private readonly queuedMsAttribute: string;
 
-  constructor(
-    private readonly run: BulkRunner<Q, R>,
-    private readonly maxBatch: number,
-    /** Turned into a rejection for each caller when a bulk answer does not match its batch. */
-    private readonly malformed: () => unknown,
-    /** Told the size of every batch sent (metrics, tests). */
-    private readonly onBatch?: (key: string, size: number) => void,
-  ) {
-    if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError("maxBatch must be a positive integer");
+  constructor(private readonly run: BulkRunner<Q, R>, options: CoalescerOptions) {
+    if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError("maxBatch must be a positive integer");
+    this.maxBatch = options.maxBatch;
+    this.malformed = options.malformed;
+    this.onBatch = options.onBatch;
+    const prefix = options.spanAttributePrefix ?? "custos.authz";
+    this.batchSizeAttribute = `${prefix}.batch_size`;
+    this.queuedMsAttribute = `${prefix}.queued_ms`;
   }
 
   submit(key: string, request: Q): Promise<R> {
@@ -103,7 +129,7 @@ export class Coalescer<Q, R> {
     this.onBatch?.(key, batch.length);
     const sentAt = performance.now();
     for (const pending of batch) {
-      pending.span?.setAttributes({ "custos.authz.batch_size": batch.length, "custos.authz.queued_ms": sentAt - pending.queuedAt });
+      pending.span?.setAttributes({ [this.batchSizeAttribute]: batch.length, [this.queuedMsAttribute]: sentAt - pending.queuedAt });
     }
     // Started in a microtask, never in submit's caller's stack; a synchronous throw from
     // run() becomes a rejection as well.
