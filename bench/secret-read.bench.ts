@@ -48,6 +48,7 @@ import { deriveBearerSecret, formatNodeBearer } from "../src/nodes/nsk.ts";
 import { POLICIES_DIR } from "../src/package-paths.ts";
 import { loadConfig } from "../src/platform/config.ts";
 import { openPostgres } from "../src/platform/db/connect.ts";
+import { loadInOwnProcess, type LoadResult } from "./support/load-process.ts";
 
 const option = (name: string, fallback: number): number => {
   const index = process.argv.indexOf(name);
@@ -69,17 +70,6 @@ if (url === undefined || url === "") {
   process.exit(2);
 }
 
-interface LoadResult {
-  readonly rate: number;
-  readonly p50: number;
-  readonly p99: number;
-  readonly ok: number;
-  readonly notOk: number;
-  readonly errors: number;
-  readonly startedAt: number;
-  readonly endedAt: number;
-}
-
 /** A recorded span, as the server's bench recorder writes it (src/platform/telemetry.ts). */
 interface RecordedSpan {
   readonly name: string;
@@ -88,20 +78,9 @@ interface RecordedSpan {
   readonly attributes: Readonly<Record<string, unknown>>;
 }
 
-/** Runs a child to its end and gives back its stdout; a failure stops the bench. */
-function runChild(args: readonly string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout.on("data", (chunk: Buffer) => { out += chunk.toString(); });
-    child.once("exit", (code) => { if (code === 0) resolve(out); else reject(new Error(`${args.join(" ")} exited ${String(code)}`)); });
-  });
-}
-
 /** Autocannon in its own process. */
-async function load(target: string, amount: number, headers: Readonly<Record<string, string>> = {}): Promise<LoadResult> {
-  const out = await runChild(["--import", "tsx", "bench/support/load.ts", target, String(amount), String(CONNECTIONS)], { ...process.env, LOAD_HEADERS: JSON.stringify(headers) });
-  return JSON.parse(out.trim().split("\n").at(-1) ?? "{}") as LoadResult;
+function load(target: string, amount: number, headers: Readonly<Record<string, string>> = {}): Promise<LoadResult> {
+  return loadInOwnProcess(target, amount, CONNECTIONS, headers);
 }
 
 /** Starts a long-running child and resolves with the first line `found` picks out of its output. */
