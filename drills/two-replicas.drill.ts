@@ -34,6 +34,17 @@ function describe(label: string, result: Pick<LoadResult, "rate" | "p50" | "p99"
   return `${label.padEnd(22)}: ${result.rate.toFixed(0).padStart(6)} reads/s  p50 ${String(result.p50)} ms  p99 ${String(result.p99)} ms  (200 ${String(result.ok)}, other ${String(result.notOk)}, errors ${String(result.errors)})`;
 }
 
+/** custos_audit_batches_total by path, from a replica's /metrics. */
+async function auditBatchesByPath(url: string): Promise<Record<string, number>> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  const byPath: Record<string, number> = {};
+  for (const match of text.matchAll(/^custos_audit_batches_total\{path="([a-z_]+)"\} (\d+)$/gm)) {
+    const [, path, count] = match;
+    if (path !== undefined && count !== undefined) byPath[path] = Number(count);
+  }
+  return byPath;
+}
+
 const reads = drillReads();
 const deployment = await startReplicaDeployment({ replicas: 2 });
 let failed: boolean;
@@ -48,6 +59,7 @@ try {
   const before = await deployment.grantedReads();
 
   const alone = await loadInOwnProcess(secretUrl(a), reads, CONNECTIONS, headers);
+  const batchesAlone = await auditBatchesByPath(a.url);
   const [throughA, throughB] = await Promise.all([a, b].map((replica) => loadInOwnProcess(secretUrl(replica), reads / 2, CONNECTIONS / 2, headers)));
   if (throughA === undefined || throughB === undefined) throw new Error("two load results expected");
   // Both together, from the first request of either to the last response of either.
@@ -60,6 +72,7 @@ try {
     errors: throughA.errors + throughB.errors,
   };
   const granted = (await deployment.grantedReads()) - before;
+  const [batchesA, batchesB] = await Promise.all([auditBatchesByPath(a.url), auditBatchesByPath(b.url)]);
   const answered = alone.ok + together.ok;
   const errors = alone.notOk + alone.errors + together.notOk + together.errors + warm.reduce((sum, run) => sum + run.notOk + run.errors, 0);
   const verified = await deployment.verifyChain();
@@ -71,6 +84,7 @@ try {
   line(`two replicas / one    : ${(together.rate / alone.rate).toFixed(2)} (issue 18 asks for at least 1.5; p50/p99 together: the worse of the two)`);
   line(describe("  through A (16)", throughA));
   line(describe("  through B (16)", throughB));
+  line(`audit batches by path : A after A alone ${JSON.stringify(batchesAlone)}; at the end A ${JSON.stringify(batchesA)}, B ${JSON.stringify(batchesB)}`);
   line(`errors (not 200)      : ${String(errors)}`);
   line(`200 answers ${String(answered)} vs granted secret.read records ${String(granted)}: ${answered === granted ? "equal" : "DIFFERENT"}`);
   line(`audit chain           : ${verified.ok && verified.code === 0 ? "verifies" : `FAILS (exit ${String(verified.code)}): ${verified.output}`} (${String(verified.rows)} rows)`);

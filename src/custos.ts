@@ -132,9 +132,10 @@ export async function buildCustos(options: BuildCustosOptions): Promise<Custos> 
     const audit = createGroupCommitAppender({
       db,
       timeoutMs: config.auditTimeoutMs,
-      onBatchCommitted: (_chain, size) => {
+      onBatchCommitted: (_chain, size, path) => {
         metrics.auditRecords.inc(size);
         metrics.auditBatchSize.observe(size);
+        metrics.auditBatches.inc({ path });
       },
       onBatchFailed: () => { metrics.auditBatchFailures.inc(); },
     });

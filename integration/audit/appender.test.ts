@@ -103,17 +103,20 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
 
   it("commits a batch at the head its own last batch left in one pipelined transaction, not the lock-then-read one", async () => {
     const { counting, calls } = countingTransactions(store.db);
-    const appender = appenderFor(counting);
+    const paths: string[] = [];
+    const appender = appenderFor(counting, { onBatchCommitted: (_chain, _size, path) => paths.push(path) });
     for (let n = 1; n <= 5; n += 1) expect((await appender.append(event("known-head", n))).seq).toBe(n);
     // The first batch reads the head under the lock; each later one knows it.
     expect(calls).toEqual({ transaction: 1, pipelined: 4 });
+    expect(paths).toEqual(["locked", "known_head", "known_head", "known_head", "known_head"]);
     expect(await verify(store.db, "known-head")).toMatchObject({ ok: true, rows_checked: 5 });
   });
 
   it("chains a batch again under the lock when another writer moved the head it knew, losing nothing and forking nothing", async () => {
     const { counting, calls } = countingTransactions(store.db);
     // A window no test run outlasts: while it lasts, the chain's head is read afresh.
-    const appender = appenderFor(counting, { contendedForMs: 600_000 });
+    const paths: string[] = [];
+    const appender = appenderFor(counting, { contendedForMs: 600_000, onBatchCommitted: (_chain, _size, path) => paths.push(path) });
     expect((await appender.append(event("moved-head", 1))).seq).toBe(1);
     // Another writer (the CLI, another replica) appends behind this appender's back.
     await store.db.transaction((tx) => appendInTransaction(tx, event("moved-head", 2)));
@@ -123,6 +126,7 @@ describe.each(storeKinds())("the group-commit audit appender on %s", (kind) => {
     // 1: the long way (no head known); 3: the known head, refused, then the long way; 4: the
     // head read afresh, since another writer appends to this chain, then one round trip.
     expect(calls).toEqual({ transaction: 2, pipelined: 2 });
+    expect(paths).toEqual(["locked", "locked", "fresh_head"]);
     expect(await verify(store.db, "moved-head")).toMatchObject({ ok: true, rows_checked: 4 });
   });
 

@@ -6,7 +6,7 @@ import { createKeyObjectSigner, type AuditSigner } from "../../src/audit/audit-s
 import { chainRecord, type ChainedAuditRecord } from "../../src/audit/audit-record.ts";
 import { readRecords, streamRecordPages } from "../../src/audit/audit-store.ts";
 import { verifyChain, type VerificationReport } from "../../src/audit/audit-verifier.ts";
-import { createGroupCommitAppender, type GroupCommitAppender } from "../../src/audit/group-commit-appender.ts";
+import { createGroupCommitAppender, type AppendPath, type GroupCommitAppender } from "../../src/audit/group-commit-appender.ts";
 import { MIGRATIONS_DIR } from "../../src/package-paths.ts";
 import type { Database, SqlSession } from "../../src/platform/db/database.ts";
 import { loadMigrations, migrateUp } from "../../src/platform/db/migrate.ts";
@@ -20,7 +20,7 @@ export function newSigner(): AuditSigner {
   return createKeyObjectSigner(generateKeyPairSync("ed25519").privateKey);
 }
 
-export function appenderFor(db: Database, options: { timeoutMs?: number; maxBatchSize?: number; onBatchCommitted?: (chain: string, size: number) => void; contendedForMs?: number } = {}): GroupCommitAppender {
+export function appenderFor(db: Database, options: { timeoutMs?: number; maxBatchSize?: number; onBatchCommitted?: (chain: string, size: number, path: AppendPath) => void; contendedForMs?: number } = {}): GroupCommitAppender {
   return createGroupCommitAppender({ db, timeoutMs: options.timeoutMs ?? 10_000, ...options });
 }
 

@@ -15,8 +15,8 @@ export interface GroupCommitAppenderOptions {
   /** Most events committed in one transaction; 1 gives one transaction per event. */
   readonly maxBatchSize?: number;
   readonly clock?: () => Date;
-  /** Told the size of every committed batch (metrics, benchmarks). */
-  readonly onBatchCommitted?: (chain: string, size: number) => void;
+  /** Told the size of every committed batch, and the way it went in (metrics, benchmarks). */
+  readonly onBatchCommitted?: (chain: string, size: number, path: AppendPath) => void;
   /** Told of every batch whose transaction failed (metrics). */
   readonly onBatchFailed?: (chain: string, size: number) => void;
   /**
@@ -26,6 +26,15 @@ export interface GroupCommitAppenderOptions {
    */
   readonly contendedForMs?: number;
 }
+
+/**
+ * How a batch went into its chain: at the head this appender's last batch left, in one round
+ * trip (`known_head`); at a head just read, because another writer appends to the chain too
+ * (`fresh_head`); the long way, under the chain's lock, after another writer moved the head
+ * (`locked`); or found committed after its transaction failed to say so (`recovered`). Many
+ * `locked` batches mean writers taking turns on one chain (replicas serving one domain).
+ */
+export type AppendPath = "known_head" | "fresh_head" | "locked" | "recovered";
 
 export interface GroupCommitAppender extends AuditAppender {
   /** Resolves once every append already made has settled. */
@@ -169,22 +178,26 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
    * the CLI) moved the head meanwhile, the primary key refuses it and the batch is chained
    * again the long way: the lock, the head read under it, the insert, each a round trip.
    */
-  async function commitBatch(chain: string, batch: readonly PendingAppend[], onInserted: (records: readonly ChainedAuditRecord[]) => void): Promise<ChainedAuditRecord[]> {
+  async function commitBatch(chain: string, batch: readonly PendingAppend[], onInserted: (records: readonly ChainedAuditRecord[]) => void): Promise<{ records: ChainedAuditRecord[]; path: AppendPath }> {
     budgetLeftMs(batch); // refuses at once, before any round trip, when no time is left
     let known = heads.get(chain);
+    let path: AppendPath = "known_head";
     heads.delete(chain);
     // While another writer appends to the chain too (another replica), a remembered head is
     // most likely stale: the head is read first (without the lock, one round trip), so that
     // the lock is still held only for the pipelined insert's moment, not for the long way's
     // three round trips.
-    if (performance.now() < (contendedUntil.get(chain) ?? 0)) known = await readChainHead(db, chain);
+    if (performance.now() < (contendedUntil.get(chain) ?? 0)) {
+      known = await readChainHead(db, chain);
+      path = "fresh_head";
+    }
     if (known !== undefined) {
       const records = chainBatch(chain, batch, known);
       // Checked before sending: nothing can be rolled back in between (see settleCommitted).
       if (batch.some((pending) => pending.settled)) throw auditUnavailable(ANSWERED_BEFORE_COMMIT);
       onInserted(records);
       try {
-        if (await appendAtKnownHead(db, records, budgetLeftMs(batch))) return remember(chain, records);
+        if (await appendAtKnownHead(db, records, budgetLeftMs(batch))) return { records: remember(chain, records), path };
       } catch (error) {
         if (!isHeadMoved(error)) throw error;
         contendedUntil.set(chain, performance.now() + contendedForMs);
@@ -205,7 +218,7 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
       }
       return chained;
     });
-    return remember(chain, records);
+    return { records: remember(chain, records), path: "locked" };
   }
 
   /** The head a batch left, for the next batch of the chain; forgotten on any failure. */
@@ -233,13 +246,13 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
       }
       let inserted: readonly ChainedAuditRecord[] | undefined;
       try {
-        const records = await commitBatch(chain, batch, (records) => { inserted = records; });
-        settleCommitted(chain, batch, records);
+        const { records, path } = await commitBatch(chain, batch, (records) => { inserted = records; });
+        settleCommitted(chain, batch, records, path);
       } catch (error) {
         // The connection may have gone after the server committed but before it said so: an
         // error is not proof that nothing was written. Ask, and treat what stands as committed.
         if (inserted !== undefined && !isAnsweredBeforeCommit(error) && (await batchStands(inserted))) {
-          settleCommitted(chain, batch, inserted);
+          settleCommitted(chain, batch, inserted, "recovered");
           continue;
         }
         options.onBatchFailed?.(chain, batch.length);
@@ -250,8 +263,8 @@ export function createGroupCommitAppender(options: GroupCommitAppenderOptions): 
     }
   }
 
-  function settleCommitted(chain: string, batch: readonly PendingAppend[], records: readonly ChainedAuditRecord[]): void {
-    options.onBatchCommitted?.(chain, records.length);
+  function settleCommitted(chain: string, batch: readonly PendingAppend[], records: readonly ChainedAuditRecord[], path: AppendPath): void {
+    options.onBatchCommitted?.(chain, records.length, path);
     batch.forEach((pending, index) => {
       const record = records[index];
       if (record === undefined) throw new Error("batch and records differ in length");

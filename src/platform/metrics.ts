@@ -8,6 +8,7 @@ export interface Metrics {
   readonly httpDuration: Histogram<"method" | "route">;
   readonly auditRecords: Counter;
   readonly auditBatchSize: Histogram;
+  readonly auditBatches: Counter<"path">;
   readonly auditBatchFailures: Counter;
   /** Each stage of a request (route steps, the read path's stages, elevated actions), by name. */
   readonly stageDuration: Histogram<"stage">;
@@ -108,6 +109,12 @@ export function createMetrics(): Metrics {
       name: "custos_audit_batch_size",
       help: "Audit records committed per transaction (group commit)",
       buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 512],
+      registers: [registry],
+    }),
+    auditBatches: new Counter({
+      name: "custos_audit_batches_total",
+      help: "Audit transactions committed, by the way they went in: known_head (one round trip), fresh_head (another writer appends to the chain too), locked (the head had moved: under the chain's lock), recovered",
+      labelNames: ["path"],
       registers: [registry],
     }),
     auditBatchFailures: new Counter({
