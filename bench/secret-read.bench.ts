@@ -62,6 +62,8 @@ const RSS_SAMPLE_MS = 500;
 const serverNodeOptionsAt = process.argv.indexOf("--server-node-options");
 const SERVER_NODE_OPTIONS = serverNodeOptionsAt > 0 ? (process.argv[serverNodeOptionsAt + 1] ?? "") : "";
 const CONNECTIONS = 32;
+/** The server's heap bound while its span recorder holds every span of the run. */
+const SPAN_RECORDER_HEAP_MB = 2048;
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 const url = process.env.DATABASE_URL;
@@ -299,8 +301,12 @@ try {
     CUSTOS_DATA_DIR: path.join(scratch, "data"), CUSTOS_POLICIES_DIR: policies, CUSTOS_HOST: "127.0.0.1", CUSTOS_PORT: "0",
     ...(SPANS ? { CUSTOS_BENCH_SPANS: spansFile } : {}),
     ...(SERVER_NODE_OPTIONS === "" ? {} : { NODE_OPTIONS: SERVER_NODE_OPTIONS }),
-    // The server's heap bound (src/cli/heap-bound.ts), when the bench is run with one.
-    ...(process.env.CUSTOS_MAX_HEAP_MB === undefined ? {} : { CUSTOS_MAX_HEAP_MB: process.env.CUSTOS_MAX_HEAP_MB }),
+    // The server's heap bound (src/cli/heap-bound.ts), when the bench is run with one. The
+    // span recorder keeps every span of the run in memory (about eleven a read), which the
+    // default bound is not sized for: with spans, the bound is raised unless one is given.
+    ...(process.env.CUSTOS_MAX_HEAP_MB !== undefined
+      ? { CUSTOS_MAX_HEAP_MB: process.env.CUSTOS_MAX_HEAP_MB }
+      : SPANS ? { CUSTOS_MAX_HEAP_MB: String(SPAN_RECORDER_HEAP_MB) } : {}),
   };
 
   // Setup through the services' own ports, in this process, before the server starts (the
