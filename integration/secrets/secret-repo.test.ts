@@ -68,6 +68,23 @@ describe.each(storeKinds())("the read path's key-and-secret lookup on %s", (kind
     expect(again).toEqual(mine);
   });
 
+  it("refuses a lookup queued behind a statement the store never answers by its own deadline, not after that statement's", async () => {
+    let statements = 0;
+    const hung = createSecretRepository({
+      query: () => {
+        statements += 1;
+        return new Promise<never>(() => undefined);
+      },
+    }, { lookupDeadlineMs: 200 });
+    const first = hung.findWithNodeKey("acme-kid-0001", "db-password");
+    first.catch(() => undefined);
+    await expect.poll(() => statements).toBe(1);
+    // Queued: the first statement is in flight and never answers (without its own deadline,
+    // this lookup would never settle and the test would time out).
+    await expect(hung.findWithNodeKey("acme-kid-0001", "db-password")).rejects.toMatchObject({ code: "store_unavailable" });
+    await expect(first).rejects.toMatchObject({ code: "store_unavailable" });
+  });
+
   it("answers a lookup made while a statement is in flight from a later statement, which sees a change committed meanwhile", async () => {
     let release: () => void = () => undefined;
     const held = new Promise<void>((resolve) => { release = resolve; });

@@ -1,6 +1,7 @@
 import { NODE_KEY_COLUMNS, nodeKeyOf, type NodeKeyRecord, type NodeKeyRow } from "../nodes/node-repo.ts";
 import { Coalescer } from "../platform/coalescer.ts";
 import type { SqlSession } from "../platform/db/database.ts";
+import { DEFAULT_QUERY_TIMEOUT_MS, withinDeadline } from "../platform/db/deadlines.ts";
 import { CustosError } from "../platform/errors.ts";
 import type { secretsTable } from "./secrets.table.ts";
 
@@ -122,8 +123,19 @@ function keyAndSecretOf(row: KeyAndSecretRow, name: string): KeyAndSecret {
   return { key, secret };
 }
 
-export function createSecretRepository(db: SqlSession): SecretRepository {
+export interface SecretRepositoryOptions {
+  /**
+   * The longest a read's lookup may take from the call, waiting behind a statement in flight
+   * included (DEFAULT_QUERY_TIMEOUT_MS, the bound each statement had before lookups were
+   * batched). Without it, a lookup queued behind a statement the store never answers would
+   * wait for that statement's deadline and then for its own.
+   */
+  readonly lookupDeadlineMs?: number;
+}
+
+export function createSecretRepository(db: SqlSession, options: SecretRepositoryOptions = {}): SecretRepository {
   const lookups = keyLookups(db);
+  const lookupDeadlineMs = options.lookupDeadlineMs ?? DEFAULT_QUERY_TIMEOUT_MS;
   return {
     async describe(domain, name) {
       const [row] = await db.query<MetadataRow>(`SELECT ${METADATA_COLUMNS} FROM secrets WHERE domain = $1 AND name = $2`, [domain, name]);
@@ -153,7 +165,10 @@ export function createSecretRepository(db: SqlSession): SecretRepository {
       return { domain, name, version: row.version, authzRevision: row.authzRevision ?? undefined };
     },
     findWithNodeKey(kid, name) {
-      return lookups.submit("", { kid, name });
+      const lookup = lookups.submit("", { kid, name });
+      // Answered by the deadline; a late answer or failure of the statement is dropped.
+      lookup.catch(() => undefined);
+      return withinDeadline(lookupDeadlineMs, lookup);
     },
     async upsert(record) {
       const [row] = await db.query<{ created: boolean }>(
