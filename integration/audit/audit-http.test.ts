@@ -80,6 +80,10 @@ describe.each(storeKinds())("the platform chain's audit API behind the operator 
     const records = /^custos_audit_records_total (\d+)/m.exec(text);
     expect(Number(records?.[1])).toBeGreaterThanOrEqual(12);
     expect(text).toMatch(/^custos_audit_batch_size_count \d+/m);
+    // Every committed batch is counted by the way it went in; a chain's first batch takes the lock.
+    const byPath = new Map([...text.matchAll(/^custos_audit_batches_total\{path="([a-z_]+)"\} (\d+)$/gm)].map((match) => [match[1], Number(match[2])]));
+    expect(byPath.get("locked")).toBeGreaterThanOrEqual(1);
+    expect([...byPath.values()].reduce((sum, count) => sum + count, 0)).toBe(Number(/^custos_audit_batch_size_count (\d+)/m.exec(text)?.[1]));
   });
 
   it("pages through events in seq order", async () => {
