@@ -30,15 +30,20 @@ export interface LoadOptions {
   readonly at?: { readonly ms: number; readonly run: () => void };
 }
 
-export function drillSeconds(fallback = 30): number {
-  const raw = process.env.DRILL_SECONDS;
-  if (raw === undefined || raw === "") return fallback;
-  const seconds = Number(raw);
-  if (!Number.isInteger(seconds) || seconds < 1 || seconds > 3600) {
-    process.stderr.write(`DRILL_SECONDS must be a whole number of seconds from 1 to 3600 (got ${JSON.stringify(raw)})\n`);
+/** A whole-number setting of a drill from the environment, or the fallback; exits 2 naming it when out of range. */
+export function drillSetting(variable: string, setting: { readonly fallback: number; readonly min: number; readonly max: number; readonly unit: string }): number {
+  const raw = process.env[variable];
+  if (raw === undefined || raw === "") return setting.fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < setting.min || value > setting.max) {
+    process.stderr.write(`${variable} must be a whole number of ${setting.unit} from ${String(setting.min)} to ${String(setting.max)} (got ${JSON.stringify(raw)})\n`);
     process.exit(2);
   }
-  return seconds;
+  return value;
+}
+
+export function drillSeconds(fallback = 30): number {
+  return drillSetting("DRILL_SECONDS", { fallback, min: 1, max: 3600, unit: "seconds" });
 }
 
 /** How long a drill's fault lasts, and when it starts: the drill must outlast it. */

@@ -15,20 +15,10 @@
 import { loadInOwnProcess, type LoadResult } from "../bench/support/load-process.ts";
 import { SECRET, startReplicaDeployment } from "../integration/faults/replica-deployment.ts";
 import { deriveBearerSecret, formatNodeBearer } from "../src/nodes/nsk.ts";
-import { line, requireDatabaseUrl } from "./load.ts";
+import { drillSetting, line, requireDatabaseUrl } from "./load.ts";
 
 requireDatabaseUrl("two-replicas");
 const CONNECTIONS = 32;
-
-function drillReads(): number {
-  const raw = process.env.DRILL_READS;
-  const reads = Number(raw ?? "20000");
-  if (!Number.isInteger(reads) || reads < 1000 || reads > 1_000_000) {
-    process.stderr.write(`two-replicas drill: DRILL_READS must be a whole number of reads from 1000 to 1000000 (got ${JSON.stringify(raw)})\n`);
-    process.exit(2);
-  }
-  return reads;
-}
 
 function describe(label: string, result: Pick<LoadResult, "rate" | "p50" | "p99" | "ok" | "notOk" | "errors">): string {
   return `${label.padEnd(22)}: ${result.rate.toFixed(0).padStart(6)} reads/s  p50 ${String(result.p50)} ms  p99 ${String(result.p99)} ms  (200 ${String(result.ok)}, other ${String(result.notOk)}, errors ${String(result.errors)})`;
@@ -45,7 +35,7 @@ async function auditBatchesByPath(url: string): Promise<Record<string, number>> 
   return byPath;
 }
 
-const reads = drillReads();
+const reads = drillSetting("DRILL_READS", { fallback: 20_000, min: 1000, max: 1_000_000, unit: "reads" });
 const deployment = await startReplicaDeployment({ replicas: 2 });
 let failed: boolean;
 try {

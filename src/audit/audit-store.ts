@@ -184,11 +184,11 @@ export async function recordStands(session: SqlSession, record: Pick<ChainedAudi
   return rows.length > 0;
 }
 
+const INSERT_COLUMNS = "chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash";
 /**
  * One statement text whatever the batch size (the columns as arrays, unnested), so that it is
  * prepared once per connection rather than once per batch size.
  */
-const INSERT_COLUMNS = "chain, seq, at, actor, action, resource, decision, reason, request_id, details, prev_hash, hash";
 const INSERT_SELECT = `SELECT chain, seq, at::timestamptz, actor, action, resource, decision, reason, request_id, details::jsonb, prev_hash, hash
        FROM unnest($1::text[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[])
          AS r(${INSERT_COLUMNS})`;

@@ -65,20 +65,11 @@ export interface CoalescerOptions {
 
 export class Coalescer<Q, R> {
   private readonly keys = new Map<string, KeyState<Q, R>>();
-  private readonly maxBatch: number;
-  private readonly malformed: () => unknown;
-  private readonly onBatch: ((key: string, size: number) => void) | undefined;
-  private readonly batchSizeAttribute: string;
-  private readonly queuedMsAttribute: string;
+  private readonly spanAttributePrefix: string;
 
-  constructor(private readonly run: BulkRunner<Q, R>, options: CoalescerOptions) {
+  constructor(private readonly run: BulkRunner<Q, R>, private readonly options: CoalescerOptions) {
     if (!Number.isInteger(options.maxBatch) || options.maxBatch < 1) throw new RangeError("maxBatch must be a positive integer");
-    this.maxBatch = options.maxBatch;
-    this.malformed = options.malformed;
-    this.onBatch = options.onBatch;
-    const prefix = options.spanAttributePrefix ?? "custos.authz";
-    this.batchSizeAttribute = `${prefix}.batch_size`;
-    this.queuedMsAttribute = `${prefix}.queued_ms`;
+    this.spanAttributePrefix = options.spanAttributePrefix ?? "custos.authz";
   }
 
   submit(key: string, request: Q): Promise<R> {
@@ -87,7 +78,7 @@ export class Coalescer<Q, R> {
       this.keys.set(key, state);
       const span = activeSpan();
       state.queue.push({ request, resolve, reject, span, queuedAt: span === undefined ? 0 : performance.now() });
-      if (state.queue.length >= this.maxBatch) {
+      if (state.queue.length >= this.options.maxBatch) {
         // A full batch goes now, beside whatever is in flight (its call starts in a microtask).
         this.send(key, state);
       } else if (state.inFlight === 0 && !state.due) {
@@ -119,17 +110,17 @@ export class Coalescer<Q, R> {
 
   /** Sends up to maxBatch queued requests as one call; when it is answered, sends what queued meanwhile. */
   private send(key: string, state: KeyState<Q, R>): void {
-    const batch = state.queue.slice(0, this.maxBatch);
+    const batch = state.queue.slice(0, this.options.maxBatch);
     state.queue = state.queue.slice(batch.length);
     if (batch.length === 0) {
       if (state.inFlight === 0 && !state.due && this.keys.get(key) === state) this.keys.delete(key);
       return;
     }
     state.inFlight += 1;
-    this.onBatch?.(key, batch.length);
+    this.options.onBatch?.(key, batch.length);
     const sentAt = performance.now();
     for (const pending of batch) {
-      pending.span?.setAttributes({ [this.batchSizeAttribute]: batch.length, [this.queuedMsAttribute]: sentAt - pending.queuedAt });
+      pending.span?.setAttributes({ [`${this.spanAttributePrefix}.batch_size`]: batch.length, [`${this.spanAttributePrefix}.queued_ms`]: sentAt - pending.queuedAt });
     }
     // Started in a microtask, never in submit's caller's stack; a synchronous throw from
     // run() becomes a rejection as well.
@@ -145,12 +136,12 @@ export class Coalescer<Q, R> {
 
   private settle(batch: readonly Pending<Q, R>[], outcomes: readonly ItemOutcome<R>[]): void {
     if (outcomes.length !== batch.length) {
-      for (const pending of batch) pending.reject(this.malformed());
+      for (const pending of batch) pending.reject(this.options.malformed());
       return;
     }
     batch.forEach((pending, index) => {
       const outcome = outcomes[index];
-      if (outcome === undefined) pending.reject(this.malformed());
+      if (outcome === undefined) pending.reject(this.options.malformed());
       else if (outcome.ok) pending.resolve(outcome.value);
       else pending.reject(outcome.error);
     });

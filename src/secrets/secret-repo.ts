@@ -165,10 +165,8 @@ export function createSecretRepository(db: SqlSession, options: SecretRepository
       return { domain, name, version: row.version, authzRevision: row.authzRevision ?? undefined };
     },
     findWithNodeKey(kid, name) {
-      const lookup = lookups.submit("", { kid, name });
       // Answered by the deadline; a late answer or failure of the statement is dropped.
-      lookup.catch(() => undefined);
-      return withinDeadline(lookupDeadlineMs, lookup);
+      return withinDeadline(lookupDeadlineMs, lookups.submit("", { kid, name }));
     },
     async upsert(record) {
       const [row] = await db.query<{ created: boolean }>(

@@ -8,17 +8,17 @@ export interface SqlTransaction extends SqlSession {
   script(text: string): Promise<void>;
 }
 
-/**
- * The relational store, PostgreSQL server or embedded PGlite behind one port. Values cross
- * it in one shape whichever driver is used: int8 as number, timestamps as strings; callers
- * that need an exact timestamp format select it with to_char.
- */
 /** One statement of a pipelined transaction. */
 export interface SqlStatement {
   readonly text: string;
   readonly params?: readonly unknown[];
 }
 
+/**
+ * The relational store, PostgreSQL server or embedded PGlite behind one port. Values cross
+ * it in one shape whichever driver is used: int8 as number, timestamps as strings; callers
+ * that need an exact timestamp format select it with to_char.
+ */
 export interface Database extends SqlSession {
   readonly driver: "postgres" | "pglite";
   transaction<T>(work: (tx: SqlTransaction) => Promise<T>): Promise<T>;
